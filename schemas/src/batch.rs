@@ -1,0 +1,272 @@
+//! Builds Arrow record batches of events, checking each record on the way in.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+
+use crate::fields::{ATTR_FIELDS, FieldType};
+use crate::kind::EventKind;
+use crate::record::EventRecord;
+use crate::reject::{Notice, RejectReason};
+use crate::schema::event_schema;
+
+/// Whether an event's signature was checked, and how it came out (contract section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureStatus {
+    Missing,
+    /// Signed, but no key registry is configured to check it against.
+    Unverified,
+    Valid,
+    Bad,
+}
+
+impl SignatureStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureStatus::Missing => "missing",
+            SignatureStatus::Unverified => "unverified",
+            SignatureStatus::Valid => "valid",
+            SignatureStatus::Bad => "bad",
+        }
+    }
+}
+
+enum AttrBuilder {
+    Str(StringBuilder),
+    Int(Int64Builder),
+}
+
+/// Collects validated events into columns. Append records, then `finish`.
+pub struct EventBatchBuilder {
+    time: TimestampNanosecondBuilder,
+    observed_time: TimestampNanosecondBuilder,
+    received_time: TimestampNanosecondBuilder,
+    time_estimated: BooleanBuilder,
+    host_id: StringBuilder,
+    host_name: StringBuilder,
+    service_name: StringBuilder,
+    event_name: StringBuilder,
+    event_id: StringBuilder,
+    signature_status: StringBuilder,
+    attrs: Vec<AttrBuilder>,
+    extra: MapBuilder<StringBuilder, StringBuilder>,
+    rows: usize,
+    assigned_ids: u64,
+    id_prefix: String,
+}
+
+/// What happened to one appended record.
+pub type AppendResult = Result<Vec<Notice>, RejectReason>;
+
+impl EventBatchBuilder {
+    pub fn with_capacity(capacity: usize) -> Self {
+        let strings = || StringBuilder::with_capacity(capacity, capacity * 16);
+        EventBatchBuilder {
+            time: TimestampNanosecondBuilder::with_capacity(capacity),
+            observed_time: TimestampNanosecondBuilder::with_capacity(capacity),
+            received_time: TimestampNanosecondBuilder::with_capacity(capacity),
+            time_estimated: BooleanBuilder::with_capacity(capacity),
+            host_id: strings(),
+            host_name: strings(),
+            service_name: strings(),
+            event_name: strings(),
+            event_id: strings(),
+            signature_status: strings(),
+            attrs: ATTR_FIELDS
+                .iter()
+                .map(|field| match field.ty {
+                    FieldType::Str => AttrBuilder::Str(StringBuilder::with_capacity(capacity, 0)),
+                    FieldType::Int => AttrBuilder::Int(Int64Builder::with_capacity(capacity)),
+                })
+                .collect(),
+            extra: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
+            rows: 0,
+            assigned_ids: 0,
+            id_prefix: String::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Checks a record and, if it may be stored, appends it as one row.
+    /// `received_unix_nano` is when the pipeline got it.
+    pub fn append(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
+        record.validate()?;
+        let notices = record.notices();
+        let received = received_unix_nano;
+        let (time, estimated) = match (record.time_unix_nano, record.observed_time_unix_nano) {
+            (0, 0) => (received, true),
+            (0, observed) => (observed as i64, false),
+            (time, _) => (time as i64, false),
+        };
+        self.time.append_value(time);
+        if record.observed_time_unix_nano == 0 {
+            self.observed_time.append_null();
+        } else {
+            self.observed_time.append_value(record.observed_time_unix_nano as i64);
+        }
+        self.received_time.append_value(received);
+        self.time_estimated.append_value(estimated);
+        self.host_id.append_value(record.host_id.as_deref().unwrap_or_default().trim());
+        self.host_name.append_option(record.host_name.as_deref());
+        self.service_name.append_option(record.service_name.as_deref());
+        let name = record.event_name.as_deref().unwrap_or_default();
+        self.event_name.append_value(EventKind::from_name(name).as_str());
+        match record.event_id.as_deref().filter(|id| !id.is_empty()) {
+            Some(id) => self.event_id.append_value(id),
+            None => {
+                if self.id_prefix.is_empty() {
+                    self.id_prefix = format!("cordon-{:016x}", fresh_id_seed());
+                }
+                self.assigned_ids += 1;
+                self.event_id.append_value(format!("{}-{}", self.id_prefix, self.assigned_ids));
+            }
+        }
+        let signature = if record.signature.is_some() {
+            SignatureStatus::Unverified
+        } else {
+            SignatureStatus::Missing
+        };
+        self.signature_status.append_value(signature.as_str());
+        for (builder, value) in self.attrs.iter_mut().zip(&record.typed) {
+            match (builder, value) {
+                (AttrBuilder::Str(column), Some(value)) => column.append_value(value.to_text()),
+                (AttrBuilder::Str(column), None) => column.append_null(),
+                // validate() has checked that it converts.
+                (AttrBuilder::Int(column), value) => {
+                    column.append_option(value.as_ref().and_then(|value| value.as_int()))
+                }
+            }
+        }
+        let unknown_name = EventKind::from_name(name) == EventKind::Other && name != "other";
+        if unknown_name {
+            // Keep the producer's name where hunts can still find it.
+            self.extra.keys().append_value("event.name");
+            self.extra.values().append_value(name);
+        }
+        for (key, value) in &record.extra {
+            self.extra.keys().append_value(key);
+            self.extra.values().append_value(value.to_text());
+        }
+        self.extra.append(true).expect("map keys and values are appended in pairs");
+        self.rows += 1;
+        Ok(notices)
+    }
+
+    /// The rows appended so far as a batch of the event schema; the builder is empty after.
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.time.finish().with_timezone("UTC")),
+            Arc::new(self.observed_time.finish().with_timezone("UTC")),
+            Arc::new(self.received_time.finish().with_timezone("UTC")),
+            Arc::new(self.time_estimated.finish()),
+            Arc::new(self.host_id.finish()),
+            Arc::new(self.host_name.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.signature_status.finish()),
+        ];
+        for builder in &mut self.attrs {
+            columns.push(match builder {
+                AttrBuilder::Str(column) => Arc::new(column.finish()),
+                AttrBuilder::Int(column) => Arc::new(column.finish()),
+            });
+        }
+        columns.push(Arc::new(self.extra.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(event_schema(), columns)
+            .expect("builder columns follow the event schema")
+    }
+}
+
+fn fresh_id_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::AttrValue;
+    use arrow::array::{Array, AsArray, MapArray};
+    use arrow::datatypes::{Int64Type, TimestampNanosecondType};
+
+    fn flow() -> EventRecord<'static> {
+        let mut record = EventRecord::new();
+        record.time_unix_nano = 1_700_000_000_000_000_000;
+        record.set("host.id".into(), AttrValue::Str("wks-1".into()));
+        record.set("event.name".into(), AttrValue::Str("network.flow".into()));
+        record.set("event.id".into(), AttrValue::Str("e-1".into()));
+        record.set("destination.port".into(), AttrValue::Str("443".into()));
+        record.set("destination.address".into(), AttrValue::Str("paste.example.net".into()));
+        record.set("team".into(), AttrValue::Str("blue".into()));
+        record
+    }
+
+    #[test]
+    fn a_record_becomes_one_typed_row() {
+        let mut builder = EventBatchBuilder::with_capacity(4);
+        assert!(builder.append(&flow(), 5).unwrap().is_empty());
+        let batch = builder.finish();
+        assert_eq!(batch.num_rows(), 1);
+        let port = batch.column_by_name("destination_port").unwrap().as_primitive::<Int64Type>();
+        assert_eq!(port.value(0), 443);
+        let address = batch.column_by_name("destination_address").unwrap().as_string::<i32>();
+        assert_eq!(address.value(0), "paste.example.net");
+        let attributes = batch.column_by_name("attributes").unwrap();
+        let map = attributes.as_any().downcast_ref::<MapArray>().unwrap();
+        assert_eq!(map.value(0).len(), 1);
+        assert_eq!(batch.column_by_name("signature_status").unwrap().as_string::<i32>().value(0), "missing");
+    }
+
+    #[test]
+    fn missing_time_uses_receive_time_and_is_flagged() {
+        let mut record = flow();
+        record.time_unix_nano = 0;
+        let mut builder = EventBatchBuilder::with_capacity(1);
+        let notices = builder.append(&record, 42).unwrap();
+        assert_eq!(notices, vec![Notice::TimeEstimated]);
+        let batch = builder.finish();
+        let time = batch.column(0).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(time.value(0), 42);
+        assert!(batch.column(3).as_boolean().value(0));
+    }
+
+    #[test]
+    fn unknown_kinds_are_other_and_keep_their_name() {
+        let mut record = flow();
+        record.set("event.name".into(), AttrValue::Str("agent.dream".into()));
+        let mut builder = EventBatchBuilder::with_capacity(1);
+        let notices = builder.append(&record, 1).unwrap();
+        assert_eq!(notices, vec![Notice::UnknownEventName("agent.dream".into())]);
+        let batch = builder.finish();
+        assert_eq!(batch.column_by_name("event_name").unwrap().as_string::<i32>().value(0), "other");
+    }
+
+    #[test]
+    fn rejected_records_add_no_row() {
+        let mut record = flow();
+        record.host_id = None;
+        let mut builder = EventBatchBuilder::with_capacity(1);
+        assert_eq!(builder.append(&record, 1), Err(RejectReason::MissingHostId));
+        assert!(builder.is_empty());
+        assert_eq!(builder.finish().num_rows(), 0);
+    }
+}

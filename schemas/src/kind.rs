@@ -1,0 +1,113 @@
+//! The event kinds of contract section 4.
+
+use serde::{Deserialize, Serialize};
+
+/// An event's kind, from its `event.name`. Names not in the contract are `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "agent.broker.request")]
+    BrokerRequest,
+    #[serde(rename = "policy.decision")]
+    PolicyDecision,
+    #[serde(rename = "file.access")]
+    FileAccess,
+    #[serde(rename = "network.flow")]
+    NetworkFlow,
+    #[serde(rename = "process.start")]
+    ProcessStart,
+    #[serde(rename = "clipboard.write")]
+    ClipboardWrite,
+    #[serde(rename = "dlp.match")]
+    DlpMatch,
+    #[serde(rename = "credential.token")]
+    CredentialToken,
+    #[serde(rename = "credential.pop_failure")]
+    CredentialPopFailure,
+    #[serde(rename = "other")]
+    Other,
+}
+
+impl EventKind {
+    /// Every kind, `Other` last.
+    pub const ALL: [EventKind; 10] = [
+        EventKind::BrokerRequest,
+        EventKind::PolicyDecision,
+        EventKind::FileAccess,
+        EventKind::NetworkFlow,
+        EventKind::ProcessStart,
+        EventKind::ClipboardWrite,
+        EventKind::DlpMatch,
+        EventKind::CredentialToken,
+        EventKind::CredentialPopFailure,
+        EventKind::Other,
+    ];
+
+    /// The contract's `event.name` for this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::BrokerRequest => "agent.broker.request",
+            EventKind::PolicyDecision => "policy.decision",
+            EventKind::FileAccess => "file.access",
+            EventKind::NetworkFlow => "network.flow",
+            EventKind::ProcessStart => "process.start",
+            EventKind::ClipboardWrite => "clipboard.write",
+            EventKind::DlpMatch => "dlp.match",
+            EventKind::CredentialToken => "credential.token",
+            EventKind::CredentialPopFailure => "credential.pop_failure",
+            EventKind::Other => "other",
+        }
+    }
+
+    /// The kind for an `event.name`; unknown names are `Other`.
+    pub fn from_name(name: &str) -> EventKind {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| *kind != EventKind::Other && kind.as_str() == name)
+            .unwrap_or(EventKind::Other)
+    }
+
+    /// A SQL-friendly table name for the kind's view (`network_flow`, ...).
+    pub fn table_name(self) -> &'static str {
+        match self {
+            EventKind::BrokerRequest => "agent_broker_request",
+            EventKind::PolicyDecision => "policy_decision",
+            EventKind::FileAccess => "file_access",
+            EventKind::NetworkFlow => "network_flow",
+            EventKind::ProcessStart => "process_start",
+            EventKind::ClipboardWrite => "clipboard_write",
+            EventKind::DlpMatch => "dlp_match",
+            EventKind::CredentialToken => "credential_token",
+            EventKind::CredentialPopFailure => "credential_pop_failure",
+            EventKind::Other => "other_events",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_is_other() {
+        for kind in EventKind::ALL {
+            if kind != EventKind::Other {
+                assert_eq!(EventKind::from_name(kind.as_str()), kind);
+            }
+        }
+        assert_eq!(EventKind::from_name("made.up"), EventKind::Other);
+        assert_eq!(EventKind::from_name("other"), EventKind::Other);
+    }
+
+    #[test]
+    fn table_names_are_the_kind_with_underscores() {
+        for kind in EventKind::ALL.into_iter().filter(|k| *k != EventKind::Other) {
+            assert_eq!(kind.table_name(), kind.as_str().replace('.', "_"));
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! OTLP LogRecords to events (contract section 2), and events back to OTLP for producers.
+
+use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
+use crate::batch::EventBatchBuilder;
+use crate::fields::attr;
+use crate::record::EventRecord;
+use crate::reject::{Notice, RejectReason};
+use crate::value::AttrValue;
+
+/// One rejected record of a request: where it was, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// Position of the record in the request, counting all records in order.
+    pub index: usize,
+    pub reason: RejectReason,
+}
+
+/// What converting one request did: rows appended, rejections, notices.
+#[derive(Debug, Default)]
+pub struct ConversionReport {
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+    pub notices: Vec<Notice>,
+}
+
+impl ConversionReport {
+    /// Folds the outcome of one record into the report.
+    pub fn record(&mut self, index: usize, outcome: Result<Vec<Notice>, RejectReason>) {
+        match outcome {
+            Ok(notices) => {
+                self.accepted += 1;
+                self.notices.extend(notices);
+            }
+            Err(reason) => self.rejected.push(Rejection { index, reason }),
+        }
+    }
+
+    /// A message for the producer naming what was wrong (OTLP `partial_success`), with
+    /// the first few records' reasons. Empty when everything was stored as sent.
+    pub fn message(&self) -> String {
+        const SHOWN: usize = 5;
+        let mut parts = Vec::new();
+        if !self.rejected.is_empty() {
+            let reasons: Vec<String> = self
+                .rejected
+                .iter()
+                .take(SHOWN)
+                .map(|rejection| format!("record {}: {}", rejection.index, rejection.reason))
+                .collect();
+            let more = self.rejected.len().saturating_sub(SHOWN);
+            let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+            parts.push(format!(
+                "{} log record(s) rejected: {}{}",
+                self.rejected.len(),
+                reasons.join("; "),
+                tail
+            ));
+        }
+        if !self.notices.is_empty() {
+            let mut distinct: Vec<String> = Vec::new();
+            for notice in &self.notices {
+                let text = notice.to_string();
+                if !distinct.contains(&text) {
+                    distinct.push(text);
+                }
+            }
+            let more = distinct.len().saturating_sub(SHOWN);
+            distinct.truncate(SHOWN);
+            let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+            parts.push(format!("warnings: {}{}", distinct.join("; "), tail));
+        }
+        parts.join(". ")
+    }
+}
+
+/// The value of an OTLP AnyValue, borrowing its strings.
+pub fn any_value(value: &AnyValue) -> Option<AttrValue<'_>> {
+    match value.value.as_ref()? {
+        Value::StringValue(text) => Some(AttrValue::Str(Cow::Borrowed(text))),
+        Value::BoolValue(flag) => Some(AttrValue::Bool(*flag)),
+        Value::IntValue(number) => Some(AttrValue::Int(*number)),
+        Value::DoubleValue(number) => Some(AttrValue::Double(*number)),
+        Value::ArrayValue(_) | Value::KvlistValue(_) | Value::BytesValue(_) => {
+            Some(AttrValue::Complex(any_value_json(value).to_string()))
+        }
+        Value::StringValueStrindex(_) => None,
+    }
+}
+
+fn any_value_json(value: &AnyValue) -> serde_json::Value {
+    match &value.value {
+        Some(Value::StringValue(text)) => text.clone().into(),
+        Some(Value::BoolValue(flag)) => (*flag).into(),
+        Some(Value::IntValue(number)) => (*number).into(),
+        Some(Value::DoubleValue(number)) => (*number).into(),
+        Some(Value::ArrayValue(array)) => array.values.iter().map(any_value_json).collect(),
+        Some(Value::KvlistValue(list)) => list
+            .values
+            .iter()
+            .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_value_json).unwrap_or_default()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Some(Value::BytesValue(bytes)) => {
+            bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>().into()
+        }
+        Some(Value::StringValueStrindex(_)) | None => serde_json::Value::Null,
+    }
+}
+
+fn apply_attributes<'a>(record: &mut EventRecord<'a>, attributes: &'a [KeyValue]) {
+    for kv in attributes {
+        if let Some(value) = kv.value.as_ref().and_then(any_value) {
+            record.set(Cow::Borrowed(kv.key.as_str()), value);
+        }
+    }
+}
+
+/// The normalized form of one LogRecord under its resource's attributes.
+pub fn log_record_to_event<'a>(
+    resource_attributes: &'a [KeyValue],
+    log: &'a LogRecord,
+) -> EventRecord<'a> {
+    let mut record = EventRecord::new();
+    record.time_unix_nano = log.time_unix_nano;
+    record.observed_time_unix_nano = log.observed_time_unix_nano;
+    apply_attributes(&mut record, resource_attributes);
+    apply_attributes(&mut record, &log.attributes);
+    if !log.event_name.is_empty() {
+        record.event_name = Some(Cow::Borrowed(log.event_name.as_str()));
+    }
+    // The body is never stored: raw content stays on the endpoint (contract section 2).
+    record
+}
+
+/// Appends every valid record of an OTLP logs request to `builder`.
+pub fn convert_request(
+    request: &ExportLogsServiceRequest,
+    received_unix_nano: i64,
+    builder: &mut EventBatchBuilder,
+) -> ConversionReport {
+    let mut report = ConversionReport::default();
+    let mut index = 0;
+    for resource_logs in &request.resource_logs {
+        let resource_attributes: &[KeyValue] = resource_logs
+            .resource
+            .as_ref()
+            .map(|resource| resource.attributes.as_slice())
+            .unwrap_or_default();
+        for scope_logs in &resource_logs.scope_logs {
+            for log in &scope_logs.log_records {
+                let record = log_record_to_event(resource_attributes, log);
+                report.record(index, builder.append(&record, received_unix_nano));
+                index += 1;
+            }
+        }
+    }
+    report
+}
+
+/// Number of LogRecords in a request.
+pub fn count_records(request: &ExportLogsServiceRequest) -> usize {
+    request
+        .resource_logs
+        .iter()
+        .flat_map(|resource_logs| &resource_logs.scope_logs)
+        .map(|scope_logs| scope_logs.log_records.len())
+        .sum()
+}
+
+/// An OTLP KeyValue, for producers that build requests.
+pub fn key_value(key: &str, value: &AttrValue<'_>) -> KeyValue {
+    let value = match value {
+        AttrValue::Str(text) => Value::StringValue(text.to_string()),
+        AttrValue::Int(number) => Value::IntValue(*number),
+        AttrValue::Double(number) => Value::DoubleValue(*number),
+        AttrValue::Bool(flag) => Value::BoolValue(*flag),
+        AttrValue::Complex(json) => Value::StringValue(json.clone()),
+    };
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+/// Whether an attribute belongs on the OTLP resource rather than the LogRecord.
+pub fn is_resource_attribute(name: &str) -> bool {
+    matches!(name, attr::HOST_ID | attr::HOST_NAME | attr::SERVICE_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    fn string(key: &str, value: &str) -> KeyValue {
+        key_value(key, &AttrValue::Str(value.into()))
+    }
+
+    fn request(resource: Vec<KeyValue>, logs: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource { attributes: resource, ..Default::default() }),
+                scope_logs: vec![ScopeLogs { log_records: logs, ..Default::default() }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn log_attributes_override_the_resource_and_event_name_field_wins() {
+        let log = LogRecord {
+            time_unix_nano: 10,
+            event_name: "network.flow".into(),
+            attributes: vec![string("host.id", "wks-log"), string("event.name", "ignored")],
+            ..Default::default()
+        };
+        let request = request(vec![string("host.id", "wks-res")], vec![log]);
+        let mut builder = EventBatchBuilder::with_capacity(1);
+        let report = convert_request(&request, 99, &mut builder);
+        assert_eq!(report.accepted, 1);
+        let batch = builder.finish();
+        use arrow::array::AsArray;
+        assert_eq!(batch.column_by_name("host_id").unwrap().as_string::<i32>().value(0), "wks-log");
+        assert_eq!(
+            batch.column_by_name("event_name").unwrap().as_string::<i32>().value(0),
+            "network.flow"
+        );
+    }
+
+    #[test]
+    fn a_mixed_batch_keeps_the_good_records_and_names_the_bad() {
+        let good = LogRecord {
+            event_name: "file.access".into(),
+            attributes: vec![string("host.id", "wks-1")],
+            ..Default::default()
+        };
+        let no_host = LogRecord { event_name: "file.access".into(), ..Default::default() };
+        let request = request(vec![], vec![good.clone(), no_host, good]);
+        let mut builder = EventBatchBuilder::with_capacity(3);
+        let report = convert_request(&request, 1, &mut builder);
+        assert_eq!(report.accepted, 2);
+        assert_eq!(report.rejected.len(), 1);
+        assert_eq!(report.rejected[0].index, 1);
+        let message = report.message();
+        assert!(message.contains("1 log record(s) rejected: record 1: missing host.id"), "{message}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Why a record was rejected or changed on the way in.
+
+/// A record that cannot be stored. Each reason has a stable metrics label.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RejectReason {
+    #[error("missing host.id (set it as a resource attribute)")]
+    MissingHostId,
+    #[error("missing event.name (set the LogRecord's event_name or an event.name attribute)")]
+    MissingEventName,
+    #[error("attribute {name}: expected {expected}, got {got} {preview}")]
+    InvalidAttribute {
+        name: &'static str,
+        expected: &'static str,
+        got: &'static str,
+        preview: String,
+    },
+    #[error("time {0:?} is neither RFC 3339 nor integer nanoseconds")]
+    InvalidTime(String),
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl RejectReason {
+    /// The `reason` label of the rejected-events counter.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RejectReason::MissingHostId => "missing_host_id",
+            RejectReason::MissingEventName => "missing_event_name",
+            RejectReason::InvalidAttribute { .. } => "invalid_attribute",
+            RejectReason::InvalidTime(_) => "invalid_time",
+            RejectReason::NotAnObject => "not_an_object",
+            RejectReason::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// A record that was stored, but not exactly as sent. Counted, and reported back to
+/// the producer as an OTLP partial-success warning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// `event.name` is not a contract kind: stored as kind `other`.
+    UnknownEventName(String),
+    /// Neither `time_unix_nano` nor `observed_time_unix_nano`: receive time used.
+    TimeEstimated,
+    /// An attribute that looked like raw content was dropped.
+    ContentDropped(String),
+    /// The producer gave no `event.id`: one was assigned, so redelivery is not detected.
+    EventIdAssigned,
+}
+
+impl Notice {
+    /// The `kind` label of the notices counter.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Notice::UnknownEventName(_) => "unknown_event_name",
+            Notice::TimeEstimated => "time_estimated",
+            Notice::ContentDropped(_) => "content_attribute_dropped",
+            Notice::EventIdAssigned => "event_id_assigned",
+        }
+    }
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::UnknownEventName(name) => {
+                write!(f, "unknown event.name {name:?} stored as kind \"other\"")
+            }
+            Notice::TimeEstimated => f.write_str("no event time: receive time used"),
+            Notice::ContentDropped(name) => {
+                write!(f, "attribute {name} looks like raw content and was not stored")
+            }
+            Notice::EventIdAssigned => f.write_str("no event.id: one was assigned"),
+        }
+    }
+}

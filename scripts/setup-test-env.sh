@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the tests need besides the Rust toolchain: a Python virtualenv with the
+# real OpenTelemetry SDK exporters and DuckDB. Idempotent; a second run takes seconds.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib.sh"
+
+requirements="$here/../tests/python/requirements.txt"
+stamp="$CORDON_VENV/.requirements.sha256"
+want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+
+if ! command -v python3 >/dev/null 2>&1; then
+  log "installing python3 (Debian packages)"
+  apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+fi
+if [ ! -x "$CORDON_VENV/bin/python" ]; then
+  log "creating the test virtualenv in $CORDON_VENV"
+  if ! python3 -m venv "$CORDON_VENV" 2>/dev/null; then
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$CORDON_VENV"
+  fi
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing Python test dependencies"
+  "$CORDON_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$want" > "$stamp"
+fi
