@@ -1,1 +1,17 @@
+//! Cordon's ingest stage: receives agent telemetry, checks it against the contract and
+//! stores it durably before acknowledging it.
 
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod storage;
+
+pub use config::{OtlpConfig, StorageConfig};
+pub use error::{IngestError, StorageError};
+pub use metrics::IngestMetrics;
+pub mod ingestor;
+pub mod otlp;
+pub mod sources;
+
+pub use ingestor::{IngestOutcome, Ingestor, Transport};

@@ -112,15 +112,19 @@ impl EventBatchBuilder {
         if record.observed_time_unix_nano == 0 {
             self.observed_time.append_null();
         } else {
-            self.observed_time.append_value(record.observed_time_unix_nano as i64);
+            self.observed_time
+                .append_value(record.observed_time_unix_nano as i64);
         }
         self.received_time.append_value(received);
         self.time_estimated.append_value(estimated);
-        self.host_id.append_value(record.host_id.as_deref().unwrap_or_default().trim());
+        self.host_id
+            .append_value(record.host_id.as_deref().unwrap_or_default().trim());
         self.host_name.append_option(record.host_name.as_deref());
-        self.service_name.append_option(record.service_name.as_deref());
+        self.service_name
+            .append_option(record.service_name.as_deref());
         let name = record.event_name.as_deref().unwrap_or_default();
-        self.event_name.append_value(EventKind::from_name(name).as_str());
+        self.event_name
+            .append_value(EventKind::from_name(name).as_str());
         match record.event_id.as_deref().filter(|id| !id.is_empty()) {
             Some(id) => self.event_id.append_value(id),
             None => {
@@ -128,7 +132,8 @@ impl EventBatchBuilder {
                     self.id_prefix = format!("cordon-{:016x}", fresh_id_seed());
                 }
                 self.assigned_ids += 1;
-                self.event_id.append_value(format!("{}-{}", self.id_prefix, self.assigned_ids));
+                self.event_id
+                    .append_value(format!("{}-{}", self.id_prefix, self.assigned_ids));
             }
         }
         let signature = if record.signature.is_some() {
@@ -157,7 +162,9 @@ impl EventBatchBuilder {
             self.extra.keys().append_value(key);
             self.extra.values().append_value(value.to_text());
         }
-        self.extra.append(true).expect("map keys and values are appended in pairs");
+        self.extra
+            .append(true)
+            .expect("map keys and values are appended in pairs");
         self.rows += 1;
         Ok(notices)
     }
@@ -215,7 +222,10 @@ mod tests {
         record.set("event.name".into(), AttrValue::Str("network.flow".into()));
         record.set("event.id".into(), AttrValue::Str("e-1".into()));
         record.set("destination.port".into(), AttrValue::Str("443".into()));
-        record.set("destination.address".into(), AttrValue::Str("paste.example.net".into()));
+        record.set(
+            "destination.address".into(),
+            AttrValue::Str("paste.example.net".into()),
+        );
         record.set("team".into(), AttrValue::Str("blue".into()));
         record
     }
@@ -226,14 +236,27 @@ mod tests {
         assert!(builder.append(&flow(), 5).unwrap().is_empty());
         let batch = builder.finish();
         assert_eq!(batch.num_rows(), 1);
-        let port = batch.column_by_name("destination_port").unwrap().as_primitive::<Int64Type>();
+        let port = batch
+            .column_by_name("destination_port")
+            .unwrap()
+            .as_primitive::<Int64Type>();
         assert_eq!(port.value(0), 443);
-        let address = batch.column_by_name("destination_address").unwrap().as_string::<i32>();
+        let address = batch
+            .column_by_name("destination_address")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(address.value(0), "paste.example.net");
         let attributes = batch.column_by_name("attributes").unwrap();
         let map = attributes.as_any().downcast_ref::<MapArray>().unwrap();
         assert_eq!(map.value(0).len(), 1);
-        assert_eq!(batch.column_by_name("signature_status").unwrap().as_string::<i32>().value(0), "missing");
+        assert_eq!(
+            batch
+                .column_by_name("signature_status")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "missing"
+        );
     }
 
     #[test]
@@ -255,9 +278,19 @@ mod tests {
         record.set("event.name".into(), AttrValue::Str("agent.dream".into()));
         let mut builder = EventBatchBuilder::with_capacity(1);
         let notices = builder.append(&record, 1).unwrap();
-        assert_eq!(notices, vec![Notice::UnknownEventName("agent.dream".into())]);
+        assert_eq!(
+            notices,
+            vec![Notice::UnknownEventName("agent.dream".into())]
+        );
         let batch = builder.finish();
-        assert_eq!(batch.column_by_name("event_name").unwrap().as_string::<i32>().value(0), "other");
+        assert_eq!(
+            batch
+                .column_by_name("event_name")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "other"
+        );
     }
 
     #[test]

@@ -91,10 +91,18 @@ pub struct AttrField {
 }
 
 const fn s(attr: &'static str, column: &'static str) -> AttrField {
-    AttrField { attr, column, ty: FieldType::Str }
+    AttrField {
+        attr,
+        column,
+        ty: FieldType::Str,
+    }
 }
 const fn i(attr: &'static str, column: &'static str) -> AttrField {
-    AttrField { attr, column, ty: FieldType::Int }
+    AttrField {
+        attr,
+        column,
+        ty: FieldType::Int,
+    }
 }
 
 /// Every attribute with a typed column, in column order. `host.id`, `event.name` and
@@ -131,7 +139,10 @@ pub const ATTR_FIELDS: &[AttrField] = &[
     i(attr::PROCESS_PARENT_PID, "process_parent_pid"),
     s(attr::PROCESS_EXECUTABLE_PATH, "process_executable_path"),
     s(attr::PROCESS_COMMAND_LINE, "process_command_line"),
-    s(attr::PROCESS_PARENT_EXECUTABLE_NAME, "process_parent_executable_name"),
+    s(
+        attr::PROCESS_PARENT_EXECUTABLE_NAME,
+        "process_parent_executable_name",
+    ),
     i(attr::CLIPBOARD_BYTES, "clipboard_bytes"),
     s(attr::CLIPBOARD_HASH_SHA256, "clipboard_hash_sha256"),
     s(attr::DLP_FINGERPRINT, "dlp_fingerprint"),
@@ -155,7 +166,14 @@ pub fn attr_field_index(name: &str) -> Option<usize> {
 /// clipboard text, a request body) and so must not reach central storage.
 pub fn is_content_like(name: &str) -> bool {
     const CONTENT_SEGMENTS: &[&str] = &[
-        "content", "contents", "body", "text", "payload", "data_raw", "raw", "plaintext",
+        "content",
+        "contents",
+        "body",
+        "text",
+        "payload",
+        "data_raw",
+        "raw",
+        "plaintext",
     ];
     name.rsplit('.')
         .next()

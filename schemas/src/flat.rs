@@ -70,7 +70,10 @@ pub struct FlatEvent {
 
 impl FlatEvent {
     pub fn new(time_unix_nano: i64, event_name: &str, host_id: &str) -> Self {
-        let mut event = FlatEvent { time_unix_nano, attributes: BTreeMap::new() };
+        let mut event = FlatEvent {
+            time_unix_nano,
+            attributes: BTreeMap::new(),
+        };
         event.set(attr::EVENT_NAME, event_name);
         event.set(attr::HOST_ID, host_id);
         event
@@ -78,13 +81,15 @@ impl FlatEvent {
 
     /// Sets a string attribute.
     pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.attributes.insert(name.to_string(), AttrValue::Str(Cow::Owned(value.into())));
+        self.attributes
+            .insert(name.to_string(), AttrValue::Str(Cow::Owned(value.into())));
         self
     }
 
     /// Sets an integer attribute.
     pub fn set_int(&mut self, name: &str, value: i64) -> &mut Self {
-        self.attributes.insert(name.to_string(), AttrValue::Int(value));
+        self.attributes
+            .insert(name.to_string(), AttrValue::Int(value));
         self
     }
 
@@ -141,18 +146,29 @@ mod tests {
     fn time_accepts_nanos_and_rejects_nonsense() {
         assert_eq!(parse_time(&json!(5)).unwrap(), 5);
         assert_eq!(parse_time(&json!("5")).unwrap(), 5);
-        assert!(matches!(parse_time(&json!("yesterday")), Err(RejectReason::InvalidTime(_))));
-        assert!(matches!(flat_json_to_event(&json!([1])), Err(RejectReason::NotAnObject)));
+        assert!(matches!(
+            parse_time(&json!("yesterday")),
+            Err(RejectReason::InvalidTime(_))
+        ));
+        assert!(matches!(
+            flat_json_to_event(&json!([1])),
+            Err(RejectReason::NotAnObject)
+        ));
     }
 
     #[test]
     fn flat_events_round_trip_through_json() {
         let mut event = FlatEvent::new(1_768_471_445_123_000_000, "network.flow", "wks-1");
-        event.set_int("destination.port", 443).set("user.name", "alice");
+        event
+            .set_int("destination.port", 443)
+            .set("user.name", "alice");
         let text = event.to_json(false).to_string();
         let parsed: Value = serde_json::from_str(&text).unwrap();
         let record = flat_json_to_event(&parsed).unwrap();
         assert_eq!(record.time_unix_nano, 1_768_471_445_123_000_000);
-        assert_eq!(record.get("user.name"), Some(&AttrValue::Str("alice".into())));
+        assert_eq!(
+            record.get("user.name"),
+            Some(&AttrValue::Str("alice".into()))
+        );
     }
 }

@@ -53,7 +53,11 @@ impl ConversionReport {
                 .map(|rejection| format!("record {}: {}", rejection.index, rejection.reason))
                 .collect();
             let more = self.rejected.len().saturating_sub(SHOWN);
-            let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+            let tail = if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            };
             parts.push(format!(
                 "{} log record(s) rejected: {}{}",
                 self.rejected.len(),
@@ -71,7 +75,11 @@ impl ConversionReport {
             }
             let more = distinct.len().saturating_sub(SHOWN);
             distinct.truncate(SHOWN);
-            let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+            let tail = if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            };
             parts.push(format!("warnings: {}{}", distinct.join("; "), tail));
         }
         parts.join(". ")
@@ -102,12 +110,19 @@ fn any_value_json(value: &AnyValue) -> serde_json::Value {
         Some(Value::KvlistValue(list)) => list
             .values
             .iter()
-            .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_value_json).unwrap_or_default()))
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().map(any_value_json).unwrap_or_default(),
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into(),
-        Some(Value::BytesValue(bytes)) => {
-            bytes.iter().map(|byte| format!("{byte:02x}")).collect::<String>().into()
-        }
+        Some(Value::BytesValue(bytes)) => bytes
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+            .into(),
         Some(Value::StringValueStrindex(_)) | None => serde_json::Value::Null,
     }
 }
@@ -206,8 +221,14 @@ mod tests {
     fn request(resource: Vec<KeyValue>, logs: Vec<LogRecord>) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
-                resource: Some(Resource { attributes: resource, ..Default::default() }),
-                scope_logs: vec![ScopeLogs { log_records: logs, ..Default::default() }],
+                resource: Some(Resource {
+                    attributes: resource,
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: logs,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         }
@@ -218,7 +239,10 @@ mod tests {
         let log = LogRecord {
             time_unix_nano: 10,
             event_name: "network.flow".into(),
-            attributes: vec![string("host.id", "wks-log"), string("event.name", "ignored")],
+            attributes: vec![
+                string("host.id", "wks-log"),
+                string("event.name", "ignored"),
+            ],
             ..Default::default()
         };
         let request = request(vec![string("host.id", "wks-res")], vec![log]);
@@ -227,9 +251,20 @@ mod tests {
         assert_eq!(report.accepted, 1);
         let batch = builder.finish();
         use arrow::array::AsArray;
-        assert_eq!(batch.column_by_name("host_id").unwrap().as_string::<i32>().value(0), "wks-log");
         assert_eq!(
-            batch.column_by_name("event_name").unwrap().as_string::<i32>().value(0),
+            batch
+                .column_by_name("host_id")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "wks-log"
+        );
+        assert_eq!(
+            batch
+                .column_by_name("event_name")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
             "network.flow"
         );
     }
@@ -241,7 +276,10 @@ mod tests {
             attributes: vec![string("host.id", "wks-1")],
             ..Default::default()
         };
-        let no_host = LogRecord { event_name: "file.access".into(), ..Default::default() };
+        let no_host = LogRecord {
+            event_name: "file.access".into(),
+            ..Default::default()
+        };
         let request = request(vec![], vec![good.clone(), no_host, good]);
         let mut builder = EventBatchBuilder::with_capacity(3);
         let report = convert_request(&request, 1, &mut builder);
@@ -249,6 +287,9 @@ mod tests {
         assert_eq!(report.rejected.len(), 1);
         assert_eq!(report.rejected[0].index, 1);
         let message = report.message();
-        assert!(message.contains("1 log record(s) rejected: record 1: missing host.id"), "{message}");
+        assert!(
+            message.contains("1 log record(s) rejected: record 1: missing host.id"),
+            "{message}"
+        );
     }
 }

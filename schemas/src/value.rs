@@ -81,9 +81,8 @@ impl AttrValue<'_> {
             AttrValue::Int(value) => serde_json::Value::from(*value),
             AttrValue::Double(value) => serde_json::Value::from(*value),
             AttrValue::Bool(value) => serde_json::Value::Bool(*value),
-            AttrValue::Complex(json) => {
-                serde_json::from_str(json).unwrap_or_else(|_| serde_json::Value::String(json.clone()))
-            }
+            AttrValue::Complex(json) => serde_json::from_str(json)
+                .unwrap_or_else(|_| serde_json::Value::String(json.clone())),
         }
     }
 }

@@ -1,0 +1,179 @@
+//! The ingest stage's metrics. Names follow one scheme across stages
+//! (`cordon_events_in_total{stage=...}`, `..._out_total`, `..._rejected_total{reason}`)
+//! so one dashboard panel can show the whole pipeline.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Counters and histograms of ingest and storage. Cheap to clone: clones share values.
+#[derive(Clone)]
+pub struct IngestMetrics {
+    /// Records received, by transport, before any check.
+    pub events_in: Family<Labels, Counter>,
+    /// Records made durable.
+    pub events_out: Counter,
+    /// Records rejected, by reason.
+    pub events_rejected: Family<Labels, Counter>,
+    /// Records already stored under the same (`host.id`, `event.id`).
+    pub events_duplicate: Counter,
+    /// Records stored, but not as sent (unknown kind, estimated time, content dropped).
+    pub event_notices: Family<Labels, Counter>,
+    /// Whole requests refused, by transport and reason.
+    pub requests_rejected: Family<Labels, Counter>,
+    pub wal_commit_seconds: Histogram,
+    pub wal_bytes: Counter,
+    pub buffered_events: Gauge,
+    pub flush_seconds: Histogram,
+    pub parquet_files_written: Counter,
+    pub compactions: Counter,
+    pub storage_errors: Counter,
+}
+
+impl Default for IngestMetrics {
+    fn default() -> Self {
+        IngestMetrics {
+            events_in: Family::default(),
+            events_out: Counter::default(),
+            events_rejected: Family::default(),
+            events_duplicate: Counter::default(),
+            event_notices: Family::default(),
+            requests_rejected: Family::default(),
+            wal_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            wal_bytes: Counter::default(),
+            buffered_events: Gauge::default(),
+            flush_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+            parquet_files_written: Counter::default(),
+            compactions: Counter::default(),
+            storage_errors: Counter::default(),
+        }
+    }
+}
+
+impl IngestMetrics {
+    /// Adds every metric to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        let stage = registry.sub_registry_with_label(("stage".into(), "ingest".into()));
+        stage.register(
+            "cordon_events_in",
+            "Records received, before any check",
+            self.events_in.clone(),
+        );
+        stage.register(
+            "cordon_events_out",
+            "Records made durable",
+            self.events_out.clone(),
+        );
+        stage.register(
+            "cordon_events_rejected",
+            "Records rejected, by reason",
+            self.events_rejected.clone(),
+        );
+        stage.register(
+            "cordon_events_duplicate",
+            "Records already stored under the same host.id and event.id",
+            self.events_duplicate.clone(),
+        );
+        stage.register(
+            "cordon_event_notices",
+            "Records stored but changed on the way in, by kind",
+            self.event_notices.clone(),
+        );
+        stage.register(
+            "cordon_requests_rejected",
+            "Whole requests refused, by transport and reason",
+            self.requests_rejected.clone(),
+        );
+        registry.register(
+            "cordon_wal_commit_seconds",
+            "Time to write and fsync one group commit",
+            self.wal_commit_seconds.clone(),
+        );
+        registry.register(
+            "cordon_wal_bytes",
+            "Bytes written to the write-ahead log",
+            self.wal_bytes.clone(),
+        );
+        registry.register(
+            "cordon_storage_buffered_events",
+            "Durable events in memory, not yet in Parquet",
+            self.buffered_events.clone(),
+        );
+        registry.register(
+            "cordon_storage_flush_seconds",
+            "Time to write buffered events to Parquet",
+            self.flush_seconds.clone(),
+        );
+        registry.register(
+            "cordon_parquet_files_written",
+            "Parquet files written by flushes and compactions",
+            self.parquet_files_written.clone(),
+        );
+        registry.register(
+            "cordon_compactions",
+            "Partitions compacted",
+            self.compactions.clone(),
+        );
+        registry.register(
+            "cordon_storage_errors",
+            "Flush or compaction failures (retried)",
+            self.storage_errors.clone(),
+        );
+    }
+
+    pub fn received(&self, transport: &'static str, count: usize) {
+        self.events_in
+            .get_or_create(&vec![("transport", transport)])
+            .inc_by(count as u64);
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        self.events_rejected
+            .get_or_create(&vec![("reason", reason)])
+            .inc();
+    }
+
+    pub fn request_rejected(&self, transport: &'static str, reason: &'static str) {
+        self.requests_rejected
+            .get_or_create(&vec![("transport", transport), ("reason", reason)])
+            .inc();
+    }
+
+    pub fn noticed(&self, kind: &'static str) {
+        self.event_notices
+            .get_or_create(&vec![("kind", kind)])
+            .inc();
+    }
+
+    /// Current value of the rejected-records counter for a reason (tests, CLI).
+    pub fn rejected_count(&self, reason: &'static str) -> u64 {
+        self.events_rejected
+            .get_or_create(&vec![("reason", reason)])
+            .get()
+    }
+
+    /// Current value of the rejected-requests counter.
+    pub fn requests_rejected_count(&self, transport: &'static str, reason: &'static str) -> u64 {
+        self.requests_rejected
+            .get_or_create(&vec![("transport", transport), ("reason", reason)])
+            .get()
+    }
+
+    pub fn notice_count(&self, kind: &'static str) -> u64 {
+        self.event_notices
+            .get_or_create(&vec![("kind", kind)])
+            .get()
+    }
+}
+
+/// The metrics of a registry in the Prometheus text format.
+pub fn encode_text(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)
+        .expect("writing to a String cannot fail");
+    text
+}

@@ -1,0 +1,223 @@
+//! OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
+//!
+//! The service is declared by hand over tonic's `Grpc` with a codec that hands over the
+//! raw request bytes: decoding them here lets an undecodable request answer
+//! `INVALID_ARGUMENT` (as OTLP asks; tonic's own codec says `INTERNAL`) and be counted.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::codec::{
+    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
+};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Code, Status};
+
+use super::retry_info_details;
+use crate::error::IngestError;
+use crate::ingestor::{IngestOutcome, Ingestor, Transport, retry_after};
+
+pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+/// Decodes nothing: the handler gets the message bytes.
+#[derive(Default, Clone, Copy)]
+struct RawCodec;
+
+struct ResponseEncoder;
+struct RawDecoder;
+
+impl Codec for RawCodec {
+    type Encode = ExportLogsServiceResponse;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for ResponseEncoder {
+    type Item = ExportLogsServiceResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|error| Status::internal(error.to_string()))
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// The OTLP logs service.
+#[derive(Clone)]
+pub struct LogsGrpcService {
+    ingestor: Arc<Ingestor>,
+    max_message_bytes: usize,
+}
+
+impl NamedService for LogsGrpcService {
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+}
+
+struct Export(Arc<Ingestor>);
+
+/// The gRPC answer for a request's outcome (OTLP partial success).
+pub fn response_for(outcome: &IngestOutcome) -> ExportLogsServiceResponse {
+    let partial_success =
+        (outcome.rejected > 0 || !outcome.message.is_empty()).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: outcome.rejected as i64,
+            error_message: outcome.message.clone(),
+        });
+    ExportLogsServiceResponse { partial_success }
+}
+
+/// The gRPC status for a request refused as a whole.
+pub fn status_for(error: &IngestError) -> Status {
+    let message = error.to_string();
+    match error {
+        IngestError::Overloaded { .. } | IngestError::Storage(_) => {
+            let code = if matches!(error, IngestError::Overloaded { .. }) {
+                Code::ResourceExhausted
+            } else {
+                Code::Unavailable
+            };
+            let delay = retry_after(error).unwrap_or_default();
+            Status::with_details(
+                code,
+                message.clone(),
+                retry_info_details(code, &message, delay),
+            )
+        }
+        IngestError::Undecodable(_) | IngestError::UnsupportedMediaType(_) => {
+            Status::invalid_argument(message)
+        }
+        IngestError::TooLarge { .. } => Status::out_of_range(message),
+    }
+}
+
+impl UnaryService<Bytes> for Export {
+    type Response = ExportLogsServiceResponse;
+    type Future = BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let ingestor = self.0.clone();
+        Box::pin(async move {
+            let bytes = request.into_inner();
+            let decoded = ExportLogsServiceRequest::decode(bytes).map_err(|error| {
+                IngestError::Undecodable(format!(
+                    "request is not an OTLP ExportLogsServiceRequest: {error}"
+                ))
+            });
+            let result = match decoded {
+                Ok(request) => ingestor.ingest_otlp(Transport::OtlpGrpc, &request).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(outcome) => Ok(tonic::Response::new(response_for(&outcome))),
+                Err(error) => {
+                    ingestor.refused(Transport::OtlpGrpc, &error);
+                    Err(status_for(&error))
+                }
+            }
+        })
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for LogsGrpcService
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move {
+            if request.uri().path() != EXPORT_PATH {
+                let mut response = http::Response::new(tonic::body::Body::default());
+                let headers = response.headers_mut();
+                headers.insert("grpc-status", (Code::Unimplemented as i32).into());
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                return Ok(response);
+            }
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            let mut grpc = Grpc::new(RawCodec)
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(service.max_message_bytes), None);
+            let response = grpc.unary(Export(service.ingestor.clone()), request).await;
+            // Oversize messages are refused by tonic before the handler: count them here.
+            if response
+                .headers()
+                .get("grpc-status")
+                .is_some_and(|status| status == "11")
+            {
+                service
+                    .ingestor
+                    .metrics()
+                    .request_rejected(Transport::OtlpGrpc.label(), "too_large");
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Binds the gRPC listener; the returned future serves until `shutdown` turns true.
+pub async fn bind(
+    listen: SocketAddr,
+    max_message_bytes: usize,
+    ingestor: Arc<Ingestor>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(
+    SocketAddr,
+    BoxFuture<'static, Result<(), tonic::transport::Error>>,
+)> {
+    let listener = TcpListener::bind(listen).await?;
+    let local = listener.local_addr()?;
+    let service = LogsGrpcService {
+        ingestor,
+        max_message_bytes,
+    };
+    let serve = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            },
+        );
+    Ok((local, Box::pin(serve)))
+}

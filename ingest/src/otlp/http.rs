@@ -1,0 +1,283 @@
+//! OTLP/HTTP: `POST /v1/logs` with protobuf or JSON bodies, optionally gzip-compressed.
+//! Answers in the encoding it was sent (OTLP/HTTP specification).
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::RpcStatus;
+use super::grpc::response_for;
+use crate::error::IngestError;
+use crate::ingestor::{Ingestor, Transport, retry_after};
+
+pub const LOGS_PATH: &str = "/v1/logs";
+
+/// How a request body is encoded; the response uses the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn from_headers(headers: &HeaderMap) -> Result<Encoding, IngestError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+            "application/json" => Ok(Encoding::Json),
+            _ => Err(IngestError::UnsupportedMediaType(content_type.to_string())),
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_request_bytes: usize,
+    pub max_decompressed_bytes: usize,
+}
+
+#[derive(Clone)]
+struct HttpState {
+    ingestor: Arc<Ingestor>,
+    limits: HttpLimits,
+}
+
+/// Decompresses a body if its `Content-Encoding` says so, within `limit` bytes.
+pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" | "x-gzip" => {
+            let mut decoded = Vec::with_capacity(body.len() * 4);
+            flate2::read::MultiGzDecoder::new(body.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut decoded)
+                .map_err(|error| {
+                    IngestError::Undecodable(format!("body is not valid gzip: {error}"))
+                })?;
+            if decoded.len() > limit {
+                return Err(IngestError::TooLarge {
+                    size: decoded.len(),
+                    limit,
+                });
+            }
+            Ok(Bytes::from(decoded))
+        }
+        other => Err(IngestError::UnsupportedMediaType(format!(
+            "Content-Encoding: {other}"
+        ))),
+    }
+}
+
+/// Decodes an OTLP logs request in the given encoding.
+pub fn decode_request(
+    encoding: Encoding,
+    body: &[u8],
+) -> Result<ExportLogsServiceRequest, IngestError> {
+    match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|error| {
+            IngestError::Undecodable(format!(
+                "body is not an OTLP ExportLogsServiceRequest (protobuf): {error}"
+            ))
+        }),
+        Encoding::Json => serde_json::from_slice(body).map_err(|error| {
+            IngestError::Undecodable(format!(
+                "body is not an OTLP ExportLogsServiceRequest (JSON): {error}"
+            ))
+        }),
+    }
+}
+
+fn encoded<T: Message + serde::Serialize>(
+    encoding: Encoding,
+    status: StatusCode,
+    message: &T,
+) -> Response {
+    let body = match encoding {
+        Encoding::Protobuf => message.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(message).expect("responses serialize"),
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(encoding.content_type()),
+    );
+    response
+}
+
+/// The HTTP answer for a request refused as a whole.
+pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
+    let (status, code) = match error {
+        IngestError::Overloaded { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+        ),
+        IngestError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        IngestError::Undecodable(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
+        IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::OutOfRange),
+        IngestError::UnsupportedMediaType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            tonic::Code::InvalidArgument,
+        ),
+    };
+    let mut response = encoded(encoding, status, &RpcStatus::new(code, error.to_string()));
+    if let Some(delay) = retry_after(error) {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    response
+}
+
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limits: HttpLimits,
+) -> Result<Bytes, IngestError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|size| *size > limits.max_request_bytes) {
+        return Err(IngestError::TooLarge {
+            size,
+            limit: limits.max_request_bytes,
+        });
+    }
+    let raw = axum::body::to_bytes(body, limits.max_request_bytes)
+        .await
+        .map_err(|_| IngestError::TooLarge {
+            size: declared.unwrap_or(limits.max_request_bytes + 1),
+            limit: limits.max_request_bytes,
+        })?;
+    decompress(headers, raw, limits.max_decompressed_bytes)
+}
+
+async fn export_logs(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    let encoding = match Encoding::from_headers(&headers) {
+        Ok(encoding) => encoding,
+        Err(error) => {
+            state.ingestor.refused(Transport::OtlpHttp, &error);
+            return error_response(Encoding::Json, &error);
+        }
+    };
+    let result = match read_limited(&headers, body, state.limits).await {
+        Ok(bytes) => match decode_request(encoding, &bytes) {
+            Ok(request) => {
+                state
+                    .ingestor
+                    .ingest_otlp(Transport::OtlpHttp, &request)
+                    .await
+            }
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(outcome) => encoded(encoding, StatusCode::OK, &response_for(&outcome)),
+        Err(error) => {
+            state.ingestor.refused(Transport::OtlpHttp, &error);
+            error_response(encoding, &error)
+        }
+    }
+}
+
+/// The OTLP/HTTP routes. Other HTTP sources (OPA decision logs) merge theirs into it.
+pub fn router(ingestor: Arc<Ingestor>, limits: HttpLimits) -> Router {
+    Router::new()
+        .route(LOGS_PATH, post(export_logs))
+        // The handler enforces the limit itself, to answer in OTLP's format and count it.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(HttpState { ingestor, limits })
+}
+
+/// Binds the HTTP listener; the returned future serves `router` until `shutdown`.
+pub async fn bind(
+    listen: SocketAddr,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, BoxFuture<'static, std::io::Result<()>>)> {
+    let listener = TcpListener::bind(listen).await?;
+    let local = listener.local_addr()?;
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    });
+    Ok((local, Box::pin(async move { serve.await })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_are_matched_on_their_essence() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert_eq!(Encoding::from_headers(&headers).unwrap(), Encoding::Json);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(matches!(
+            Encoding::from_headers(&headers),
+            Err(IngestError::UnsupportedMediaType(_))
+        ));
+    }
+
+    #[test]
+    fn gzip_bombs_stop_at_the_limit() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let compressed = Bytes::from(encoder.finish().unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(matches!(
+            decompress(&headers, compressed.clone(), 1000),
+            Err(IngestError::TooLarge { .. })
+        ));
+        assert_eq!(
+            decompress(&headers, compressed, 2 << 20).unwrap().len(),
+            1 << 20
+        );
+        assert!(matches!(
+            decompress(&headers, Bytes::from_static(b"not gzip"), 1000),
+            Err(IngestError::Undecodable(_))
+        ));
+    }
+}

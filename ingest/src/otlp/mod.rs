@@ -1,0 +1,7 @@
+//! The OTLP receivers of contract section 1: gRPC and HTTP (protobuf, JSON, gzip).
+
+pub mod grpc;
+pub mod http;
+mod rpc_status;
+
+pub use rpc_status::{RpcStatus, retry_info_details};

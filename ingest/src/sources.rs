@@ -1,0 +1,135 @@
+//! The registry of sources. Adding a source is one module and one line in `sources()`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+
+use crate::config::OtlpConfig;
+use crate::ingestor::Ingestor;
+use crate::otlp;
+
+/// Settings every source can read.
+#[derive(Debug, Clone, Default)]
+pub struct SourcesConfig {
+    pub otlp: OtlpConfig,
+}
+
+/// What a source is started with.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub ingestor: Arc<Ingestor>,
+    pub config: SourcesConfig,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A started source: where it listens, and the future that runs it until shutdown.
+pub struct RunningSource {
+    pub name: &'static str,
+    pub local_addr: Option<SocketAddr>,
+    pub task: BoxFuture<'static, Result<(), SourceError>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "source {name}: cannot listen on {addr}: {source} (is another process using the port? set another address in the config)"
+    )]
+    Bind {
+        name: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("source {name} stopped: {message}")]
+    Stopped { name: &'static str, message: String },
+}
+
+/// Starts a source; `None` when its config leaves it off.
+pub type StartSource =
+    fn(SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>>;
+
+/// Every source Cordon has.
+pub fn sources() -> Vec<(&'static str, StartSource)> {
+    vec![
+        ("otlp_grpc", start_otlp_grpc),
+        ("otlp_http", start_otlp_http),
+    ]
+}
+
+/// Starts every source; fails if any cannot start.
+pub async fn start_all(context: SourceContext) -> Result<Vec<RunningSource>, SourceError> {
+    let mut running = Vec::new();
+    for (_, start) in sources() {
+        if let Some(source) = start(context.clone()).await? {
+            tracing::info!(source = source.name, addr = ?source.local_addr, "source listening");
+            running.push(source);
+        }
+    }
+    Ok(running)
+}
+
+fn start_otlp_grpc(
+    context: SourceContext,
+) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
+    Box::pin(async move {
+        let name = "otlp_grpc";
+        let config = &context.config.otlp;
+        let (local, serve) = otlp::grpc::bind(
+            config.grpc_listen,
+            config.max_request_bytes,
+            context.ingestor.clone(),
+            context.shutdown.clone(),
+        )
+        .await
+        .map_err(|source| SourceError::Bind {
+            name,
+            addr: config.grpc_listen,
+            source,
+        })?;
+        let task: BoxFuture<'static, Result<(), SourceError>> = Box::pin(async move {
+            serve.await.map_err(|error| SourceError::Stopped {
+                name,
+                message: error.to_string(),
+            })
+        });
+        Ok(Some(RunningSource {
+            name,
+            local_addr: Some(local),
+            task,
+        }))
+    })
+}
+
+fn start_otlp_http(
+    context: SourceContext,
+) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
+    Box::pin(async move {
+        let name = "otlp_http";
+        let config = &context.config.otlp;
+        let limits = otlp::http::HttpLimits {
+            max_request_bytes: config.max_request_bytes,
+            max_decompressed_bytes: config.max_decompressed_bytes,
+        };
+        let router = otlp::http::router(context.ingestor.clone(), limits);
+        let (local, serve) = otlp::http::bind(config.http_listen, router, context.shutdown.clone())
+            .await
+            .map_err(|source| SourceError::Bind {
+                name,
+                addr: config.http_listen,
+                source,
+            })?;
+        let task: BoxFuture<'static, Result<(), SourceError>> = Box::pin(async move {
+            serve.await.map_err(|error| SourceError::Stopped {
+                name,
+                message: error.to_string(),
+            })
+        });
+        Ok(Some(RunningSource {
+            name,
+            local_addr: Some(local),
+            task,
+        }))
+    })
+}

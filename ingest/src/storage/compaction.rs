@@ -1,0 +1,198 @@
+//! Merges a partition's small Parquet files into one, dropping duplicate events.
+//!
+//! Crash safety: an intent file naming the output and its inputs is fsynced before the
+//! output is renamed into place. At start, a leftover intent is finished: if the output
+//! exists its inputs are deleted, otherwise the intent is dropped and the inputs stay.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use super::dedup::event_key;
+use super::partition::{
+    parquet_files, read_parquet_file, sort_by_time, sync_dir, write_parquet_file,
+};
+use crate::error::StorageError;
+use cordon_schemas::event_schema;
+use cordon_schemas::fields::col;
+
+const INTENT_FILE: &str = "_compaction.json";
+
+#[derive(Serialize, Deserialize)]
+struct Intent {
+    output: PathBuf,
+    inputs: Vec<PathBuf>,
+}
+
+/// What one compaction did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Compacted {
+    pub inputs: usize,
+    pub rows: usize,
+    pub duplicates_removed: usize,
+}
+
+/// Keeps the first row of every (`host_id`, `event_id`).
+pub fn drop_duplicates(batch: &RecordBatch) -> Result<(RecordBatch, usize), StorageError> {
+    let hosts = batch
+        .column_by_name(col::HOST_ID)
+        .expect("host_id column")
+        .as_string::<i32>();
+    let ids = batch
+        .column_by_name(col::EVENT_ID)
+        .expect("event_id column")
+        .as_string::<i32>();
+    let mut seen = HashSet::with_capacity(batch.num_rows());
+    let keep: BooleanArray = (0..batch.num_rows())
+        .map(|row| Some(seen.insert(event_key(hosts.value(row), ids.value(row)))))
+        .collect();
+    let kept = filter_record_batch(batch, &keep)?;
+    let removed = batch.num_rows() - kept.num_rows();
+    Ok((kept, removed))
+}
+
+/// Compacts the small files of partition `dir` when there are at least `min_files`.
+pub fn compact_partition(
+    dir: &Path,
+    min_files: usize,
+    small_file_bytes: u64,
+) -> Result<Option<Compacted>, StorageError> {
+    let small: Vec<PathBuf> = parquet_files(dir)
+        .into_iter()
+        .filter(|(_, size)| *size < small_file_bytes)
+        .map(|(path, _)| path)
+        .collect();
+    if small.len() < min_files.max(2) {
+        return Ok(None);
+    }
+    let mut batches = Vec::new();
+    for path in &small {
+        batches.extend(read_parquet_file(path)?);
+    }
+    let merged = concat_batches(&event_schema(), &batches)?;
+    let (unique, duplicates_removed) = drop_duplicates(&merged)?;
+    let sorted = sort_by_time(&unique)?;
+    let output = dir.join(format!(
+        "compacted-{}.parquet",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ));
+    let intent = Intent {
+        output: output.clone(),
+        inputs: small.clone(),
+    };
+    let intent_path = dir.join(INTENT_FILE);
+    let intent_text = serde_json::to_vec(&intent).expect("intent serializes");
+    fs::write(&intent_path, intent_text)
+        .map_err(|error| StorageError::io("writing", &intent_path, error))?;
+    sync_dir(dir)?;
+    write_parquet_file(&output, &sorted)?;
+    finish_intent(dir, &intent)?;
+    Ok(Some(Compacted {
+        inputs: small.len(),
+        rows: sorted.num_rows(),
+        duplicates_removed,
+    }))
+}
+
+fn finish_intent(dir: &Path, intent: &Intent) -> Result<(), StorageError> {
+    for input in &intent.inputs {
+        match fs::remove_file(input) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(StorageError::io("removing", input, error)),
+        }
+    }
+    let intent_path = dir.join(INTENT_FILE);
+    fs::remove_file(&intent_path)
+        .map_err(|error| StorageError::io("removing", &intent_path, error))?;
+    sync_dir(dir)
+}
+
+/// Finishes or abandons a compaction interrupted by a crash in partition `dir`.
+pub fn recover_partition(dir: &Path) -> Result<(), StorageError> {
+    let intent_path = dir.join(INTENT_FILE);
+    let Ok(text) = fs::read(&intent_path) else {
+        return Ok(());
+    };
+    let Ok(intent) = serde_json::from_slice::<Intent>(&text) else {
+        // A torn intent was written before the output was: nothing was replaced.
+        return fs::remove_file(&intent_path)
+            .map_err(|error| StorageError::io("removing", &intent_path, error));
+    };
+    if intent.output.exists() {
+        tracing::info!(partition = %dir.display(), "finishing an interrupted compaction");
+        finish_intent(dir, &intent)
+    } else {
+        tracing::info!(partition = %dir.display(), "abandoning an interrupted compaction");
+        let _ = fs::remove_file(intent.output.with_extension("parquet.tmp"));
+        fs::remove_file(&intent_path)
+            .map_err(|error| StorageError::io("removing", &intent_path, error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::partition::write_partitioned;
+    use crate::storage::wal::tests::batch_of;
+
+    #[test]
+    fn small_files_merge_into_one_without_duplicates() {
+        let root = tempfile::tempdir().unwrap();
+        write_partitioned(root.path(), &[batch_of("a", 0..10)]).unwrap();
+        write_partitioned(root.path(), &[batch_of("a", 5..15)]).unwrap();
+        write_partitioned(root.path(), &[batch_of("b", 0..5)]).unwrap();
+        let dirs = crate::storage::partition::partition_dirs(root.path());
+        assert_eq!(dirs.len(), 1);
+        assert_eq!(
+            compact_partition(&dirs[0], 5, u64::MAX).unwrap(),
+            None,
+            "below min_files"
+        );
+        let done = compact_partition(&dirs[0], 3, u64::MAX).unwrap().unwrap();
+        assert_eq!(
+            done,
+            Compacted {
+                inputs: 3,
+                rows: 20,
+                duplicates_removed: 5
+            }
+        );
+        let files = parquet_files(&dirs[0]);
+        assert_eq!(files.len(), 1);
+        let rows: usize = read_parquet_file(&files[0].0)
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 20);
+    }
+
+    #[test]
+    fn an_interrupted_compaction_is_finished_or_abandoned() {
+        let root = tempfile::tempdir().unwrap();
+        let first = write_partitioned(root.path(), &[batch_of("a", 0..3)]).unwrap();
+        let dir = first[0].parent().unwrap().to_path_buf();
+        // Crash after the intent, before the output: inputs stay.
+        let output = dir.join("compacted-x.parquet");
+        let intent = Intent {
+            output: output.clone(),
+            inputs: first.clone(),
+        };
+        fs::write(dir.join(INTENT_FILE), serde_json::to_vec(&intent).unwrap()).unwrap();
+        recover_partition(&dir).unwrap();
+        assert!(first[0].exists());
+        assert!(!dir.join(INTENT_FILE).exists());
+        // Crash after the output was renamed: inputs go.
+        fs::copy(&first[0], &output).unwrap();
+        fs::write(dir.join(INTENT_FILE), serde_json::to_vec(&intent).unwrap()).unwrap();
+        recover_partition(&dir).unwrap();
+        assert!(!first[0].exists());
+        assert!(output.exists());
+    }
+}

@@ -1,0 +1,9 @@
+//! Durable event storage: write-ahead log, in-memory recent events, Parquet files.
+
+pub mod compaction;
+pub mod dedup;
+pub mod partition;
+pub mod store;
+pub mod wal;
+
+pub use store::{Appended, BatchListener, EventStore, read_wal_events};

@@ -1,0 +1,218 @@
+//! Writing events to Parquet in a Hive layout, `date=YYYY-MM-DD/hour=HH/`, by event time.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, UInt32Array};
+use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
+use arrow::datatypes::TimestampNanosecondType;
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::StorageError;
+use cordon_schemas::event_schema;
+use cordon_schemas::fields::col;
+
+/// Rows per Parquet row group: small enough for time-range pruning to skip most of a file.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// A Hive partition of the event table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Partition {
+    pub date: String,
+    pub hour: String,
+}
+
+impl Partition {
+    pub fn of(time_unix_nano: i64) -> Partition {
+        let time = DateTime::<Utc>::from_timestamp_nanos(time_unix_nano);
+        Partition {
+            date: time.format("%Y-%m-%d").to_string(),
+            hour: time.format("%H").to_string(),
+        }
+    }
+
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join(format!("date={}", self.date))
+            .join(format!("hour={}", self.hour))
+    }
+}
+
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("level 1 is valid"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .build()
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|error| StorageError::io("syncing directory", dir, error))
+}
+
+/// Writes `batch` to `path` atomically: a temporary file, fsynced, then renamed.
+pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<(), StorageError> {
+    let dir = path.parent().expect("partition files live in a directory");
+    fs::create_dir_all(dir).map_err(|error| StorageError::io("creating", dir, error))?;
+    let temporary = path.with_extension("parquet.tmp");
+    let file = File::create(&temporary)
+        .map_err(|error| StorageError::io("creating", &temporary, error))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))?;
+    writer.write(batch)?;
+    let file = writer.into_inner()?;
+    file.sync_all()
+        .map_err(|error| StorageError::io("syncing", &temporary, error))?;
+    fs::rename(&temporary, path)
+        .map_err(|error| StorageError::io("renaming", &temporary, error))?;
+    sync_dir(dir)
+}
+
+/// Sorts a batch by event time, so row-group statistics prune well.
+pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
+    let time = batch
+        .column_by_name(col::TIME)
+        .expect("events have a time column");
+    let order = sort_to_indices(time, Some(SortOptions::default()), None)?;
+    Ok(take_record_batch(batch, &order)?)
+}
+
+/// Writes `batches` into one new file per partition they touch; returns the files.
+pub fn write_partitioned(
+    root: &Path,
+    batches: &[RecordBatch],
+) -> Result<Vec<PathBuf>, StorageError> {
+    if batches.iter().all(|batch| batch.num_rows() == 0) {
+        return Ok(Vec::new());
+    }
+    let all = concat_batches(&event_schema(), batches)?;
+    let times = all
+        .column_by_name(col::TIME)
+        .expect("events have a time column")
+        .as_primitive::<TimestampNanosecondType>();
+    let mut rows_by_partition: BTreeMap<Partition, Vec<u32>> = BTreeMap::new();
+    for (row, time) in times.values().iter().enumerate() {
+        rows_by_partition
+            .entry(Partition::of(*time))
+            .or_default()
+            .push(row as u32);
+    }
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let mut written = Vec::new();
+    for (partition, rows) in rows_by_partition {
+        let part = take_record_batch(&all, &UInt32Array::from(rows))?;
+        let sorted = sort_by_time(&part)?;
+        let name = format!(
+            "part-{stamp}-{}.parquet",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let path = partition.dir(root).join(name);
+        write_parquet_file(&path, &sorted)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Every partition directory under `root` that holds Parquet files.
+pub fn partition_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let Ok(dates) = fs::read_dir(root) else {
+        return dirs;
+    };
+    for date in dates.filter_map(Result::ok) {
+        let Ok(hours) = fs::read_dir(date.path()) else {
+            continue;
+        };
+        dirs.extend(
+            hours
+                .filter_map(Result::ok)
+                .map(|hour| hour.path())
+                .filter(|path| path.is_dir()),
+        );
+    }
+    dirs.sort();
+    dirs
+}
+
+/// The Parquet files of one partition, with their sizes.
+pub fn parquet_files(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, u64)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "parquet"))
+        .filter_map(|entry| Some((entry.path(), entry.metadata().ok()?.len())))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Reads a whole Parquet file of events.
+pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>, StorageError> {
+    let file = File::open(path).map_err(|error| StorageError::io("opening", path, error))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch?);
+    }
+    Ok(batches)
+}
+
+/// Reads only the named columns of a Parquet file.
+pub fn read_parquet_columns(
+    path: &Path,
+    columns: &[&str],
+) -> Result<Vec<RecordBatch>, StorageError> {
+    let file = File::open(path).map_err(|error| StorageError::io("opening", path, error))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let mask =
+        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch?);
+    }
+    Ok(batches)
+}
+
+/// A batch's schema must be exactly the event schema to be stored.
+pub fn has_event_schema(batch: &RecordBatch) -> bool {
+    Arc::ptr_eq(batch.schema_ref(), &event_schema())
+        || batch.schema().fields() == event_schema().fields()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_follow_utc_date_and_hour() {
+        let partition = Partition::of(1_768_471_445_123_000_000); // 2026-01-15T10:04:05Z
+        assert_eq!(
+            partition,
+            Partition {
+                date: "2026-01-15".into(),
+                hour: "10".into()
+            }
+        );
+        assert!(
+            partition
+                .dir(Path::new("/d"))
+                .ends_with("date=2026-01-15/hour=10")
+        );
+    }
+}

@@ -1,0 +1,568 @@
+//! The event store: durable on acknowledgement, queryable at once, compact on disk.
+//!
+//! `append` checks redelivery, hands the batch to the write-ahead log and returns once
+//! it is fsynced; the batch is then in memory (for queries and detections) until a flush
+//! writes it to Parquet and the WAL segments it was in are deleted.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use tokio::sync::watch;
+
+use super::compaction::{compact_partition, recover_partition};
+use super::dedup::{DedupIndex, event_key};
+use super::partition::{parquet_files, partition_dirs, read_parquet_columns, write_partitioned};
+use super::wal::{self, Wal, WalFull};
+use crate::config::StorageConfig;
+use crate::error::{IngestError, StorageError};
+use crate::metrics::IngestMetrics;
+use cordon_schemas::fields::col;
+
+/// Something that wants every durable batch, in order (detections, subscribers).
+pub type BatchListener = Arc<dyn Fn(&RecordBatch) + Send + Sync>;
+
+struct Buffered {
+    segment: u64,
+    batch: RecordBatch,
+}
+
+/// What `append` did with a batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+pub struct EventStore {
+    config: StorageConfig,
+    wal: Wal,
+    memory: Arc<RwLock<Vec<Buffered>>>,
+    buffered_rows: Arc<AtomicUsize>,
+    dedup: Mutex<DedupIndex>,
+    metrics: IngestMetrics,
+    flush_lock: tokio::sync::Mutex<()>,
+    retry_after: Duration,
+}
+
+fn keys_of(batch: &RecordBatch) -> Vec<u128> {
+    let hosts = batch
+        .column_by_name(col::HOST_ID)
+        .expect("host_id column")
+        .as_string::<i32>();
+    let ids = batch
+        .column_by_name(col::EVENT_ID)
+        .expect("event_id column")
+        .as_string::<i32>();
+    (0..batch.num_rows())
+        .map(|row| event_key(hosts.value(row), ids.value(row)))
+        .collect()
+}
+
+fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(StorageError::io("removing", path, error)),
+    }
+}
+
+impl EventStore {
+    /// Opens the store: finishes interrupted compactions, replays the write-ahead log
+    /// and remembers recently stored events so redeliveries are still dropped.
+    pub fn open(
+        config: StorageConfig,
+        metrics: IngestMetrics,
+        retry_after: Duration,
+        listeners: Vec<BatchListener>,
+    ) -> Result<Arc<EventStore>, StorageError> {
+        let events_dir = config.events_dir();
+        let wal_dir = config.wal_dir();
+        for dir in [&events_dir, &wal_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|error| StorageError::io("creating", dir, error))?;
+        }
+        for partition in partition_dirs(&events_dir) {
+            recover_partition(&partition)?;
+        }
+        let mut dedup = DedupIndex::new(config.dedup_window, config.dedup_max_keys);
+        let remembered = remember_recent_parquet(&events_dir, config.dedup_window, &mut dedup)?;
+
+        let memory = Arc::new(RwLock::new(Vec::new()));
+        let buffered_rows = Arc::new(AtomicUsize::new(0));
+        let segments = wal::list_segments(&wal_dir)?;
+        let mut replayed_rows = 0;
+        for &segment in &segments {
+            let (batches, skipped) = wal::read_segment(&wal::segment_path(&wal_dir, segment))?;
+            if skipped > 0 {
+                tracing::warn!(
+                    segment,
+                    skipped_bytes = skipped,
+                    "write-ahead log segment ends in a torn record (a crash mid-write); its unacknowledged tail was skipped"
+                );
+            }
+            for batch in batches {
+                let keys = keys_of(&batch);
+                let keep: BooleanArray = keys.iter().map(|key| Some(dedup.insert(*key))).collect();
+                let fresh = filter_record_batch(&batch, &keep)?;
+                if fresh.num_rows() > 0 {
+                    replayed_rows += fresh.num_rows();
+                    for listener in &listeners {
+                        listener(&fresh);
+                    }
+                    memory.write().expect("memory lock").push(Buffered {
+                        segment,
+                        batch: fresh,
+                    });
+                }
+            }
+        }
+        buffered_rows.store(replayed_rows, Ordering::SeqCst);
+        metrics.buffered_events.set(replayed_rows as i64);
+        tracing::info!(
+            data_dir = %config.data_dir.display(),
+            wal_segments = segments.len(),
+            replayed_events = replayed_rows,
+            remembered_event_ids = remembered,
+            "storage opened"
+        );
+
+        let first_segment = segments.last().map_or(1, |last| last + 1);
+        let on_durable = {
+            let memory = memory.clone();
+            let buffered_rows = buffered_rows.clone();
+            let metrics = metrics.clone();
+            Box::new(move |segment: u64, batches: &[RecordBatch]| {
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                for batch in batches {
+                    for listener in &listeners {
+                        listener(batch);
+                    }
+                }
+                let mut memory = memory.write().expect("memory lock");
+                memory.extend(batches.iter().map(|batch| Buffered {
+                    segment,
+                    batch: batch.clone(),
+                }));
+                let total = buffered_rows.fetch_add(rows, Ordering::SeqCst) + rows;
+                metrics.buffered_events.set(total as i64);
+                metrics.events_out.inc_by(rows as u64);
+            })
+        };
+        let wal = Wal::start(
+            &wal_dir,
+            first_segment,
+            config.wal_queue,
+            on_durable,
+            metrics.clone(),
+        )?;
+        Ok(Arc::new(EventStore {
+            dedup: Mutex::new(dedup),
+            config,
+            wal,
+            memory,
+            buffered_rows,
+            metrics,
+            flush_lock: tokio::sync::Mutex::new(()),
+            retry_after,
+        }))
+    }
+
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    /// Stores a batch of the event schema; returns once it is durable. Events already
+    /// stored (same `host.id` and `event.id`) are dropped and counted.
+    pub async fn append(&self, batch: RecordBatch) -> Result<Appended, IngestError> {
+        if batch.num_rows() == 0 {
+            return Ok(Appended::default());
+        }
+        if self.buffered_rows.load(Ordering::Relaxed) >= self.config.max_buffered_events {
+            return Err(IngestError::Overloaded {
+                what: "Parquet writes are behind",
+                retry_after: self.retry_after,
+            });
+        }
+        let keys = keys_of(&batch);
+        let mut fresh_keys = Vec::with_capacity(keys.len());
+        let keep: BooleanArray = {
+            let mut dedup = self.dedup.lock().expect("dedup lock");
+            keys.iter()
+                .map(|key| {
+                    let fresh = dedup.insert(*key);
+                    if fresh {
+                        fresh_keys.push(*key);
+                    }
+                    Some(fresh)
+                })
+                .collect()
+        };
+        let duplicates = keys.len() - fresh_keys.len();
+        self.metrics.events_duplicate.inc_by(duplicates as u64);
+        if fresh_keys.is_empty() {
+            return Ok(Appended {
+                stored: 0,
+                duplicates,
+            });
+        }
+        let fresh = if duplicates == 0 {
+            batch
+        } else {
+            filter_record_batch(&batch, &keep).map_err(StorageError::from)?
+        };
+        let stored = fresh.num_rows();
+        let forget =
+            |store: &EventStore| store.dedup.lock().expect("dedup lock").remove(&fresh_keys);
+        let durable = match self.wal.try_append(fresh) {
+            Ok(durable) => durable,
+            Err(WalFull::Full) => {
+                forget(self);
+                return Err(IngestError::Overloaded {
+                    what: "write-ahead log queue is full",
+                    retry_after: self.retry_after,
+                });
+            }
+            Err(WalFull::Stopped) => {
+                forget(self);
+                return Err(StorageError::WalStopped.into());
+            }
+        };
+        match durable.await {
+            Ok(Ok(())) => Ok(Appended { stored, duplicates }),
+            Ok(Err(error)) => {
+                forget(self);
+                Err(error.into())
+            }
+            Err(_) => {
+                forget(self);
+                Err(StorageError::WalStopped.into())
+            }
+        }
+    }
+
+    /// Durable events not yet in Parquet.
+    pub fn recent(&self) -> Vec<RecordBatch> {
+        let memory = self.memory.read().expect("memory lock");
+        memory
+            .iter()
+            .map(|buffered| buffered.batch.clone())
+            .collect()
+    }
+
+    pub fn buffered_events(&self) -> usize {
+        self.buffered_rows.load(Ordering::Relaxed)
+    }
+
+    /// Writes every buffered event to Parquet and drops the WAL segments they were in.
+    /// Returns how many events were written.
+    pub async fn flush(&self) -> Result<usize, StorageError> {
+        let _only_one = self.flush_lock.lock().await;
+        let started = Instant::now();
+        let boundary = self.wal.rotate().await?;
+        let batches: Vec<RecordBatch> = {
+            let memory = self.memory.read().expect("memory lock");
+            memory
+                .iter()
+                .filter(|buffered| buffered.segment < boundary)
+                .map(|buffered| buffered.batch.clone())
+                .collect()
+        };
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows > 0 {
+            let events_dir = self.config.events_dir();
+            let written =
+                tokio::task::spawn_blocking(move || write_partitioned(&events_dir, &batches))
+                    .await
+                    .expect("parquet writer does not panic")?;
+            self.metrics
+                .parquet_files_written
+                .inc_by(written.len() as u64);
+            let mut memory = self.memory.write().expect("memory lock");
+            memory.retain(|buffered| buffered.segment >= boundary);
+            let total = self.buffered_rows.fetch_sub(rows, Ordering::SeqCst) - rows;
+            self.metrics.buffered_events.set(total as i64);
+        }
+        let wal_dir = self.config.wal_dir();
+        for segment in wal::list_segments(&wal_dir)? {
+            if segment < boundary {
+                remove_file_if_present(&wal::segment_path(&wal_dir, segment))?;
+            }
+        }
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if rows > 0 {
+            tracing::debug!(
+                events = rows,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "flushed to parquet"
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Merges small Parquet files in every partition; returns how many were compacted.
+    pub async fn compact(&self) -> Result<usize, StorageError> {
+        let events_dir = self.config.events_dir();
+        let min_files = self.config.compaction_min_files;
+        let small = self.config.compaction_small_file_bytes;
+        let metrics = self.metrics.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut compacted = 0;
+            for partition in partition_dirs(&events_dir) {
+                if let Some(done) = compact_partition(&partition, min_files, small)? {
+                    compacted += 1;
+                    metrics.compactions.inc();
+                    metrics.parquet_files_written.inc();
+                    tracing::debug!(partition = %partition.display(), inputs = done.inputs, rows = done.rows, duplicates_removed = done.duplicates_removed, "compacted");
+                }
+            }
+            Ok(compacted)
+        })
+        .await
+        .expect("compaction does not panic")
+    }
+
+    /// Flushes on schedule or when enough is buffered, and compacts, until `shutdown`
+    /// turns true; then flushes one last time.
+    pub async fn run_background(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut last_flush = Instant::now();
+        let mut last_compaction = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => {}
+            }
+            let stopping = *shutdown.borrow();
+            let due = last_flush.elapsed() >= self.config.flush_interval
+                || self.buffered_events() >= self.config.flush_max_events;
+            if due || stopping {
+                match self.flush().await {
+                    Ok(_) => last_flush = Instant::now(),
+                    Err(error) => {
+                        self.metrics.storage_errors.inc();
+                        tracing::error!(%error, "flush to parquet failed; events stay in the write-ahead log and the flush is retried");
+                    }
+                }
+            }
+            if stopping {
+                return;
+            }
+            if last_compaction.elapsed() >= self.config.compaction_interval {
+                last_compaction = Instant::now();
+                if let Err(error) = self.compact().await {
+                    self.metrics.storage_errors.inc();
+                    tracing::error!(%error, "compaction failed; it is retried at the next interval");
+                }
+            }
+        }
+    }
+}
+
+/// Reads the ids of events in recently written Parquet files into the dedup index.
+fn remember_recent_parquet(
+    events_dir: &Path,
+    window: Duration,
+    dedup: &mut DedupIndex,
+) -> Result<usize, StorageError> {
+    let since = SystemTime::now()
+        .checked_sub(window)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut recent: Vec<PathBuf> = Vec::new();
+    for partition in partition_dirs(events_dir) {
+        for (path, _) in parquet_files(&partition) {
+            let modified = std::fs::metadata(&path).and_then(|meta| meta.modified());
+            if modified.is_ok_and(|time| time >= since) {
+                recent.push(path);
+            }
+        }
+    }
+    let mut count = 0;
+    for path in recent {
+        for batch in read_parquet_columns(&path, &[col::HOST_ID, col::EVENT_ID])? {
+            let hosts = batch.column(0).as_string::<i32>();
+            let ids = batch.column(1).as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                dedup.insert(event_key(hosts.value(row), ids.value(row)));
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// Durable events still in the write-ahead log, read without opening the store (for a
+/// second process such as `cordon query` while the server runs).
+pub fn read_wal_events(config: &StorageConfig) -> Result<Vec<RecordBatch>, StorageError> {
+    let wal_dir = config.wal_dir();
+    let mut batches = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for segment in wal::list_segments(&wal_dir)? {
+        for batch in wal::read_segment(&wal::segment_path(&wal_dir, segment))?.0 {
+            let keep: BooleanArray = keys_of(&batch)
+                .into_iter()
+                .map(|key| Some(seen.insert(key)))
+                .collect();
+            batches.push(filter_record_batch(&batch, &keep)?);
+        }
+    }
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::wal::tests::batch_of;
+
+    fn config(dir: &Path) -> StorageConfig {
+        StorageConfig {
+            data_dir: dir.to_path_buf(),
+            ..StorageConfig::default()
+        }
+    }
+
+    fn open(dir: &Path) -> Arc<EventStore> {
+        EventStore::open(
+            config(dir),
+            IngestMetrics::default(),
+            Duration::from_secs(1),
+            vec![],
+        )
+        .unwrap()
+    }
+
+    fn rows(batches: &[RecordBatch]) -> usize {
+        batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    #[tokio::test]
+    async fn redelivered_events_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert_eq!(
+            store.append(batch_of("a", 0..10)).await.unwrap(),
+            Appended {
+                stored: 10,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            store.append(batch_of("a", 5..15)).await.unwrap(),
+            Appended {
+                stored: 5,
+                duplicates: 5
+            }
+        );
+        assert_eq!(rows(&store.recent()), 15);
+    }
+
+    #[tokio::test]
+    async fn acknowledged_events_survive_a_restart_without_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            store.append(batch_of("a", 0..10)).await.unwrap();
+            // Dropped without flushing: as after a crash.
+        }
+        let store = open(dir.path());
+        assert_eq!(rows(&store.recent()), 10);
+        assert_eq!(
+            store.append(batch_of("a", 0..10)).await.unwrap().duplicates,
+            10,
+            "still remembered"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flush_moves_events_to_parquet_and_drops_wal_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.append(batch_of("a", 0..10)).await.unwrap();
+        assert_eq!(store.flush().await.unwrap(), 10);
+        assert!(store.recent().is_empty());
+        let segments = wal::list_segments(&store.config().wal_dir()).unwrap();
+        assert_eq!(
+            segments.len(),
+            1,
+            "only the open segment is left: {segments:?}"
+        );
+        let files: Vec<_> = partition_dirs(&store.config().events_dir())
+            .iter()
+            .flat_map(|dir| parquet_files(dir))
+            .collect();
+        assert_eq!(files.len(), 1);
+        drop(store);
+        // After a restart, ids in Parquet are still known.
+        let store = open(dir.path());
+        assert_eq!(
+            store.append(batch_of("a", 0..12)).await.unwrap(),
+            Appended {
+                stored: 2,
+                duplicates: 10
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_parquet_write_and_wal_delete_stores_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.append(batch_of("a", 0..10)).await.unwrap();
+        let wal_dir = store.config().wal_dir();
+        let kept: Vec<(PathBuf, Vec<u8>)> = wal::list_segments(&wal_dir)
+            .unwrap()
+            .into_iter()
+            .map(|segment| {
+                let path = wal::segment_path(&wal_dir, segment);
+                let bytes = std::fs::read(&path).unwrap();
+                (path, bytes)
+            })
+            .collect();
+        store.flush().await.unwrap();
+        drop(store);
+        for (path, bytes) in kept {
+            std::fs::write(path, bytes).unwrap(); // as if the deletes never happened
+        }
+        let store = open(dir.path());
+        assert!(
+            store.recent().is_empty(),
+            "replayed events already in parquet are skipped"
+        );
+    }
+
+    #[tokio::test]
+    async fn back_pressure_when_parquet_falls_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig {
+            max_buffered_events: 10,
+            flush_max_events: 5,
+            ..config(dir.path())
+        };
+        let store = EventStore::open(
+            config,
+            IngestMetrics::default(),
+            Duration::from_secs(2),
+            vec![],
+        )
+        .unwrap();
+        store.append(batch_of("a", 0..10)).await.unwrap();
+        match store.append(batch_of("a", 10..11)).await {
+            Err(IngestError::Overloaded { retry_after, .. }) => {
+                assert_eq!(retry_after, Duration::from_secs(2))
+            }
+            other => panic!("expected back-pressure, got {other:?}"),
+        }
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.append(batch_of("a", 10..11)).await.unwrap().stored,
+            1,
+            "the refused event was not remembered"
+        );
+    }
+}
