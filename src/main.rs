@@ -1,1 +1,285 @@
-fn main() {}
+//! The `cordon` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cordon::bench::ingest::IngestBenchOptions;
+use cordon::query::OutputFormat;
+use cordon::simulate::runner::Pace;
+use cordon::simulate::senders::Sender;
+use cordon::simulate::{Scenario, SimConfig, Simulator};
+use cordon::{Config, Server};
+
+#[derive(Parser)]
+#[command(name = "cordon", version, about = "Detection and response for desktop AI agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// TOML settings file; `CORDON_<SECTION>__<FIELD>` variables override it.
+    #[arg(long, env = "CORDON_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where events are stored (overrides storage.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), self.data_dir.clone())
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: OTLP receivers and storage.
+    Serve(ServerArgs),
+    /// Run read-only SQL over everything stored (tables: events, and one per event kind).
+    Query {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+        /// Memory a query may use, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        memory_mib: usize,
+        sql: String,
+    },
+    /// Generate simulated agent telemetry, benign and attacks.
+    Simulate(SimulateArgs),
+    /// Run the server and feed it simulated telemetry: the whole pipeline in one command.
+    Demo {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// How long to feed events; the server keeps running until Ctrl-C unless --exit.
+        #[arg(long, default_value = "60s", value_parser = humantime_duration)]
+        duration: Duration,
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Stop once the simulation has been sent and summarised.
+        #[arg(long)]
+        exit: bool,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// OTLP/gRPC to durable storage, against the bare protobuf decode of the same payloads.
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Transport {
+    Grpc,
+    Http,
+    HttpJson,
+    Jsonl,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 20)]
+    hosts: usize,
+    /// Background events per second of simulated time.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Simulated time covered, e.g. 60s, 10m.
+    #[arg(long, default_value = "60s", value_parser = humantime_duration)]
+    duration: Duration,
+    /// Event time of the first event (RFC 3339); default now.
+    #[arg(long)]
+    start: Option<DateTime<Utc>>,
+    /// Attacks to inject, by rule id, or `all`. Repeat or separate with commas.
+    #[arg(long = "scenario", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Simulated time before the first attack.
+    #[arg(long, default_value = "5s", value_parser = humantime_duration)]
+    attack_at: Duration,
+    #[arg(long, value_enum, default_value = "grpc")]
+    to: Transport,
+    /// Receiver address; defaults to the contract ports on localhost.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// With --to jsonl: the file to write (default standard output).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Events per request.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    #[arg(long, value_enum, default_value = "realtime")]
+    pace: Pace,
+    /// Print the planned attacks as JSON and exit without sending.
+    #[arg(long)]
+    plan: bool,
+}
+
+fn humantime_duration(text: &str) -> Result<Duration, String> {
+    humantime_serde::re::humantime::parse_duration(text).map_err(|error| error.to_string())
+}
+
+fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    for name in names.iter().map(|name| name.trim()).filter(|name| !name.is_empty()) {
+        if name == "all" {
+            scenarios.extend(Scenario::ALL);
+        } else if let Some(scenario) = Scenario::from_rule_id(name) {
+            scenarios.push(scenario);
+        } else {
+            let known: Vec<&str> = Scenario::ALL.iter().map(|scenario| scenario.rule_id()).collect();
+            bail!("unknown scenario {name:?}; known: all, {}", known.join(", "));
+        }
+    }
+    Ok(scenarios)
+}
+
+impl SimulateArgs {
+    fn sim_config(&self) -> anyhow::Result<SimConfig> {
+        if !(self.rate > 0.0) {
+            bail!("--rate must be above 0, got {}", self.rate);
+        }
+        let start = self.start.unwrap_or_else(Utc::now);
+        Ok(SimConfig {
+            seed: self.seed,
+            hosts: self.hosts,
+            rate: self.rate,
+            duration: self.duration,
+            start_unix_nano: start.timestamp_nanos_opt().context("--start is out of range")?,
+            scenarios: parse_scenarios(&self.scenarios)?,
+            attack_at: self.attack_at,
+            ..SimConfig::default()
+        })
+    }
+
+    async fn sender(&self) -> anyhow::Result<Sender> {
+        Ok(match self.to {
+            Transport::Grpc => Sender::grpc(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4317")).await?,
+            Transport::Http => Sender::http(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4318"), false)?,
+            Transport::HttpJson => Sender::http(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4318"), true)?,
+            Transport::Jsonl => match &self.output {
+                Some(path) => Sender::json_lines(Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                ))),
+                None => Sender::json_lines(Box::new(std::io::stdout())),
+            },
+        })
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.load()?;
+            let server = Server::start(config).await?;
+            eprintln!("cordon: OTLP/gRPC on {}, OTLP/HTTP on {}; Ctrl-C stops", server.grpc_addr, server.http_addr);
+            cordon::server::shutdown_signal().await;
+            eprintln!("cordon: stopping; writing buffered events to Parquet");
+            server.stop().await?;
+        }
+        Command::Query { server, format, memory_mib, sql } => {
+            let config = server.load()?;
+            let context = cordon::query::session(&config.storage, memory_mib << 20).await?;
+            let batches = cordon::query::run(&context, &sql).await?;
+            println!("{}", cordon::query::render(&batches, format)?);
+        }
+        Command::Simulate(args) => {
+            let config = args.sim_config()?;
+            let simulator = Simulator::new(config.clone());
+            for injection in simulator.injections() {
+                eprintln!("cordon simulate: injecting {}", serde_json::to_string(injection)?);
+            }
+            if args.plan {
+                println!("{}", serde_json::to_string_pretty(simulator.injections())?);
+                return Ok(());
+            }
+            let mut sender = args.sender().await?;
+            let report = cordon::simulate::runner::run(config, &mut sender, args.batch, args.pace, |_| {}).await?;
+            eprintln!(
+                "cordon simulate: sent {} events, {} rejected, {} retries{}",
+                report.sent,
+                report.rejected,
+                report.retries,
+                report.last_message.map(|message| format!("; receiver said: {message}")).unwrap_or_default()
+            );
+        }
+        Command::Demo { server, duration, rate, exit } => cordon_demo(server.load()?, duration, rate, exit).await?,
+        Command::Bench { bench: BenchCommand::Ingest { events, batch, concurrency } } => {
+            if cfg!(debug_assertions) {
+                eprintln!("warning: a debug build; run `cargo run --release -- bench ingest` for representative figures");
+            }
+            let report = cordon::bench::ingest::run(IngestBenchOptions { events, batch, concurrency }).await?;
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+/// The demo: server plus simulator with every attack, then what arrived.
+async fn cordon_demo(config: Config, duration: Duration, rate: f64, exit: bool) -> anyhow::Result<()> {
+    let storage = config.storage.clone();
+    let server = Server::start(config).await?;
+    println!("cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, data in {}", server.grpc_addr, server.http_addr, storage.data_dir.display());
+    let sim = SimConfig {
+        rate,
+        duration,
+        start_unix_nano: Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        scenarios: Scenario::ALL.to_vec(),
+        ..SimConfig::default()
+    };
+    for injection in Simulator::new(sim.clone()).injections() {
+        println!("  injecting {:<32} on {} (user {}, agent {})", injection.rule_id, injection.host_id, injection.user_name, injection.agent_id);
+    }
+    let mut sender = Sender::grpc(&format!("http://{}", server.grpc_addr)).await?;
+    let mut last_print = std::time::Instant::now();
+    let report = cordon::simulate::runner::run(sim, &mut sender, 200, Pace::Realtime, |report| {
+        if last_print.elapsed() >= Duration::from_secs(5) {
+            last_print = std::time::Instant::now();
+            print!("\r  sent {} events over OTLP/gRPC", report.sent);
+            let _ = std::io::stdout().flush();
+        }
+    })
+    .await?;
+    println!("\r  sent {} events over OTLP/gRPC, {} rejected", report.sent, report.rejected);
+    let context = cordon::query::session(&storage, 512 << 20).await?;
+    let summary = cordon::query::run(
+        &context,
+        "SELECT event_name, count(*) AS events, count(DISTINCT host_id) AS hosts, min(time) AS first, max(time) AS last \
+         FROM events GROUP BY event_name ORDER BY events DESC",
+    )
+    .await?;
+    println!("what arrived (cordon query \"SELECT ... FROM events\"):\n{}", cordon::query::render(&summary, OutputFormat::Table)?);
+    if !exit {
+        println!("the server keeps running; try: cordon query --data-dir {} \"SELECT * FROM network_flow LIMIT 5\"; Ctrl-C stops", storage.data_dir.display());
+        cordon::server::shutdown_signal().await;
+    }
+    server.stop().await
+}

@@ -4,7 +4,12 @@ use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::collections::BTreeMap;
+
+use crate::flat::FlatEvent;
 
 use crate::batch::EventBatchBuilder;
 use crate::fields::attr;
@@ -208,11 +213,59 @@ pub fn is_resource_attribute(name: &str) -> bool {
     matches!(name, attr::HOST_ID | attr::HOST_NAME | attr::SERVICE_NAME)
 }
 
+/// One OTLP LogRecord for a flat event: `event.name` in the record's `event_name`
+/// field, the resource attributes left out (see `events_to_request`).
+pub fn flat_to_log_record(event: &FlatEvent) -> LogRecord {
+    let attributes = event
+        .attributes
+        .iter()
+        .filter(|(name, _)| !is_resource_attribute(name) && name.as_str() != attr::EVENT_NAME)
+        .map(|(name, value)| key_value(name, value))
+        .collect();
+    LogRecord {
+        time_unix_nano: event.time_unix_nano as u64,
+        observed_time_unix_nano: event.time_unix_nano as u64,
+        event_name: event.text(attr::EVENT_NAME).unwrap_or_default().to_string(),
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// An OTLP logs request carrying `events`, one ResourceLogs per producer (host and
+/// service), as an OpenTelemetry SDK on each endpoint would send them.
+pub fn events_to_request(events: &[FlatEvent]) -> ExportLogsServiceRequest {
+    let mut by_resource: BTreeMap<Vec<(String, String)>, Vec<LogRecord>> = BTreeMap::new();
+    for event in events {
+        let resource: Vec<(String, String)> = [attr::HOST_ID, attr::HOST_NAME, attr::SERVICE_NAME]
+            .into_iter()
+            .filter_map(|name| Some((name.to_string(), event.get(name)?.to_text().into_owned())))
+            .collect();
+        by_resource.entry(resource).or_default().push(flat_to_log_record(event));
+    }
+    let resource_logs = by_resource
+        .into_iter()
+        .map(|(resource, log_records)| ResourceLogs {
+            resource: Some(Resource {
+                attributes: resource
+                    .iter()
+                    .map(|(name, value)| key_value(name, &AttrValue::Str(Cow::Borrowed(value))))
+                    .collect(),
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                scope: Some(InstrumentationScope { name: "cordon".into(), ..Default::default() }),
+                log_records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest { resource_logs }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
-    use opentelemetry_proto::tonic::resource::v1::Resource;
 
     fn string(key: &str, value: &str) -> KeyValue {
         key_value(key, &AttrValue::Str(value.into()))
@@ -267,6 +320,23 @@ mod tests {
                 .value(0),
             "network.flow"
         );
+    }
+
+    #[test]
+    fn flat_events_survive_the_trip_through_otlp() {
+        let mut first = FlatEvent::new(1_000, "network.flow", "wks-1");
+        first.set("service.name", "agent-broker").set_int("destination.port", 443);
+        let second = FlatEvent::new(2_000, "file.access", "wks-2");
+        let request = events_to_request(&[first, second]);
+        assert_eq!(request.resource_logs.len(), 2);
+        let mut builder = EventBatchBuilder::with_capacity(2);
+        let report = convert_request(&request, 1, &mut builder);
+        assert_eq!((report.accepted, report.rejected.len()), (2, 0));
+        let batch = builder.finish();
+        use arrow::array::AsArray;
+        let services = batch.column_by_name("service_name").unwrap().as_string::<i32>();
+        assert_eq!(services.value(0), "agent-broker");
+        assert!(batch.column_by_name("service_name").unwrap().is_null(1));
     }
 
     #[test]

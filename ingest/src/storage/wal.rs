@@ -276,6 +276,7 @@ fn commit(
         .wal_commit_seconds
         .observe(started.elapsed().as_secs_f64());
     metrics.wal_bytes.inc_by(buffer.len() as u64);
+    metrics.wal_commits.inc();
     buffer.clear();
     match result {
         Ok(()) => {

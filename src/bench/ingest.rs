@@ -1,0 +1,185 @@
+//! OTLP/gRPC to durable storage, against the bare protobuf decode of the same payloads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::{BufMut, Bytes};
+use cordon_ingest::otlp::grpc::EXPORT_PATH;
+use cordon_schemas::otlp::events_to_request;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use prost::Message;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::Channel;
+
+use crate::config::Config;
+use crate::server::Server;
+use crate::simulate::{SimConfig, Simulator};
+
+#[derive(Debug, Clone)]
+pub struct IngestBenchOptions {
+    pub events: usize,
+    pub batch: usize,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestBenchReport {
+    pub events: usize,
+    pub payload_bytes: usize,
+    pub decode_one_core_eps: f64,
+    pub decode_all_cores_eps: f64,
+    pub ingest_eps: f64,
+    pub stored: u64,
+    pub wal_commits: u64,
+    pub cores: usize,
+}
+
+impl std::fmt::Display for IngestBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores", self.events, self.payload_bytes as f64 / 1e6, self.cores)?;
+        writeln!(f, "  protobuf decode, 1 core       {:>12.0} events/s", self.decode_one_core_eps)?;
+        writeln!(f, "  protobuf decode, {} cores      {:>12.0} events/s", self.cores, self.decode_all_cores_eps)?;
+        writeln!(f, "  OTLP/gRPC -> durable storage  {:>12.0} events/s  ({} stored, {} WAL group commits)", self.ingest_eps, self.stored, self.wal_commits)?;
+        writeln!(f, "  ratio ingest / decode, 1 core   {:>6.1}%", 100.0 * self.ingest_eps / self.decode_one_core_eps)?;
+        write!(f, "  ratio ingest / decode, {} cores  {:>6.1}%", self.cores, 100.0 * self.ingest_eps / self.decode_all_cores_eps)
+    }
+}
+
+/// Sends pre-encoded requests, so the client spends no time encoding.
+#[derive(Clone, Copy, Default)]
+struct PreEncoded;
+struct PassEncoder;
+struct ResponseDecoder;
+
+impl Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = ExportLogsServiceResponse;
+    type Encoder = PassEncoder;
+    type Decoder = ResponseDecoder;
+    fn encoder(&mut self) -> PassEncoder {
+        PassEncoder
+    }
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
+    }
+}
+
+impl Encoder for PassEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for ResponseDecoder {
+    type Item = ExportLogsServiceResponse;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, tonic::Status> {
+        ExportLogsServiceResponse::decode(src).map(Some).map_err(|error| tonic::Status::internal(error.to_string()))
+    }
+}
+
+/// Simulated background telemetry, encoded as OTLP requests of `batch` records.
+pub fn payloads(events: usize, batch: usize) -> Vec<Bytes> {
+    let mut simulator = Simulator::new(SimConfig {
+        hosts: 500,
+        rate: 100_000.0,
+        duration: Duration::from_secs_f64(events as f64 / 100_000.0),
+        start_unix_nano: 1_768_471_445_000_000_000,
+        ..SimConfig::default()
+    });
+    let mut out = Vec::new();
+    let mut produced = 0;
+    while produced < events {
+        let mut chunk = simulator.next_events(i64::MAX, batch.min(events - produced));
+        if chunk.is_empty() {
+            break;
+        }
+        chunk.truncate(batch);
+        produced += chunk.len();
+        out.push(Bytes::from(events_to_request(&chunk).encode_to_vec()));
+    }
+    out
+}
+
+fn decode_all(payloads: &[Bytes]) -> usize {
+    payloads
+        .iter()
+        .map(|payload| {
+            let request = ExportLogsServiceRequest::decode(payload.clone()).expect("payloads decode");
+            cordon_schemas::otlp::count_records(&request)
+        })
+        .sum()
+}
+
+pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchReport> {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let payloads = Arc::new(payloads(options.events, options.batch));
+    let events: usize = decode_all(&payloads);
+    let payload_bytes = payloads.iter().map(Bytes::len).sum();
+
+    let started = Instant::now();
+    decode_all(&payloads);
+    let decode_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..cores {
+        let payloads = payloads.clone();
+        workers.push(std::thread::spawn(move || {
+            let mine: Vec<Bytes> = payloads.iter().skip(worker).step_by(cores).cloned().collect();
+            decode_all(&mine)
+        }));
+    }
+    for worker in workers {
+        worker.join().expect("decoder thread");
+    }
+    let decode_all_cores_eps = events as f64 / started.elapsed().as_secs_f64();
+
+    let data_dir = tempfile::tempdir().context("creating a scratch data directory")?;
+    let mut config = Config::default();
+    config.otlp.grpc_listen = "127.0.0.1:0".parse()?;
+    config.otlp.http_listen = "127.0.0.1:0".parse()?;
+    config.storage.data_dir = data_dir.path().to_path_buf();
+    config.storage.max_buffered_events = (options.events * 2).max(config.storage.max_buffered_events);
+    let server = Server::start(config).await?;
+    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))?.connect().await?;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..options.concurrency.max(1) {
+        let payloads = payloads.clone();
+        let next = next.clone();
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        clients.push(tokio::spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(payload) = payloads.get(index) else { return Ok::<(), anyhow::Error>(()) };
+                loop {
+                    grpc.ready().await?;
+                    let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
+                    match grpc.unary(tonic::Request::new(payload.clone()), path, PreEncoded).await {
+                        Ok(_) => break,
+                        Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                            tokio::time::sleep(Duration::from_millis(20)).await
+                        }
+                        Err(status) => anyhow::bail!("export failed: {status}"),
+                    }
+                }
+            }
+        }));
+    }
+    for client in clients {
+        client.await??;
+    }
+    let ingest_eps = events as f64 / started.elapsed().as_secs_f64();
+    let stored = server.metrics.events_out.get();
+    let wal_commits = server.metrics.wal_commits.get();
+    server.stop().await?;
+    Ok(IngestBenchReport { events, payload_bytes, decode_one_core_eps, decode_all_cores_eps, ingest_eps, stored, wal_commits, cores })
+}

@@ -1,0 +1,3 @@
+//! `cordon bench`: benchmarks that print figures (targets live here, not in tests).
+
+pub mod ingest;

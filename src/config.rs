@@ -1,0 +1,93 @@
+//! The server's settings: compiled-in defaults, then a TOML file, then `CORDON_*`
+//! environment variables (`CORDON_STORAGE__DATA_DIR=/var/lib/cordon`: section and
+//! field joined by a double underscore).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cordon_ingest::{OtlpConfig, StorageConfig};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub otlp: OtlpConfig,
+    pub storage: StorageConfig,
+}
+
+impl Config {
+    /// Loads and checks the settings. `data_dir` (from `--data-dir`) wins over both the
+    /// file and the environment.
+    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Settings always sit in a section, so a variable without `__` (CORDON_ADMIN_TOKEN,
+        // the scripts' CORDON_CACHE) is not a setting.
+        figment = figment.merge(Env::prefixed("CORDON_").filter(|key| key.as_str().contains("__")).split("__"));
+        let mut config: Config = figment.extract().map_err(|error| {
+            let problems: Vec<String> = error.into_iter().map(|problem| problem.to_string()).collect();
+            anyhow::anyhow!("invalid setting: {}", problems.join("; "))
+        })?;
+        if let Some(dir) = data_dir {
+            config.storage.data_dir = dir;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.otlp.validate().context("invalid setting")?;
+        self.storage.validate().context("invalid setting")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_the_flag_overrides_the_file() {
+        let file = write("[storage]\nflush_interval = \"3s\"\ndata_dir = \"/from/file\"\n");
+        let config = Config::load(Some(file.path()), None).unwrap();
+        assert_eq!(config.storage.flush_interval, std::time::Duration::from_secs(3));
+        assert_eq!(config.storage.data_dir, PathBuf::from("/from/file"));
+        let config = Config::load(Some(file.path()), Some("/flag".into())).unwrap();
+        assert_eq!(config.storage.data_dir, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn a_misspelt_setting_names_itself_and_the_valid_ones() {
+        let file = write("[storage]\nflush_intervl = \"3s\"\n");
+        let message = format!("{:#}", Config::load(Some(file.path()), None).unwrap_err());
+        assert!(message.contains("flush_intervl"), "{message}");
+        assert!(message.contains("flush_interval"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_setting() {
+        let file = write("[otlp]\nmax_request_bytes = \"lots\"\n");
+        let message = format!("{:#}", Config::load(Some(file.path()), None).unwrap_err());
+        assert!(message.contains("max_request_bytes"), "{message}");
+    }
+
+    #[test]
+    fn a_value_that_cannot_work_says_what_would() {
+        let file = write("[storage]\ncompaction_min_files = 1\n");
+        let message = format!("{:#}", Config::load(Some(file.path()), None).unwrap_err());
+        assert!(message.contains("storage.compaction_min_files = 1: at least 2"), "{message}");
+    }
+}

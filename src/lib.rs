@@ -1,0 +1,11 @@
+//! The `cordon` binary's parts: configuration, server wiring, the query and simulate
+//! commands, and benchmarks. The pipeline's stages live in the workspace's crates.
+
+pub mod bench;
+pub mod config;
+pub mod query;
+pub mod server;
+pub mod simulate;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,152 @@
+//! Where simulated events go: OTLP/gRPC, OTLP/HTTP (protobuf or JSON), or JSON lines.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cordon_schemas::FlatEvent;
+use cordon_schemas::otlp::events_to_request;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use prost::Message;
+use tonic::transport::Channel;
+
+/// How many times a batch is retried under back-pressure before giving up.
+const MAX_RETRIES: u32 = 30;
+
+/// A destination for events.
+pub enum Sender {
+    Grpc(LogsServiceClient<Channel>),
+    Http { client: reqwest::Client, url: String, json: bool },
+    JsonLines(Box<dyn Write + Send>),
+}
+
+/// What the receiver said about what was sent.
+#[derive(Debug, Default, Clone)]
+pub struct SendReport {
+    pub sent: usize,
+    pub rejected: usize,
+    pub retries: usize,
+    pub last_message: Option<String>,
+}
+
+impl SendReport {
+    fn absorb(&mut self, response: &ExportLogsServiceResponse) {
+        if let Some(partial) = &response.partial_success {
+            self.rejected += partial.rejected_log_records.max(0) as usize;
+            if !partial.error_message.is_empty() {
+                self.last_message = Some(partial.error_message.clone());
+            }
+        }
+    }
+}
+
+impl Sender {
+    pub async fn grpc(endpoint: &str) -> anyhow::Result<Sender> {
+        let channel = Channel::from_shared(endpoint.to_string())
+            .with_context(|| format!("invalid gRPC endpoint {endpoint:?}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to OTLP/gRPC at {endpoint}: is `cordon serve` running?"))?;
+        Ok(Sender::Grpc(LogsServiceClient::new(channel).max_decoding_message_size(16 << 20)))
+    }
+
+    pub fn http(endpoint: &str, json: bool) -> anyhow::Result<Sender> {
+        let base = endpoint.trim_end_matches('/');
+        let url = if base.ends_with("/v1/logs") { base.to_string() } else { format!("{base}/v1/logs") };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Sender::Http { client, url, json })
+    }
+
+    pub fn json_lines(output: Box<dyn Write + Send>) -> Sender {
+        Sender::JsonLines(output)
+    }
+
+    /// Sends one batch, retrying while the receiver asks to back off.
+    pub async fn send(&mut self, events: &[FlatEvent], report: &mut SendReport) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Sender::JsonLines(output) => {
+                for event in events {
+                    serde_json::to_writer(&mut *output, &event.to_json(false))?;
+                    output.write_all(b"\n")?;
+                }
+                output.flush()?;
+            }
+            Sender::Grpc(client) => {
+                let request = events_to_request(events);
+                let mut attempt = 0;
+                loop {
+                    match client.export(request.clone()).await {
+                        Ok(response) => {
+                            report.absorb(response.get_ref());
+                            break;
+                        }
+                        Err(status)
+                            if matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::Unavailable)
+                                && attempt < MAX_RETRIES =>
+                        {
+                            attempt += 1;
+                            report.retries += 1;
+                            tokio::time::sleep(backoff(attempt, None)).await;
+                        }
+                        Err(status) => bail!("OTLP/gRPC export failed: {:?}: {}", status.code(), status.message()),
+                    }
+                }
+            }
+            Sender::Http { client, url, json } => {
+                let request = events_to_request(events);
+                let (body, content_type) = if *json {
+                    (serde_json::to_vec(&request)?, "application/json")
+                } else {
+                    (request.encode_to_vec(), "application/x-protobuf")
+                };
+                let mut attempt = 0;
+                loop {
+                    let response = client
+                        .post(url.as_str())
+                        .header("content-type", content_type)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .with_context(|| format!("cannot reach OTLP/HTTP at {url}: is `cordon serve` running?"))?;
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<u64>().ok());
+                    let bytes = response.bytes().await?;
+                    if status.is_success() {
+                        let decoded: ExportLogsServiceResponse = if *json {
+                            serde_json::from_slice(&bytes).unwrap_or_default()
+                        } else {
+                            ExportLogsServiceResponse::decode(bytes).unwrap_or_default()
+                        };
+                        report.absorb(&decoded);
+                        break;
+                    }
+                    if (status.as_u16() == 429 || status.as_u16() == 503) && attempt < MAX_RETRIES {
+                        attempt += 1;
+                        report.retries += 1;
+                        tokio::time::sleep(backoff(attempt, retry_after)).await;
+                        continue;
+                    }
+                    bail!("OTLP/HTTP export failed: {status}: {}", String::from_utf8_lossy(&bytes));
+                }
+            }
+        }
+        report.sent += events.len();
+        Ok(())
+    }
+}
+
+fn backoff(attempt: u32, retry_after_seconds: Option<u64>) -> Duration {
+    match retry_after_seconds {
+        Some(seconds) => Duration::from_secs(seconds),
+        None => Duration::from_millis((50u64 << attempt.min(6)).min(2_000)),
+    }
+}
