@@ -30,10 +30,14 @@ impl Config {
         }
         // Settings always sit in a section, so a variable without `__` (CORDON_ADMIN_TOKEN,
         // the scripts' CORDON_CACHE) is not a setting.
-        figment = figment.merge(Env::prefixed("CORDON_").filter(|key| key.as_str().contains("__")).split("__"));
+        figment = figment.merge(
+            Env::prefixed("CORDON_")
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
         let mut config: Config = figment.extract().map_err(|error| {
-            let problems: Vec<String> = error.into_iter().map(|problem| problem.to_string()).collect();
-            anyhow::anyhow!("invalid setting: {}", problems.join("; "))
+            let problems: Vec<String> = error.into_iter().map(describe).collect();
+            anyhow::anyhow!("{}", problems.join("\n"))
         })?;
         if let Some(dir) = data_dir {
             config.storage.data_dir = dir;
@@ -46,6 +50,37 @@ impl Config {
         self.otlp.validate().context("invalid setting")?;
         self.storage.validate().context("invalid setting")?;
         Ok(())
+    }
+}
+
+/// One settings error, naming the setting and where its value came from.
+fn describe(error: figment::Error) -> String {
+    let setting = error
+        .path
+        .iter()
+        .map(|part| part.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(".");
+    let origin = match error.metadata.as_ref() {
+        Some(metadata) if metadata.name.contains("environment") => {
+            let variable = error
+                .path
+                .iter()
+                .map(|part| part.to_uppercase())
+                .collect::<Vec<_>>()
+                .join("__");
+            format!(" (from the environment variable CORDON_{variable})")
+        }
+        Some(metadata) => match &metadata.source {
+            Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+            _ => String::new(),
+        },
+        None => String::new(),
+    };
+    if setting.is_empty() {
+        format!("invalid setting{origin}: {}", error.kind)
+    } else {
+        format!("invalid setting {setting}{origin}: {}", error.kind)
     }
 }
 
@@ -88,6 +123,9 @@ mod tests {
     fn a_value_that_cannot_work_says_what_would() {
         let file = write("[storage]\ncompaction_min_files = 1\n");
         let message = format!("{:#}", Config::load(Some(file.path()), None).unwrap_err());
-        assert!(message.contains("storage.compaction_min_files = 1: at least 2"), "{message}");
+        assert!(
+            message.contains("storage.compaction_min_files = 1: at least 2"),
+            "{message}"
+        );
     }
 }

@@ -156,7 +156,7 @@ fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
 
 impl SimulateArgs {
     fn sim_config(&self) -> anyhow::Result<SimConfig> {
-        if !(self.rate > 0.0) {
+        if self.rate.is_nan() || self.rate <= 0.0 {
             bail!("--rate must be above 0, got {}", self.rate);
         }
         let start = self.start.unwrap_or_else(Utc::now);
@@ -189,7 +189,10 @@ impl SimulateArgs {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -200,15 +203,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.load()?;
             let server = Server::start(config).await?;
-            eprintln!("cordon: OTLP/gRPC on {}, OTLP/HTTP on {}; Ctrl-C stops", server.grpc_addr, server.http_addr);
+            eprintln!(
+                "cordon: OTLP/gRPC on {}, OTLP/HTTP on {}; Ctrl-C stops",
+                server.grpc_addr, server.http_addr
+            );
             cordon::server::shutdown_signal().await;
             eprintln!("cordon: stopping; writing buffered events to Parquet");
             server.stop().await?;
         }
-        Command::Query { server, format, memory_mib, sql } => {
+        Command::Query {
+            server,
+            format,
+            memory_mib,
+            sql,
+        } => {
             let config = server.load()?;
-            let context = cordon::query::session(&config.storage, memory_mib << 20).await?;
-            let batches = cordon::query::run(&context, &sql).await?;
+            let batches = cordon::query::query(&config.storage, &sql, memory_mib << 20).await?;
             println!("{}", cordon::query::render(&batches, format)?);
         }
         Command::Simulate(args) => {
@@ -228,15 +238,37 @@ async fn main() -> anyhow::Result<()> {
                 report.sent,
                 report.rejected,
                 report.retries,
-                report.last_message.map(|message| format!("; receiver said: {message}")).unwrap_or_default()
+                report
+                    .last_message
+                    .map(|message| format!("; receiver said: {message}"))
+                    .unwrap_or_default()
             );
         }
-        Command::Demo { server, duration, rate, exit } => cordon_demo(server.load()?, duration, rate, exit).await?,
-        Command::Bench { bench: BenchCommand::Ingest { events, batch, concurrency } } => {
+        Command::Demo {
+            server,
+            duration,
+            rate,
+            exit,
+        } => cordon_demo(server.load()?, duration, rate, exit).await?,
+        Command::Bench {
+            bench:
+                BenchCommand::Ingest {
+                    events,
+                    batch,
+                    concurrency,
+                },
+        } => {
             if cfg!(debug_assertions) {
-                eprintln!("warning: a debug build; run `cargo run --release -- bench ingest` for representative figures");
+                eprintln!(
+                    "warning: a debug build; run `cargo run --release -- bench ingest` for representative figures"
+                );
             }
-            let report = cordon::bench::ingest::run(IngestBenchOptions { events, batch, concurrency }).await?;
+            let report = cordon::bench::ingest::run(IngestBenchOptions {
+                events,
+                batch,
+                concurrency,
+            })
+            .await?;
             println!("{report}");
         }
     }
@@ -247,7 +279,12 @@ async fn main() -> anyhow::Result<()> {
 async fn cordon_demo(config: Config, duration: Duration, rate: f64, exit: bool) -> anyhow::Result<()> {
     let storage = config.storage.clone();
     let server = Server::start(config).await?;
-    println!("cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, data in {}", server.grpc_addr, server.http_addr, storage.data_dir.display());
+    println!(
+        "cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, data in {}",
+        server.grpc_addr,
+        server.http_addr,
+        storage.data_dir.display()
+    );
     let sim = SimConfig {
         rate,
         duration,
@@ -256,7 +293,10 @@ async fn cordon_demo(config: Config, duration: Duration, rate: f64, exit: bool) 
         ..SimConfig::default()
     };
     for injection in Simulator::new(sim.clone()).injections() {
-        println!("  injecting {:<32} on {} (user {}, agent {})", injection.rule_id, injection.host_id, injection.user_name, injection.agent_id);
+        println!(
+            "  injecting {:<32} on {} (user {}, agent {})",
+            injection.rule_id, injection.host_id, injection.user_name, injection.agent_id
+        );
     }
     let mut sender = Sender::grpc(&format!("http://{}", server.grpc_addr)).await?;
     let mut last_print = std::time::Instant::now();
@@ -268,17 +308,26 @@ async fn cordon_demo(config: Config, duration: Duration, rate: f64, exit: bool) 
         }
     })
     .await?;
-    println!("\r  sent {} events over OTLP/gRPC, {} rejected", report.sent, report.rejected);
-    let context = cordon::query::session(&storage, 512 << 20).await?;
-    let summary = cordon::query::run(
-        &context,
+    println!(
+        "\r  sent {} events over OTLP/gRPC, {} rejected",
+        report.sent, report.rejected
+    );
+    let summary = cordon::query::query(
+        &storage,
         "SELECT event_name, count(*) AS events, count(DISTINCT host_id) AS hosts, min(time) AS first, max(time) AS last \
          FROM events GROUP BY event_name ORDER BY events DESC",
+        512 << 20,
     )
     .await?;
-    println!("what arrived (cordon query \"SELECT ... FROM events\"):\n{}", cordon::query::render(&summary, OutputFormat::Table)?);
+    println!(
+        "what arrived (cordon query \"SELECT ... FROM events\"):\n{}",
+        cordon::query::render(&summary, OutputFormat::Table)?
+    );
     if !exit {
-        println!("the server keeps running; try: cordon query --data-dir {} \"SELECT * FROM network_flow LIMIT 5\"; Ctrl-C stops", storage.data_dir.display());
+        println!(
+            "the server keeps running; try: cordon query --data-dir {} \"SELECT * FROM network_flow LIMIT 5\"; Ctrl-C stops",
+            storage.data_dir.display()
+        );
         cordon::server::shutdown_signal().await;
     }
     server.stop().await

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use cordon_ingest::StorageConfig;
 use cordon_ingest::catalog::register_event_tables;
-use cordon_ingest::storage::read_wal_events;
+use cordon_ingest::storage::read_snapshot;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -24,7 +24,9 @@ pub enum OutputFormat {
 /// A session with the event tables registered, reading Parquet plus what is still in
 /// the write-ahead log, with a memory limit so a careless query cannot take the host.
 pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyhow::Result<SessionContext> {
-    let runtime = RuntimeEnvBuilder::new().with_memory_limit(memory_limit_bytes, 1.0).build_arc()?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(memory_limit_bytes, 1.0)
+        .build_arc()?;
     let state = SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_information_schema(true))
         .with_runtime_env(runtime)
@@ -32,16 +34,31 @@ pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyh
         .build();
     let context = SessionContext::new_with_state(state);
     let storage_config = storage.clone();
-    let recent = tokio::task::spawn_blocking(move || read_wal_events(&storage_config)).await??;
-    register_event_tables(&context, &storage.events_dir(), recent)
+    let snapshot = tokio::task::spawn_blocking(move || read_snapshot(&storage_config)).await??;
+    register_event_tables(&context, snapshot)
         .await
         .with_context(|| format!("cannot open the event tables in {}", storage.data_dir.display()))?;
     Ok(context)
 }
 
+/// Opens a session and runs `sql`, once more if a compaction removed a file under it.
+pub async fn query(storage: &StorageConfig, sql: &str, memory_limit_bytes: usize) -> anyhow::Result<Vec<RecordBatch>> {
+    let mut attempt = 0;
+    loop {
+        let context = session(storage, memory_limit_bytes).await?;
+        match run(&context, sql).await {
+            Err(error) if attempt < 2 && format!("{error:#}").contains("No such file") => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 /// Runs one read-only statement.
 pub async fn run(context: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
-    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
     let frame = context.sql_with_options(sql, options).await?;
     Ok(frame.collect().await?)
 }

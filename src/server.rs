@@ -35,14 +35,17 @@ impl Server {
         let storage_config = config.storage.clone();
         let retry_after = config.otlp.retry_after;
         let store_metrics = metrics.clone();
-        let store = tokio::task::spawn_blocking(move || EventStore::open(storage_config, store_metrics, retry_after, vec![]))
-            .await?
-            .with_context(|| format!("cannot open storage in {}", config.storage.data_dir.display()))?;
+        let store =
+            tokio::task::spawn_blocking(move || EventStore::open(storage_config, store_metrics, retry_after, vec![]))
+                .await?
+                .with_context(|| format!("cannot open storage in {}", config.storage.data_dir.display()))?;
         let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()));
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let context = SourceContext {
             ingestor: ingestor.clone(),
-            config: SourcesConfig { otlp: config.otlp.clone() },
+            config: SourcesConfig {
+                otlp: config.otlp.clone(),
+            },
             shutdown: shutdown_receiver.clone(),
         };
         let running = start_all(context).await?;
@@ -67,7 +70,16 @@ impl Server {
             ));
         }
         let storage = tokio::spawn(store.run_background(shutdown_receiver));
-        Ok(Server { grpc_addr, http_addr, ingestor, metrics, registry: Arc::new(registry), shutdown, sources, storage })
+        Ok(Server {
+            grpc_addr,
+            http_addr,
+            ingestor,
+            metrics,
+            registry: Arc::new(registry),
+            shutdown,
+            sources,
+            storage,
+        })
     }
 
     pub fn store(&self) -> &Arc<EventStore> {

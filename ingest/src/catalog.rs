@@ -1,19 +1,17 @@
 //! The event tables as DataFusion sees them: `events` (Parquet files plus recent events
 //! still in memory) and one view per event kind (`network_flow`, `policy_decision`, ...).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
-use arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 
+use crate::storage::Snapshot;
 use cordon_schemas::{EventKind, event_schema};
 
 /// Table of events already written to Parquet.
@@ -23,33 +21,29 @@ pub const RECENT_TABLE: &str = "events_recent";
 /// Everything stored.
 pub const EVENTS_VIEW: &str = "events";
 
-/// The Parquet files under `events_dir`, partitioned by `date` and `hour`.
-pub fn stored_table(events_dir: &Path) -> Result<ListingTable> {
-    std::fs::create_dir_all(events_dir)?;
-    let absolute = std::fs::canonicalize(events_dir)?;
-    let url = ListingTableUrl::parse(format!("{}/", absolute.display()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![
-            ("date".into(), DataType::Utf8),
-            ("hour".into(), DataType::Utf8),
-        ]);
-    let config = ListingTableConfig::new(url)
+/// The given Parquet files of the event table. The file list is fixed (a snapshot), not
+/// the directory, so a query sees what the snapshot saw.
+pub fn stored_table(files: &[PathBuf]) -> Result<Arc<dyn TableProvider>> {
+    if files.is_empty() {
+        return Ok(Arc::new(MemTable::try_new(event_schema(), vec![vec![]])?));
+    }
+    let urls = files
+        .iter()
+        .map(|path| ListingTableUrl::parse(std::path::absolute(path)?.to_string_lossy()))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(event_schema());
-    ListingTable::try_new(config)
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// Registers `events`, its two parts and the per-kind views on `context`.
-pub async fn register_event_tables(
-    context: &SessionContext,
-    events_dir: &Path,
-    recent: Vec<RecordBatch>,
-) -> Result<()> {
-    context.register_table(STORED_TABLE, Arc::new(stored_table(events_dir)?))?;
+pub async fn register_event_tables(context: &SessionContext, snapshot: Snapshot) -> Result<()> {
+    context.register_table(STORED_TABLE, stored_table(&snapshot.files)?)?;
     context.register_table(
         RECENT_TABLE,
-        Arc::new(MemTable::try_new(event_schema(), vec![recent])?),
+        Arc::new(MemTable::try_new(event_schema(), vec![snapshot.recent])?),
     )?;
     let columns: Vec<String> = event_schema()
         .fields()
@@ -85,11 +79,13 @@ mod tests {
     #[tokio::test]
     async fn events_unites_parquet_and_memory_and_kind_views_filter() {
         let dir = tempfile::tempdir().unwrap();
-        write_partitioned(dir.path(), &[batch_of("a", 0..10)]).unwrap();
+        let files = write_partitioned(dir.path(), &[batch_of("a", 0..10)], 1).unwrap();
         let context = SessionContext::new();
-        register_event_tables(&context, dir.path(), vec![batch_of("b", 0..5)])
-            .await
-            .unwrap();
+        let snapshot = Snapshot {
+            files,
+            recent: vec![batch_of("b", 0..5)],
+        };
+        register_event_tables(&context, snapshot).await.unwrap();
         let count = |sql: &'static str| {
             let context = context.clone();
             async move {
@@ -98,10 +94,7 @@ mod tests {
             }
         };
         assert_eq!(count("SELECT count(*) FROM events").await, 15);
-        assert_eq!(
-            count("SELECT count(*) FROM file_access WHERE host_id = 'b'").await,
-            5
-        );
+        assert_eq!(count("SELECT count(*) FROM file_access WHERE host_id = 'b'").await, 5);
         assert_eq!(count("SELECT count(*) FROM network_flow").await, 0);
     }
 }

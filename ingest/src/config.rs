@@ -92,12 +92,7 @@ pub struct InvalidSetting {
     pub expected: &'static str,
 }
 
-fn check(
-    ok: bool,
-    field: &'static str,
-    value: impl ToString,
-    expected: &'static str,
-) -> Result<(), InvalidSetting> {
+fn check(ok: bool, field: &'static str, value: impl ToString, expected: &'static str) -> Result<(), InvalidSetting> {
     if ok {
         Ok(())
     } else {
@@ -158,12 +153,7 @@ impl StorageConfig {
             self.max_buffered_events,
             "more than storage.flush_max_events",
         )?;
-        check(
-            self.wal_queue >= 1,
-            "storage.wal_queue",
-            self.wal_queue,
-            "at least 1",
-        )?;
+        check(self.wal_queue >= 1, "storage.wal_queue", self.wal_queue, "at least 1")?;
         check(
             self.dedup_max_keys >= 2,
             "storage.dedup_max_keys",

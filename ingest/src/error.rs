@@ -39,10 +39,7 @@ impl StorageError {
 pub enum IngestError {
     /// Back-pressure: the producer should retry after the given delay.
     #[error("ingest is overloaded ({what}); retry after {retry_after:?}")]
-    Overloaded {
-        what: &'static str,
-        retry_after: Duration,
-    },
+    Overloaded { what: &'static str, retry_after: Duration },
     /// Nothing in the request could be read.
     #[error("{0}")]
     Undecodable(String),

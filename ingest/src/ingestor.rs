@@ -95,8 +95,7 @@ impl Ingestor {
         let mut builder = EventBatchBuilder::with_capacity(events.len());
         let mut report = ConversionReport::default();
         for (index, value) in events.iter().enumerate() {
-            let outcome = flat::flat_json_to_event(value)
-                .and_then(|record| builder.append(&record, received));
+            let outcome = flat::flat_json_to_event(value).and_then(|record| builder.append(&record, received));
             report.record(index, outcome);
         }
         self.finish(builder, report).await
@@ -128,8 +127,7 @@ impl Ingestor {
 
     /// Counts a request refused as a whole.
     pub fn refused(&self, transport: Transport, error: &IngestError) {
-        self.metrics
-            .request_rejected(transport.label(), error.label());
+        self.metrics.request_rejected(transport.label(), error.label());
         match error {
             IngestError::Storage(storage) => tracing::error!(error = %storage, "storage failed"),
             other => {

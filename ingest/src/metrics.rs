@@ -65,11 +65,7 @@ impl IngestMetrics {
             "Records received, before any check",
             self.events_in.clone(),
         );
-        stage.register(
-            "cordon_events_out",
-            "Records made durable",
-            self.events_out.clone(),
-        );
+        stage.register("cordon_events_out", "Records made durable", self.events_out.clone());
         stage.register(
             "cordon_events_rejected",
             "Records rejected, by reason",
@@ -115,11 +111,7 @@ impl IngestMetrics {
             "Parquet files written by flushes and compactions",
             self.parquet_files_written.clone(),
         );
-        registry.register(
-            "cordon_compactions",
-            "Partitions compacted",
-            self.compactions.clone(),
-        );
+        registry.register("cordon_compactions", "Partitions compacted", self.compactions.clone());
         registry.register(
             "cordon_storage_errors",
             "Flush or compaction failures (retried)",
@@ -134,9 +126,7 @@ impl IngestMetrics {
     }
 
     pub fn rejected(&self, reason: &'static str) {
-        self.events_rejected
-            .get_or_create(&vec![("reason", reason)])
-            .inc();
+        self.events_rejected.get_or_create(&vec![("reason", reason)]).inc();
     }
 
     pub fn request_rejected(&self, transport: &'static str, reason: &'static str) {
@@ -146,16 +136,12 @@ impl IngestMetrics {
     }
 
     pub fn noticed(&self, kind: &'static str) {
-        self.event_notices
-            .get_or_create(&vec![("kind", kind)])
-            .inc();
+        self.event_notices.get_or_create(&vec![("kind", kind)]).inc();
     }
 
     /// Current value of the rejected-records counter for a reason (tests, CLI).
     pub fn rejected_count(&self, reason: &'static str) -> u64 {
-        self.events_rejected
-            .get_or_create(&vec![("reason", reason)])
-            .get()
+        self.events_rejected.get_or_create(&vec![("reason", reason)]).get()
     }
 
     /// Current value of the rejected-requests counter.
@@ -166,16 +152,13 @@ impl IngestMetrics {
     }
 
     pub fn notice_count(&self, kind: &'static str) -> u64 {
-        self.event_notices
-            .get_or_create(&vec![("kind", kind)])
-            .get()
+        self.event_notices.get_or_create(&vec![("kind", kind)]).get()
     }
 }
 
 /// The metrics of a registry in the Prometheus text format.
 pub fn encode_text(registry: &Registry) -> String {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, registry)
-        .expect("writing to a String cannot fail");
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("writing to a String cannot fail");
     text
 }

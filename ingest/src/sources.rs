@@ -47,15 +47,11 @@ pub enum SourceError {
 }
 
 /// Starts a source; `None` when its config leaves it off.
-pub type StartSource =
-    fn(SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>>;
+pub type StartSource = fn(SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>>;
 
 /// Every source Cordon has.
 pub fn sources() -> Vec<(&'static str, StartSource)> {
-    vec![
-        ("otlp_grpc", start_otlp_grpc),
-        ("otlp_http", start_otlp_http),
-    ]
+    vec![("otlp_grpc", start_otlp_grpc), ("otlp_http", start_otlp_http)]
 }
 
 /// Starts every source; fails if any cannot start.
@@ -70,9 +66,7 @@ pub async fn start_all(context: SourceContext) -> Result<Vec<RunningSource>, Sou
     Ok(running)
 }
 
-fn start_otlp_grpc(
-    context: SourceContext,
-) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
+fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
     Box::pin(async move {
         let name = "otlp_grpc";
         let config = &context.config.otlp;
@@ -102,9 +96,7 @@ fn start_otlp_grpc(
     })
 }
 
-fn start_otlp_http(
-    context: SourceContext,
-) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
+fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
     Box::pin(async move {
         let name = "otlp_http";
         let config = &context.config.otlp;

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
-};
+use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder};
 use arrow::record_batch::RecordBatch;
 
 use crate::fields::{ATTR_FIELDS, FieldType};
@@ -112,19 +110,16 @@ impl EventBatchBuilder {
         if record.observed_time_unix_nano == 0 {
             self.observed_time.append_null();
         } else {
-            self.observed_time
-                .append_value(record.observed_time_unix_nano as i64);
+            self.observed_time.append_value(record.observed_time_unix_nano as i64);
         }
         self.received_time.append_value(received);
         self.time_estimated.append_value(estimated);
         self.host_id
             .append_value(record.host_id.as_deref().unwrap_or_default().trim());
         self.host_name.append_option(record.host_name.as_deref());
-        self.service_name
-            .append_option(record.service_name.as_deref());
+        self.service_name.append_option(record.service_name.as_deref());
         let name = record.event_name.as_deref().unwrap_or_default();
-        self.event_name
-            .append_value(EventKind::from_name(name).as_str());
+        self.event_name.append_value(EventKind::from_name(name).as_str());
         match record.event_id.as_deref().filter(|id| !id.is_empty()) {
             Some(id) => self.event_id.append_value(id),
             None => {
@@ -191,8 +186,7 @@ impl EventBatchBuilder {
         }
         columns.push(Arc::new(self.extra.finish()));
         self.rows = 0;
-        RecordBatch::try_new(event_schema(), columns)
-            .expect("builder columns follow the event schema")
+        RecordBatch::try_new(event_schema(), columns).expect("builder columns follow the event schema")
     }
 }
 
@@ -222,10 +216,7 @@ mod tests {
         record.set("event.name".into(), AttrValue::Str("network.flow".into()));
         record.set("event.id".into(), AttrValue::Str("e-1".into()));
         record.set("destination.port".into(), AttrValue::Str("443".into()));
-        record.set(
-            "destination.address".into(),
-            AttrValue::Str("paste.example.net".into()),
-        );
+        record.set("destination.address".into(), AttrValue::Str("paste.example.net".into()));
         record.set("team".into(), AttrValue::Str("blue".into()));
         record
     }
@@ -241,10 +232,7 @@ mod tests {
             .unwrap()
             .as_primitive::<Int64Type>();
         assert_eq!(port.value(0), 443);
-        let address = batch
-            .column_by_name("destination_address")
-            .unwrap()
-            .as_string::<i32>();
+        let address = batch.column_by_name("destination_address").unwrap().as_string::<i32>();
         assert_eq!(address.value(0), "paste.example.net");
         let attributes = batch.column_by_name("attributes").unwrap();
         let map = attributes.as_any().downcast_ref::<MapArray>().unwrap();
@@ -278,17 +266,10 @@ mod tests {
         record.set("event.name".into(), AttrValue::Str("agent.dream".into()));
         let mut builder = EventBatchBuilder::with_capacity(1);
         let notices = builder.append(&record, 1).unwrap();
-        assert_eq!(
-            notices,
-            vec![Notice::UnknownEventName("agent.dream".into())]
-        );
+        assert_eq!(notices, vec![Notice::UnknownEventName("agent.dream".into())]);
         let batch = builder.finish();
         assert_eq!(
-            batch
-                .column_by_name("event_name")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
+            batch.column_by_name("event_name").unwrap().as_string::<i32>().value(0),
             "other"
         );
     }

@@ -139,10 +139,7 @@ pub const ATTR_FIELDS: &[AttrField] = &[
     i(attr::PROCESS_PARENT_PID, "process_parent_pid"),
     s(attr::PROCESS_EXECUTABLE_PATH, "process_executable_path"),
     s(attr::PROCESS_COMMAND_LINE, "process_command_line"),
-    s(
-        attr::PROCESS_PARENT_EXECUTABLE_NAME,
-        "process_parent_executable_name",
-    ),
+    s(attr::PROCESS_PARENT_EXECUTABLE_NAME, "process_parent_executable_name"),
     i(attr::CLIPBOARD_BYTES, "clipboard_bytes"),
     s(attr::CLIPBOARD_HASH_SHA256, "clipboard_hash_sha256"),
     s(attr::DLP_FINGERPRINT, "dlp_fingerprint"),

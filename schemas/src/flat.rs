@@ -88,8 +88,7 @@ impl FlatEvent {
 
     /// Sets an integer attribute.
     pub fn set_int(&mut self, name: &str, value: i64) -> &mut Self {
-        self.attributes
-            .insert(name.to_string(), AttrValue::Int(value));
+        self.attributes.insert(name.to_string(), AttrValue::Int(value));
         self
     }
 
@@ -113,8 +112,7 @@ impl FlatEvent {
             Value::from(self.time_unix_nano)
         } else {
             Value::from(
-                DateTime::<Utc>::from_timestamp_nanos(self.time_unix_nano)
-                    .to_rfc3339_opts(SecondsFormat::Nanos, true),
+                DateTime::<Utc>::from_timestamp_nanos(self.time_unix_nano).to_rfc3339_opts(SecondsFormat::Nanos, true),
             )
         };
         object.insert(attr::TIME.to_string(), time);
@@ -159,16 +157,11 @@ mod tests {
     #[test]
     fn flat_events_round_trip_through_json() {
         let mut event = FlatEvent::new(1_768_471_445_123_000_000, "network.flow", "wks-1");
-        event
-            .set_int("destination.port", 443)
-            .set("user.name", "alice");
+        event.set_int("destination.port", 443).set("user.name", "alice");
         let text = event.to_json(false).to_string();
         let parsed: Value = serde_json::from_str(&text).unwrap();
         let record = flat_json_to_event(&parsed).unwrap();
         assert_eq!(record.time_unix_nano, 1_768_471_445_123_000_000);
-        assert_eq!(
-            record.get("user.name"),
-            Some(&AttrValue::Str("alice".into()))
-        );
+        assert_eq!(record.get("user.name"), Some(&AttrValue::Str("alice".into())));
     }
 }

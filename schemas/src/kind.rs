@@ -106,10 +106,7 @@ mod tests {
 
     #[test]
     fn table_names_are_the_kind_with_underscores() {
-        for kind in EventKind::ALL
-            .into_iter()
-            .filter(|k| *k != EventKind::Other)
-        {
+        for kind in EventKind::ALL.into_iter().filter(|k| *k != EventKind::Other) {
             assert_eq!(kind.table_name(), kind.as_str().replace('.', "_"));
         }
     }

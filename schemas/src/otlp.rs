@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::BTreeMap;
@@ -141,10 +141,7 @@ fn apply_attributes<'a>(record: &mut EventRecord<'a>, attributes: &'a [KeyValue]
 }
 
 /// The normalized form of one LogRecord under its resource's attributes.
-pub fn log_record_to_event<'a>(
-    resource_attributes: &'a [KeyValue],
-    log: &'a LogRecord,
-) -> EventRecord<'a> {
+pub fn log_record_to_event<'a>(resource_attributes: &'a [KeyValue], log: &'a LogRecord) -> EventRecord<'a> {
     let mut record = EventRecord::new();
     record.time_unix_nano = log.time_unix_nano;
     record.observed_time_unix_nano = log.observed_time_unix_nano;
@@ -253,7 +250,10 @@ pub fn events_to_request(events: &[FlatEvent]) -> ExportLogsServiceRequest {
                 ..Default::default()
             }),
             scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope { name: "cordon".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "cordon".into(),
+                    ..Default::default()
+                }),
                 log_records,
                 ..Default::default()
             }],
@@ -292,10 +292,7 @@ mod tests {
         let log = LogRecord {
             time_unix_nano: 10,
             event_name: "network.flow".into(),
-            attributes: vec![
-                string("host.id", "wks-log"),
-                string("event.name", "ignored"),
-            ],
+            attributes: vec![string("host.id", "wks-log"), string("event.name", "ignored")],
             ..Default::default()
         };
         let request = request(vec![string("host.id", "wks-res")], vec![log]);
@@ -305,19 +302,11 @@ mod tests {
         let batch = builder.finish();
         use arrow::array::AsArray;
         assert_eq!(
-            batch
-                .column_by_name("host_id")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
+            batch.column_by_name("host_id").unwrap().as_string::<i32>().value(0),
             "wks-log"
         );
         assert_eq!(
-            batch
-                .column_by_name("event_name")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
+            batch.column_by_name("event_name").unwrap().as_string::<i32>().value(0),
             "network.flow"
         );
     }
@@ -325,7 +314,9 @@ mod tests {
     #[test]
     fn flat_events_survive_the_trip_through_otlp() {
         let mut first = FlatEvent::new(1_000, "network.flow", "wks-1");
-        first.set("service.name", "agent-broker").set_int("destination.port", 443);
+        first
+            .set("service.name", "agent-broker")
+            .set_int("destination.port", 443);
         let second = FlatEvent::new(2_000, "file.access", "wks-2");
         let request = events_to_request(&[first, second]);
         assert_eq!(request.resource_logs.len(), 2);

@@ -89,18 +89,10 @@ impl<'a> EventRecord<'a> {
     /// Checks the record against the contract without changing it: what would be stored,
     /// or why it cannot be.
     pub fn validate(&self) -> Result<(), RejectReason> {
-        if self
-            .host_id
-            .as_deref()
-            .is_none_or(|id| id.trim().is_empty())
-        {
+        if self.host_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
             return Err(RejectReason::MissingHostId);
         }
-        if self
-            .event_name
-            .as_deref()
-            .is_none_or(|name| name.trim().is_empty())
-        {
+        if self.event_name.as_deref().is_none_or(|name| name.trim().is_empty()) {
             return Err(RejectReason::MissingEventName);
         }
         for (field, value) in ATTR_FIELDS.iter().zip(&self.typed) {
@@ -131,12 +123,7 @@ impl<'a> EventRecord<'a> {
         if self.event_id.as_deref().is_none_or(str::is_empty) {
             notices.push(Notice::EventIdAssigned);
         }
-        notices.extend(
-            self.dropped_content
-                .iter()
-                .cloned()
-                .map(Notice::ContentDropped),
-        );
+        notices.extend(self.dropped_content.iter().cloned().map(Notice::ContentDropped));
         notices
     }
 }

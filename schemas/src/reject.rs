@@ -70,10 +70,7 @@ impl std::fmt::Display for Notice {
             }
             Notice::TimeEstimated => f.write_str("no event time: receive time used"),
             Notice::ContentDropped(name) => {
-                write!(
-                    f,
-                    "attribute {name} looks like raw content and was not stored"
-                )
+                write!(f, "attribute {name} looks like raw content and was not stored")
             }
             Notice::EventIdAssigned => f.write_str("no event.id: one was assigned"),
         }

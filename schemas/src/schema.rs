@@ -62,17 +62,8 @@ mod tests {
     #[test]
     fn typed_columns_follow_the_fixed_ones() {
         let schema = event_schema();
-        assert_eq!(
-            schema.field(FIRST_ATTR_COLUMN).name(),
-            ATTR_FIELDS[0].column
-        );
-        assert_eq!(
-            schema.fields().len(),
-            FIRST_ATTR_COLUMN + ATTR_FIELDS.len() + 1
-        );
-        assert_eq!(
-            schema.field(schema.fields().len() - 1).name(),
-            col::ATTRIBUTES
-        );
+        assert_eq!(schema.field(FIRST_ATTR_COLUMN).name(), ATTR_FIELDS[0].column);
+        assert_eq!(schema.fields().len(), FIRST_ATTR_COLUMN + ATTR_FIELDS.len() + 1);
+        assert_eq!(schema.field(schema.fields().len() - 1).name(), col::ATTRIBUTES);
     }
 }

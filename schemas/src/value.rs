@@ -31,9 +31,7 @@ impl AttrValue<'_> {
     pub fn as_int(&self) -> Option<i64> {
         match self {
             AttrValue::Int(value) => Some(*value),
-            AttrValue::Double(value) if value.fract() == 0.0 && value.abs() < 9.0e15 => {
-                Some(*value as i64)
-            }
+            AttrValue::Double(value) if value.fract() == 0.0 && value.abs() < 9.0e15 => Some(*value as i64),
             AttrValue::Str(text) => text.trim().parse().ok(),
             _ => None,
         }
@@ -81,8 +79,9 @@ impl AttrValue<'_> {
             AttrValue::Int(value) => serde_json::Value::from(*value),
             AttrValue::Double(value) => serde_json::Value::from(*value),
             AttrValue::Bool(value) => serde_json::Value::Bool(*value),
-            AttrValue::Complex(json) => serde_json::from_str(json)
-                .unwrap_or_else(|_| serde_json::Value::String(json.clone())),
+            AttrValue::Complex(json) => {
+                serde_json::from_str(json).unwrap_or_else(|_| serde_json::Value::String(json.clone()))
+            }
         }
     }
 }

@@ -38,20 +38,48 @@ pub struct IngestBenchReport {
 
 impl std::fmt::Display for IngestBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores", self.events, self.payload_bytes as f64 / 1e6, self.cores)?;
-        writeln!(f, "  protobuf decode, 1 core       {:>12.0} events/s", self.decode_one_core_eps)?;
-        writeln!(f, "  protobuf decode, {} cores      {:>12.0} events/s", self.cores, self.decode_all_cores_eps)?;
-        writeln!(f, "  OTLP/gRPC -> durable storage  {:>12.0} events/s  ({} stored, {} WAL group commits)", self.ingest_eps, self.stored, self.wal_commits)?;
-        writeln!(f, "  ratio ingest / decode, 1 core   {:>6.1}%", 100.0 * self.ingest_eps / self.decode_one_core_eps)?;
-        write!(f, "  ratio ingest / decode, {} cores  {:>6.1}%", self.cores, 100.0 * self.ingest_eps / self.decode_all_cores_eps)
+        writeln!(
+            f,
+            "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores",
+            self.events,
+            self.payload_bytes as f64 / 1e6,
+            self.cores
+        )?;
+        writeln!(
+            f,
+            "  protobuf decode, 1 core       {:>12.0} events/s",
+            self.decode_one_core_eps
+        )?;
+        writeln!(
+            f,
+            "  protobuf decode, {} cores      {:>12.0} events/s",
+            self.cores, self.decode_all_cores_eps
+        )?;
+        writeln!(
+            f,
+            "  OTLP/gRPC -> durable storage  {:>12.0} events/s  ({} stored, {} WAL group commits)",
+            self.ingest_eps, self.stored, self.wal_commits
+        )?;
+        writeln!(
+            f,
+            "  ratio ingest / decode, 1 core   {:>6.1}%",
+            100.0 * self.ingest_eps / self.decode_one_core_eps
+        )?;
+        write!(
+            f,
+            "  ratio ingest / decode, {} cores  {:>6.1}%",
+            self.cores,
+            100.0 * self.ingest_eps / self.decode_all_cores_eps
+        )
     }
 }
 
-/// Sends pre-encoded requests, so the client spends no time encoding.
+/// Sends pre-encoded requests, so the client spends no time encoding (and tests can
+/// send bytes that are not protobuf at all).
 #[derive(Clone, Copy, Default)]
-struct PreEncoded;
-struct PassEncoder;
-struct ResponseDecoder;
+pub struct PreEncoded;
+pub struct PassEncoder;
+pub struct ResponseDecoder;
 
 impl Codec for PreEncoded {
     type Encode = Bytes;
@@ -79,7 +107,9 @@ impl Decoder for ResponseDecoder {
     type Item = ExportLogsServiceResponse;
     type Error = tonic::Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, tonic::Status> {
-        ExportLogsServiceResponse::decode(src).map(Some).map_err(|error| tonic::Status::internal(error.to_string()))
+        ExportLogsServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|error| tonic::Status::internal(error.to_string()))
     }
 }
 
@@ -147,7 +177,9 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     config.storage.data_dir = data_dir.path().to_path_buf();
     config.storage.max_buffered_events = (options.events * 2).max(config.storage.max_buffered_events);
     let server = Server::start(config).await?;
-    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))?.connect().await?;
+    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))?
+        .connect()
+        .await?;
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -159,7 +191,9 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         clients.push(tokio::spawn(async move {
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(payload) = payloads.get(index) else { return Ok::<(), anyhow::Error>(()) };
+                let Some(payload) = payloads.get(index) else {
+                    return Ok::<(), anyhow::Error>(());
+                };
                 loop {
                     grpc.ready().await?;
                     let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
@@ -181,5 +215,14 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     let stored = server.metrics.events_out.get();
     let wal_commits = server.metrics.wal_commits.get();
     server.stop().await?;
-    Ok(IngestBenchReport { events, payload_bytes, decode_one_core_eps, decode_all_cores_eps, ingest_eps, stored, wal_commits, cores })
+    Ok(IngestBenchReport {
+        events,
+        payload_bytes,
+        decode_one_core_eps,
+        decode_all_cores_eps,
+        ingest_eps,
+        stored,
+        wal_commits,
+        cores,
+    })
 }

@@ -36,19 +36,33 @@ pub fn step(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -
     let roll: f64 = rng.random();
     match roll {
         r if r < 0.28 => vec![read_document(rng, time, host, agent, pacing)],
-        r if r < 0.32 => vec![broker_request(rng, time, host, agent, BrokerRequest {
-            operation: "file.list",
-            decision: "allow",
-            reason: "workspace",
-            path: Some(home(host, "Documents/projects")),
-            classification: Some("internal"),
-            bytes: None,
-            destination: None,
-        })],
+        r if r < 0.32 => vec![broker_request(
+            rng,
+            time,
+            host,
+            agent,
+            BrokerRequest {
+                operation: "file.list",
+                decision: "allow",
+                reason: "workspace",
+                path: Some(home(host, "Documents/projects")),
+                classification: Some("internal"),
+                bytes: None,
+                destination: None,
+            },
+        )],
         r if r < 0.50 => {
             let destination = *APPROVED_DESTINATIONS.choose(rng).expect("listed");
             let bytes = rng.random_range(500..200_000);
-            vec![network_flow(rng, time, host, Some(agent), destination, bytes, &agent.executable)]
+            vec![network_flow(
+                rng,
+                time,
+                host,
+                Some(agent),
+                destination,
+                bytes,
+                &agent.executable,
+            )]
         }
         r if r < 0.52 => {
             // Software updates and docs sites: not approved, harmless, no agent involved.
@@ -59,41 +73,59 @@ pub fn step(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -
         r if r < 0.56 => {
             let path = home(host, INTERNAL_DOCS.choose(rng).expect("listed"));
             let bytes = rng.random_range(10_000..3_000_000);
-            vec![broker_request(rng, time, host, agent, BrokerRequest {
-                operation: "net.upload",
-                decision: "allow",
-                reason: "approved destination",
-                path: Some(path),
-                classification: Some("internal"),
-                bytes: Some(bytes),
-                destination: Some("corp.sharepoint.com"),
-            })]
+            vec![broker_request(
+                rng,
+                time,
+                host,
+                agent,
+                BrokerRequest {
+                    operation: "net.upload",
+                    decision: "allow",
+                    reason: "approved destination",
+                    path: Some(path),
+                    classification: Some("internal"),
+                    bytes: Some(bytes),
+                    destination: Some("corp.sharepoint.com"),
+                },
+            )]
         }
         r if r < 0.66 => {
             let destination = APPROVED_DESTINATIONS.choose(rng).expect("listed").0;
-            let broker = broker_request(rng, time, host, agent, BrokerRequest {
-                operation: "net.connect",
-                decision: "allow",
-                reason: "approved destination",
-                path: None,
-                classification: None,
-                bytes: None,
-                destination: Some(destination),
-            });
+            let broker = broker_request(
+                rng,
+                time,
+                host,
+                agent,
+                BrokerRequest {
+                    operation: "net.connect",
+                    decision: "allow",
+                    reason: "approved destination",
+                    path: None,
+                    classification: None,
+                    bytes: None,
+                    destination: Some(destination),
+                },
+            );
             let decision = policy_decision_for(&broker, host, agent);
             vec![broker, decision]
         }
         r if r < 0.68 && due(&mut pacing.last_deny, time, 2 * MINUTE) => {
             // An occasional deny: at most one a host every two minutes.
-            let broker = broker_request(rng, time, host, agent, BrokerRequest {
-                operation: "secret.get",
-                decision: "deny",
-                reason: "secret not in agent scope",
-                path: None,
-                classification: None,
-                bytes: None,
-                destination: None,
-            });
+            let broker = broker_request(
+                rng,
+                time,
+                host,
+                agent,
+                BrokerRequest {
+                    operation: "secret.get",
+                    decision: "deny",
+                    reason: "secret not in agent scope",
+                    path: None,
+                    classification: None,
+                    bytes: None,
+                    destination: None,
+                },
+            );
             let decision = policy_decision_for(&broker, host, agent);
             vec![broker, decision]
         }
@@ -132,26 +164,38 @@ fn read_document(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, pa
     if rng.random_bool(0.1) && due(&mut pacing.last_confidential, time, MINUTE) {
         let path = home(host, CONFIDENTIAL_DOCS.choose(rng).expect("listed"));
         let bytes = rng.random_range(20_000..500_000);
-        return broker_request(rng, time, host, agent, BrokerRequest {
-            operation: "file.read",
-            decision: "allow",
-            reason: "user owns file",
-            path: Some(path),
-            classification: Some("confidential"),
-            bytes: Some(bytes),
-            destination: None,
-        });
+        return broker_request(
+            rng,
+            time,
+            host,
+            agent,
+            BrokerRequest {
+                operation: "file.read",
+                decision: "allow",
+                reason: "user owns file",
+                path: Some(path),
+                classification: Some("confidential"),
+                bytes: Some(bytes),
+                destination: None,
+            },
+        );
     }
     let classification = if rng.random_bool(0.3) { "public" } else { "internal" };
     let path = home(host, INTERNAL_DOCS.choose(rng).expect("listed"));
     let bytes = rng.random_range(1_000..2_000_000);
-    broker_request(rng, time, host, agent, BrokerRequest {
-        operation: "file.read",
-        decision: "allow",
-        reason: "workspace",
-        path: Some(path),
-        classification: Some(classification),
-        bytes: Some(bytes),
-        destination: None,
-    })
+    broker_request(
+        rng,
+        time,
+        host,
+        agent,
+        BrokerRequest {
+            operation: "file.read",
+            decision: "allow",
+            reason: "workspace",
+            path: Some(path),
+            classification: Some(classification),
+            bytes: Some(bytes),
+            destination: None,
+        },
+    )
 }

@@ -22,7 +22,9 @@ pub fn base(time: i64, kind: &str, host: &Host, agent: Option<&Agent>, service: 
         .set(attr::SERVICE_NAME, service)
         .set(attr::USER_NAME, host.user.clone());
     if let Some(agent) = agent {
-        event.set(attr::AGENT_ID, agent.id.clone()).set(attr::AGENT_NAME, agent.name.clone());
+        event
+            .set(attr::AGENT_ID, agent.id.clone())
+            .set(attr::AGENT_NAME, agent.name.clone());
     }
     event
 }
@@ -41,7 +43,13 @@ pub struct BrokerRequest<'a> {
     pub destination: Option<&'a str>,
 }
 
-pub fn broker_request(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, request: BrokerRequest<'_>) -> FlatEvent {
+pub fn broker_request(
+    rng: &mut ChaCha8Rng,
+    time: i64,
+    host: &Host,
+    agent: &Agent,
+    request: BrokerRequest<'_>,
+) -> FlatEvent {
     let mut event = base(time, "agent.broker.request", host, Some(agent), BROKER);
     event
         .set(attr::BROKER_OPERATION, request.operation)
@@ -49,7 +57,9 @@ pub fn broker_request(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agen
         .set(attr::POLICY_REASON, request.reason)
         .set(attr::POLICY_DECISION_ID, format!("dec-{}", hex(rng, 8)));
     if let Some(path) = request.path {
-        event.set(attr::FILE_PATH, path).set(attr::FILE_HASH_SHA256, hex(rng, 32));
+        event
+            .set(attr::FILE_PATH, path)
+            .set(attr::FILE_HASH_SHA256, hex(rng, 32));
     }
     if let Some(classification) = request.classification {
         event.set(attr::DATA_CLASSIFICATION, classification);
@@ -135,7 +145,14 @@ pub fn token(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, action
     event
 }
 
-pub fn clipboard(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, fingerprint: Option<&str>, decision: &str) -> FlatEvent {
+pub fn clipboard(
+    rng: &mut ChaCha8Rng,
+    time: i64,
+    host: &Host,
+    agent: &Agent,
+    fingerprint: Option<&str>,
+    decision: &str,
+) -> FlatEvent {
     let mut event = base(time, "clipboard.write", host, Some(agent), BROKER);
     event
         .set_int(attr::CLIPBOARD_BYTES, rng.random_range(20..20_000))
@@ -147,7 +164,15 @@ pub fn clipboard(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, fi
     event
 }
 
-pub fn dlp_match(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: Option<&Agent>, channel: &str, action: &str, fingerprint: &str) -> FlatEvent {
+pub fn dlp_match(
+    rng: &mut ChaCha8Rng,
+    time: i64,
+    host: &Host,
+    agent: Option<&Agent>,
+    channel: &str,
+    action: &str,
+    fingerprint: &str,
+) -> FlatEvent {
     let mut event = base(time, "dlp.match", host, agent, DLP);
     event
         .set(attr::DLP_POLICY, "finance-confidential")
@@ -158,10 +183,20 @@ pub fn dlp_match(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: Option<&Ag
     event
 }
 
-pub fn file_access(rng: &mut ChaCha8Rng, time: i64, host: &Host, path: String, classification: &str, executable: &str) -> FlatEvent {
+pub fn file_access(
+    rng: &mut ChaCha8Rng,
+    time: i64,
+    host: &Host,
+    path: String,
+    classification: &str,
+    executable: &str,
+) -> FlatEvent {
     let mut event = base(time, "file.access", host, None, EBPF);
     event
-        .set(attr::FILE_OPERATION, ["read", "read", "read", "write"][rng.random_range(0..4)])
+        .set(
+            attr::FILE_OPERATION,
+            ["read", "read", "read", "write"][rng.random_range(0..4)],
+        )
         .set(attr::FILE_PATH, path)
         .set_int(attr::FILE_BYTES, rng.random_range(500..400_000))
         .set(attr::FILE_HASH_SHA256, hex(rng, 32))

@@ -4,10 +4,10 @@
 pub mod background;
 pub mod catalog;
 pub mod events;
+pub mod runner;
 pub mod scenarios;
 pub mod senders;
 pub mod world;
-pub mod runner;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -29,7 +29,7 @@ pub struct SimConfig {
     pub hosts: usize,
     /// Background events per second of simulated time.
     pub rate: f64,
-    /// Simulated time the background covers.
+    /// Simulated time the background covers (extended to cover the attacks).
     pub duration: Duration,
     /// Event time of the first event.
     pub start_unix_nano: i64,
@@ -112,7 +112,11 @@ impl Simulator {
         let hosts = world::build(&mut rng, config.hosts.max(1));
         let rate = config.rate.max(0.001);
         let mut simulator = Simulator {
-            host_index: hosts.iter().enumerate().map(|(index, host)| (host.id.clone(), index)).collect(),
+            host_index: hosts
+                .iter()
+                .enumerate()
+                .map(|(index, host)| (host.id.clone(), index))
+                .collect(),
             pacing: vec![background::Pacing::default(); hosts.len()],
             sequences: vec![0; hosts.len()],
             step_ns: 1e9 / rate,
@@ -126,6 +130,12 @@ impl Simulator {
             config,
         };
         simulator.plan_attacks();
+        // Attacks hide in background activity: it runs at least until the last one ends.
+        let last_attack = simulator.attacks.iter().map(|pending| pending.0.time).max();
+        if let Some(last) = last_attack {
+            let needed = ((last - simulator.config.start_unix_nano) as f64 / simulator.step_ns).ceil() as u64 + 1;
+            simulator.background_total = simulator.background_total.max(needed);
+        }
         simulator
     }
 
@@ -183,7 +193,12 @@ impl Simulator {
     /// Event time of the last event that will be produced.
     pub fn end_unix_nano(&self) -> i64 {
         let background_end = self.background_time(self.background_total);
-        let attacks_end = self.attacks.iter().map(|pending| pending.0.time).max().unwrap_or(i64::MIN);
+        let attacks_end = self
+            .attacks
+            .iter()
+            .map(|pending| pending.0.time)
+            .max()
+            .unwrap_or(i64::MIN);
         background_end.max(attacks_end)
     }
 
@@ -200,7 +215,11 @@ impl Simulator {
             let next_background = (self.background_next < self.background_total)
                 .then(|| self.background_time(self.background_next))
                 .filter(|time| *time <= until);
-            let next_attack = self.attacks.peek().map(|pending| pending.0.time).filter(|time| *time <= until);
+            let next_attack = self
+                .attacks
+                .peek()
+                .map(|pending| pending.0.time)
+                .filter(|time| *time <= until);
             match (next_background, next_attack) {
                 (None, None) => break,
                 (Some(background), attack) if attack.is_none_or(|attack| background <= attack) => {
@@ -222,9 +241,15 @@ impl Simulator {
     }
 
     fn stamp(&mut self, mut event: FlatEvent, skip_sequence: i64) -> FlatEvent {
-        let host = event.text(attr::HOST_ID).and_then(|id| self.host_index.get(id)).copied().unwrap_or(0);
+        let host = event
+            .text(attr::HOST_ID)
+            .and_then(|id| self.host_index.get(id))
+            .copied()
+            .unwrap_or(0);
         self.sequences[host] += 1 + skip_sequence;
-        event.set(attr::EVENT_ID, hex(&mut self.rng, 16)).set_int(attr::EVENT_SEQUENCE, self.sequences[host]);
+        event
+            .set(attr::EVENT_ID, hex(&mut self.rng, 16))
+            .set_int(attr::EVENT_SEQUENCE, self.sequences[host]);
         event
     }
 }
@@ -234,7 +259,13 @@ mod tests {
     use super::*;
 
     fn config(scenarios: Vec<Scenario>) -> SimConfig {
-        SimConfig { rate: 50.0, duration: Duration::from_secs(30), start_unix_nano: 1_768_471_445_000_000_000, scenarios, ..SimConfig::default() }
+        SimConfig {
+            rate: 50.0,
+            duration: Duration::from_secs(30),
+            start_unix_nano: 1_768_471_445_000_000_000,
+            scenarios,
+            ..SimConfig::default()
+        }
     }
 
     fn all(config: SimConfig) -> Vec<FlatEvent> {
@@ -247,7 +278,10 @@ mod tests {
         let first = all(config(Scenario::ALL.to_vec()));
         let second = all(config(Scenario::ALL.to_vec()));
         assert_eq!(first, second);
-        let other = all(SimConfig { seed: 7, ..config(Scenario::ALL.to_vec()) });
+        let other = all(SimConfig {
+            seed: 7,
+            ..config(Scenario::ALL.to_vec())
+        });
         assert_ne!(first, other);
     }
 
@@ -255,11 +289,17 @@ mod tests {
     fn events_come_in_time_order_with_per_host_sequences() {
         let events = all(config(vec![Scenario::ExfilAttemptChain]));
         assert!(events.len() > 1500, "{}", events.len());
-        assert!(events.windows(2).all(|pair| pair[0].time_unix_nano <= pair[1].time_unix_nano));
+        assert!(
+            events
+                .windows(2)
+                .all(|pair| pair[0].time_unix_nano <= pair[1].time_unix_nano)
+        );
         let mut last: HashMap<String, i64> = HashMap::new();
         for event in &events {
             let host = event.text(attr::HOST_ID).unwrap().to_string();
-            let Some(cordon_schemas::AttrValue::Int(sequence)) = event.get(attr::EVENT_SEQUENCE) else { panic!() };
+            let Some(cordon_schemas::AttrValue::Int(sequence)) = event.get(attr::EVENT_SEQUENCE) else {
+                panic!()
+            };
             let previous = last.insert(host, *sequence).unwrap_or(0);
             assert_eq!(*sequence, previous + 1, "no gap without the gap scenario");
         }

@@ -17,7 +17,11 @@ const MAX_RETRIES: u32 = 30;
 /// A destination for events.
 pub enum Sender {
     Grpc(LogsServiceClient<Channel>),
-    Http { client: reqwest::Client, url: String, json: bool },
+    Http {
+        client: reqwest::Client,
+        url: String,
+        json: bool,
+    },
     JsonLines(Box<dyn Write + Send>),
 }
 
@@ -49,12 +53,18 @@ impl Sender {
             .connect()
             .await
             .with_context(|| format!("cannot connect to OTLP/gRPC at {endpoint}: is `cordon serve` running?"))?;
-        Ok(Sender::Grpc(LogsServiceClient::new(channel).max_decoding_message_size(16 << 20)))
+        Ok(Sender::Grpc(
+            LogsServiceClient::new(channel).max_decoding_message_size(16 << 20),
+        ))
     }
 
     pub fn http(endpoint: &str, json: bool) -> anyhow::Result<Sender> {
         let base = endpoint.trim_end_matches('/');
-        let url = if base.ends_with("/v1/logs") { base.to_string() } else { format!("{base}/v1/logs") };
+        let url = if base.ends_with("/v1/logs") {
+            base.to_string()
+        } else {
+            format!("{base}/v1/logs")
+        };
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         Ok(Sender::Http { client, url, json })
     }

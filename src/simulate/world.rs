@@ -5,8 +5,8 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
 const FIRST_NAMES: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",
-    "olivia", "peggy", "rupert", "sybil", "trent", "ursula", "victor", "wendy", "xavier", "yolanda", "zoe",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia",
+    "peggy", "rupert", "sybil", "trent", "ursula", "victor", "wendy", "xavier", "yolanda", "zoe",
 ];
 
 /// Agent products seen in the fleet, with the executable that runs them.
@@ -51,7 +51,12 @@ pub fn build(rng: &mut ChaCha8Rng, count: usize) -> Vec<Host> {
             if index % 4 == 3 {
                 agents.push(agent(rng, BUILD_AGENT.0, BUILD_AGENT.1));
             }
-            Host { name: format!("{id}.corp.example.com"), id, user, agents }
+            Host {
+                name: format!("{id}.corp.example.com"),
+                id,
+                user,
+                agents,
+            }
         })
         .collect()
 }

@@ -16,9 +16,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::codec::{
-    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
-};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
@@ -55,8 +53,7 @@ impl Encoder for ResponseEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|error| Status::internal(error.to_string()))
+        item.encode(dst).map_err(|error| Status::internal(error.to_string()))
     }
 }
 
@@ -84,11 +81,10 @@ struct Export(Arc<Ingestor>);
 
 /// The gRPC answer for a request's outcome (OTLP partial success).
 pub fn response_for(outcome: &IngestOutcome) -> ExportLogsServiceResponse {
-    let partial_success =
-        (outcome.rejected > 0 || !outcome.message.is_empty()).then(|| ExportLogsPartialSuccess {
-            rejected_log_records: outcome.rejected as i64,
-            error_message: outcome.message.clone(),
-        });
+    let partial_success = (outcome.rejected > 0 || !outcome.message.is_empty()).then(|| ExportLogsPartialSuccess {
+        rejected_log_records: outcome.rejected as i64,
+        error_message: outcome.message.clone(),
+    });
     ExportLogsServiceResponse { partial_success }
 }
 
@@ -103,15 +99,9 @@ pub fn status_for(error: &IngestError) -> Status {
                 Code::Unavailable
             };
             let delay = retry_after(error).unwrap_or_default();
-            Status::with_details(
-                code,
-                message.clone(),
-                retry_info_details(code, &message, delay),
-            )
+            Status::with_details(code, message.clone(), retry_info_details(code, &message, delay))
         }
-        IngestError::Undecodable(_) | IngestError::UnsupportedMediaType(_) => {
-            Status::invalid_argument(message)
-        }
+        IngestError::Undecodable(_) | IngestError::UnsupportedMediaType(_) => Status::invalid_argument(message),
         IngestError::TooLarge { .. } => Status::out_of_range(message),
     }
 }
@@ -125,9 +115,7 @@ impl UnaryService<Bytes> for Export {
         Box::pin(async move {
             let bytes = request.into_inner();
             let decoded = ExportLogsServiceRequest::decode(bytes).map_err(|error| {
-                IngestError::Undecodable(format!(
-                    "request is not an OTLP ExportLogsServiceRequest: {error}"
-                ))
+                IngestError::Undecodable(format!("request is not an OTLP ExportLogsServiceRequest: {error}"))
             });
             let result = match decoded {
                 Ok(request) => ingestor.ingest_otlp(Transport::OtlpGrpc, &request).await,
@@ -153,10 +141,7 @@ where
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -201,10 +186,7 @@ pub async fn bind(
     max_message_bytes: usize,
     ingestor: Arc<Ingestor>,
     mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<(
-    SocketAddr,
-    BoxFuture<'static, Result<(), tonic::transport::Error>>,
-)> {
+) -> std::io::Result<(SocketAddr, BoxFuture<'static, Result<(), tonic::transport::Error>>)> {
     let listener = TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     let service = LogsGrpcService {
@@ -213,11 +195,8 @@ pub async fn bind(
     };
     let serve = tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            },
-        );
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        });
     Ok((local, Box::pin(serve)))
 }

@@ -86,9 +86,7 @@ pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
             flate2::read::MultiGzDecoder::new(body.as_ref())
                 .take(limit as u64 + 1)
                 .read_to_end(&mut decoded)
-                .map_err(|error| {
-                    IngestError::Undecodable(format!("body is not valid gzip: {error}"))
-                })?;
+                .map_err(|error| IngestError::Undecodable(format!("body is not valid gzip: {error}")))?;
             if decoded.len() > limit {
                 return Err(IngestError::TooLarge {
                     size: decoded.len(),
@@ -97,17 +95,12 @@ pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
             }
             Ok(Bytes::from(decoded))
         }
-        other => Err(IngestError::UnsupportedMediaType(format!(
-            "Content-Encoding: {other}"
-        ))),
+        other => Err(IngestError::UnsupportedMediaType(format!("Content-Encoding: {other}"))),
     }
 }
 
 /// Decodes an OTLP logs request in the given encoding.
-pub fn decode_request(
-    encoding: Encoding,
-    body: &[u8],
-) -> Result<ExportLogsServiceRequest, IngestError> {
+pub fn decode_request(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, IngestError> {
     match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|error| {
             IngestError::Undecodable(format!(
@@ -115,44 +108,31 @@ pub fn decode_request(
             ))
         }),
         Encoding::Json => serde_json::from_slice(body).map_err(|error| {
-            IngestError::Undecodable(format!(
-                "body is not an OTLP ExportLogsServiceRequest (JSON): {error}"
-            ))
+            IngestError::Undecodable(format!("body is not an OTLP ExportLogsServiceRequest (JSON): {error}"))
         }),
     }
 }
 
-fn encoded<T: Message + serde::Serialize>(
-    encoding: Encoding,
-    status: StatusCode,
-    message: &T,
-) -> Response {
+fn encoded<T: Message + serde::Serialize>(encoding: Encoding, status: StatusCode, message: &T) -> Response {
     let body = match encoding {
         Encoding::Protobuf => message.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(message).expect("responses serialize"),
     };
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(encoding.content_type()),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(encoding.content_type()));
     response
 }
 
 /// The HTTP answer for a request refused as a whole.
 pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
     let (status, code) = match error {
-        IngestError::Overloaded { .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            tonic::Code::ResourceExhausted,
-        ),
+        IngestError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
         IngestError::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
         IngestError::Undecodable(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
         IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::OutOfRange),
-        IngestError::UnsupportedMediaType(_) => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            tonic::Code::InvalidArgument,
-        ),
+        IngestError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
     };
     let mut response = encoded(encoding, status, &RpcStatus::new(code, error.to_string()));
     if let Some(delay) = retry_after(error) {
@@ -164,11 +144,7 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
     response
 }
 
-async fn read_limited(
-    headers: &HeaderMap,
-    body: Body,
-    limits: HttpLimits,
-) -> Result<Bytes, IngestError> {
+async fn read_limited(headers: &HeaderMap, body: Body, limits: HttpLimits) -> Result<Bytes, IngestError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -198,12 +174,7 @@ async fn export_logs(State(state): State<HttpState>, headers: HeaderMap, body: B
     };
     let result = match read_limited(&headers, body, state.limits).await {
         Ok(bytes) => match decode_request(encoding, &bytes) {
-            Ok(request) => {
-                state
-                    .ingestor
-                    .ingest_otlp(Transport::OtlpHttp, &request)
-                    .await
-            }
+            Ok(request) => state.ingestor.ingest_otlp(Transport::OtlpHttp, &request).await,
             Err(error) => Err(error),
         },
         Err(error) => Err(error),
@@ -271,10 +242,7 @@ mod tests {
             decompress(&headers, compressed.clone(), 1000),
             Err(IngestError::TooLarge { .. })
         ));
-        assert_eq!(
-            decompress(&headers, compressed, 2 << 20).unwrap().len(),
-            1 << 20
-        );
+        assert_eq!(decompress(&headers, compressed, 2 << 20).unwrap().len(), 1 << 20);
         assert!(matches!(
             decompress(&headers, Bytes::from_static(b"not gzip"), 1000),
             Err(IngestError::Undecodable(_))

@@ -14,9 +14,8 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::event_key;
-use super::partition::{
-    parquet_files, read_parquet_file, sort_by_time, sync_dir, write_parquet_file,
-};
+use super::partition::{parquet_files, read_parquet_file, sort_by_time, sync_dir, write_parquet_file};
+use super::snapshot::{boundary_of, boundary_tag};
 use crate::error::StorageError;
 use cordon_schemas::event_schema;
 use cordon_schemas::fields::col;
@@ -77,8 +76,11 @@ pub fn compact_partition(
     let merged = concat_batches(&event_schema(), &batches)?;
     let (unique, duplicates_removed) = drop_duplicates(&merged)?;
     let sorted = sort_by_time(&unique)?;
+    // The merged file covers what its inputs covered.
+    let boundary = small.iter().map(|path| boundary_of(path)).max().unwrap_or(0);
     let output = dir.join(format!(
-        "compacted-{}.parquet",
+        "compacted-{}-{}.parquet",
+        boundary_tag(boundary),
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     ));
     let intent = Intent {
@@ -87,8 +89,7 @@ pub fn compact_partition(
     };
     let intent_path = dir.join(INTENT_FILE);
     let intent_text = serde_json::to_vec(&intent).expect("intent serializes");
-    fs::write(&intent_path, intent_text)
-        .map_err(|error| StorageError::io("writing", &intent_path, error))?;
+    fs::write(&intent_path, intent_text).map_err(|error| StorageError::io("writing", &intent_path, error))?;
     sync_dir(dir)?;
     write_parquet_file(&output, &sorted)?;
     finish_intent(dir, &intent)?;
@@ -108,8 +109,7 @@ fn finish_intent(dir: &Path, intent: &Intent) -> Result<(), StorageError> {
         }
     }
     let intent_path = dir.join(INTENT_FILE);
-    fs::remove_file(&intent_path)
-        .map_err(|error| StorageError::io("removing", &intent_path, error))?;
+    fs::remove_file(&intent_path).map_err(|error| StorageError::io("removing", &intent_path, error))?;
     sync_dir(dir)
 }
 
@@ -121,8 +121,7 @@ pub fn recover_partition(dir: &Path) -> Result<(), StorageError> {
     };
     let Ok(intent) = serde_json::from_slice::<Intent>(&text) else {
         // A torn intent was written before the output was: nothing was replaced.
-        return fs::remove_file(&intent_path)
-            .map_err(|error| StorageError::io("removing", &intent_path, error));
+        return fs::remove_file(&intent_path).map_err(|error| StorageError::io("removing", &intent_path, error));
     };
     if intent.output.exists() {
         tracing::info!(partition = %dir.display(), "finishing an interrupted compaction");
@@ -130,8 +129,7 @@ pub fn recover_partition(dir: &Path) -> Result<(), StorageError> {
     } else {
         tracing::info!(partition = %dir.display(), "abandoning an interrupted compaction");
         let _ = fs::remove_file(intent.output.with_extension("parquet.tmp"));
-        fs::remove_file(&intent_path)
-            .map_err(|error| StorageError::io("removing", &intent_path, error))
+        fs::remove_file(&intent_path).map_err(|error| StorageError::io("removing", &intent_path, error))
     }
 }
 
@@ -144,9 +142,9 @@ mod tests {
     #[test]
     fn small_files_merge_into_one_without_duplicates() {
         let root = tempfile::tempdir().unwrap();
-        write_partitioned(root.path(), &[batch_of("a", 0..10)]).unwrap();
-        write_partitioned(root.path(), &[batch_of("a", 5..15)]).unwrap();
-        write_partitioned(root.path(), &[batch_of("b", 0..5)]).unwrap();
+        write_partitioned(root.path(), &[batch_of("a", 0..10)], 1).unwrap();
+        write_partitioned(root.path(), &[batch_of("a", 5..15)], 2).unwrap();
+        write_partitioned(root.path(), &[batch_of("b", 0..5)], 3).unwrap();
         let dirs = crate::storage::partition::partition_dirs(root.path());
         assert_eq!(dirs.len(), 1);
         assert_eq!(
@@ -165,6 +163,11 @@ mod tests {
         );
         let files = parquet_files(&dirs[0]);
         assert_eq!(files.len(), 1);
+        assert_eq!(
+            boundary_of(&files[0].0),
+            3,
+            "the merged file keeps the highest boundary"
+        );
         let rows: usize = read_parquet_file(&files[0].0)
             .unwrap()
             .iter()
@@ -176,7 +179,7 @@ mod tests {
     #[test]
     fn an_interrupted_compaction_is_finished_or_abandoned() {
         let root = tempfile::tempdir().unwrap();
-        let first = write_partitioned(root.path(), &[batch_of("a", 0..3)]).unwrap();
+        let first = write_partitioned(root.path(), &[batch_of("a", 0..3)], 1).unwrap();
         let dir = first[0].parent().unwrap().to_path_buf();
         // Crash after the intent, before the output: inputs stay.
         let output = dir.join("compacted-x.parquet");

@@ -3,7 +3,9 @@
 pub mod compaction;
 pub mod dedup;
 pub mod partition;
+pub mod snapshot;
 pub mod store;
 pub mod wal;
 
-pub use store::{Appended, BatchListener, EventStore, read_wal_events};
+pub use snapshot::Snapshot;
+pub use store::{Appended, BatchListener, EventStore, read_snapshot};

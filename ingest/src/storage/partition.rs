@@ -45,9 +45,7 @@ impl Partition {
 
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("level 1 is valid"),
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .build()
@@ -64,32 +62,26 @@ pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<(), Storag
     let dir = path.parent().expect("partition files live in a directory");
     fs::create_dir_all(dir).map_err(|error| StorageError::io("creating", dir, error))?;
     let temporary = path.with_extension("parquet.tmp");
-    let file = File::create(&temporary)
-        .map_err(|error| StorageError::io("creating", &temporary, error))?;
+    let file = File::create(&temporary).map_err(|error| StorageError::io("creating", &temporary, error))?;
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))?;
     writer.write(batch)?;
     let file = writer.into_inner()?;
     file.sync_all()
         .map_err(|error| StorageError::io("syncing", &temporary, error))?;
-    fs::rename(&temporary, path)
-        .map_err(|error| StorageError::io("renaming", &temporary, error))?;
+    fs::rename(&temporary, path).map_err(|error| StorageError::io("renaming", &temporary, error))?;
     sync_dir(dir)
 }
 
 /// Sorts a batch by event time, so row-group statistics prune well.
 pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
-    let time = batch
-        .column_by_name(col::TIME)
-        .expect("events have a time column");
+    let time = batch.column_by_name(col::TIME).expect("events have a time column");
     let order = sort_to_indices(time, Some(SortOptions::default()), None)?;
     Ok(take_record_batch(batch, &order)?)
 }
 
 /// Writes `batches` into one new file per partition they touch; returns the files.
-pub fn write_partitioned(
-    root: &Path,
-    batches: &[RecordBatch],
-) -> Result<Vec<PathBuf>, StorageError> {
+/// `boundary` is the WAL segment below which every batch was written (see `snapshot`).
+pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) -> Result<Vec<PathBuf>, StorageError> {
     if batches.iter().all(|batch| batch.num_rows() == 0) {
         return Ok(Vec::new());
     }
@@ -111,7 +103,8 @@ pub fn write_partitioned(
         let part = take_record_batch(&all, &UInt32Array::from(rows))?;
         let sorted = sort_by_time(&part)?;
         let name = format!(
-            "part-{stamp}-{}.parquet",
+            "part-{}-{stamp}-{}.parquet",
+            super::snapshot::boundary_tag(boundary),
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
         let path = partition.dir(root).join(name);
@@ -170,18 +163,11 @@ pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>, StorageError> 
 }
 
 /// Reads only the named columns of a Parquet file.
-pub fn read_parquet_columns(
-    path: &Path,
-    columns: &[&str],
-) -> Result<Vec<RecordBatch>, StorageError> {
+pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, StorageError> {
     let file = File::open(path).map_err(|error| StorageError::io("opening", path, error))?;
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let mask =
-        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()?;
+    let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch?);
@@ -191,8 +177,7 @@ pub fn read_parquet_columns(
 
 /// A batch's schema must be exactly the event schema to be stored.
 pub fn has_event_schema(batch: &RecordBatch) -> bool {
-    Arc::ptr_eq(batch.schema_ref(), &event_schema())
-        || batch.schema().fields() == event_schema().fields()
+    Arc::ptr_eq(batch.schema_ref(), &event_schema()) || batch.schema().fields() == event_schema().fields()
 }
 
 #[cfg(test)]
@@ -209,10 +194,6 @@ mod tests {
                 hour: "10".into()
             }
         );
-        assert!(
-            partition
-                .dir(Path::new("/d"))
-                .ends_with("date=2026-01-15/hour=10")
-        );
+        assert!(partition.dir(Path::new("/d")).ends_with("date=2026-01-15/hour=10"));
     }
 }

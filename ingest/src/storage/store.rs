@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use super::compaction::{compact_partition, recover_partition};
 use super::dedup::{DedupIndex, event_key};
 use super::partition::{parquet_files, partition_dirs, read_parquet_columns, write_partitioned};
+use super::snapshot::{self, Snapshot};
 use super::wal::{self, Wal, WalFull};
 use crate::config::StorageConfig;
 use crate::error::{IngestError, StorageError};
@@ -83,8 +84,7 @@ impl EventStore {
         let events_dir = config.events_dir();
         let wal_dir = config.wal_dir();
         for dir in [&events_dir, &wal_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|error| StorageError::io("creating", dir, error))?;
+            std::fs::create_dir_all(dir).map_err(|error| StorageError::io("creating", dir, error))?;
         }
         for partition in partition_dirs(&events_dir) {
             recover_partition(&partition)?;
@@ -114,10 +114,10 @@ impl EventStore {
                     for listener in &listeners {
                         listener(&fresh);
                     }
-                    memory.write().expect("memory lock").push(Buffered {
-                        segment,
-                        batch: fresh,
-                    });
+                    memory
+                        .write()
+                        .expect("memory lock")
+                        .push(Buffered { segment, batch: fresh });
                 }
             }
         }
@@ -153,13 +153,7 @@ impl EventStore {
                 metrics.events_out.inc_by(rows as u64);
             })
         };
-        let wal = Wal::start(
-            &wal_dir,
-            first_segment,
-            config.wal_queue,
-            on_durable,
-            metrics.clone(),
-        )?;
+        let wal = Wal::start(&wal_dir, first_segment, config.wal_queue, on_durable, metrics.clone())?;
         Ok(Arc::new(EventStore {
             dedup: Mutex::new(dedup),
             config,
@@ -205,10 +199,7 @@ impl EventStore {
         let duplicates = keys.len() - fresh_keys.len();
         self.metrics.events_duplicate.inc_by(duplicates as u64);
         if fresh_keys.is_empty() {
-            return Ok(Appended {
-                stored: 0,
-                duplicates,
-            });
+            return Ok(Appended { stored: 0, duplicates });
         }
         let fresh = if duplicates == 0 {
             batch
@@ -216,8 +207,7 @@ impl EventStore {
             filter_record_batch(&batch, &keep).map_err(StorageError::from)?
         };
         let stored = fresh.num_rows();
-        let forget =
-            |store: &EventStore| store.dedup.lock().expect("dedup lock").remove(&fresh_keys);
+        let forget = |store: &EventStore| store.dedup.lock().expect("dedup lock").remove(&fresh_keys);
         let durable = match self.wal.try_append(fresh) {
             Ok(durable) => durable,
             Err(WalFull::Full) => {
@@ -245,13 +235,22 @@ impl EventStore {
         }
     }
 
+    /// Everything stored, each event once, for a query.
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        let recent: Vec<(u64, RecordBatch)> = {
+            let memory = self.memory.read().expect("memory lock");
+            memory
+                .iter()
+                .map(|buffered| (buffered.segment, buffered.batch.clone()))
+                .collect()
+        };
+        snapshot::take(&self.config.events_dir(), recent)
+    }
+
     /// Durable events not yet in Parquet.
     pub fn recent(&self) -> Vec<RecordBatch> {
         let memory = self.memory.read().expect("memory lock");
-        memory
-            .iter()
-            .map(|buffered| buffered.batch.clone())
-            .collect()
+        memory.iter().map(|buffered| buffered.batch.clone()).collect()
     }
 
     pub fn buffered_events(&self) -> usize {
@@ -275,13 +274,10 @@ impl EventStore {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if rows > 0 {
             let events_dir = self.config.events_dir();
-            let written =
-                tokio::task::spawn_blocking(move || write_partitioned(&events_dir, &batches))
-                    .await
-                    .expect("parquet writer does not panic")?;
-            self.metrics
-                .parquet_files_written
-                .inc_by(written.len() as u64);
+            let written = tokio::task::spawn_blocking(move || write_partitioned(&events_dir, &batches, boundary))
+                .await
+                .expect("parquet writer does not panic")?;
+            self.metrics.parquet_files_written.inc_by(written.len() as u64);
             let mut memory = self.memory.write().expect("memory lock");
             memory.retain(|buffered| buffered.segment >= boundary);
             let total = self.buffered_rows.fetch_sub(rows, Ordering::SeqCst) - rows;
@@ -293,9 +289,7 @@ impl EventStore {
                 remove_file_if_present(&wal::segment_path(&wal_dir, segment))?;
             }
         }
-        self.metrics
-            .flush_seconds
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
         if rows > 0 {
             tracing::debug!(
                 events = rows,
@@ -366,14 +360,8 @@ impl EventStore {
 }
 
 /// Reads the ids of events in recently written Parquet files into the dedup index.
-fn remember_recent_parquet(
-    events_dir: &Path,
-    window: Duration,
-    dedup: &mut DedupIndex,
-) -> Result<usize, StorageError> {
-    let since = SystemTime::now()
-        .checked_sub(window)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+fn remember_recent_parquet(events_dir: &Path, window: Duration, dedup: &mut DedupIndex) -> Result<usize, StorageError> {
+    let since = SystemTime::now().checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut recent: Vec<PathBuf> = Vec::new();
     for partition in partition_dirs(events_dir) {
         for (path, _) in parquet_files(&partition) {
@@ -397,22 +385,19 @@ fn remember_recent_parquet(
     Ok(count)
 }
 
-/// Durable events still in the write-ahead log, read without opening the store (for a
-/// second process such as `cordon query` while the server runs).
-pub fn read_wal_events(config: &StorageConfig) -> Result<Vec<RecordBatch>, StorageError> {
+/// Everything stored, each event once, read without opening the store: for a second
+/// process such as `cordon query`, while the server runs or after it died.
+pub fn read_snapshot(config: &StorageConfig) -> Result<Snapshot, StorageError> {
     let wal_dir = config.wal_dir();
     let mut batches = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for segment in wal::list_segments(&wal_dir)? {
         for batch in wal::read_segment(&wal::segment_path(&wal_dir, segment))?.0 {
-            let keep: BooleanArray = keys_of(&batch)
-                .into_iter()
-                .map(|key| Some(seen.insert(key)))
-                .collect();
-            batches.push(filter_record_batch(&batch, &keep)?);
+            let keep: BooleanArray = keys_of(&batch).into_iter().map(|key| Some(seen.insert(key))).collect();
+            batches.push((segment, filter_record_batch(&batch, &keep)?));
         }
     }
-    Ok(batches)
+    snapshot::take(&config.events_dir(), batches)
 }
 
 #[cfg(test)]
@@ -428,13 +413,7 @@ mod tests {
     }
 
     fn open(dir: &Path) -> Arc<EventStore> {
-        EventStore::open(
-            config(dir),
-            IngestMetrics::default(),
-            Duration::from_secs(1),
-            vec![],
-        )
-        .unwrap()
+        EventStore::open(config(dir), IngestMetrics::default(), Duration::from_secs(1), vec![]).unwrap()
     }
 
     fn rows(batches: &[RecordBatch]) -> usize {
@@ -487,11 +466,7 @@ mod tests {
         assert_eq!(store.flush().await.unwrap(), 10);
         assert!(store.recent().is_empty());
         let segments = wal::list_segments(&store.config().wal_dir()).unwrap();
-        assert_eq!(
-            segments.len(),
-            1,
-            "only the open segment is left: {segments:?}"
-        );
+        assert_eq!(segments.len(), 1, "only the open segment is left: {segments:?}");
         let files: Vec<_> = partition_dirs(&store.config().events_dir())
             .iter()
             .flat_map(|dir| parquet_files(dir))
@@ -544,13 +519,7 @@ mod tests {
             flush_max_events: 5,
             ..config(dir.path())
         };
-        let store = EventStore::open(
-            config,
-            IngestMetrics::default(),
-            Duration::from_secs(2),
-            vec![],
-        )
-        .unwrap();
+        let store = EventStore::open(config, IngestMetrics::default(), Duration::from_secs(2), vec![]).unwrap();
         store.append(batch_of("a", 0..10)).await.unwrap();
         match store.append(batch_of("a", 10..11)).await {
             Err(IngestError::Overloaded { retry_after, .. }) => {

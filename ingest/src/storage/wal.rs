@@ -179,10 +179,7 @@ impl Wal {
     }
 
     /// Queues a batch; resolves once it is durable. Fails at once when the queue is full.
-    pub fn try_append(
-        &self,
-        batch: RecordBatch,
-    ) -> Result<oneshot::Receiver<Result<(), StorageError>>, WalFull> {
+    pub fn try_append(&self, batch: RecordBatch) -> Result<oneshot::Receiver<Result<(), StorageError>>, WalFull> {
         let (done, receiver) = oneshot::channel();
         match self.commands.try_send(Command::Append { batch, done }) {
             Ok(()) => Ok(receiver),
@@ -272,9 +269,7 @@ fn commit(
     }
     let started = std::time::Instant::now();
     let result = writer.write_group(buffer);
-    metrics
-        .wal_commit_seconds
-        .observe(started.elapsed().as_secs_f64());
+    metrics.wal_commit_seconds.observe(started.elapsed().as_secs_f64());
     metrics.wal_bytes.inc_by(buffer.len() as u64);
     metrics.wal_commits.inc();
     buffer.clear();
@@ -359,11 +354,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         wal.append(batch_of("a", 0..10)).await.unwrap();
-        wal.try_append(batch_of("a", 10..12))
-            .unwrap()
-            .await
-            .unwrap()
-            .unwrap();
+        wal.try_append(batch_of("a", 10..12)).unwrap().await.unwrap().unwrap();
         assert_eq!(*seen.lock().unwrap(), 2);
         let (batches, skipped) = read_segment(&segment_path(dir.path(), 7)).unwrap();
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 12);

@@ -1,0 +1,106 @@
+//! The command line as a user meets it: settings errors, simulate output, query formats.
+
+use std::process::Command;
+
+fn cordon(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .env("CORDON_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_bad_setting_is_reported_with_its_name_and_what_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cordon.toml");
+    std::fs::write(&file, "[storage]\nflush_intervl = \"5s\"\n").unwrap();
+    let output = cordon(&["serve", "--config", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown field: found `flush_intervl`") || stderr.contains("flush_intervl"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("flush_interval"),
+        "the valid names are listed: {stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["serve"])
+        .env("CORDON_STORAGE__FLUSH_INTERVAL", "banana")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("flush_interval") && stderr.contains("CORDON_STORAGE__FLUSH_INTERVAL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn simulate_is_deterministic_and_writes_contract_json_lines() {
+    let args = [
+        "simulate",
+        "--to",
+        "jsonl",
+        "--pace",
+        "fast",
+        "--rate",
+        "40",
+        "--duration",
+        "30s",
+        "--start",
+        "2026-01-15T10:00:00Z",
+        "--scenario",
+        "all",
+        "--seed",
+        "7",
+    ];
+    let first = cordon(&args);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = cordon(&args);
+    assert_eq!(first.stdout, second.stdout, "same seed, same events");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&first.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(lines.len() >= 1_200, "{}", lines.len());
+    for line in &lines {
+        let record = cordon_schemas::flat::flat_json_to_event(line).unwrap();
+        assert!(record.validate().is_ok(), "{line}");
+    }
+    assert!(lines.iter().any(|line| line["event.name"] == "credential.pop_failure"));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(stderr.matches("injecting").count(), 7, "{stderr}");
+
+    let unknown = cordon(&["simulate", "--scenario", "nope", "--to", "jsonl"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("known: all, sensitive-read-then-egress"));
+}
+
+#[test]
+fn query_prints_table_json_and_csv_and_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let sql = "SELECT 1 AS one, 'a,b' AS text";
+    let table = cordon(&["query", "--data-dir", data, sql]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("| one | text |"));
+    let json = cordon(&["query", "--data-dir", data, "--format", "json", sql]);
+    assert_eq!(
+        String::from_utf8_lossy(&json.stdout).trim(),
+        r#"[{"one":1,"text":"a,b"}]"#
+    );
+    let csv = cordon(&["query", "--data-dir", data, "--format", "csv", sql]);
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).trim(), "one,text\n1,\"a,b\"");
+    let write = cordon(&["query", "--data-dir", data, "CREATE TABLE x AS SELECT 1"]);
+    assert!(!write.status.success());
+    assert!(
+        String::from_utf8_lossy(&write.stderr).contains("not supported")
+            || String::from_utf8_lossy(&write.stderr).contains("DDL"),
+        "{}",
+        String::from_utf8_lossy(&write.stderr)
+    );
+}

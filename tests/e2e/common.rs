@@ -1,0 +1,182 @@
+//! Shared pieces of the end-to-end tests: a server on loopback ports, simulated events,
+//! the Python test environment, and reading back what was stored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cordon::simulate::{Scenario, SimConfig, Simulator};
+use cordon::{Config, Server};
+use cordon_schemas::FlatEvent;
+use cordon_schemas::fields::ATTR_FIELDS;
+use serde_json::Value;
+
+/// The Python of the test virtualenv that `scripts/setup-test-env.sh` builds.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("CORDON_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cordon/venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "no test virtualenv at {}: run scripts/setup-test-env.sh (or scripts/test.sh) first",
+        venv.display()
+    );
+    python
+}
+
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
+}
+
+/// Settings for a test server: loopback ports chosen by the OS, a scratch data dir.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    config.otlp.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.data_dir = data_dir.to_path_buf();
+    config
+}
+
+pub struct TestServer {
+    pub server: Server,
+    /// Kept so the data directory lives as long as the server.
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let server = Server::start(config).await.unwrap();
+        TestServer { server, _dir: dir }
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.server.grpc_addr)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}/v1/logs", self.server.http_addr)
+    }
+
+    pub fn storage(&self) -> cordon_ingest::StorageConfig {
+        self.server.store().config().clone()
+    }
+}
+
+/// Deterministic simulated events starting at 2026-01-15T10:00:00Z.
+pub fn simulated(seed: u64, events: usize, scenarios: &[Scenario]) -> Vec<FlatEvent> {
+    let rate = 20.0;
+    let mut simulator = Simulator::new(SimConfig {
+        seed,
+        hosts: 12,
+        rate,
+        duration: Duration::from_secs_f64(events as f64 / rate),
+        start_unix_nano: 1_768_471_200_000_000_000,
+        scenarios: scenarios.to_vec(),
+        ..SimConfig::default()
+    });
+    simulator.events_until(i64::MAX)
+}
+
+pub fn write_jsonl(events: &[FlatEvent]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    for event in events {
+        use std::io::Write;
+        writeln!(file, "{}", event.to_json(true)).unwrap();
+    }
+    file
+}
+
+/// Every stored event (Parquet and write-ahead log) as a JSON object, with `time_ns`.
+pub async fn stored_rows(storage: &cordon_ingest::StorageConfig) -> Vec<serde_json::Map<String, Value>> {
+    let sql = "SELECT *, CAST(time AS BIGINT) AS time_ns FROM events ORDER BY event_id";
+    let batches = cordon::query::query(storage, sql, 512 << 20).await.unwrap();
+    let text = cordon::query::render(&batches, cordon::query::OutputFormat::Json).unwrap();
+    let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
+    rows.into_iter().map(|row| row.as_object().unwrap().clone()).collect()
+}
+
+pub async fn count(storage: &cordon_ingest::StorageConfig, sql: &str) -> i64 {
+    let batches = cordon::query::query(storage, sql, 512 << 20).await.unwrap();
+    use arrow::array::AsArray;
+    batches[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0)
+}
+
+const FIXED: &[(&str, &str)] = &[
+    ("host.id", "host_id"),
+    ("host.name", "host_name"),
+    ("service.name", "service_name"),
+    ("event.id", "event_id"),
+];
+
+/// Asserts that every sent event is stored exactly once with every field as sent, and
+/// that nothing else (no body, no unexpected attribute) was stored.
+pub fn assert_rows_match(sent: &[FlatEvent], rows: &[serde_json::Map<String, Value>], allowed_extra: &[&str]) {
+    assert_eq!(rows.len(), sent.len(), "stored rows");
+    let mut by_id: BTreeMap<&str, &serde_json::Map<String, Value>> = BTreeMap::new();
+    for row in rows {
+        let id = row["event_id"].as_str().unwrap();
+        assert!(by_id.insert(id, row).is_none(), "event {id} stored twice");
+    }
+    for event in sent {
+        let id = event.text("event.id").unwrap();
+        let row = by_id.get(id).unwrap_or_else(|| panic!("event {id} not stored"));
+        let context = || {
+            format!(
+                "event {id}: sent {}, stored {}",
+                event.to_json(true),
+                Value::Object((*row).clone())
+            )
+        };
+        assert_eq!(
+            row["time_ns"].as_i64(),
+            Some(event.time_unix_nano),
+            "time of {}",
+            context()
+        );
+        assert_eq!(row["event_name"].as_str(), event.text("event.name"), "{}", context());
+        for (attr, column) in FIXED {
+            assert_eq!(
+                row.get(*column).and_then(Value::as_str),
+                event.text(attr),
+                "{attr} of {}",
+                context()
+            );
+        }
+        for field in ATTR_FIELDS {
+            let expected = event.get(field.attr).map(|value| value.to_json());
+            assert_eq!(
+                row.get(field.column).cloned(),
+                expected,
+                "{} of {}",
+                field.attr,
+                context()
+            );
+        }
+        let signed = event.get("signature.ed25519").is_some();
+        assert_eq!(
+            row["signature_status"],
+            if signed { "unverified" } else { "missing" },
+            "{}",
+            context()
+        );
+        let map = row["attributes"].as_object().unwrap();
+        for key in map.keys() {
+            assert!(
+                allowed_extra.contains(&key.as_str()),
+                "unexpected attribute {key} in {}",
+                context()
+            );
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the pipeline, in one test binary (each binary that links
+//! DataFusion costs seconds to link).
+
+mod bad_input;
+mod cli;
+mod common;
+mod crash;
+mod duckdb;
+mod otel_sdk;
