@@ -22,6 +22,9 @@ pub struct IngestBenchOptions {
     pub events: usize,
     pub batch: usize,
     pub concurrency: usize,
+    /// Keep every event in memory during the run: measures the acknowledgement path alone,
+    /// without Parquet writes competing for the cores.
+    pub defer_parquet: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +179,10 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     config.otlp.http_listen = "127.0.0.1:0".parse()?;
     config.storage.data_dir = data_dir.path().to_path_buf();
     config.storage.max_buffered_events = (options.events * 2).max(config.storage.max_buffered_events);
+    if options.defer_parquet {
+        config.storage.flush_max_events = options.events + 1;
+        config.storage.flush_interval = Duration::from_secs(3600);
+    }
     let server = Server::start(config).await?;
     let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))?
         .connect()
