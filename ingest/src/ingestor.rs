@@ -1,7 +1,7 @@
 //! What every source calls: convert, check, deduplicate, store durably, report.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use serde::Serialize;
@@ -10,6 +10,7 @@ use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::storage::EventStore;
 use cordon_schemas::otlp::{convert_request, count_records};
+use cordon_schemas::otlp_wire::convert_encoded_request;
 use cordon_schemas::{ConversionReport, EventBatchBuilder, flat};
 
 /// The transports events arrive by; each is a metrics label.
@@ -79,8 +80,25 @@ impl Ingestor {
     ) -> Result<IngestOutcome, IngestError> {
         let records = count_records(request);
         self.metrics.received(transport.label(), records);
+        let started = Instant::now();
         let mut builder = EventBatchBuilder::with_capacity(records);
         let report = convert_request(request, now_unix_nano(), &mut builder);
+        self.metrics.stage_time("convert", started.elapsed());
+        self.finish(builder, report).await
+    }
+
+    /// Stores an encoded OTLP logs request (protobuf), converting it without materialising
+    /// prost structs; returns once every accepted record is durable.
+    pub async fn ingest_encoded_otlp(&self, transport: Transport, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
+        let started = Instant::now();
+        let mut builder = EventBatchBuilder::with_capacity(bytes.len() / 256 + 1);
+        let (report, records) = convert_encoded_request(bytes, now_unix_nano(), &mut builder).map_err(|error| {
+            IngestError::Undecodable(format!(
+                "request is not an OTLP ExportLogsServiceRequest (protobuf): {error}"
+            ))
+        })?;
+        self.metrics.stage_time("convert", started.elapsed());
+        self.metrics.received(transport.label(), records);
         self.finish(builder, report).await
     }
 
@@ -115,8 +133,11 @@ impl Ingestor {
         if !report.rejected.is_empty() {
             tracing::debug!(rejected = report.rejected.len(), first = %report.rejected[0].reason, "records rejected");
         }
+        let started = Instant::now();
         let batch = builder.finish();
-        let appended = self.store.append(batch).await?;
+        let appended = self.store.append(batch).await;
+        self.metrics.stage_time("store", started.elapsed());
+        let appended = appended?;
         Ok(IngestOutcome {
             stored: appended.stored,
             duplicates: appended.duplicates,

@@ -33,6 +33,8 @@ pub struct IngestMetrics {
     pub parquet_files_written: Counter,
     pub compactions: Counter,
     pub storage_errors: Counter,
+    /// CPU and wait time spent per ingest stage (`decode`, `convert`, `store`).
+    pub stage_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for IngestMetrics {
@@ -52,6 +54,7 @@ impl Default for IngestMetrics {
             parquet_files_written: Counter::default(),
             compactions: Counter::default(),
             storage_errors: Counter::default(),
+            stage_seconds: Family::default(),
         }
     }
 }
@@ -86,6 +89,11 @@ impl IngestMetrics {
             "Whole requests refused, by transport and reason",
             self.requests_rejected.clone(),
         );
+        stage.register(
+            "cordon_ingest_stage_seconds",
+            "Time requests spent decoding, converting and storing",
+            self.stage_seconds.clone(),
+        );
         registry.register(
             "cordon_wal_commit_seconds",
             "Time to write and fsync one group commit",
@@ -117,6 +125,18 @@ impl IngestMetrics {
             "Flush or compaction failures (retried)",
             self.storage_errors.clone(),
         );
+    }
+
+    /// Adds the time one request spent in an ingest stage.
+    pub fn stage_time(&self, stage: &'static str, elapsed: std::time::Duration) {
+        self.stage_seconds
+            .get_or_create(&vec![("stage", stage)])
+            .inc_by(elapsed.as_secs_f64());
+    }
+
+    /// Seconds spent in a stage so far.
+    pub fn stage_total(&self, stage: &'static str) -> f64 {
+        self.stage_seconds.get_or_create(&vec![("stage", stage)]).get()
     }
 
     pub fn received(&self, transport: &'static str, count: usize) {

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod flat;
 pub mod kind;
 pub mod otlp;
+pub mod otlp_wire;
 pub mod record;
 pub mod reject;
 pub mod schema;

@@ -57,6 +57,21 @@ impl<'a> EventRecord<'a> {
         }
     }
 
+    /// Empties the record for reuse, keeping its allocations.
+    pub fn reset(&mut self) {
+        self.time_unix_nano = 0;
+        self.observed_time_unix_nano = 0;
+        self.host_id = None;
+        self.host_name = None;
+        self.service_name = None;
+        self.event_name = None;
+        self.event_id = None;
+        self.signature = None;
+        self.typed.iter_mut().for_each(|slot| *slot = None);
+        self.extra.clear();
+        self.dropped_content.clear();
+    }
+
     /// Sets one attribute by its contract name; a later call for the same name wins
     /// (log attributes are applied after resource attributes, so they override).
     pub fn set(&mut self, name: Cow<'a, str>, value: AttrValue<'a>) {

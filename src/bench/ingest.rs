@@ -37,6 +37,9 @@ pub struct IngestBenchReport {
     pub stored: u64,
     pub wal_commits: u64,
     pub cores: usize,
+    /// Seconds the server spent per stage, summed over requests.
+    pub stages: Vec<(&'static str, f64)>,
+    pub ingest_seconds: f64,
 }
 
 impl std::fmt::Display for IngestBenchReport {
@@ -68,11 +71,20 @@ impl std::fmt::Display for IngestBenchReport {
             "  ratio ingest / decode, 1 core   {:>6.1}%",
             100.0 * self.ingest_eps / self.decode_one_core_eps
         )?;
-        write!(
+        writeln!(
             f,
             "  ratio ingest / decode, {} cores  {:>6.1}%",
             self.cores,
             100.0 * self.ingest_eps / self.decode_all_cores_eps
+        )?;
+        write!(f, "  server time per event:")?;
+        for (stage, seconds) in &self.stages {
+            write!(f, " {stage} {:.2} us,", seconds * 1e6 / self.events as f64)?;
+        }
+        write!(
+            f,
+            " of {:.2} us wall time per event",
+            self.ingest_seconds * 1e6 / self.events as f64
         )
     }
 }
@@ -218,7 +230,11 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     for client in clients {
         client.await??;
     }
-    let ingest_eps = events as f64 / started.elapsed().as_secs_f64();
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    let ingest_eps = events as f64 / ingest_seconds;
+    let stages = ["decode", "convert", "store"]
+        .map(|stage| (stage, server.metrics.stage_total(stage)))
+        .to_vec();
     let stored = server.metrics.events_out.get();
     let wal_commits = server.metrics.wal_commits.get();
     server.stop().await?;
@@ -231,5 +247,7 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         stored,
         wal_commits,
         cores,
+        stages,
+        ingest_seconds,
     })
 }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -114,13 +112,7 @@ impl UnaryService<Bytes> for Export {
         let ingestor = self.0.clone();
         Box::pin(async move {
             let bytes = request.into_inner();
-            let decoded = ExportLogsServiceRequest::decode(bytes).map_err(|error| {
-                IngestError::Undecodable(format!("request is not an OTLP ExportLogsServiceRequest: {error}"))
-            });
-            let result = match decoded {
-                Ok(request) => ingestor.ingest_otlp(Transport::OtlpGrpc, &request).await,
-                Err(error) => Err(error),
-            };
+            let result = ingestor.ingest_encoded_otlp(Transport::OtlpGrpc, &bytes).await;
             match result {
                 Ok(outcome) => Ok(tonic::Response::new(response_for(&outcome))),
                 Err(error) => {

@@ -173,9 +173,12 @@ async fn export_logs(State(state): State<HttpState>, headers: HeaderMap, body: B
         }
     };
     let result = match read_limited(&headers, body, state.limits).await {
-        Ok(bytes) => match decode_request(encoding, &bytes) {
-            Ok(request) => state.ingestor.ingest_otlp(Transport::OtlpHttp, &request).await,
-            Err(error) => Err(error),
+        Ok(bytes) => match encoding {
+            Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(Transport::OtlpHttp, &bytes).await,
+            Encoding::Json => match decode_request(encoding, &bytes) {
+                Ok(request) => state.ingestor.ingest_otlp(Transport::OtlpHttp, &request).await,
+                Err(error) => Err(error),
+            },
         },
         Err(error) => Err(error),
     };
