@@ -33,6 +33,8 @@ pub struct IngestBenchReport {
     pub payload_bytes: usize,
     pub decode_one_core_eps: f64,
     pub decode_all_cores_eps: f64,
+    /// Cordon's own protobuf-to-Arrow conversion of the same payloads, one core.
+    pub convert_one_core_eps: f64,
     pub ingest_eps: f64,
     pub stored: u64,
     pub wal_commits: u64,
@@ -60,6 +62,11 @@ impl std::fmt::Display for IngestBenchReport {
             f,
             "  protobuf decode, {} cores      {:>12.0} events/s",
             self.cores, self.decode_all_cores_eps
+        )?;
+        writeln!(
+            f,
+            "  protobuf -> Arrow (cordon), 1 core {:>7.0} events/s",
+            self.convert_one_core_eps
         )?;
         writeln!(
             f,
@@ -185,6 +192,14 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     }
     let decode_all_cores_eps = events as f64 / started.elapsed().as_secs_f64();
 
+    let started = Instant::now();
+    for payload in payloads.iter() {
+        let mut builder = cordon_schemas::EventBatchBuilder::with_capacity(options.batch);
+        cordon_schemas::otlp_wire::convert_encoded_request(payload, 0, &mut builder).expect("payloads convert");
+        std::hint::black_box(builder.finish());
+    }
+    let convert_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
+
     let data_dir = tempfile::tempdir().context("creating a scratch data directory")?;
     let mut config = Config::default();
     config.otlp.grpc_listen = "127.0.0.1:0".parse()?;
@@ -243,6 +258,7 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         payload_bytes,
         decode_one_core_eps,
         decode_all_cores_eps,
+        convert_one_core_eps,
         ingest_eps,
         stored,
         wal_commits,
