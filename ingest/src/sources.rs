@@ -66,6 +66,25 @@ pub async fn start_all(context: SourceContext) -> Result<Vec<RunningSource>, Sou
     Ok(running)
 }
 
+/// A listening source whose `serve` future runs until shutdown.
+fn running<E: std::fmt::Display + 'static>(
+    name: &'static str,
+    local: SocketAddr,
+    serve: BoxFuture<'static, Result<(), E>>,
+) -> RunningSource {
+    let task = Box::pin(async move {
+        serve.await.map_err(|error| SourceError::Stopped {
+            name,
+            message: error.to_string(),
+        })
+    });
+    RunningSource {
+        name,
+        local_addr: Some(local),
+        task,
+    }
+}
+
 fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
     Box::pin(async move {
         let name = "otlp_grpc";
@@ -82,17 +101,7 @@ fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<R
             addr: config.grpc_listen,
             source,
         })?;
-        let task: BoxFuture<'static, Result<(), SourceError>> = Box::pin(async move {
-            serve.await.map_err(|error| SourceError::Stopped {
-                name,
-                message: error.to_string(),
-            })
-        });
-        Ok(Some(RunningSource {
-            name,
-            local_addr: Some(local),
-            task,
-        }))
+        Ok(Some(running(name, local, serve)))
     })
 }
 
@@ -112,16 +121,6 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
                 addr: config.http_listen,
                 source,
             })?;
-        let task: BoxFuture<'static, Result<(), SourceError>> = Box::pin(async move {
-            serve.await.map_err(|error| SourceError::Stopped {
-                name,
-                message: error.to_string(),
-            })
-        });
-        Ok(Some(RunningSource {
-            name,
-            local_addr: Some(local),
-            task,
-        }))
+        Ok(Some(running(name, local, serve)))
     })
 }

@@ -8,17 +8,16 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{AsArray, BooleanArray};
+use arrow::array::BooleanArray;
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::dedup::event_key;
+use super::dedup::batch_keys;
 use super::partition::{parquet_files, read_parquet_file, sort_by_time, sync_dir, write_parquet_file};
 use super::snapshot::{boundary_of, boundary_tag};
 use crate::error::StorageError;
 use cordon_schemas::event_schema;
-use cordon_schemas::fields::col;
 
 const INTENT_FILE: &str = "_compaction.json";
 
@@ -38,17 +37,10 @@ pub struct Compacted {
 
 /// Keeps the first row of every (`host_id`, `event_id`).
 pub fn drop_duplicates(batch: &RecordBatch) -> Result<(RecordBatch, usize), StorageError> {
-    let hosts = batch
-        .column_by_name(col::HOST_ID)
-        .expect("host_id column")
-        .as_string::<i32>();
-    let ids = batch
-        .column_by_name(col::EVENT_ID)
-        .expect("event_id column")
-        .as_string::<i32>();
     let mut seen = HashSet::with_capacity(batch.num_rows());
-    let keep: BooleanArray = (0..batch.num_rows())
-        .map(|row| Some(seen.insert(event_key(hosts.value(row), ids.value(row)))))
+    let keep: BooleanArray = batch_keys(batch)
+        .into_iter()
+        .map(|key| Some(seen.insert(key)))
         .collect();
     let kept = filter_record_batch(batch, &keep)?;
     let removed = batch.num_rows() - kept.num_rows();

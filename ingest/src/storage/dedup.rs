@@ -42,6 +42,23 @@ pub fn event_key(host_id: &str, event_id: &str) -> u128 {
     hasher.digest128()
 }
 
+/// The identity of every row of an event batch, in row order.
+pub fn batch_keys(batch: &arrow::record_batch::RecordBatch) -> Vec<u128> {
+    use arrow::array::AsArray;
+    use cordon_schemas::fields::col;
+    let hosts = batch
+        .column_by_name(col::HOST_ID)
+        .expect("host_id column")
+        .as_string::<i32>();
+    let ids = batch
+        .column_by_name(col::EVENT_ID)
+        .expect("event_id column")
+        .as_string::<i32>();
+    (0..batch.num_rows())
+        .map(|row| event_key(hosts.value(row), ids.value(row)))
+        .collect()
+}
+
 pub struct DedupIndex {
     current: KeySet,
     previous: KeySet,

@@ -15,7 +15,7 @@ use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 
-use super::dedup::event_key;
+use super::dedup::{batch_keys, event_key};
 use super::partition::{parquet_files, partition_dirs, read_parquet_columns};
 use crate::error::StorageError;
 use cordon_schemas::fields::col;
@@ -87,16 +87,9 @@ pub fn take(events_dir: &Path, recent: Vec<(u64, RecordBatch)>) -> Result<Snapsh
     }
     let mut kept = Vec::with_capacity(recent.len());
     for (segment, batch) in recent {
-        let hosts = batch
-            .column_by_name(col::HOST_ID)
-            .expect("host_id column")
-            .as_string::<i32>();
-        let ids = batch
-            .column_by_name(col::EVENT_ID)
-            .expect("event_id column")
-            .as_string::<i32>();
-        let keep: BooleanArray = (0..batch.num_rows())
-            .map(|row| Some(segment >= oldest && !flushed.contains(&event_key(hosts.value(row), ids.value(row)))))
+        let keep: BooleanArray = batch_keys(&batch)
+            .iter()
+            .map(|key| Some(segment >= oldest && !flushed.contains(key)))
             .collect();
         kept.push(filter_record_batch(&batch, &keep)?);
     }

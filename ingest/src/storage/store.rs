@@ -15,7 +15,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::watch;
 
 use super::compaction::{compact_partition, recover_partition};
-use super::dedup::{DedupIndex, event_key};
+use super::dedup::{DedupIndex, batch_keys, event_key};
 use super::partition::{parquet_files, partition_dirs, read_parquet_columns, write_partitioned};
 use super::snapshot::{self, Snapshot};
 use super::wal::{self, Wal, WalFull};
@@ -48,20 +48,6 @@ pub struct EventStore {
     metrics: IngestMetrics,
     flush_lock: tokio::sync::Mutex<()>,
     retry_after: Duration,
-}
-
-fn keys_of(batch: &RecordBatch) -> Vec<u128> {
-    let hosts = batch
-        .column_by_name(col::HOST_ID)
-        .expect("host_id column")
-        .as_string::<i32>();
-    let ids = batch
-        .column_by_name(col::EVENT_ID)
-        .expect("event_id column")
-        .as_string::<i32>();
-    (0..batch.num_rows())
-        .map(|row| event_key(hosts.value(row), ids.value(row)))
-        .collect()
 }
 
 fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
@@ -106,7 +92,7 @@ impl EventStore {
                 );
             }
             for batch in batches {
-                let keys = keys_of(&batch);
+                let keys = batch_keys(&batch);
                 let keep: BooleanArray = keys.iter().map(|key| Some(dedup.insert(*key))).collect();
                 let fresh = filter_record_batch(&batch, &keep)?;
                 if fresh.num_rows() > 0 {
@@ -182,7 +168,7 @@ impl EventStore {
                 retry_after: self.retry_after,
             });
         }
-        let keys = keys_of(&batch);
+        let keys = batch_keys(&batch);
         let mut fresh_keys = Vec::with_capacity(keys.len());
         let keep: BooleanArray = {
             let mut dedup = self.dedup.lock().expect("dedup lock");
@@ -393,7 +379,10 @@ pub fn read_snapshot(config: &StorageConfig) -> Result<Snapshot, StorageError> {
     let mut seen = std::collections::HashSet::new();
     for segment in wal::list_segments(&wal_dir)? {
         for batch in wal::read_segment(&wal::segment_path(&wal_dir, segment))?.0 {
-            let keep: BooleanArray = keys_of(&batch).into_iter().map(|key| Some(seen.insert(key))).collect();
+            let keep: BooleanArray = batch_keys(&batch)
+                .into_iter()
+                .map(|key| Some(seen.insert(key)))
+                .collect();
             batches.push((segment, filter_record_batch(&batch, &keep)?));
         }
     }
