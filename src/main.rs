@@ -93,6 +93,9 @@ enum BenchCommand {
         /// Hold every event in memory during the run (no Parquet writes competing).
         #[arg(long)]
         defer_parquet: bool,
+        /// Rounds of the ingest phase, each on a fresh server; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -265,6 +268,7 @@ async fn main() -> anyhow::Result<()> {
                     batch,
                     concurrency,
                     defer_parquet,
+                    rounds,
                 },
         } => {
             if cfg!(debug_assertions) {
@@ -277,6 +281,7 @@ async fn main() -> anyhow::Result<()> {
                 batch,
                 concurrency,
                 defer_parquet,
+                rounds,
             })
             .await?;
             println!("{report}");

@@ -25,6 +25,8 @@ pub struct IngestBenchOptions {
     /// Keep every event in memory during the run: measures the acknowledgement path alone,
     /// without Parquet writes competing for the cores.
     pub defer_parquet: bool,
+    /// Rounds of the ingest phase, each on a fresh server; the median is reported.
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -35,7 +37,11 @@ pub struct IngestBenchReport {
     pub decode_all_cores_eps: f64,
     /// Cordon's own protobuf-to-Arrow conversion of the same payloads, one core.
     pub convert_one_core_eps: f64,
+    /// Median over the rounds, and the spread.
     pub ingest_eps: f64,
+    pub ingest_min_eps: f64,
+    pub ingest_max_eps: f64,
+    pub rounds: usize,
     pub stored: u64,
     pub wal_commits: u64,
     pub cores: usize,
@@ -70,8 +76,8 @@ impl std::fmt::Display for IngestBenchReport {
         )?;
         writeln!(
             f,
-            "  OTLP/gRPC -> durable storage  {:>12.0} events/s  ({} stored, {} WAL group commits)",
-            self.ingest_eps, self.stored, self.wal_commits
+            "  OTLP/gRPC -> durable storage  {:>12.0} events/s  median of {} rounds ({:.0} to {:.0}); {} stored, {} WAL group commits",
+            self.ingest_eps, self.rounds, self.ingest_min_eps, self.ingest_max_eps, self.stored, self.wal_commits
         )?;
         writeln!(
             f,
@@ -168,38 +174,20 @@ fn decode_all(payloads: &[Bytes]) -> usize {
         .sum()
 }
 
-pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchReport> {
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    let payloads = Arc::new(payloads(options.events, options.batch));
-    let events: usize = decode_all(&payloads);
-    let payload_bytes = payloads.iter().map(Bytes::len).sum();
+/// What one round of sending every payload to a fresh server measured.
+struct Round {
+    eps: f64,
+    seconds: f64,
+    stored: u64,
+    wal_commits: u64,
+    stages: Vec<(&'static str, f64)>,
+}
 
-    let started = Instant::now();
-    decode_all(&payloads);
-    let decode_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..cores {
-        let payloads = payloads.clone();
-        workers.push(std::thread::spawn(move || {
-            let mine: Vec<Bytes> = payloads.iter().skip(worker).step_by(cores).cloned().collect();
-            decode_all(&mine)
-        }));
-    }
-    for worker in workers {
-        worker.join().expect("decoder thread");
-    }
-    let decode_all_cores_eps = events as f64 / started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    for payload in payloads.iter() {
-        let mut builder = cordon_schemas::EventBatchBuilder::with_capacity(options.batch);
-        cordon_schemas::otlp_wire::convert_encoded_request(payload, 0, &mut builder).expect("payloads convert");
-        std::hint::black_box(builder.finish());
-    }
-    let convert_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
-
+async fn ingest_round(
+    payloads: &Arc<Vec<Bytes>>,
+    events: usize,
+    options: &IngestBenchOptions,
+) -> anyhow::Result<Round> {
     let data_dir = tempfile::tempdir().context("creating a scratch data directory")?;
     let mut config = Config::default();
     config.otlp.grpc_listen = "127.0.0.1:0".parse()?;
@@ -245,14 +233,69 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     for client in clients {
         client.await??;
     }
-    let ingest_seconds = started.elapsed().as_secs_f64();
-    let ingest_eps = events as f64 / ingest_seconds;
+    let seconds = started.elapsed().as_secs_f64();
     let stages = ["decode", "convert", "store"]
         .map(|stage| (stage, server.metrics.stage_total(stage)))
         .to_vec();
     let stored = server.metrics.events_out.get();
     let wal_commits = server.metrics.wal_commits.get();
     server.stop().await?;
+    Ok(Round {
+        eps: events as f64 / seconds,
+        seconds,
+        stored,
+        wal_commits,
+        stages,
+    })
+}
+
+pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchReport> {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let payloads = Arc::new(payloads(options.events, options.batch));
+    let events: usize = decode_all(&payloads);
+    let payload_bytes = payloads.iter().map(Bytes::len).sum();
+
+    let started = Instant::now();
+    decode_all(&payloads);
+    let decode_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..cores {
+        let payloads = payloads.clone();
+        workers.push(std::thread::spawn(move || {
+            let mine: Vec<Bytes> = payloads.iter().skip(worker).step_by(cores).cloned().collect();
+            decode_all(&mine)
+        }));
+    }
+    for worker in workers {
+        worker.join().expect("decoder thread");
+    }
+    let decode_all_cores_eps = events as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    for payload in payloads.iter() {
+        let mut builder = cordon_schemas::EventBatchBuilder::with_capacity(options.batch);
+        cordon_schemas::otlp_wire::convert_encoded_request(payload, 0, &mut builder).expect("payloads convert");
+        std::hint::black_box(builder.finish());
+    }
+    let convert_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
+
+    let mut rounds = Vec::new();
+    for _ in 0..options.rounds.max(1) {
+        rounds.push(ingest_round(&payloads, events, &options).await?);
+    }
+    rounds.sort_by(|a, b| a.eps.total_cmp(&b.eps));
+    let ingest_min_eps = rounds[0].eps;
+    let ingest_max_eps = rounds[rounds.len() - 1].eps;
+    let median = rounds.swap_remove(rounds.len() / 2);
+    let (ingest_eps, ingest_seconds, stored, wal_commits, stages) = (
+        median.eps,
+        median.seconds,
+        median.stored,
+        median.wal_commits,
+        median.stages,
+    );
     Ok(IngestBenchReport {
         events,
         payload_bytes,
@@ -260,6 +303,9 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         decode_all_cores_eps,
         convert_one_core_eps,
         ingest_eps,
+        ingest_min_eps,
+        ingest_max_eps,
+        rounds: options.rounds.max(1),
         stored,
         wal_commits,
         cores,

@@ -71,8 +71,10 @@ pub struct DedupIndex {
 
 impl DedupIndex {
     pub fn new(window: Duration, max_keys: usize) -> Self {
+        // Sized for a busy minute up front: growing a big table rehashes every key.
+        let initial = (max_keys / 2).clamp(1, 1 << 20);
         DedupIndex {
-            current: KeySet::default(),
+            current: KeySet::with_capacity_and_hasher(initial, Default::default()),
             previous: KeySet::default(),
             started: Instant::now(),
             half_window: window / 2,

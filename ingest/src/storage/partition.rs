@@ -73,8 +73,13 @@ pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<(), Storag
 }
 
 /// Sorts a batch by event time, so row-group statistics prune well.
+/// Events mostly arrive in time order, so check before paying for a copy.
 pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     let time = batch.column_by_name(col::TIME).expect("events have a time column");
+    let times = time.as_primitive::<TimestampNanosecondType>().values();
+    if times.windows(2).all(|pair| pair[0] <= pair[1]) {
+        return Ok(batch.clone());
+    }
     let order = sort_to_indices(time, Some(SortOptions::default()), None)?;
     Ok(take_record_batch(batch, &order)?)
 }
@@ -96,13 +101,19 @@ pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) ->
     for (row, time) in times.values().iter().enumerate() {
         rows_by_hour.entry(time.div_euclid(HOUR)).or_default().push(row as u32);
     }
-    let rows_by_partition = rows_by_hour
+    let rows_by_partition: Vec<(Partition, Vec<u32>)> = rows_by_hour
         .into_iter()
-        .map(|(hour, rows)| (Partition::of(hour * HOUR), rows));
+        .map(|(hour, rows)| (Partition::of(hour * HOUR), rows))
+        .collect();
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let mut written = Vec::new();
+    let single_partition = rows_by_partition.len() == 1;
     for (partition, rows) in rows_by_partition {
-        let part = take_record_batch(&all, &UInt32Array::from(rows))?;
+        let part = if single_partition {
+            all.clone()
+        } else {
+            take_record_batch(&all, &UInt32Array::from(rows))?
+        };
         let sorted = sort_by_time(&part)?;
         let name = format!(
             "part-{}-{stamp}-{}.parquet",
@@ -185,6 +196,39 @@ pub fn has_event_schema(batch: &RecordBatch) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flush_spanning_hours_writes_each_hour_sorted() {
+        use crate::storage::wal::tests::batch_of;
+        let root = tempfile::tempdir().unwrap();
+        let late = batch_of("a", 0..3); // 2026-01-15T10:04:05Z
+        let mut earlier = cordon_schemas::EventBatchBuilder::with_capacity(2);
+        for (id, time) in [
+            ("x", 1_768_474_800_000_000_001_u64),
+            ("y", 1_768_471_445_000_000_000 - 1),
+        ] {
+            let mut record = cordon_schemas::EventRecord::new();
+            record.time_unix_nano = time;
+            record.set("host.id".into(), cordon_schemas::AttrValue::Str("b".into()));
+            record.set(
+                "event.name".into(),
+                cordon_schemas::AttrValue::Str("file.access".into()),
+            );
+            record.set("event.id".into(), cordon_schemas::AttrValue::Str(id.into()));
+            earlier.append(&record, 1).unwrap();
+        }
+        let files = write_partitioned(root.path(), &[late, earlier.finish()], 1).unwrap();
+        assert_eq!(files.len(), 2, "10:xx and 11:00");
+        let ten = read_parquet_file(&files[0]).unwrap();
+        let times = ten[0]
+            .column(0)
+            .as_primitive::<TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        assert_eq!(times.len(), 4);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+        assert!(files[1].to_string_lossy().contains("hour=11"));
+    }
 
     #[test]
     fn partitions_follow_utc_date_and_hour() {
