@@ -33,7 +33,8 @@ pub struct IngestMetrics {
     pub parquet_files_written: Counter,
     pub compactions: Counter,
     pub storage_errors: Counter,
-    /// CPU and wait time spent per ingest stage (`decode`, `convert`, `store`).
+    /// Time requests spent per ingest stage: `convert` (protobuf decoding included) and
+    /// `store` (deduplication and waiting for the fsync).
     pub stage_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
@@ -91,7 +92,7 @@ impl IngestMetrics {
         );
         stage.register(
             "cordon_ingest_stage_seconds",
-            "Time requests spent decoding, converting and storing",
+            "Time requests spent converting (decoding included) and storing",
             self.stage_seconds.clone(),
         );
         registry.register(

@@ -27,6 +27,8 @@ pub struct IngestBenchOptions {
     pub defer_parquet: bool,
     /// Rounds of the ingest phase, each on a fresh server; the median is reported.
     pub rounds: usize,
+    /// HTTP/2 connections the requests are spread over.
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct IngestBenchReport {
     pub ingest_min_eps: f64,
     pub ingest_max_eps: f64,
     pub rounds: usize,
+    pub concurrency: usize,
+    pub connections: usize,
     pub stored: u64,
     pub wal_commits: u64,
     pub cores: usize,
@@ -54,10 +58,12 @@ impl std::fmt::Display for IngestBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores",
+            "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores, {} requests in flight on {} connections",
             self.events,
             self.payload_bytes as f64 / 1e6,
-            self.cores
+            self.cores,
+            self.concurrency,
+            self.connections
         )?;
         writeln!(
             f,
@@ -199,14 +205,21 @@ async fn ingest_round(
         config.storage.flush_interval = Duration::from_secs(3600);
     }
     let server = Server::start(config).await?;
-    let channel = Channel::from_shared(format!("http://{}", server.grpc_addr))?
-        .connect()
-        .await?;
+    // Many endpoints send at once: spread the requests over several connections.
+    let mut channels = Vec::new();
+    for _ in 0..options.connections.max(1) {
+        channels.push(
+            Channel::from_shared(format!("http://{}", server.grpc_addr))?
+                .connect()
+                .await?,
+        );
+    }
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut clients = Vec::new();
-    for _ in 0..options.concurrency.max(1) {
+    for client in 0..options.concurrency.max(1) {
+        let channel = &channels[client % channels.len()];
         let payloads = payloads.clone();
         let next = next.clone();
         let mut grpc = tonic::client::Grpc::new(channel.clone());
@@ -234,7 +247,7 @@ async fn ingest_round(
         client.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let stages = ["decode", "convert", "store"]
+    let stages = ["convert", "store"]
         .map(|stage| (stage, server.metrics.stage_total(stage)))
         .to_vec();
     let stored = server.metrics.events_out.get();
@@ -306,6 +319,8 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         ingest_min_eps,
         ingest_max_eps,
         rounds: options.rounds.max(1),
+        concurrency: options.concurrency.max(1),
+        connections: options.connections.max(1),
         stored,
         wal_commits,
         cores,
