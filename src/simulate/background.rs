@@ -164,38 +164,10 @@ fn read_document(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, pa
     if rng.random_bool(0.1) && due(&mut pacing.last_confidential, time, MINUTE) {
         let path = home(host, CONFIDENTIAL_DOCS.choose(rng).expect("listed"));
         let bytes = rng.random_range(20_000..500_000);
-        return broker_request(
-            rng,
-            time,
-            host,
-            agent,
-            BrokerRequest {
-                operation: "file.read",
-                decision: "allow",
-                reason: "user owns file",
-                path: Some(path),
-                classification: Some("confidential"),
-                bytes: Some(bytes),
-                destination: None,
-            },
-        );
+        return allowed_read(rng, time, (host, agent), path, "confidential", bytes, "user owns file");
     }
     let classification = if rng.random_bool(0.3) { "public" } else { "internal" };
     let path = home(host, INTERNAL_DOCS.choose(rng).expect("listed"));
     let bytes = rng.random_range(1_000..2_000_000);
-    broker_request(
-        rng,
-        time,
-        host,
-        agent,
-        BrokerRequest {
-            operation: "file.read",
-            decision: "allow",
-            reason: "workspace",
-            path: Some(path),
-            classification: Some(classification),
-            bytes: Some(bytes),
-            destination: None,
-        },
-    )
+    allowed_read(rng, time, (host, agent), path, classification, bytes, "workspace")
 }

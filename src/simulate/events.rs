@@ -73,6 +73,28 @@ pub fn broker_request(
     event
 }
 
+/// An allowed read of a file through the broker.
+pub fn allowed_read(
+    rng: &mut ChaCha8Rng,
+    time: i64,
+    (host, agent): (&Host, &Agent),
+    path: String,
+    classification: &str,
+    bytes: i64,
+    reason: &str,
+) -> FlatEvent {
+    let read = BrokerRequest {
+        operation: "file.read",
+        decision: "allow",
+        reason,
+        path: Some(path),
+        classification: Some(classification),
+        bytes: Some(bytes),
+        destination: None,
+    };
+    broker_request(rng, time, host, agent, read)
+}
+
 /// The OPA decision log entry behind a broker request, sharing its decision id.
 pub fn policy_decision_for(broker: &FlatEvent, host: &Host, agent: &Agent) -> FlatEvent {
     let mut event = base(broker.time_unix_nano, "policy.decision", host, Some(agent), OPA);

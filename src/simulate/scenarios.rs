@@ -74,21 +74,7 @@ fn plain(event: FlatEvent) -> AttackEvent {
 
 fn restricted_read(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, bytes: i64) -> FlatEvent {
     let path = home(host, SENSITIVE_DOCS.choose(rng).expect("listed"));
-    broker_request(
-        rng,
-        time,
-        host,
-        agent,
-        BrokerRequest {
-            operation: "file.read",
-            decision: "allow",
-            reason: "user owns file",
-            path: Some(path),
-            classification: Some("restricted"),
-            bytes: Some(bytes),
-            destination: None,
-        },
-    )
+    allowed_read(rng, time, (host, agent), path, "restricted", bytes, "user owns file")
 }
 
 /// The events of `scenario` on `host` by `agent`, starting at `start`.
