@@ -82,24 +82,7 @@ enum Command {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// OTLP/gRPC to durable storage, against the bare protobuf decode of the same payloads.
-    Ingest {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: usize,
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        /// Requests in flight at once.
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-        /// Hold every event in memory during the run (no Parquet writes competing).
-        #[arg(long)]
-        defer_parquet: bool,
-        /// Rounds of the ingest phase, each on a fresh server; the median is reported.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// HTTP/2 connections the requests are spread over (4 measured slower than 1 here).
-        #[arg(long, default_value_t = 1)]
-        connections: usize,
-    },
+    Ingest(IngestBenchOptions),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -265,30 +248,14 @@ async fn main() -> anyhow::Result<()> {
             exit,
         } => cordon_demo(server.load()?, duration, rate, exit).await?,
         Command::Bench {
-            bench:
-                BenchCommand::Ingest {
-                    events,
-                    batch,
-                    concurrency,
-                    defer_parquet,
-                    rounds,
-                    connections,
-                },
+            bench: BenchCommand::Ingest(options),
         } => {
             if cfg!(debug_assertions) {
                 eprintln!(
                     "warning: a debug build; run `cargo run --release -- bench ingest` for representative figures"
                 );
             }
-            let report = cordon::bench::ingest::run(IngestBenchOptions {
-                events,
-                batch,
-                concurrency,
-                defer_parquet,
-                rounds,
-                connections,
-            })
-            .await?;
+            let report = cordon::bench::ingest::run(options).await?;
             println!("{report}");
         }
     }

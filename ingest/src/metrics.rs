@@ -33,6 +33,8 @@ pub struct IngestMetrics {
     pub parquet_files_written: Counter,
     pub compactions: Counter,
     pub storage_errors: Counter,
+    /// Times the redelivery index hit `storage.dedup_max_keys` and forgot keys early.
+    pub dedup_window_shortened: Counter,
     /// Time requests spent per ingest stage: `convert` (protobuf decoding included) and
     /// `store` (deduplication and waiting for the fsync).
     pub stage_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
@@ -55,6 +57,7 @@ impl Default for IngestMetrics {
             parquet_files_written: Counter::default(),
             compactions: Counter::default(),
             storage_errors: Counter::default(),
+            dedup_window_shortened: Counter::default(),
             stage_seconds: Family::default(),
         }
     }
@@ -119,6 +122,11 @@ impl IngestMetrics {
             "cordon_parquet_files_written",
             "Parquet files written by flushes and compactions",
             self.parquet_files_written.clone(),
+        );
+        registry.register(
+            "cordon_dedup_window_shortened",
+            "Times the redelivery index reached storage.dedup_max_keys and forgot keys before storage.dedup_window",
+            self.dedup_window_shortened.clone(),
         );
         registry.register("cordon_compactions", "Partitions compacted", self.compactions.clone());
         registry.register(

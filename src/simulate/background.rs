@@ -47,8 +47,7 @@ pub fn step(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -
                 reason: "workspace",
                 path: Some(home(host, "Documents/projects")),
                 classification: Some("internal"),
-                bytes: None,
-                destination: None,
+                ..Default::default()
             },
         )],
         r if r < 0.50 => {
@@ -100,10 +99,8 @@ pub fn step(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -
                     operation: "net.connect",
                     decision: "allow",
                     reason: "approved destination",
-                    path: None,
-                    classification: None,
-                    bytes: None,
                     destination: Some(destination),
+                    ..Default::default()
                 },
             );
             let decision = policy_decision_for(&broker, host, agent);
@@ -120,10 +117,7 @@ pub fn step(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -
                     operation: "secret.get",
                     decision: "deny",
                     reason: "secret not in agent scope",
-                    path: None,
-                    classification: None,
-                    bytes: None,
-                    destination: None,
+                    ..Default::default()
                 },
             );
             let decision = policy_decision_for(&broker, host, agent);

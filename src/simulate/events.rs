@@ -33,6 +33,7 @@ pub fn home(host: &Host, path: &str) -> String {
     format!("/home/{}/{}", host.user, path)
 }
 
+#[derive(Default)]
 pub struct BrokerRequest<'a> {
     pub operation: &'a str,
     pub decision: &'a str,
@@ -90,7 +91,7 @@ pub fn allowed_read(
         path: Some(path),
         classification: Some(classification),
         bytes: Some(bytes),
-        destination: None,
+        ..Default::default()
     };
     broker_request(rng, time, host, agent, read)
 }

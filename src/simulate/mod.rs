@@ -176,10 +176,6 @@ impl Simulator {
         &self.injections
     }
 
-    pub fn hosts(&self) -> &[Host] {
-        &self.hosts
-    }
-
     /// Event time of the background event `index`.
     fn background_time(&self, index: u64) -> i64 {
         self.config.start_unix_nano + (index as f64 * self.step_ns) as i64
@@ -188,18 +184,6 @@ impl Simulator {
     /// Whether every event has been produced.
     pub fn is_done(&self) -> bool {
         self.background_next >= self.background_total && self.attacks.is_empty()
-    }
-
-    /// Event time of the last event that will be produced.
-    pub fn end_unix_nano(&self) -> i64 {
-        let background_end = self.background_time(self.background_total);
-        let attacks_end = self
-            .attacks
-            .iter()
-            .map(|pending| pending.0.time)
-            .max()
-            .unwrap_or(i64::MIN);
-        background_end.max(attacks_end)
     }
 
     /// Every event with an event time up to `until`, in time order, with `event.id` and

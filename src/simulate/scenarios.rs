@@ -115,8 +115,7 @@ pub fn events(scenario: Scenario, rng: &mut ChaCha8Rng, start: i64, host: &Host,
                         reason: "path outside agent workspace",
                         path: Some(path),
                         classification: Some("restricted"),
-                        bytes: None,
-                        destination: None,
+                        ..Default::default()
                     },
                 );
                 let decision = policy_decision_for(&broker, host, agent);

@@ -66,11 +66,16 @@ pub struct DedupIndex {
     half_window: Duration,
     max_keys_per_generation: usize,
     /// Generations cut short by the key budget: the window was shorter than configured.
-    pub early_rotations: u64,
+    early_rotations: prometheus_client::metrics::counter::Counter,
 }
 
 impl DedupIndex {
-    pub fn new(window: Duration, max_keys: usize) -> Self {
+    /// `early_rotations` counts generations cut short by `max_keys`.
+    pub fn new(
+        window: Duration,
+        max_keys: usize,
+        early_rotations: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         // Sized for a busy minute up front: growing a big table rehashes every key.
         let initial = (max_keys / 2).clamp(1, 1 << 20);
         DedupIndex {
@@ -79,7 +84,7 @@ impl DedupIndex {
             started: Instant::now(),
             half_window: window / 2,
             max_keys_per_generation: (max_keys / 2).max(1),
-            early_rotations: 0,
+            early_rotations,
         }
     }
 
@@ -87,7 +92,7 @@ impl DedupIndex {
         let full = self.current.len() >= self.max_keys_per_generation;
         if full || self.started.elapsed() >= self.half_window {
             if full {
-                self.early_rotations += 1;
+                self.early_rotations.inc();
             }
             self.previous = std::mem::take(&mut self.current);
             self.started = Instant::now();
@@ -130,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_key_is_accepted_once() {
-        let mut index = DedupIndex::new(Duration::from_secs(600), 100);
+        let mut index = DedupIndex::new(Duration::from_secs(600), 100, Default::default());
         let key = event_key("wks-1", "e-1");
         assert!(index.insert(key));
         assert!(!index.insert(key));
@@ -149,11 +154,12 @@ mod tests {
 
     #[test]
     fn memory_stays_within_the_budget() {
-        let mut index = DedupIndex::new(Duration::from_secs(600), 10);
+        let shortened = prometheus_client::metrics::counter::Counter::default();
+        let mut index = DedupIndex::new(Duration::from_secs(600), 10, shortened.clone());
         for id in 0..100 {
             index.insert(event_key("h", &id.to_string()));
         }
         assert!(index.len() <= 10, "{}", index.len());
-        assert!(index.early_rotations > 0);
+        assert!(shortened.get() > 0);
     }
 }

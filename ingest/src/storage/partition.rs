@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::{AsArray, UInt32Array};
 use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
@@ -186,11 +185,6 @@ pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordB
         batches.push(batch?);
     }
     Ok(batches)
-}
-
-/// A batch's schema must be exactly the event schema to be stored.
-pub fn has_event_schema(batch: &RecordBatch) -> bool {
-    Arc::ptr_eq(batch.schema_ref(), &event_schema()) || batch.schema().fields() == event_schema().fields()
 }
 
 #[cfg(test)]

@@ -75,7 +75,11 @@ impl EventStore {
         for partition in partition_dirs(&events_dir) {
             recover_partition(&partition)?;
         }
-        let mut dedup = DedupIndex::new(config.dedup_window, config.dedup_max_keys);
+        let mut dedup = DedupIndex::new(
+            config.dedup_window,
+            config.dedup_max_keys,
+            metrics.dedup_window_shortened.clone(),
+        );
         let remembered = remember_recent_parquet(&events_dir, config.dedup_window, &mut dedup)?;
 
         let memory = Arc::new(RwLock::new(Vec::new()));

@@ -40,12 +40,6 @@ pub struct Wal {
     commands: mpsc::Sender<Command>,
 }
 
-/// A durable batch found in the log at start.
-pub struct Replayed {
-    pub segment: u64,
-    pub batch: RecordBatch,
-}
-
 pub fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("{segment:020}.wal"))
 }
@@ -207,11 +201,6 @@ impl Wal {
             .await
             .map_err(|_| StorageError::WalStopped)?;
         receiver.await.map_err(|_| StorageError::WalStopped)?
-    }
-
-    /// How many commands are waiting for the writer.
-    pub fn queued(&self) -> usize {
-        self.commands.max_capacity() - self.commands.capacity()
     }
 }
 
