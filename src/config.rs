@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use cordon_detections::service::DetectionConfig;
 use cordon_ingest::{OtlpConfig, StorageConfig};
+
+use crate::api::ApiConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -15,12 +18,21 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub otlp: OtlpConfig,
     pub storage: StorageConfig,
+    pub detections: DetectionConfig,
+    pub api: ApiConfig,
 }
 
 impl Config {
     /// Loads and checks the settings. `data_dir` (from `--data-dir`) wins over both the
     /// file and the environment.
     pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+        let config = Config::load_unchecked(file, data_dir)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads the settings without validating them.
+    pub fn load_unchecked(file: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
@@ -42,14 +54,24 @@ impl Config {
         if let Some(dir) = data_dir {
             config.storage.data_dir = dir;
         }
-        config.validate()?;
         Ok(config)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.otlp.validate().context("invalid setting")?;
         self.storage.validate().context("invalid setting")?;
+        self.detections
+            .validate()
+            .map_err(|message| anyhow::anyhow!("invalid setting: {message}"))?;
         Ok(())
+    }
+
+    /// Where alerts are kept.
+    pub fn alerts_db(&self) -> PathBuf {
+        self.detections
+            .alerts_db
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("alerts.db"))
     }
 }
 

@@ -1,9 +1,12 @@
 //! The `cordon` binary's parts: configuration, server wiring, the query and simulate
 //! commands, and benchmarks. The pipeline's stages live in the workspace's crates.
 
+pub mod alerts_cmd;
+pub mod api;
 pub mod bench;
 pub mod config;
 pub mod query;
+pub mod rules_cmd;
 pub mod server;
 pub mod simulate;
 

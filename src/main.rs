@@ -40,6 +40,11 @@ impl ServerArgs {
     fn load(&self) -> anyhow::Result<Config> {
         Config::load(self.config.as_deref(), self.data_dir.clone())
     }
+
+    /// The settings without the server's checks (a rules folder under test may be anywhere).
+    fn load_unchecked(&self) -> anyhow::Result<Config> {
+        Config::load_unchecked(self.config.as_deref(), self.data_dir.clone())
+    }
 }
 
 #[derive(Subcommand)]
@@ -72,11 +77,86 @@ enum Command {
         #[arg(long)]
         exit: bool,
     },
+    /// Check, test and backtest detection rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Alerts, from the server's API.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
         bench: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Plan every rule against the event schema; errors name file, line and column.
+    Check {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run every rule's fixtures (tests/*.jsonl against tests/*.expected.json).
+    Test {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Write the expected files from this run (review the diff before committing).
+        #[arg(long)]
+        bless: bool,
+        /// Only this rule.
+        rule: Option<String>,
+    },
+    /// Run the rules over stored events and list the alerts they would have raised.
+    Backtest {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Event time to start from (RFC 3339).
+        #[arg(long)]
+        from: DateTime<Utc>,
+        /// Event time to stop at (RFC 3339); default now.
+        #[arg(long)]
+        to: Option<DateTime<Utc>>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Alerts, newest activity first.
+    List {
+        #[command(flatten)]
+        client: cordon::alerts_cmd::ApiClientArgs,
+        #[command(flatten)]
+        filters: cordon::alerts_cmd::AlertFilters,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+fn print_alerts(alerts: &[cordon_detections::alerts::Alert], format: ListFormat) -> anyhow::Result<()> {
+    match format {
+        ListFormat::Table => println!("{}", cordon::rules_cmd::render_alerts(alerts)),
+        ListFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "alerts": alerts }))?
+        ),
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -247,6 +327,44 @@ async fn main() -> anyhow::Result<()> {
             rate,
             exit,
         } => cordon_demo(server.load()?, duration, rate, exit).await?,
+        Command::Rules { command } => match command {
+            RulesCommand::Check { server } => {
+                let failed = cordon::rules_cmd::check(&server.load_unchecked()?.detections).await?;
+                if failed > 0 {
+                    bail!("{failed} rule(s) do not load");
+                }
+            }
+            RulesCommand::Test { server, bless, rule } => {
+                let failed =
+                    cordon::rules_cmd::test(&server.load_unchecked()?.detections, rule.as_deref(), bless).await?;
+                if failed > 0 {
+                    bail!("{failed} fixture case(s) failed");
+                }
+            }
+            RulesCommand::Backtest {
+                server,
+                from,
+                to,
+                rule,
+                format,
+            } => {
+                let config = server.load()?;
+                let alerts =
+                    cordon::rules_cmd::backtest(&config, from, to.unwrap_or_else(Utc::now), rule.as_deref()).await?;
+                print_alerts(&alerts, format)?;
+            }
+        },
+        Command::Alerts {
+            command:
+                AlertsCommand::List {
+                    client,
+                    filters,
+                    format,
+                },
+        } => {
+            let alerts = cordon::alerts_cmd::list(&client, &filters).await?;
+            print_alerts(&alerts, format)?;
+        }
         Command::Bench {
             bench: BenchCommand::Ingest(options),
         } => {

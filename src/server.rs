@@ -11,18 +11,25 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::{ApiState, auth::Tokens};
 use crate::config::Config;
+use cordon_detections::service::DetectionService;
+use cordon_detections::{DetectionMetrics, settings::RuleSettings};
 
 /// A running Cordon server.
 pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    pub api_addr: SocketAddr,
     pub ingestor: Arc<Ingestor>,
+    pub detections: Arc<DetectionService>,
     pub metrics: IngestMetrics,
     pub registry: Arc<Registry>,
     shutdown: watch::Sender<bool>,
     sources: Vec<(&'static str, JoinHandle<()>)>,
     storage: JoinHandle<()>,
+    engine: JoinHandle<()>,
+    api: JoinHandle<()>,
 }
 
 impl Server {
@@ -41,6 +48,52 @@ impl Server {
                 .with_context(|| format!("cannot open storage in {}", config.storage.data_dir.display()))?;
         let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()));
         let (shutdown, shutdown_receiver) = watch::channel(false);
+
+        // Detections start before any source, so every batch stored from now on
+        // reaches them, and the recent past is replayed into their windows first.
+        let detection_metrics = DetectionMetrics::default();
+        detection_metrics.register(&mut registry);
+        let warmup = recent_events(&store, &config).await?;
+        let (detections, engine) = DetectionService::start(
+            config.detections.clone(),
+            config.alerts_db(),
+            detection_metrics,
+            warmup,
+            Vec::new(),
+            shutdown_receiver.clone(),
+        )
+        .await
+        .context("cannot start detections")?;
+        let detections = Arc::new(detections);
+        {
+            let detections = detections.clone();
+            store.add_listener(Arc::new(move |batch| detections.submit(batch)));
+        }
+        let tokens = Arc::new(Tokens::load(&config.api.tokens)?);
+        if tokens.is_empty() {
+            tracing::warn!("no API tokens: every API call will get 401; add [[api.tokens]] or set CORDON_ADMIN_TOKEN");
+        }
+        let api_state = ApiState {
+            alerts: detections.alerts.clone(),
+            rules: detections.shared.clone(),
+            tokens,
+        };
+        let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
+        let api_addr = api_listener.local_addr()?;
+        let api = {
+            let mut shutdown = shutdown_receiver.clone();
+            let app = crate::api::router(api_state);
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = shutdown.changed().await;
+                };
+                if let Err(error) = axum::serve(api_listener, app).with_graceful_shutdown(stopped).await {
+                    tracing::error!(%error, "API server failed");
+                }
+            })
+        };
         let context = SourceContext {
             ingestor: ingestor.clone(),
             config: SourcesConfig {
@@ -73,12 +126,16 @@ impl Server {
         Ok(Server {
             grpc_addr,
             http_addr,
+            api_addr,
             ingestor,
+            detections,
             metrics,
             registry: Arc::new(registry),
             shutdown,
             sources,
             storage,
+            engine,
+            api,
         })
     }
 
@@ -93,6 +150,8 @@ impl Server {
             task.await.with_context(|| format!("source {name} panicked"))?;
         }
         self.storage.await.context("storage task panicked")?;
+        self.engine.await.context("detection task panicked")?;
+        self.api.await.context("API task panicked")?;
         Ok(())
     }
 }
@@ -111,4 +170,29 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// Stored events recent enough to matter to a rule window (the longest window plus
+/// the lateness), oldest first, so a restart rebuilds the windows it had.
+async fn recent_events(
+    store: &Arc<EventStore>,
+    config: &Config,
+) -> anyhow::Result<Vec<arrow::record_batch::RecordBatch>> {
+    let longest = cordon_detections::rule::rule_dirs(&config.detections.rules_dir)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|dir| RuleSettings::load(&dir.join(cordon_detections::rule::SETTINGS_FILE)).ok())
+        .map(|settings| settings.window)
+        .max()
+        .unwrap_or_default();
+    let span = longest + config.detections.lateness + config.detections.max_clock_skew;
+    let since = chrono::Utc::now() - chrono::Duration::from_std(span)?;
+    let snapshot = store.snapshot()?;
+    let context = datafusion::prelude::SessionContext::new();
+    cordon_ingest::catalog::register_event_tables(&context, snapshot).await?;
+    let sql = format!(
+        "SELECT * FROM events WHERE time >= to_timestamp_nanos({}) ORDER BY time",
+        since.timestamp_nanos_opt().unwrap_or(0)
+    );
+    Ok(context.sql(&sql).await?.collect().await?)
 }

@@ -48,6 +48,7 @@ pub struct EventStore {
     metrics: IngestMetrics,
     flush_lock: tokio::sync::Mutex<()>,
     retry_after: Duration,
+    listeners: Arc<RwLock<Vec<BatchListener>>>,
 }
 
 fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
@@ -122,12 +123,15 @@ impl EventStore {
         );
 
         let first_segment = segments.last().map_or(1, |last| last + 1);
+        let listeners = Arc::new(RwLock::new(listeners));
         let on_durable = {
+            let listeners = listeners.clone();
             let memory = memory.clone();
             let buffered_rows = buffered_rows.clone();
             let metrics = metrics.clone();
             Box::new(move |segment: u64, batches: &[RecordBatch]| {
                 let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                let listeners = listeners.read().expect("listeners lock").clone();
                 for batch in batches {
                     for listener in &listeners {
                         listener(batch);
@@ -153,7 +157,13 @@ impl EventStore {
             metrics,
             flush_lock: tokio::sync::Mutex::new(()),
             retry_after,
+            listeners,
         }))
+    }
+
+    /// Adds a listener for batches made durable from now on (not those replayed at open).
+    pub fn add_listener(&self, listener: BatchListener) {
+        self.listeners.write().expect("listeners lock").push(listener);
     }
 
     pub fn config(&self) -> &StorageConfig {

@@ -1,0 +1,6 @@
+SELECT time, host_id, user_name, gen_ai_agent_id, event_id, event_name,
+       credential_token_id AS token_id,
+       credential_failure_reason AS failure_reason
+FROM events
+WHERE event_name = 'credential.pop_failure'
+   OR (event_name = 'credential.token' AND credential_action = 'refresh')

@@ -1,0 +1,281 @@
+//! Planning a rule: each stage gets a session of its own (its tables, the reference
+//! tables and Cordon's functions, a memory limit), its SQL is checked to be read-only
+//! and planned once, and its output is checked against what the engine needs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{EvalError, RuleError};
+use crate::guard;
+use crate::reference::ReferenceTable;
+use crate::rule::{RuleDefinition, Stage};
+use cordon_schemas::{EventKind, event_schema};
+
+/// The table input.sql reads new events from, with one view per event kind over it.
+pub const EVENTS_TABLE: &str = "events";
+/// The table match.sql reads the kept rows of the partitions under evaluation from.
+pub const KEPT_TABLE: &str = "kept";
+
+/// Columns match.sql must return besides the entity columns.
+pub const FIRST_SEEN: &str = "first_seen";
+pub const LAST_SEEN: &str = "last_seen";
+pub const EVIDENCE: &str = "evidence";
+/// The event-time column input.sql must return (for windows and lateness).
+pub const TIME: &str = "time";
+
+/// Limits every evaluation runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// One planned stage: its session, the table it reads (refilled per evaluation) and
+/// its optimized plan.
+pub struct PlannedStage {
+    stage: Stage,
+    context: SessionContext,
+    table: Arc<MemTable>,
+    plan: LogicalPlan,
+    pub output: SchemaRef,
+}
+
+impl PlannedStage {
+    /// Runs the stage over `rows`.
+    pub async fn run(&self, rule: &str, rows: Vec<RecordBatch>, limits: Limits) -> Result<Vec<RecordBatch>, EvalError> {
+        let query_error = |source: DataFusionError| EvalError::Query {
+            rule: rule.to_string(),
+            stage: self.stage.name(),
+            source,
+        };
+        *self.table.batches[0].write().await = rows;
+        let state = self.context.state();
+        let work = async {
+            let physical = state
+                .query_planner()
+                .create_physical_plan(&self.plan, &state)
+                .await
+                .map_err(query_error)?;
+            collect(physical, self.context.task_ctx()).await.map_err(query_error)
+        };
+        let result = tokio::time::timeout(limits.timeout, work).await;
+        // Release the rows at once rather than holding them until the next run.
+        self.table.batches[0].write().await.clear();
+        result.map_err(|_| EvalError::Timeout {
+            rule: rule.to_string(),
+            stage: self.stage.name(),
+            limit: limits.timeout,
+        })?
+    }
+}
+
+/// A rule ready to run.
+pub struct CompiledRule {
+    pub definition: Arc<RuleDefinition>,
+    pub input: PlannedStage,
+    pub matcher: PlannedStage,
+}
+
+fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Result<SessionContext, DataFusionError> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory_bytes, 1.0)
+        .build_arc()?;
+    let mut config = SessionConfig::new().with_target_partitions(1);
+    // Spans let planning errors point at a line and column of the rule's SQL.
+    config.options_mut().sql_parser.collect_spans = true;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    let context = SessionContext::new_with_state(state);
+    crate::udf::register(&context);
+    for table in reference.values() {
+        let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])?;
+        context.register_table(table.name.as_str(), Arc::new(provider))?;
+    }
+    Ok(context)
+}
+
+/// Registers `events` and the per-kind views (`network_flow`, ...) over it.
+async fn register_events(context: &SessionContext) -> Result<Arc<MemTable>, DataFusionError> {
+    let table = Arc::new(MemTable::try_new(event_schema(), vec![vec![]])?);
+    context.register_table(EVENTS_TABLE, table.clone())?;
+    for kind in EventKind::ALL {
+        let sql = format!(
+            "CREATE VIEW {} AS SELECT * FROM {EVENTS_TABLE} WHERE event_name = '{}'",
+            kind.table_name(),
+            kind.as_str()
+        );
+        context.sql(&sql).await?;
+    }
+    Ok(table)
+}
+
+async fn plan_stage(
+    definition: &RuleDefinition,
+    stage: Stage,
+    context: SessionContext,
+    table: Arc<MemTable>,
+) -> Result<PlannedStage, RuleError> {
+    let sql = definition.stage(stage);
+    let statement = guard::single_query(&sql.substituted.sql)
+        .map_err(|refusal| sql.error_at(refusal.line, refusal.column, refusal.message))?;
+    let state = context.state();
+    let planning_error = |error: DataFusionError| {
+        let (line, column) = guard::error_position(&error);
+        sql.error_at(line, column, guard::strip_position(&error.strip_backtrace()))
+    };
+    let plan = state.statement_to_plan(statement).await.map_err(planning_error)?;
+    guard::read_only().verify_plan(&plan).map_err(planning_error)?;
+    let plan = state.optimize(&plan).map_err(planning_error)?;
+    let output = Arc::new(plan.schema().as_arrow().clone());
+    Ok(PlannedStage {
+        stage,
+        context,
+        table,
+        plan,
+        output,
+    })
+}
+
+fn require_column(
+    definition: &RuleDefinition,
+    stage: Stage,
+    schema: &SchemaRef,
+    name: &str,
+    fits: impl Fn(&DataType) -> bool,
+    what: &str,
+) -> Result<(), RuleError> {
+    let sql = definition.stage(stage);
+    match schema.field_with_name(name) {
+        Ok(field) if fits(field.data_type()) => Ok(()),
+        Ok(field) => Err(sql.error_at(
+            None,
+            None,
+            format!("column `{name}` must be {what}, but it is {}", field.data_type()),
+        )),
+        Err(_) => Err(sql.error_at(
+            None,
+            None,
+            format!(
+                "the query must return a column `{name}` ({what}); it returns: {}",
+                schema
+                    .fields()
+                    .iter()
+                    .map(|field| field.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+fn is_timestamp(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Timestamp(_, _))
+}
+
+fn is_text_list(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::List(item) | DataType::LargeList(item) => {
+            matches!(
+                item.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Plans both stages of `definition` and checks their outputs.
+pub async fn compile(
+    definition: RuleDefinition,
+    reference: &BTreeMap<String, ReferenceTable>,
+    limits: Limits,
+) -> Result<CompiledRule, RuleError> {
+    let setup_error = |error: DataFusionError| RuleError::in_file(&definition.dir, error.to_string());
+    let input_context = session(limits, reference).map_err(setup_error)?;
+    let events = register_events(&input_context).await.map_err(setup_error)?;
+    let input = plan_stage(&definition, Stage::Input, input_context, events).await?;
+    require_column(
+        &definition,
+        Stage::Input,
+        &input.output,
+        TIME,
+        is_timestamp,
+        "a timestamp",
+    )?;
+    for column in &definition.settings.partition_by {
+        require_column(
+            &definition,
+            Stage::Input,
+            &input.output,
+            column,
+            |_| true,
+            "a partition column",
+        )?;
+    }
+
+    let match_context = session(limits, reference).map_err(setup_error)?;
+    let kept_schema = Arc::new(strip_metadata(&input.output));
+    let kept = Arc::new(MemTable::try_new(kept_schema, vec![vec![]]).map_err(setup_error)?);
+    match_context
+        .register_table(KEPT_TABLE, kept.clone())
+        .map_err(setup_error)?;
+    let matcher = plan_stage(&definition, Stage::Match, match_context, kept).await?;
+    for column in [FIRST_SEEN, LAST_SEEN] {
+        require_column(
+            &definition,
+            Stage::Match,
+            &matcher.output,
+            column,
+            is_timestamp,
+            "a timestamp",
+        )?;
+    }
+    require_column(
+        &definition,
+        Stage::Match,
+        &matcher.output,
+        EVIDENCE,
+        is_text_list,
+        "a list of event ids, e.g. array_agg(event_id)",
+    )?;
+    for column in &definition.settings.entity {
+        require_column(
+            &definition,
+            Stage::Match,
+            &matcher.output,
+            column,
+            |_| true,
+            "an entity column",
+        )?;
+    }
+    Ok(CompiledRule {
+        definition: Arc::new(definition),
+        input,
+        matcher,
+    })
+}
+
+/// Nullability and metadata of a plan's output are not promises about the rows the
+/// engine stores; a plain schema avoids needless mismatches.
+fn strip_metadata(schema: &SchemaRef) -> arrow::datatypes::Schema {
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|field| arrow::datatypes::Field::new(field.name(), field.data_type().clone(), true))
+        .collect();
+    arrow::datatypes::Schema::new(fields)
+}

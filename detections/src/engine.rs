@@ -1,0 +1,352 @@
+//! The rule engine: new events in, matches out.
+//!
+//! For each batch of newly stored events: events later than the lateness bound are
+//! counted and set aside; every rule's input.sql runs over the rest, its output joins
+//! the rule's kept rows by partition, and match.sql runs over the partitions that
+//! received rows. Time is event time: the watermark is the newest event time seen
+//! (capped near arrival time, so one host with a clock in the future cannot push
+//! everyone else's events out) minus the lateness.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
+use arrow::record_batch::RecordBatch;
+use serde::Serialize;
+
+use crate::compile::{CompiledRule, Limits, compile};
+use crate::error::{EvalError, RuleError};
+use crate::matches::{Match, evidence_index, matches_from};
+use crate::metrics::{DetectionMetrics, rule_label};
+use crate::reference::ReferenceTable;
+use crate::rule::{RuleDefinition, rule_dirs};
+use crate::window::{KeptRows, timestamp_nanos};
+use cordon_schemas::fields::col;
+
+/// How the engine treats time, and the limits rules run under.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Events up to this late (behind the newest event time) still complete matches.
+    pub lateness: Duration,
+    /// How far ahead of its arrival an event's time may move the watermark.
+    pub max_clock_skew: Duration,
+    pub limits: Limits,
+    /// Full eviction sweeps at most this often; touched partitions are swept each time.
+    pub sweep_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            lateness: Duration::from_secs(300),
+            max_clock_skew: Duration::from_secs(60),
+            limits: Limits {
+                memory_bytes: 256 << 20,
+                timeout: Duration::from_secs(10),
+            },
+            sweep_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a rule did lately, for `cordon rules` and the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleStatus {
+    pub evaluations: u64,
+    pub matches: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    /// Wall-clock time of the last evaluation, RFC 3339.
+    pub last_evaluated: Option<String>,
+    pub kept_rows: usize,
+    pub kept_partitions: usize,
+}
+
+struct LiveRule {
+    compiled: CompiledRule,
+    kept: KeptRows,
+    status: RuleStatus,
+}
+
+/// What one batch produced.
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub matches: Vec<Match>,
+    pub errors: Vec<EvalError>,
+    pub late_events: usize,
+    /// Earliest arrival time (ns) of the batch's events, for latency figures.
+    pub earliest_arrival: Option<i64>,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    reference: BTreeMap<String, ReferenceTable>,
+    rules: BTreeMap<String, LiveRule>,
+    newest_time: Option<i64>,
+    late_events: u64,
+    last_sweep: Instant,
+    metrics: DetectionMetrics,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, reference: BTreeMap<String, ReferenceTable>, metrics: DetectionMetrics) -> Self {
+        Engine {
+            config,
+            reference,
+            rules: BTreeMap::new(),
+            newest_time: None,
+            late_events: 0,
+            last_sweep: Instant::now(),
+            metrics,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn reference(&self) -> &BTreeMap<String, ReferenceTable> {
+        &self.reference
+    }
+
+    /// Loads every rule under `rules_dir`; the rules that fail are returned with why.
+    pub async fn load_dir(&mut self, rules_dir: &std::path::Path) -> Result<Vec<RuleError>, RuleError> {
+        let mut errors = Vec::new();
+        for dir in rule_dirs(rules_dir)? {
+            match self.compile(&dir).await {
+                Ok(Some(compiled)) => self.install(compiled),
+                Ok(None) => {}
+                Err(error) => {
+                    self.metrics.rule_load_errors.inc();
+                    errors.push(error);
+                }
+            }
+        }
+        Ok(errors)
+    }
+
+    /// Reads and plans the rule in `dir`; None when it is disabled.
+    pub async fn compile(&self, dir: &std::path::Path) -> Result<Option<CompiledRule>, RuleError> {
+        let definition = RuleDefinition::load(dir, self.config.lateness)?;
+        if definition.settings.disabled {
+            return Ok(None);
+        }
+        compile(definition, &self.reference, self.config.limits).await.map(Some)
+    }
+
+    /// Adds or replaces a rule. A replaced rule keeps its kept rows when its input
+    /// stage produces the same columns; otherwise it starts empty.
+    pub fn install(&mut self, compiled: CompiledRule) {
+        let id = compiled.definition.id.clone();
+        let previous = self.rules.remove(&id);
+        let schema = Arc::new(arrow::datatypes::Schema::new(
+            compiled
+                .input
+                .output
+                .fields()
+                .iter()
+                .map(|field| arrow::datatypes::Field::new(field.name(), field.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let (kept, status) = match previous {
+            Some(previous)
+                if previous.kept.schema() == &schema
+                    && previous.compiled.definition.settings.partition_by
+                        == compiled.definition.settings.partition_by =>
+            {
+                (previous.kept, previous.status)
+            }
+            Some(previous) => (
+                KeptRows::new(schema, &compiled.definition.settings.partition_by).expect("checked at compile"),
+                previous.status,
+            ),
+            None => (
+                KeptRows::new(schema, &compiled.definition.settings.partition_by).expect("checked at compile"),
+                RuleStatus::default(),
+            ),
+        };
+        self.rules.insert(id, LiveRule { compiled, kept, status });
+    }
+
+    pub fn remove(&mut self, id: &str) -> bool {
+        self.rules.remove(id).is_some()
+    }
+
+    pub fn rule_ids(&self) -> Vec<String> {
+        self.rules.keys().cloned().collect()
+    }
+
+    pub fn definition(&self, id: &str) -> Option<Arc<RuleDefinition>> {
+        self.rules.get(id).map(|rule| rule.compiled.definition.clone())
+    }
+
+    pub fn definitions(&self) -> Vec<Arc<RuleDefinition>> {
+        self.rules
+            .values()
+            .map(|rule| rule.compiled.definition.clone())
+            .collect()
+    }
+
+    pub fn statuses(&self) -> BTreeMap<String, RuleStatus> {
+        self.rules
+            .iter()
+            .map(|(id, rule)| {
+                let mut status = rule.status.clone();
+                status.kept_rows = rule.kept.rows();
+                status.kept_partitions = rule.kept.partitions();
+                (id.clone(), status)
+            })
+            .collect()
+    }
+
+    /// Events seen later than the lateness bound, since start.
+    pub fn late_events(&self) -> u64 {
+        self.late_events
+    }
+
+    /// Newest event time seen minus the lateness: older events are too late.
+    pub fn watermark(&self) -> Option<i64> {
+        self.newest_time
+            .map(|newest| newest.saturating_sub(self.config.lateness.as_nanos() as i64))
+    }
+
+    /// Runs every rule over `batch` (events in the stored event schema).
+    pub async fn process(&mut self, batch: &RecordBatch) -> Processed {
+        let mut processed = Processed::default();
+        if batch.num_rows() == 0 {
+            return processed;
+        }
+        self.metrics.events_in.inc_by(batch.num_rows() as u64);
+        let schema = batch.schema();
+        let time = batch.column(schema.index_of(col::TIME).expect("event schema"));
+        let received = schema
+            .index_of(col::RECEIVED_TIME)
+            .ok()
+            .map(|index| batch.column(index).clone());
+        let cutoff = self.watermark();
+        let skew = self.config.max_clock_skew.as_nanos() as i64;
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let event_time = timestamp_nanos(time.as_ref(), row).unwrap_or(i64::MIN);
+            let arrival = received
+                .as_ref()
+                .and_then(|column| timestamp_nanos(column.as_ref(), row));
+            if let Some(arrival) = arrival {
+                processed.earliest_arrival = Some(processed.earliest_arrival.map_or(arrival, |e| e.min(arrival)));
+            }
+            let on_time = cutoff.is_none_or(|cutoff| event_time >= cutoff);
+            keep.push(on_time);
+            let bounded = arrival.map_or(event_time, |arrival| event_time.min(arrival.saturating_add(skew)));
+            self.newest_time = Some(self.newest_time.map_or(bounded, |newest| newest.max(bounded)));
+        }
+        let late = keep.iter().filter(|on_time| !**on_time).count();
+        let batch = if late > 0 {
+            processed.late_events = late;
+            self.late_events += late as u64;
+            self.metrics.late_events.inc_by(late as u64);
+            tracing::warn!(
+                late,
+                lateness = ?self.config.lateness,
+                "events arrived later than the lateness bound; they are stored but not evaluated by rules"
+            );
+            filter_record_batch(batch, &BooleanArray::from(keep)).expect("mask matches the batch")
+        } else {
+            batch.clone()
+        };
+        let watermark = self.watermark().unwrap_or(i64::MIN);
+        let sweep_all = self.last_sweep.elapsed() >= self.config.sweep_interval;
+        if sweep_all {
+            self.last_sweep = Instant::now();
+        }
+        let limits = self.config.limits;
+        for (id, rule) in self.rules.iter_mut() {
+            let started = Instant::now();
+            let result = evaluate(id, rule, &batch, watermark, sweep_all, limits).await;
+            let label = rule_label(id);
+            self.metrics
+                .kept_rows
+                .get_or_create(&label)
+                .set(rule.kept.rows() as i64);
+            let Some(result) = result else { continue };
+            rule.status.evaluations += 1;
+            rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
+            self.metrics.evaluations.get_or_create(&label).inc();
+            self.metrics
+                .evaluation_seconds
+                .get_or_create(&label)
+                .observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(matches) => {
+                    rule.status.matches += matches.len() as u64;
+                    self.metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
+                    processed.matches.extend(matches);
+                }
+                Err(error) => {
+                    rule.status.errors += 1;
+                    rule.status.last_error = Some(error.to_string());
+                    self.metrics.evaluation_errors.get_or_create(&label).inc();
+                    tracing::error!(rule = %id, error = %error, "rule evaluation failed; the other rules go on");
+                    processed.errors.push(error);
+                }
+            }
+        }
+        processed
+    }
+}
+
+/// One rule over one batch: None when nothing reached match.sql.
+async fn evaluate(
+    id: &str,
+    rule: &mut LiveRule,
+    batch: &RecordBatch,
+    watermark: i64,
+    sweep_all: bool,
+    limits: Limits,
+) -> Option<Result<Vec<Match>, EvalError>> {
+    let retention = rule.compiled.definition.retention().as_nanos() as i64;
+    let evict_before = watermark.saturating_sub(retention);
+    if sweep_all {
+        let _ = rule.kept.evict(evict_before, None);
+    }
+    if batch.num_rows() == 0 {
+        return None;
+    }
+    let kept = match rule.compiled.input.run(id, vec![batch.clone()], limits).await {
+        Ok(kept) => kept,
+        Err(error) => return Some(Err(error)),
+    };
+    let mut touched = std::collections::BTreeSet::new();
+    for part in kept.iter().filter(|part| part.num_rows() > 0) {
+        match rule.kept.insert(part) {
+            Ok(keys) => touched.extend(keys),
+            Err(error) => {
+                return Some(Err(EvalError::Output {
+                    rule: id.to_string(),
+                    message: format!("rows the engine could not keep: {error}"),
+                }));
+            }
+        }
+    }
+    if touched.is_empty() {
+        return None;
+    }
+    let _ = rule.kept.evict(evict_before, Some(&touched));
+    let rows = rule.kept.rows_of(&touched);
+    if rows.is_empty() {
+        return None;
+    }
+    let index = evidence_index(&rows);
+    let output = match rule.compiled.matcher.run(id, rows, limits).await {
+        Ok(output) => output,
+        Err(error) => return Some(Err(error)),
+    };
+    let entity = &rule.compiled.definition.settings.entity;
+    Some(
+        matches_from(id, entity, &output, &index).map_err(|message| EvalError::Output {
+            rule: id.to_string(),
+            message,
+        }),
+    )
+}

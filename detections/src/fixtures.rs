@@ -1,0 +1,250 @@
+//! Rule fixtures: `tests/<case>.jsonl` in a rule folder holds flat JSON events
+//! (contract section 3), one a line, in arrival order; `#` lines are comments. Its
+//! `tests/<case>.expected.json` holds the alerts the rule must raise from them.
+//! A case named `fire-*` must raise at least one alert and `quiet-*` none, whatever
+//! its expected file says, so blessing cannot turn a quiet case into a firing one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{AlertFilter, AlertStore, Folded, RuleMeta};
+use crate::engine::{Engine, EngineConfig};
+use crate::error::RuleError;
+use crate::metrics::DetectionMetrics;
+use crate::reference::ReferenceTable;
+use crate::rule::TESTS_DIR;
+use cordon_schemas::{EventBatchBuilder, flat::flat_json_to_event};
+
+/// What a case must produce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expected {
+    pub alerts: Vec<ExpectedAlert>,
+    /// Events that arrived later than the lateness bound.
+    #[serde(default)]
+    pub late_events: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedAlert {
+    pub entity: std::collections::BTreeMap<String, Option<String>>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub count: u64,
+    /// Evidence event ids, oldest first.
+    pub evidence: Vec<String>,
+}
+
+/// The outcome of one case.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub rule: String,
+    pub case: String,
+    pub file: PathBuf,
+    /// None when the case passed.
+    pub failure: Option<String>,
+    pub blessed: bool,
+}
+
+/// The cases of one rule folder, sorted by name.
+pub fn cases(rule_dir: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(rule_dir.join(TESTS_DIR))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    cases.sort();
+    cases
+}
+
+fn expected_path(case: &Path) -> PathBuf {
+    case.with_extension("expected.json")
+}
+
+/// Reads a case's events: one record batch per event, in file order.
+pub fn read_events(case: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>, RuleError> {
+    let text = std::fs::read_to_string(case).map_err(|error| RuleError::io(case, error))?;
+    let stem = case.file_stem().and_then(|stem| stem.to_str()).unwrap_or("case");
+    let mut batches = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_number = index as u64 + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let bad = |message: String| RuleError::at(case, Some(line_number), None, message);
+        let mut value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|error| bad(format!("not JSON: {error}")))?;
+        if let Some(object) = value.as_object_mut() {
+            object
+                .entry("event.id")
+                .or_insert_with(|| serde_json::Value::from(format!("{stem}:{line_number}")));
+        }
+        let record = flat_json_to_event(&value).map_err(|reason| bad(reason.to_string()))?;
+        record.validate().map_err(|reason| bad(reason.to_string()))?;
+        let mut builder = EventBatchBuilder::with_capacity(1);
+        // The event arrives "at" its own time: fixtures describe lateness by file order.
+        let arrival = record.time_unix_nano as i64;
+        builder
+            .append(&record, arrival)
+            .map_err(|reason| bad(reason.to_string()))?;
+        batches.push(builder.finish());
+    }
+    Ok(batches)
+}
+
+/// Runs one case of the rule in `rule_dir`.
+pub async fn run_case(
+    rule_dir: &Path,
+    case: &Path,
+    reference: &std::collections::BTreeMap<String, ReferenceTable>,
+    config: &EngineConfig,
+    bless: bool,
+) -> CaseResult {
+    let rule = rule_dir
+        .file_name()
+        .map(|name| name.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let name = case
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut result = CaseResult {
+        rule,
+        case: name.clone(),
+        file: case.to_path_buf(),
+        failure: None,
+        blessed: false,
+    };
+    match produce(rule_dir, case, reference, config).await {
+        Err(message) => result.failure = Some(message),
+        Ok(actual) => {
+            if name.starts_with("fire-") && actual.alerts.is_empty() {
+                result.failure = Some("a fire- case raised no alert".into());
+            } else if name.starts_with("quiet-") && !actual.alerts.is_empty() {
+                result.failure = Some(format!(
+                    "a quiet- case raised {} alert(s): {}",
+                    actual.alerts.len(),
+                    serde_json::to_string(&actual.alerts).unwrap_or_default()
+                ));
+            } else if bless {
+                let text = serde_json::to_string_pretty(&actual).expect("serializable") + "\n";
+                match std::fs::write(expected_path(case), text) {
+                    Ok(()) => result.blessed = true,
+                    Err(error) => result.failure = Some(format!("cannot write the expected file: {error}")),
+                }
+            } else {
+                result.failure = compare(case, &actual);
+            }
+        }
+    }
+    result
+}
+
+fn compare(case: &Path, actual: &Expected) -> Option<String> {
+    let path = expected_path(case);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(_) => {
+            return Some(format!(
+                "{} is missing; run `cordon rules test --bless` to write it from this run, then review it",
+                path.display()
+            ));
+        }
+    };
+    let expected: Expected = match serde_json::from_str(&text) {
+        Ok(expected) => expected,
+        Err(error) => return Some(format!("{}: {error}", path.display())),
+    };
+    if &expected == actual {
+        return None;
+    }
+    Some(format!(
+        "expected {}\n     got {}",
+        serde_json::to_string(&expected).unwrap_or_default(),
+        serde_json::to_string(actual).unwrap_or_default()
+    ))
+}
+
+/// Runs the case and returns what it raised.
+async fn produce(
+    rule_dir: &Path,
+    case: &Path,
+    reference: &std::collections::BTreeMap<String, ReferenceTable>,
+    config: &EngineConfig,
+) -> Result<Expected, String> {
+    let mut engine = Engine::new(config.clone(), reference.clone(), DetectionMetrics::default());
+    let compiled = engine
+        .compile(rule_dir)
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or("the rule is disabled")?;
+    let meta = RuleMeta::from(&compiled.definition.settings);
+    engine.install(compiled);
+    let store = AlertStore::in_memory();
+    for batch in read_events(case).map_err(|error| error.to_string())? {
+        let processed = engine.process(&batch).await;
+        if let Some(error) = processed.errors.first() {
+            return Err(error.to_string());
+        }
+        for found in &processed.matches {
+            match store.fold(found, &meta).map_err(|error| error.to_string())? {
+                Folded::Created(_) | Folded::Updated(_) | Folded::Unchanged => {}
+            }
+        }
+    }
+    let mut alerts = store
+        .list(&AlertFilter {
+            limit: 10_000,
+            ..AlertFilter::default()
+        })
+        .map_err(|error| error.to_string())?;
+    alerts.sort_by(|a, b| (&a.first_seen, &a.id).cmp(&(&b.first_seen, &b.id)));
+    Ok(Expected {
+        alerts: alerts
+            .into_iter()
+            .map(|alert| ExpectedAlert {
+                entity: alert.entity,
+                first_seen: alert.first_seen,
+                last_seen: alert.last_seen,
+                count: alert.count,
+                evidence: alert.evidence.into_iter().map(|evidence| evidence.event_id).collect(),
+            })
+            .collect(),
+        late_events: engine.late_events(),
+    })
+}
+
+/// Runs every case of every rule folder under `rules_dir` (or only `only`).
+pub async fn run_all(
+    rules_dir: &Path,
+    reference: &std::collections::BTreeMap<String, ReferenceTable>,
+    config: &EngineConfig,
+    only: Option<&str>,
+    bless: bool,
+) -> Result<Vec<CaseResult>, RuleError> {
+    let mut results = Vec::new();
+    for dir in crate::rule::rule_dirs(rules_dir)? {
+        let id = dir.file_name().map(|name| name.to_string_lossy().to_string());
+        if only.is_some_and(|only| Some(only) != id.as_deref()) {
+            continue;
+        }
+        let cases = cases(&dir);
+        if cases.is_empty() {
+            results.push(CaseResult {
+                rule: id.unwrap_or_default(),
+                case: "-".into(),
+                file: dir.join(TESTS_DIR),
+                failure: Some("the rule has no fixtures: add tests/fire-*.jsonl and tests/quiet-*.jsonl".into()),
+                blessed: false,
+            });
+        }
+        for case in cases {
+            results.push(run_case(&dir, &case, reference, config, bless).await);
+        }
+    }
+    Ok(results)
+}

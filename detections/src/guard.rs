@@ -1,0 +1,128 @@
+//! Rules may only read. A rule's SQL must be exactly one query: DDL, DML, `COPY`,
+//! `CREATE EXTERNAL TABLE`, `SET` and the like are refused when the rule is loaded,
+//! and the plan is checked again after planning.
+
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SQLOptions;
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+
+/// Options every rule and hunt is planned under.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Why a rule's SQL was refused, with a 1-based position in the SQL when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+}
+
+/// Parses `sql` and returns its one query statement.
+pub fn single_query(sql: &str) -> Result<Statement, Refusal> {
+    let mut statements = DFParser::parse_sql(sql).map_err(|error| {
+        let (line, column) = error_position(&error);
+        Refusal {
+            message: strip_position(&error.strip_backtrace()),
+            line,
+            column,
+        }
+    })?;
+    let refusal = |message: String| Refusal {
+        message,
+        line: None,
+        column: None,
+    };
+    if statements.len() != 1 {
+        return Err(refusal(format!(
+            "expected exactly one SELECT query, found {} statements",
+            statements.len()
+        )));
+    }
+    let statement = statements.pop_front().expect("one statement");
+    match &statement {
+        Statement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::Query(_)) => Ok(statement),
+        Statement::Statement(inner) => Err(refusal(format!(
+            "rules may only read: `{}` is not a query",
+            first_words(&inner.to_string())
+        ))),
+        Statement::CreateExternalTable(_) => Err(refusal(
+            "rules may only read: CREATE EXTERNAL TABLE is refused (reference data belongs in detections/reference/)"
+                .into(),
+        )),
+        Statement::CopyTo(_) => Err(refusal("rules may only read: COPY is refused".into())),
+        Statement::Explain(_) | Statement::Reset(_) => {
+            Err(refusal("rules may only read: only a SELECT query is allowed".into()))
+        }
+    }
+}
+
+fn first_words(statement: &str) -> String {
+    statement.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The position an error points at: the planner's diagnostic span, else the
+/// `Line: N, Column: M` a parser error carries.
+pub fn error_position(error: &DataFusionError) -> (Option<u64>, Option<u64>) {
+    if let Some(span) = error.diagnostic().and_then(|diagnostic| diagnostic.span)
+        && span.start.line > 0
+    {
+        return (Some(span.start.line), Some(span.start.column));
+    }
+    let text = error.to_string();
+    let number_after = |label: &str| -> Option<u64> {
+        let start = text.rfind(label)? + label.len();
+        let digits: String = text[start..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    (number_after("Line: "), number_after("Column: "))
+}
+
+/// An error message without the position suffix (it is reported separately).
+pub fn strip_position(message: &str) -> String {
+    match message.rfind(" at Line: ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_passes() {
+        assert!(single_query("WITH a AS (SELECT 1 AS x) SELECT x FROM a").is_ok());
+    }
+
+    #[test]
+    fn writes_and_file_access_are_refused() {
+        for sql in [
+            "DROP TABLE events",
+            "INSERT INTO events VALUES (1)",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            "CREATE VIEW v AS SELECT 1",
+            "SET datafusion.execution.batch_size = 1",
+            "SELECT 1; SELECT 2",
+        ] {
+            let refusal = single_query(sql).unwrap_err();
+            assert!(
+                refusal.message.contains("only read") || refusal.message.contains("exactly one"),
+                "{sql}: {refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_has_its_position() {
+        let refusal = single_query("SELECT a\nFROM events WHER x = 1").unwrap_err();
+        assert_eq!(refusal.line, Some(2), "{refusal:?}");
+        assert!(refusal.column.is_some(), "{refusal:?}");
+    }
+}

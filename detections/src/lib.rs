@@ -1,0 +1,25 @@
+//! Cordon's detection stage. Detection engineers write rules as folders of SQL and
+//! settings under `detections/rules/`; this crate loads and checks them, runs them
+//! over event-time windows of newly stored events, and folds their matches into
+//! alerts. See `detections/README.md` for how to write a rule.
+
+pub mod alerts;
+pub mod compile;
+pub mod engine;
+pub mod error;
+pub mod fixtures;
+pub mod guard;
+pub mod matches;
+pub mod metrics;
+pub mod params;
+pub mod reference;
+pub mod rule;
+pub mod service;
+pub mod settings;
+pub mod udf;
+pub mod window;
+
+pub use engine::{Engine, EngineConfig, Processed, RuleStatus};
+pub use error::{EvalError, RuleError};
+pub use matches::Match;
+pub use metrics::DetectionMetrics;

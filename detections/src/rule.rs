@@ -1,0 +1,144 @@
+//! A rule folder, loaded and checked: `rule.toml`, `input.sql` (which events the rule
+//! keeps, run on each new batch) and `match.sql` (run over the kept rows of the
+//! partitions that just received some).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::RuleError;
+use crate::params::{self, Substituted};
+use crate::settings::RuleSettings;
+
+pub const SETTINGS_FILE: &str = "rule.toml";
+pub const INPUT_FILE: &str = "input.sql";
+pub const MATCH_FILE: &str = "match.sql";
+pub const TESTS_DIR: &str = "tests";
+
+/// The two SQL stages of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Input,
+    Match,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Input => "input",
+            Stage::Match => "match",
+        }
+    }
+
+    pub fn file(self) -> &'static str {
+        match self {
+            Stage::Input => INPUT_FILE,
+            Stage::Match => MATCH_FILE,
+        }
+    }
+}
+
+/// One stage's SQL: the file, the text as written and with its parameters filled in.
+#[derive(Debug, Clone)]
+pub struct StageSql {
+    pub path: PathBuf,
+    pub written: String,
+    pub substituted: Substituted,
+}
+
+impl StageSql {
+    /// An error at `line`/`column` of the substituted SQL, placed in the file.
+    pub fn error_at(&self, line: Option<u64>, column: Option<u64>, message: impl Into<String>) -> RuleError {
+        let column = match (line, column) {
+            (Some(line), Some(column)) => Some(self.substituted.original_column(line, column)),
+            _ => column,
+        };
+        RuleError::at(&self.path, line, column, message)
+    }
+}
+
+/// A rule as read from its folder, before it is planned.
+#[derive(Debug, Clone)]
+pub struct RuleDefinition {
+    pub id: String,
+    pub dir: PathBuf,
+    pub settings: RuleSettings,
+    pub input: StageSql,
+    pub matcher: StageSql,
+}
+
+impl RuleDefinition {
+    /// Reads `dir`; the folder's name is the rule id. `lateness` is the engine's.
+    pub fn load(dir: &Path, lateness: Duration) -> Result<RuleDefinition, RuleError> {
+        let id = dir
+            .file_name()
+            .and_then(|name| name.to_str())
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+            .ok_or_else(|| RuleError::in_file(dir, "a rule folder's name is its id: use a-z, 0-9 and -"))?
+            .to_string();
+        let settings = RuleSettings::load(&dir.join(SETTINGS_FILE))?;
+        let mut values: BTreeMap<String, String> = settings
+            .params
+            .iter()
+            .map(|(name, param)| (name.clone(), params::literal(param)))
+            .collect();
+        values.insert("window".into(), params::interval(settings.window));
+        values.insert("lateness".into(), params::interval(lateness));
+        let read = |stage: Stage| -> Result<StageSql, RuleError> {
+            let path = dir.join(stage.file());
+            let written = std::fs::read_to_string(&path).map_err(|error| RuleError::io(&path, error))?;
+            let substituted = params::substitute(&written, &values).map_err(|unknown| {
+                RuleError::at(
+                    &path,
+                    Some(unknown.line),
+                    Some(unknown.column),
+                    format!(
+                        "`${{{}}}` is not a param of this rule; add it under [params] in {SETTINGS_FILE} (known: {})",
+                        unknown.name,
+                        values.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            Ok(StageSql {
+                path,
+                written,
+                substituted,
+            })
+        };
+        Ok(RuleDefinition {
+            id,
+            dir: dir.to_path_buf(),
+            input: read(Stage::Input)?,
+            matcher: read(Stage::Match)?,
+            settings,
+        })
+    }
+
+    pub fn stage(&self, stage: Stage) -> &StageSql {
+        match stage {
+            Stage::Input => &self.input,
+            Stage::Match => &self.matcher,
+        }
+    }
+
+    /// How long kept rows are needed past the watermark.
+    pub fn retention(&self) -> Duration {
+        self.settings.window
+    }
+}
+
+/// The rule folders under `rules_dir` (each sub-folder with a `rule.toml`), sorted.
+pub fn rule_dirs(rules_dir: &Path) -> Result<Vec<PathBuf>, RuleError> {
+    let entries = std::fs::read_dir(rules_dir).map_err(|error| RuleError::io(rules_dir, error))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.join(SETTINGS_FILE).is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}

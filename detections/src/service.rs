@@ -1,0 +1,418 @@
+//! The detection stage as a running service: newly stored batches in (through a
+//! storage listener), rules over them, matches folded into the alert store. It
+//! reloads a rule folder when its files change; a broken edit keeps the last good
+//! version running and is reported.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use arrow::compute::concat_batches;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::alerts::{Alert, AlertStore, Folded, RuleMeta};
+use crate::compile::Limits;
+use crate::engine::{Engine, EngineConfig, RuleStatus};
+use crate::metrics::DetectionMetrics;
+use crate::rule::{RuleDefinition, rule_dirs};
+
+/// The `[detections]` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    /// Folder of rule folders.
+    pub rules_dir: PathBuf,
+    /// Folder of reference tables (CSV).
+    pub reference_dir: PathBuf,
+    /// Events up to this late still complete matches; later ones are counted.
+    #[serde(with = "humantime_serde")]
+    pub lateness: Duration,
+    /// How far an event's time may run ahead of its arrival and still move time on.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+    /// Longest one stage of one rule may run.
+    #[serde(with = "humantime_serde")]
+    pub eval_timeout: Duration,
+    /// Memory one rule evaluation may use, in MiB.
+    pub eval_memory_mib: usize,
+    /// How often rule folders are checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// The alert database; default `<data_dir>/alerts.db`.
+    pub alerts_db: Option<PathBuf>,
+    /// Evidence events kept per alert.
+    pub evidence_cap: usize,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            rules_dir: PathBuf::from("detections/rules"),
+            reference_dir: PathBuf::from("detections/reference"),
+            lateness: Duration::from_secs(300),
+            max_clock_skew: Duration::from_secs(60),
+            eval_timeout: Duration::from_secs(10),
+            eval_memory_mib: 256,
+            reload_interval: Duration::from_secs(2),
+            alerts_db: None,
+            evidence_cap: crate::alerts::store::DEFAULT_EVIDENCE_CAP,
+        }
+    }
+}
+
+impl DetectionConfig {
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            lateness: self.lateness,
+            max_clock_skew: self.max_clock_skew,
+            limits: Limits {
+                memory_bytes: self.eval_memory_mib << 20,
+                timeout: self.eval_timeout,
+            },
+            ..EngineConfig::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.eval_memory_mib == 0 {
+            return Err("detections.eval_memory_mib must be at least 1".into());
+        }
+        if self.eval_timeout.is_zero() {
+            return Err("detections.eval_timeout must be longer than 0s".into());
+        }
+        if !self.rules_dir.is_dir() {
+            return Err(format!(
+                "detections.rules_dir {} is not a folder; run from the project folder or set detections.rules_dir",
+                self.rules_dir.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A rule's state as the API and CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleView {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub attack: Vec<String>,
+    pub loaded: bool,
+    /// Why the folder's current files do not load (the last good version still runs).
+    pub load_error: Option<String>,
+    #[serde(flatten)]
+    pub status: RuleStatus,
+}
+
+/// What the API reads while the service runs.
+#[derive(Default)]
+pub struct Shared {
+    pub rules: RwLock<BTreeMap<String, RuleView>>,
+}
+
+/// Called with each alert created or updated, and the rule that raised it.
+pub type AlertListener = Arc<dyn Fn(&Alert, &RuleDefinition, bool) + Send + Sync>;
+
+pub struct DetectionService {
+    sender: mpsc::UnboundedSender<RecordBatch>,
+    pub shared: Arc<Shared>,
+    pub alerts: Arc<AlertStore>,
+    pub metrics: DetectionMetrics,
+}
+
+/// A fingerprint of a folder's files: names, sizes and change times.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                // Fixtures do not change what runs.
+                if path.file_name().is_some_and(|name| name != crate::rule::TESTS_DIR) {
+                    stack.push(path);
+                }
+            } else {
+                out.push((path, meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl DetectionService {
+    /// Loads the rules and opens the alert store. Rules that fail to load are
+    /// reported and left out; the service still starts.
+    pub async fn start(
+        config: DetectionConfig,
+        alerts_db: PathBuf,
+        metrics: DetectionMetrics,
+        warmup: Vec<RecordBatch>,
+        listeners: Vec<AlertListener>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<(DetectionService, tokio::task::JoinHandle<()>)> {
+        let reference = crate::reference::load_dir(&config.reference_dir)?;
+        let mut engine = Engine::new(config.engine_config(), reference, metrics.clone());
+        let errors = engine.load_dir(&config.rules_dir).await?;
+        let mut load_errors: BTreeMap<String, String> = BTreeMap::new();
+        for error in errors {
+            tracing::error!(error = %error, "rule not loaded");
+            let id = error
+                .position()
+                .and_then(|at| rule_id_of(&config.rules_dir, &at.file))
+                .unwrap_or_else(|| "?".into());
+            load_errors.insert(id, error.to_string());
+        }
+        let alerts = Arc::new(AlertStore::open(&alerts_db, config.evidence_cap)?);
+        let shared = Arc::new(Shared::default());
+        let mut state = Running {
+            engine,
+            alerts: alerts.clone(),
+            shared: shared.clone(),
+            load_errors,
+            listeners,
+            metrics: metrics.clone(),
+            config: config.clone(),
+            fingerprints: BTreeMap::new(),
+            reference_fingerprint: fingerprint(&config.reference_dir),
+        };
+        state.fingerprints = state.current_fingerprints();
+        let warm_rows: usize = warmup.iter().map(RecordBatch::num_rows).sum();
+        for batch in warmup {
+            state.process(batch).await;
+        }
+        if warm_rows > 0 {
+            tracing::info!(
+                events = warm_rows,
+                "detections replayed recent events into their windows"
+            );
+        }
+        state.publish();
+        tracing::info!(rules = state.engine.rule_ids().len(), "detections running");
+        let (sender, mut receiver) = mpsc::unbounded_channel::<RecordBatch>();
+        let queued = metrics.queued_events.clone();
+        let task = tokio::spawn(async move {
+            let mut reload = tokio::time::interval(config.reload_interval);
+            reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    batch = receiver.recv() => {
+                        let Some(batch) = batch else { break };
+                        // Take whatever else is queued: one evaluation per burst.
+                        let mut batches = vec![batch];
+                        while let Ok(more) = receiver.try_recv() {
+                            batches.push(more);
+                        }
+                        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                        queued.dec_by(rows as i64);
+                        let batch = match concat_batches(&batches[0].schema(), &batches) {
+                            Ok(batch) => batch,
+                            Err(error) => {
+                                tracing::error!(%error, "cannot combine batches for detections");
+                                continue;
+                            }
+                        };
+                        state.process(batch).await;
+                        state.publish();
+                    }
+                    _ = reload.tick() => state.reload_changed().await,
+                    _ = shutdown.changed() => break,
+                }
+            }
+        });
+        Ok((
+            DetectionService {
+                sender,
+                shared,
+                alerts,
+                metrics,
+            },
+            task,
+        ))
+    }
+
+    /// Hands a newly stored batch to the engine (a storage listener).
+    pub fn submit(&self, batch: &RecordBatch) {
+        self.metrics.queued_events.inc_by(batch.num_rows() as i64);
+        let _ = self.sender.send(batch.clone());
+    }
+}
+
+fn rule_id_of(rules_dir: &Path, file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(rules_dir).ok()?;
+    relative
+        .components()
+        .next()
+        .map(|part| part.as_os_str().to_string_lossy().to_string())
+}
+
+struct Running {
+    engine: Engine,
+    alerts: Arc<AlertStore>,
+    shared: Arc<Shared>,
+    load_errors: BTreeMap<String, String>,
+    listeners: Vec<AlertListener>,
+    metrics: DetectionMetrics,
+    config: DetectionConfig,
+    fingerprints: BTreeMap<PathBuf, Vec<(PathBuf, u64, Option<SystemTime>)>>,
+    reference_fingerprint: Vec<(PathBuf, u64, Option<SystemTime>)>,
+}
+
+impl Running {
+    fn current_fingerprints(&self) -> BTreeMap<PathBuf, Vec<(PathBuf, u64, Option<SystemTime>)>> {
+        rule_dirs(&self.config.rules_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|dir| {
+                let print = fingerprint(&dir);
+                (dir, print)
+            })
+            .collect()
+    }
+
+    async fn process(&mut self, batch: RecordBatch) {
+        let processed = self.engine.process(&batch).await;
+        for found in processed.matches {
+            let Some(definition) = self.engine.definition(&found.rule_id) else {
+                continue;
+            };
+            let meta = RuleMeta::from(&definition.settings);
+            match self.alerts.fold(&found, &meta) {
+                Ok(Folded::Unchanged) => {}
+                Ok(Folded::Created(alert)) => self.raised(&alert, &definition, true, processed.earliest_arrival),
+                Ok(Folded::Updated(alert)) => self.raised(&alert, &definition, false, processed.earliest_arrival),
+                Err(error) => tracing::error!(rule = %found.rule_id, %error, "cannot store an alert"),
+            }
+        }
+    }
+
+    fn raised(&self, alert: &Alert, definition: &RuleDefinition, created: bool, arrival: Option<i64>) {
+        let outcome = if created { "created" } else { "folded" };
+        self.metrics
+            .alerts
+            .get_or_create(&vec![("rule", alert.rule_id.clone()), ("outcome", outcome.to_string())])
+            .inc();
+        if let Some(arrival) = arrival {
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            self.metrics
+                .event_to_alert_seconds
+                .observe((now - arrival).max(0) as f64 / 1e9);
+        }
+        if created {
+            tracing::warn!(
+                alert = %alert.id, rule = %alert.rule_id, severity = alert.severity.as_str(),
+                host = alert.host_id.as_deref().unwrap_or("-"), user = alert.user_name.as_deref().unwrap_or("-"),
+                "alert raised"
+            );
+        }
+        for listener in &self.listeners {
+            listener(alert, definition, created);
+        }
+    }
+
+    fn publish(&self) {
+        let statuses = self.engine.statuses();
+        let mut views = BTreeMap::new();
+        for definition in self.engine.definitions() {
+            let settings = &definition.settings;
+            views.insert(
+                definition.id.clone(),
+                RuleView {
+                    id: definition.id.clone(),
+                    title: settings.title.clone(),
+                    severity: settings.severity.as_str().to_string(),
+                    attack: settings.attack.clone(),
+                    loaded: true,
+                    load_error: self.load_errors.get(&definition.id).cloned(),
+                    status: statuses.get(&definition.id).cloned().unwrap_or_default(),
+                },
+            );
+        }
+        for (id, error) in &self.load_errors {
+            views.entry(id.clone()).or_insert_with(|| RuleView {
+                id: id.clone(),
+                title: String::new(),
+                severity: String::new(),
+                attack: Vec::new(),
+                loaded: false,
+                load_error: Some(error.clone()),
+                status: RuleStatus::default(),
+            });
+        }
+        *self.shared.rules.write().expect("rules lock") = views;
+    }
+
+    /// Reloads the rule folders whose files changed (all of them when a reference
+    /// table changed); removes rules whose folder is gone.
+    async fn reload_changed(&mut self) {
+        let current = self.current_fingerprints();
+        let reference_now = fingerprint(&self.config.reference_dir);
+        let reference_changed = reference_now != self.reference_fingerprint;
+        if reference_changed {
+            match crate::reference::load_dir(&self.config.reference_dir) {
+                Ok(reference) => {
+                    self.reference_fingerprint = reference_now;
+                    let config = self.engine.config().clone();
+                    let mut engine = Engine::new(config, reference, self.metrics.clone());
+                    std::mem::swap(&mut engine, &mut self.engine);
+                    // Rules are recompiled against the new tables below; state restarts.
+                    self.fingerprints.clear();
+                    tracing::info!("reference tables changed; reloading every rule");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "reference tables not reloaded; the rules keep the last good tables");
+                    self.reference_fingerprint = reference_now;
+                }
+            }
+        }
+        let mut changed = false;
+        for (dir, print) in &current {
+            if self.fingerprints.get(dir) == Some(print) {
+                continue;
+            }
+            changed = true;
+            let id = dir
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .unwrap_or_default();
+            match self.engine.compile(dir).await {
+                Ok(Some(compiled)) => {
+                    self.engine.install(compiled);
+                    self.load_errors.remove(&id);
+                    tracing::info!(rule = %id, "rule loaded");
+                }
+                Ok(None) => {
+                    self.engine.remove(&id);
+                    self.load_errors.remove(&id);
+                    tracing::info!(rule = %id, "rule disabled");
+                }
+                Err(error) => {
+                    self.metrics.rule_load_errors.inc();
+                    tracing::error!(rule = %id, error = %error, "rule edit does not load; the last good version keeps running");
+                    self.load_errors.insert(id, error.to_string());
+                }
+            }
+        }
+        for id in self.engine.rule_ids() {
+            if !current
+                .keys()
+                .any(|dir| dir.file_name().is_some_and(|name| name.to_string_lossy() == id))
+            {
+                changed = true;
+                self.engine.remove(&id);
+                self.load_errors.remove(&id);
+                tracing::info!(rule = %id, "rule folder removed; rule stopped");
+            }
+        }
+        self.fingerprints = current;
+        if changed {
+            self.publish();
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! A rule's `rule.toml`: what analysts see on its alerts, how its events are keyed and
+//! windowed, the named thresholds and lists its SQL uses, and its response playbook.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RuleError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
+            .into_iter()
+            .find(|severity| severity.as_str() == text)
+    }
+
+    /// The risk score an alert of this severity starts at (0-100).
+    pub fn base_risk(self) -> f64 {
+        match self {
+            Severity::Low => 20.0,
+            Severity::Medium => 45.0,
+            Severity::High => 70.0,
+            Severity::Critical => 85.0,
+        }
+    }
+}
+
+/// Whether a response runs at once or waits for a responder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseMode {
+    Auto,
+    Approval,
+}
+
+/// One step of the playbook: an action of contract section 7.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseStep {
+    pub action: String,
+    pub mode: ResponseMode,
+}
+
+/// The contract's response actions.
+pub const ACTIONS: &[&str] = &["revoke_token", "isolate_host", "release_host", "notify"];
+
+/// A named value the SQL refers to as `${name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Param {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    /// A duration, written `{ duration = "30m" }`; it becomes an SQL interval.
+    Duration {
+        #[serde(with = "humantime_serde")]
+        duration: Duration,
+    },
+    List(Vec<ListItem>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ListItem {
+    Int(i64),
+    Text(String),
+}
+
+/// The contents of `rule.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSettings {
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    /// MITRE ATT&CK technique ids, e.g. `T1048`.
+    #[serde(default)]
+    pub attack: Vec<String>,
+    /// How far apart in event time the events of one match may be. Kept rows live
+    /// this long past the watermark. `${window}` in the SQL.
+    #[serde(with = "humantime_serde", default)]
+    pub window: Duration,
+    /// The columns kept rows are partitioned by: only partitions that receive new rows
+    /// are evaluated, and match.sql sees one partition's rows together.
+    pub partition_by: Vec<String>,
+    /// The columns that name the alert's entity: one open alert per entity and
+    /// suppression period. Defaults to `partition_by`.
+    #[serde(default)]
+    pub entity: Vec<String>,
+    /// How long after an alert's first event later matches fold into it.
+    #[serde(with = "humantime_serde")]
+    pub suppression: Duration,
+    #[serde(default)]
+    pub params: BTreeMap<String, Param>,
+    #[serde(default)]
+    pub response: Vec<ResponseStep>,
+    /// Switches the rule off without deleting it.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+impl RuleSettings {
+    pub fn load(path: &Path) -> Result<RuleSettings, RuleError> {
+        let text = std::fs::read_to_string(path).map_err(|error| RuleError::io(path, error))?;
+        let mut settings: RuleSettings = toml::from_str(&text).map_err(|error| {
+            let (line, column) = error
+                .span()
+                .map(|span| line_column(&text, span.start))
+                .map_or((None, None), |(line, column)| (Some(line), Some(column)));
+            RuleError::at(path, line, column, error.message().to_string())
+        })?;
+        if settings.entity.is_empty() {
+            settings.entity = settings.partition_by.clone();
+        }
+        settings.check(path)?;
+        Ok(settings)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), RuleError> {
+        if self.partition_by.is_empty() {
+            return Err(RuleError::in_file(
+                path,
+                "partition_by must name at least one column (e.g. [\"host_id\"])",
+            ));
+        }
+        for step in &self.response {
+            if !ACTIONS.contains(&step.action.as_str()) {
+                return Err(RuleError::in_file(
+                    path,
+                    format!("response action `{}` is not one of {}", step.action, ACTIONS.join(", ")),
+                ));
+            }
+        }
+        for name in self.params.keys() {
+            if matches!(name.as_str(), "window" | "lateness") {
+                return Err(RuleError::in_file(
+                    path,
+                    format!("param `{name}` is built in (the rule's {name}); choose another name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (u64, u64) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) as u64 + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rule.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const GOOD: &str = r#"
+title = "t"
+description = "d"
+severity = "high"
+attack = ["T1048"]
+window = "10m"
+partition_by = ["host_id"]
+suppression = "1h"
+[params]
+min_files = 20
+classes = ["confidential", "restricted"]
+within = { duration = "30m" }
+[[response]]
+action = "isolate_host"
+mode = "approval"
+"#;
+
+    #[test]
+    fn reads_settings_and_defaults_entity_to_partition() {
+        let (_dir, path) = write(GOOD);
+        let settings = RuleSettings::load(&path).unwrap();
+        assert_eq!(settings.window, Duration::from_secs(600));
+        assert_eq!(settings.entity, vec!["host_id".to_string()]);
+        assert_eq!(settings.params["min_files"], Param::Int(20));
+        assert_eq!(
+            settings.params["within"],
+            Param::Duration {
+                duration: Duration::from_secs(1800)
+            }
+        );
+        assert_eq!(settings.response[0].mode, ResponseMode::Approval);
+    }
+
+    #[test]
+    fn a_typo_is_reported_with_its_line() {
+        let (_dir, path) = write(&GOOD.replace("severity = \"high\"", "severity = \"hgih\""));
+        let error = RuleSettings::load(&path).unwrap_err().to_string();
+        assert!(error.contains("rule.toml:4:"), "{error}");
+        assert!(error.contains("unknown variant"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_action_is_refused() {
+        let (_dir, path) = write(&GOOD.replace("isolate_host", "wipe_disk"));
+        let error = RuleSettings::load(&path).unwrap_err().to_string();
+        assert!(error.contains("`wipe_disk` is not one of"), "{error}");
+    }
+}

@@ -1,0 +1,92 @@
+//! `GET /api/v1/alerts` and `GET /api/v1/alerts/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use cordon_detections::alerts::{Alert, AlertFilter, AlertStatus};
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::auth::{Caller, Role};
+use super::error::ApiError;
+
+/// Every role may read alerts.
+const READERS: &[Role] = &[Role::Analyst, Role::Engineer, Role::Responder];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub rule_id: Option<String>,
+    pub host_id: Option<String>,
+    pub user_name: Option<String>,
+    /// RFC 3339 time, or a duration back from now (`15m`, `24h`).
+    pub since: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlertList {
+    pub alerts: Vec<Alert>,
+}
+
+/// Parses `since`: an RFC 3339 time or a duration before now.
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return time
+            .timestamp_nanos_opt()
+            .ok_or_else(|| format!("since {text} is out of range"));
+    }
+    let back = humantime::parse_duration(text)
+        .map_err(|_| format!("since must be an RFC 3339 time or a duration like 15m, not {text:?}"))?;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    Ok(now - back.as_nanos() as i64)
+}
+
+pub async fn list(
+    caller: Caller,
+    State(state): State<ApiState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AlertList>, ApiError> {
+    caller.require(READERS)?;
+    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(AlertStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("status must be open, acknowledged or closed, not {text:?}"))
+        })?),
+    };
+    let since = query
+        .since
+        .as_deref()
+        .map(parse_since)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let filter = AlertFilter {
+        status,
+        rule_id: query.rule_id,
+        host_id: query.host_id,
+        user_name: query.user_name,
+        since,
+        limit,
+        offset: query.offset.unwrap_or(0),
+    };
+    let alerts = state.alerts.list(&filter).map_err(ApiError::internal)?;
+    Ok(Json(AlertList { alerts }))
+}
+
+pub async fn get(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Alert>, ApiError> {
+    caller.require(READERS)?;
+    match state.alerts.get(&id).map_err(ApiError::internal)? {
+        Some(alert) => Ok(Json(alert)),
+        None => Err(ApiError::not_found(format!("no alert {id}"))),
+    }
+}

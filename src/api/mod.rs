@@ -1,0 +1,34 @@
+//! The REST API (contract section 8): bearer tokens with roles on every route.
+
+pub mod alerts;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod rules;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use cordon_detections::alerts::AlertStore;
+use cordon_detections::service::Shared;
+
+pub use auth::Role;
+pub use config::{ApiConfig, TokenConfig};
+
+/// What handlers read.
+#[derive(Clone)]
+pub struct ApiState {
+    pub alerts: Arc<AlertStore>,
+    pub rules: Arc<Shared>,
+    pub tokens: Arc<auth::Tokens>,
+}
+
+/// Every route, each behind its role check.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route("/api/v1/rules", get(rules::list))
+        .with_state(state)
+}
