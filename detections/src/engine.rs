@@ -270,6 +270,7 @@ impl Engine {
                 .get_or_create(&label)
                 .set(rule.kept.rows() as i64);
             let Some(result) = result else { continue };
+            // Every rule that ran over new events counts, matched or not.
             rule.status.evaluations += 1;
             rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
             self.metrics.evaluations.get_or_create(&label).inc();
@@ -296,7 +297,7 @@ impl Engine {
     }
 }
 
-/// One rule over one batch: None when nothing reached match.sql.
+/// One rule over one batch: None when the batch was empty (nothing ran).
 async fn evaluate(
     id: &str,
     rule: &mut LiveRule,
@@ -318,6 +319,7 @@ async fn evaluate(
         Err(error) => return Some(Err(error)),
     };
     let mut touched = std::collections::BTreeSet::new();
+    let nothing = || Some(Ok(Vec::new()));
     for part in kept.iter().filter(|part| part.num_rows() > 0) {
         match rule.kept.insert(part) {
             Ok(keys) => touched.extend(keys),
@@ -330,12 +332,12 @@ async fn evaluate(
         }
     }
     if touched.is_empty() {
-        return None;
+        return nothing();
     }
     let _ = rule.kept.evict(evict_before, Some(&touched));
     let rows = rule.kept.rows_of(&touched);
     if rows.is_empty() {
-        return None;
+        return nothing();
     }
     let index = evidence_index(&rows);
     let output = match rule.compiled.matcher.run(id, rows, limits).await {

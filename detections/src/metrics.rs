@@ -59,7 +59,6 @@ impl DetectionMetrics {
             "Events received by the stage",
             self.events_in.clone(),
         );
-        let registry = registry;
         registry.register(
             "cordon_detection_late_events",
             "Events later than detections.lateness: counted and not evaluated",

@@ -99,31 +99,33 @@ pub fn substitute(sql: &str, values: &BTreeMap<String, String>) -> Result<Substi
             if c == '\'' {
                 in_string = !in_string;
             }
-            if !in_string && c == '$' && chars.get(i + 1) == Some(&'{') {
-                if let Some(close) = chars[i + 2..].iter().position(|&c| c == '}') {
-                    let name: String = chars[i + 2..i + 2 + close].iter().collect();
-                    let name = name.trim();
-                    let Some(value) = values.get(name) else {
-                        return Err(UnknownParam {
-                            name: name.to_string(),
-                            line: line_number,
-                            column: i as u64 + 1,
-                        });
-                    };
-                    let old_len = close as u64 + 3;
-                    let new_len = value.chars().count() as u64;
-                    replacements.push(Replacement {
+            if !in_string
+                && c == '$'
+                && chars.get(i + 1) == Some(&'{')
+                && let Some(close) = chars[i + 2..].iter().position(|&c| c == '}')
+            {
+                let name: String = chars[i + 2..i + 2 + close].iter().collect();
+                let name = name.trim();
+                let Some(value) = values.get(name) else {
+                    return Err(UnknownParam {
+                        name: name.to_string(),
                         line: line_number,
-                        new_start: new_column,
-                        new_len,
-                        old_start: i as u64 + 1,
-                        old_len,
+                        column: i as u64 + 1,
                     });
-                    out.push_str(value);
-                    new_column += new_len;
-                    i += close + 3;
-                    continue;
-                }
+                };
+                let old_len = close as u64 + 3;
+                let new_len = value.chars().count() as u64;
+                replacements.push(Replacement {
+                    line: line_number,
+                    new_start: new_column,
+                    new_len,
+                    old_start: i as u64 + 1,
+                    old_len,
+                });
+                out.push_str(value);
+                new_column += new_len;
+                i += close + 3;
+                continue;
             }
             out.push(c);
             new_column += 1;

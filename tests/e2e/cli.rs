@@ -104,3 +104,45 @@ fn query_prints_table_json_and_csv_and_refuses_writes() {
         String::from_utf8_lossy(&write.stderr)
     );
 }
+
+#[test]
+fn rules_check_names_the_file_line_and_column_of_a_bad_rule() {
+    let detections = crate::detections::scratch_detections();
+    let match_sql = detections.path().join("rules/telemetry-gap/match.sql");
+    let good = std::fs::read_to_string(&match_sql).unwrap();
+    std::fs::write(&match_sql, good.replace("SELECT host_id,", "SELECT host_idd,")).unwrap();
+    let input_sql = detections.path().join("rules/telemetry-tampering/input.sql");
+    std::fs::write(&input_sql, "DROP TABLE events").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["rules", "check"])
+        .env("CORDON_DETECTIONS__RULES_DIR", detections.path().join("rules"))
+        .env("CORDON_DETECTIONS__REFERENCE_DIR", detections.path().join("reference"))
+        .env("CORDON_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    let line = good.lines().position(|line| line.contains("SELECT host_id,")).unwrap() + 1;
+    let column = good.lines().nth(line - 1).unwrap().find("host_id").unwrap() + 1;
+    assert!(
+        stdout.contains(&format!("telemetry-gap/match.sql:{line}:{column}: ")) && stdout.contains("host_idd"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("telemetry-tampering/input.sql") && stdout.contains("rules may only read"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok   exfil-attempt-chain"), "{stdout}");
+}
+
+#[test]
+fn rules_test_runs_every_fixture() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["rules", "test"])
+        .env("CORDON_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}

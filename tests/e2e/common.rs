@@ -35,7 +35,22 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
     config.otlp.http_listen = "127.0.0.1:0".parse().unwrap();
     config.storage.data_dir = data_dir.to_path_buf();
+    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    config.api.tokens = cordon::api::Role::ALL
+        .iter()
+        .map(|role| cordon::api::TokenConfig {
+            name: format!("test {}", role.as_str()),
+            role: *role,
+            token: Some(token_for(*role)),
+            token_env: None,
+        })
+        .collect();
     config
+}
+
+/// The test token of `role`.
+pub fn token_for(role: cordon::api::Role) -> String {
+    format!("test-token-for-the-{}-role", role.as_str())
 }
 
 pub struct TestServer {
@@ -50,11 +65,21 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        TestServer::start_in(tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// Starts on an existing data directory (a restart).
+    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let server = Server::start(config).await.unwrap();
         TestServer { server, _dir: dir }
+    }
+
+    /// Stops the server and hands back its data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.server.stop().await.unwrap();
+        self._dir
     }
 
     pub fn grpc_url(&self) -> String {
@@ -63,6 +88,45 @@ impl TestServer {
 
     pub fn http_url(&self) -> String {
         format!("http://{}/v1/logs", self.server.http_addr)
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.server.api_addr)
+    }
+
+    /// `GET path` on the API with the token of `role`: status and JSON body.
+    pub async fn api_get(&self, path: &str, role: Option<cordon::api::Role>) -> (u16, Value) {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.api_url()));
+        if let Some(role) = role {
+            request = request.bearer_auth(token_for(role));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: String = response.text().await.unwrap();
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+
+    /// Every alert, through the API.
+    pub async fn alerts(&self) -> Vec<Value> {
+        let (status, body) = self
+            .api_get("/api/v1/alerts?limit=1000", Some(cordon::api::Role::Analyst))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["alerts"].as_array().unwrap().clone()
+    }
+
+    /// Waits until the detection engine has taken every stored batch.
+    pub async fn detections_idle(&self) {
+        for _ in 0..600 {
+            if self.server.detections.metrics.queued_events.get() == 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if self.server.detections.metrics.queued_events.get() == 0 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("detections did not catch up within a minute");
     }
 
     pub fn storage(&self) -> cordon_ingest::StorageConfig {

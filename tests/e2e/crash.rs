@@ -37,6 +37,7 @@ fn serve(data_dir: &Path, flush_interval: &str) -> Served {
         .arg(data_dir)
         .env("CORDON_OTLP__GRPC_LISTEN", grpc.to_string())
         .env("CORDON_OTLP__HTTP_LISTEN", http.to_string())
+        .env("CORDON_API__LISTEN", "127.0.0.1:0")
         .env("CORDON_STORAGE__FLUSH_INTERVAL", flush_interval)
         .env("CORDON_LOG", "warn")
         .stdout(Stdio::null())

@@ -5,5 +5,6 @@ mod bad_input;
 mod cli;
 mod common;
 mod crash;
+mod detections;
 mod duckdb;
 mod otel_sdk;
