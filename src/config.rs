@@ -20,6 +20,16 @@ pub struct Config {
     pub storage: StorageConfig,
     pub detections: DetectionConfig,
     pub api: ApiConfig,
+    pub signatures: SignatureConfig,
+}
+
+/// The `[signatures]` settings (contract section 5).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignatureConfig {
+    /// CSV of `key_id,public_key` (base64 Ed25519 keys). Without it, every signed
+    /// event is `bad`: no signature can be checked against an unknown key.
+    pub keys_file: Option<PathBuf>,
 }
 
 impl Config {

@@ -36,6 +36,13 @@ impl Server {
     /// Opens storage (replaying its log), then starts every source.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.validate()?;
+        let keys = match &config.signatures.keys_file {
+            Some(path) => {
+                cordon_schemas::signature::KeyRegistry::load(path).context("cannot read signatures.keys_file")?
+            }
+            None => cordon_schemas::signature::KeyRegistry::new(),
+        };
+        tracing::info!(keys = keys.len(), "signature key registry loaded");
         let metrics = IngestMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -46,7 +53,7 @@ impl Server {
             tokio::task::spawn_blocking(move || EventStore::open(storage_config, store_metrics, retry_after, vec![]))
                 .await?
                 .with_context(|| format!("cannot open storage in {}", config.storage.data_dir.display()))?;
-        let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()));
+        let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()).with_keys(Arc::new(keys)));
         let (shutdown, shutdown_receiver) = watch::channel(false);
 
         // Detections start before any source, so every batch stored from now on

@@ -11,6 +11,7 @@ use crate::metrics::IngestMetrics;
 use crate::storage::EventStore;
 use cordon_schemas::otlp::{convert_request, count_records};
 use cordon_schemas::otlp_wire::convert_encoded_request;
+use cordon_schemas::signature::KeyRegistry;
 use cordon_schemas::{ConversionReport, EventBatchBuilder, flat};
 
 /// The transports events arrive by; each is a metrics label.
@@ -49,6 +50,7 @@ pub struct IngestOutcome {
 pub struct Ingestor {
     store: Arc<EventStore>,
     metrics: IngestMetrics,
+    keys: Arc<KeyRegistry>,
 }
 
 /// Wall-clock now, in nanoseconds since the epoch.
@@ -61,7 +63,17 @@ pub fn now_unix_nano() -> i64 {
 
 impl Ingestor {
     pub fn new(store: Arc<EventStore>, metrics: IngestMetrics) -> Self {
-        Ingestor { store, metrics }
+        Ingestor {
+            store,
+            metrics,
+            keys: Arc::new(KeyRegistry::new()),
+        }
+    }
+
+    /// Checks event signatures against `keys` (contract section 5).
+    pub fn with_keys(mut self, keys: Arc<KeyRegistry>) -> Self {
+        self.keys = keys;
+        self
     }
 
     pub fn metrics(&self) -> &IngestMetrics {
@@ -81,7 +93,7 @@ impl Ingestor {
         let records = count_records(request);
         self.metrics.received(transport.label(), records);
         let started = Instant::now();
-        let mut builder = EventBatchBuilder::with_capacity(records);
+        let mut builder = EventBatchBuilder::with_capacity(records).with_keys(self.keys.clone());
         let report = convert_request(request, now_unix_nano(), &mut builder);
         self.metrics.stage_time("convert", started.elapsed());
         self.finish(builder, report).await
@@ -91,7 +103,7 @@ impl Ingestor {
     /// prost structs; returns once every accepted record is durable.
     pub async fn ingest_encoded_otlp(&self, transport: Transport, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
         let started = Instant::now();
-        let mut builder = EventBatchBuilder::with_capacity(bytes.len() / 256 + 1);
+        let mut builder = EventBatchBuilder::with_capacity(bytes.len() / 256 + 1).with_keys(self.keys.clone());
         let (report, records) = convert_encoded_request(bytes, now_unix_nano(), &mut builder).map_err(|error| {
             IngestError::Undecodable(format!(
                 "request is not an OTLP ExportLogsServiceRequest (protobuf): {error}"
@@ -110,7 +122,7 @@ impl Ingestor {
     ) -> Result<IngestOutcome, IngestError> {
         self.metrics.received(transport.label(), events.len());
         let received = now_unix_nano();
-        let mut builder = EventBatchBuilder::with_capacity(events.len());
+        let mut builder = EventBatchBuilder::with_capacity(events.len()).with_keys(self.keys.clone());
         let mut report = ConversionReport::default();
         for (index, value) in events.iter().enumerate() {
             let outcome = flat::flat_json_to_event(value).and_then(|record| builder.append(&record, received));

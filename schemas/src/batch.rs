@@ -15,8 +15,6 @@ use crate::schema::event_schema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureStatus {
     Missing,
-    /// Signed, but no key registry is configured to check it against.
-    Unverified,
     Valid,
     Bad,
 }
@@ -25,7 +23,6 @@ impl SignatureStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             SignatureStatus::Missing => "missing",
-            SignatureStatus::Unverified => "unverified",
             SignatureStatus::Valid => "valid",
             SignatureStatus::Bad => "bad",
         }
@@ -54,6 +51,7 @@ pub struct EventBatchBuilder {
     rows: usize,
     assigned_ids: u64,
     id_prefix: String,
+    keys: std::sync::Arc<crate::signature::KeyRegistry>,
 }
 
 /// What happened to one appended record.
@@ -84,7 +82,14 @@ impl EventBatchBuilder {
             rows: 0,
             assigned_ids: 0,
             id_prefix: String::new(),
+            keys: std::sync::Arc::new(crate::signature::KeyRegistry::new()),
         }
+    }
+
+    /// Verifies signatures against `keys`; without, every signature is `bad`.
+    pub fn with_keys(mut self, keys: std::sync::Arc<crate::signature::KeyRegistry>) -> Self {
+        self.keys = keys;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -132,7 +137,7 @@ impl EventBatchBuilder {
             }
         }
         let signature = if record.signature.is_some() {
-            SignatureStatus::Unverified
+            self.keys.verify(record)
         } else {
             SignatureStatus::Missing
         };

@@ -11,6 +11,7 @@ pub mod otlp_wire;
 pub mod record;
 pub mod reject;
 pub mod schema;
+pub mod signature;
 pub mod value;
 
 pub use batch::{EventBatchBuilder, SignatureStatus};

@@ -20,9 +20,8 @@ const KEYED_BY_USER: &[&str] = &[
     "repeated-policy-denies",
 ];
 
-/// Scenarios the pipeline cannot yet see: signature verification (contract section 5)
-/// is not built, so no event is ever marked `bad`.
-const NOT_YET_DETECTED: &[Scenario] = &[Scenario::TelemetryTampering];
+/// Scenarios the pipeline cannot yet see (none).
+const NOT_YET_DETECTED: &[Scenario] = &[];
 
 async fn send_all(server: &TestServer, events: &[FlatEvent]) {
     let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
@@ -328,5 +327,64 @@ async fn a_broken_edit_keeps_the_last_good_rule_running_and_is_reported() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(rule_view(&server, "telemetry-gap").await.is_null());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_checked_against_the_key_registry() {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        keys.path(),
+        format!(
+            "key_id,public_key\nwks-7-k1,{}\n",
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes())
+        ),
+    )
+    .unwrap();
+    let keys_file = keys.path().to_path_buf();
+    let server = TestServer::start_with(move |config| config.signatures.keys_file = Some(keys_file)).await;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let sign = |mut event: FlatEvent| {
+        event.set("signature.key_id", "wks-7-k1");
+        let value = event.to_json(true);
+        let record = cordon_schemas::flat::flat_json_to_event(&value).unwrap();
+        let signature = key.sign(cordon_schemas::signature::canonical_json(&record).as_bytes());
+        event.set(
+            "signature.ed25519",
+            base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+        );
+        event
+    };
+    let mut good = FlatEvent::new(now, "process.start", "wks-7");
+    good.set("event.id", "good-1").set("process.executable.name", "git");
+    let good = sign(good);
+    let mut altered = sign({
+        let mut event = FlatEvent::new(now + 1, "process.start", "wks-7");
+        event.set("event.id", "altered-1").set("process.executable.name", "git");
+        event
+    });
+    // Changed after signing: what a tamperer on the path would do.
+    altered.set("process.executable.name", "nc");
+    send_all(&server, &[good, altered]).await;
+    server.detections_idle().await;
+    let rows = crate::common::stored_rows(&server.storage()).await;
+    let status: BTreeMap<&str, &str> = rows
+        .iter()
+        .map(|row| {
+            (
+                row["event_id"].as_str().unwrap(),
+                row["signature_status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(status["good-1"], "valid");
+    assert_eq!(status["altered-1"], "bad");
+    let alerts = server.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["rule_id"], "telemetry-tampering");
+    assert_eq!(alerts[0]["evidence"][0]["event_id"], "altered-1");
     server.stop().await;
 }

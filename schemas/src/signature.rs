@@ -1,0 +1,234 @@
+//! Signed events (contract section 5): `signature.ed25519` is an Ed25519 signature
+//! over the RFC 8785 canonical JSON of the event's flat form, `time` as integer
+//! nanoseconds, without the two `signature.*` attributes; `signature.key_id` names
+//! the public key in the key registry.
+//!
+//! The flat form Cordon verifies is every attribute the event arrived with (log and
+//! resource attributes alike), `host.id`, `event.name` and `time`. A signature that
+//! names a key the registry does not hold cannot be valid, so it is `bad`: an
+//! attacker cannot skip the check by inventing a key id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::Value;
+
+use crate::batch::SignatureStatus;
+use crate::fields::{ATTR_FIELDS, attr};
+use crate::record::EventRecord;
+use crate::value::AttrValue;
+
+/// Public keys by key id.
+#[derive(Debug, Default, Clone)]
+pub struct KeyRegistry {
+    keys: HashMap<String, VerifyingKey>,
+}
+
+/// Why the key registry file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRegistryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Line { path: String, line: usize, message: String },
+}
+
+impl KeyRegistry {
+    pub fn new() -> Self {
+        KeyRegistry::default()
+    }
+
+    pub fn insert(&mut self, key_id: impl Into<String>, key: VerifyingKey) {
+        self.keys.insert(key_id.into(), key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Reads `key_id,public_key` lines (the key as base64 of its 32 bytes); `#` starts
+    /// a comment, and a first line `key_id,public_key` is a header.
+    pub fn load(path: &Path) -> Result<KeyRegistry, KeyRegistryError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| KeyRegistryError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let mut registry = KeyRegistry::new();
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.replace(' ', "") == "key_id,public_key" {
+                continue;
+            }
+            let bad = |message: &str| KeyRegistryError::Line {
+                path: name.clone(),
+                line: index + 1,
+                message: message.to_string(),
+            };
+            let (id, key) = line.split_once(',').ok_or_else(|| bad("expected key_id,public_key"))?;
+            let bytes = BASE64
+                .decode(key.trim())
+                .map_err(|_| bad("the public key is not base64"))?;
+            let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad("an Ed25519 public key is 32 bytes"))?;
+            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not a valid Ed25519 public key"))?;
+            registry.insert(id.trim(), key);
+        }
+        Ok(registry)
+    }
+
+    /// The status of a record's signature.
+    pub fn verify(&self, record: &EventRecord<'_>) -> SignatureStatus {
+        let Some(signature) = record.signature.as_deref() else {
+            return SignatureStatus::Missing;
+        };
+        let key_index = ATTR_FIELDS
+            .iter()
+            .position(|field| field.attr == attr::SIGNATURE_KEY_ID)
+            .expect("signature.key_id is a typed column");
+        let key_id = record.typed[key_index].as_ref().map(|value| value.to_text());
+        let Some(key) = key_id.and_then(|id| self.keys.get(id.as_ref())) else {
+            return SignatureStatus::Bad;
+        };
+        let Ok(bytes) = BASE64.decode(signature.trim()) else {
+            return SignatureStatus::Bad;
+        };
+        let Ok(signature) = Signature::from_slice(&bytes) else {
+            return SignatureStatus::Bad;
+        };
+        match key.verify_strict(canonical_json(record).as_bytes(), &signature) {
+            Ok(()) => SignatureStatus::Valid,
+            Err(_) => SignatureStatus::Bad,
+        }
+    }
+}
+
+fn json_of(value: &AttrValue<'_>) -> Value {
+    match value {
+        AttrValue::Str(text) => Value::from(text.as_ref()),
+        AttrValue::Int(number) => Value::from(*number),
+        AttrValue::Double(number) => Value::from(*number),
+        AttrValue::Bool(flag) => Value::from(*flag),
+        AttrValue::Complex(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::from(text.as_str())),
+    }
+}
+
+/// The signed bytes: the flat form with sorted keys and no whitespace (RFC 8785 for
+/// the values events carry: strings, integers, booleans).
+pub fn canonical_json(record: &EventRecord<'_>) -> String {
+    let mut object: BTreeMap<String, Value> = BTreeMap::new();
+    let time = if record.time_unix_nano != 0 {
+        record.time_unix_nano
+    } else {
+        record.observed_time_unix_nano
+    };
+    object.insert(attr::TIME.into(), Value::from(time));
+    let slots = [
+        (attr::HOST_ID, &record.host_id),
+        (attr::HOST_NAME, &record.host_name),
+        (attr::SERVICE_NAME, &record.service_name),
+        (attr::EVENT_NAME, &record.event_name),
+        (attr::EVENT_ID, &record.event_id),
+    ];
+    for (name, value) in slots {
+        if let Some(value) = value {
+            object.insert(name.into(), Value::from(value.as_ref()));
+        }
+    }
+    for (field, value) in ATTR_FIELDS.iter().zip(&record.typed) {
+        if let Some(value) = value
+            && field.attr != attr::SIGNATURE_KEY_ID
+        {
+            object.insert(field.attr.into(), json_of(value));
+        }
+    }
+    for (name, value) in &record.extra {
+        object.insert(name.to_string(), json_of(value));
+    }
+    serde_json::to_string(&object).expect("JSON values serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flat::flat_json_to_event;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn event() -> Value {
+        serde_json::json!({
+            "time": "2026-01-15T10:04:05.123Z", "host.id": "wks-0142", "event.name": "network.flow",
+            "event.id": "b1f0", "user.name": "alice", "destination.address": "paste.example.net",
+            "destination.port": 443, "network.io.bytes_sent": 48213311, "custom.flag": true,
+            "signature.key_id": "wks-0142-k1"
+        })
+    }
+
+    fn signed(key: &SigningKey, mut value: Value) -> Value {
+        let record = flat_json_to_event(&value).unwrap();
+        let signature = key.sign(canonical_json(&record).as_bytes());
+        value["signature.ed25519"] = Value::from(BASE64.encode(signature.to_bytes()));
+        value
+    }
+
+    #[test]
+    fn canonical_form_is_sorted_compact_and_without_the_signature() {
+        let mut value = event();
+        value["signature.ed25519"] = Value::from("AAAA");
+        let record = flat_json_to_event(&value).unwrap();
+        assert_eq!(
+            canonical_json(&record),
+            r#"{"custom.flag":true,"destination.address":"paste.example.net","destination.port":443,"event.id":"b1f0","event.name":"network.flow","host.id":"wks-0142","network.io.bytes_sent":48213311,"time":1768471445123000000,"user.name":"alice"}"#
+        );
+    }
+
+    #[test]
+    fn valid_altered_unknown_key_and_missing() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let mut registry = KeyRegistry::new();
+        registry.insert("wks-0142-k1", key.verifying_key());
+        let good = signed(&key, event());
+        let status = |value: &Value| registry.verify(&flat_json_to_event(value).unwrap());
+        assert_eq!(status(&good), SignatureStatus::Valid);
+        let mut altered = good.clone();
+        altered["network.io.bytes_sent"] = Value::from(12);
+        assert_eq!(status(&altered), SignatureStatus::Bad);
+        let mut unknown = good.clone();
+        unknown["signature.key_id"] = Value::from("someone-else");
+        assert_eq!(status(&unknown), SignatureStatus::Bad);
+        let mut garbage = good.clone();
+        garbage["signature.ed25519"] = Value::from("not base64!");
+        assert_eq!(status(&garbage), SignatureStatus::Bad);
+        assert_eq!(status(&event()), SignatureStatus::Missing);
+    }
+
+    #[test]
+    fn loads_a_key_file() {
+        let key = SigningKey::from_bytes(&[2; 32]);
+        let dir = std::env::temp_dir().join(format!("cordon-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.csv");
+        std::fs::write(
+            &path,
+            format!(
+                "# fleet keys\nkey_id,public_key\nwks-0142-k1,{}\n",
+                BASE64.encode(key.verifying_key().to_bytes())
+            ),
+        )
+        .unwrap();
+        assert_eq!(KeyRegistry::load(&path).unwrap().len(), 1);
+        std::fs::write(&path, "wks-1,short\n").unwrap();
+        let error = KeyRegistry::load(&path).unwrap_err().to_string();
+        assert!(error.contains(":1:"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
