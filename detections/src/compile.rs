@@ -33,6 +33,11 @@ pub const LAST_SEEN: &str = "last_seen";
 pub const EVIDENCE: &str = "evidence";
 /// The event-time column input.sql must return (for windows and lateness).
 pub const TIME: &str = "time";
+/// An optional input.sql column: the event time until which a row must be kept.
+/// Without it a row is kept until its time falls a window behind the watermark.
+pub const KEEP_UNTIL: &str = "keep_until";
+/// The column the engine adds to `kept`: true for rows that arrived in this evaluation.
+pub const IS_NEW: &str = "is_new";
 
 /// Limits every evaluation runs under.
 #[derive(Debug, Clone, Copy)]
@@ -227,8 +232,24 @@ pub async fn compile(
         )?;
     }
 
+    if let Ok(field) = input.output.field_with_name(KEEP_UNTIL)
+        && !is_timestamp(field.data_type())
+    {
+        return Err(definition.input.error_at(
+            None,
+            None,
+            format!("column `{KEEP_UNTIL}` must be a timestamp, e.g. time + ${{window}}"),
+        ));
+    }
+    if input.output.field_with_name(IS_NEW).is_ok() {
+        return Err(definition.input.error_at(
+            None,
+            None,
+            format!("`{IS_NEW}` is added by the engine for match.sql; input.sql must not return it"),
+        ));
+    }
     let match_context = session(limits, reference).map_err(setup_error)?;
-    let kept_schema = Arc::new(strip_metadata(&input.output));
+    let kept_schema = Arc::new(kept_schema(&input.output));
     let kept = Arc::new(MemTable::try_new(kept_schema, vec![vec![]]).map_err(setup_error)?);
     match_context
         .register_table(KEPT_TABLE, kept.clone())
@@ -269,13 +290,24 @@ pub async fn compile(
     })
 }
 
-/// Nullability and metadata of a plan's output are not promises about the rows the
-/// engine stores; a plain schema avoids needless mismatches.
-fn strip_metadata(schema: &SchemaRef) -> arrow::datatypes::Schema {
-    let fields: Vec<arrow::datatypes::Field> = schema
+/// The schema of the rows kept from input.sql's output. Nullability and metadata of a
+/// plan's output are not promises about the rows; a plain schema avoids mismatches.
+pub fn stored_schema(output: &SchemaRef) -> arrow::datatypes::Schema {
+    let fields: Vec<arrow::datatypes::Field> = output
         .fields()
         .iter()
         .map(|field| arrow::datatypes::Field::new(field.name(), field.data_type().clone(), true))
         .collect();
+    arrow::datatypes::Schema::new(fields)
+}
+
+/// What match.sql sees as `kept`: the stored rows plus `is_new`.
+pub fn kept_schema(output: &SchemaRef) -> arrow::datatypes::Schema {
+    let mut fields: Vec<arrow::datatypes::Field> = stored_schema(output)
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone())
+        .collect();
+    fields.push(arrow::datatypes::Field::new(IS_NEW, DataType::Boolean, false));
     arrow::datatypes::Schema::new(fields)
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::BooleanArray;
+use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
@@ -141,31 +141,30 @@ impl Engine {
     pub fn install(&mut self, compiled: CompiledRule) {
         let id = compiled.definition.id.clone();
         let previous = self.rules.remove(&id);
-        let schema = Arc::new(arrow::datatypes::Schema::new(
-            compiled
-                .input
-                .output
-                .fields()
-                .iter()
-                .map(|field| arrow::datatypes::Field::new(field.name(), field.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        ));
+        let schema = Arc::new(crate::compile::stored_schema(&compiled.input.output));
+        let settings = &compiled.definition.settings;
+        let fresh = || {
+            KeptRows::new(
+                schema.clone(),
+                &settings.partition_by,
+                settings.window,
+                settings.max_rows_per_partition,
+            )
+            .expect("checked at compile")
+        };
+        // A reloaded rule keeps its rows when they still fit its new input and keys.
         let (kept, status) = match previous {
             Some(previous)
                 if previous.kept.schema() == &schema
-                    && previous.compiled.definition.settings.partition_by
-                        == compiled.definition.settings.partition_by =>
+                    && previous.compiled.definition.settings.partition_by == settings.partition_by
+                    && previous.compiled.definition.settings.window == settings.window
+                    && previous.compiled.definition.settings.max_rows_per_partition
+                        == settings.max_rows_per_partition =>
             {
                 (previous.kept, previous.status)
             }
-            Some(previous) => (
-                KeptRows::new(schema, &compiled.definition.settings.partition_by).expect("checked at compile"),
-                previous.status,
-            ),
-            None => (
-                KeptRows::new(schema, &compiled.definition.settings.partition_by).expect("checked at compile"),
-                RuleStatus::default(),
-            ),
+            Some(previous) => (fresh(), previous.status),
+            None => (fresh(), RuleStatus::default()),
         };
         self.rules.insert(id, LiveRule { compiled, kept, status });
     }
@@ -306,10 +305,8 @@ async fn evaluate(
     sweep_all: bool,
     limits: Limits,
 ) -> Option<Result<Vec<Match>, EvalError>> {
-    let retention = rule.compiled.definition.retention().as_nanos() as i64;
-    let evict_before = watermark.saturating_sub(retention);
     if sweep_all {
-        let _ = rule.kept.evict(evict_before, None);
+        let _ = rule.kept.evict(watermark, None);
     }
     if batch.num_rows() == 0 {
         return None;
@@ -320,6 +317,8 @@ async fn evaluate(
     };
     let mut touched = std::collections::BTreeSet::new();
     let nothing = || Some(Ok(Vec::new()));
+    let new_ids = new_event_ids(&kept);
+    rule.kept.begin();
     for part in kept.iter().filter(|part| part.num_rows() > 0) {
         match rule.kept.insert(part) {
             Ok(keys) => touched.extend(keys),
@@ -334,7 +333,7 @@ async fn evaluate(
     if touched.is_empty() {
         return nothing();
     }
-    let _ = rule.kept.evict(evict_before, Some(&touched));
+    let _ = rule.kept.evict(watermark, Some(&touched));
     let rows = rule.kept.rows_of(&touched);
     if rows.is_empty() {
         return nothing();
@@ -345,10 +344,32 @@ async fn evaluate(
         Err(error) => return Some(Err(error)),
     };
     let entity = &rule.compiled.definition.settings.entity;
-    Some(
-        matches_from(id, entity, &output, &index).map_err(|message| EvalError::Output {
-            rule: id.to_string(),
-            message,
-        }),
-    )
+    let found = match matches_from(id, entity, &output, &index) {
+        Ok(found) => found,
+        Err(message) => {
+            return Some(Err(EvalError::Output {
+                rule: id.to_string(),
+                message,
+            }));
+        }
+    };
+    // A match that rests only on rows seen before was raised when its newest row came.
+    Some(Ok(match new_ids {
+        Some(new_ids) => found
+            .into_iter()
+            .filter(|found| found.evidence.iter().any(|e| new_ids.contains(&e.event_id)))
+            .collect(),
+        None => found,
+    }))
+}
+
+/// The event ids among input.sql's output, when it returns `event_id`.
+fn new_event_ids(kept: &[RecordBatch]) -> Option<std::collections::HashSet<String>> {
+    let mut ids = std::collections::HashSet::new();
+    for batch in kept {
+        let column = batch.column_by_name(col::EVENT_ID)?;
+        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).ok()?;
+        ids.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    Some(ids)
 }

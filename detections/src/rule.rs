@@ -125,11 +125,6 @@ impl RuleDefinition {
             Stage::Match => &self.matcher,
         }
     }
-
-    /// How long kept rows are needed past the watermark.
-    pub fn retention(&self) -> Duration {
-        self.settings.window
-    }
 }
 
 /// The rule folders under `rules_dir` (each sub-folder with a `rule.toml`), sorted.

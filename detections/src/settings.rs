@@ -111,6 +111,10 @@ pub struct RuleSettings {
     /// How long after an alert's first event later matches fold into it.
     #[serde(with = "humantime_serde")]
     pub suppression: Duration,
+    /// Keeps at most this many rows per partition (the newest by time), so one noisy
+    /// key cannot take the memory of all; rows dropped this way are counted.
+    #[serde(default)]
+    pub max_rows_per_partition: Option<usize>,
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
     #[serde(default)]

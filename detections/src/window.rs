@@ -1,35 +1,49 @@
 //! A rule's kept rows, partitioned by its `partition_by` columns. New rows touch their
 //! partitions; only touched partitions are evaluated, so the work of an evaluation
 //! follows the new events and the windows of the keys they touch, not the whole
-//! window. Rows leave when they fall behind the watermark by more than the window.
+//! window. A row leaves once the watermark passes its `keep_until` (default: its time
+//! plus the window). match.sql sees `is_new` on the rows of the current evaluation.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, UInt32Array};
-use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
-use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::compile::{IS_NEW, KEEP_UNTIL, TIME};
 
 /// The partition key of a row: its partition columns as text, joined.
 pub type PartitionKey = String;
 
 struct Partition {
     batches: Vec<RecordBatch>,
-    oldest: i64,
+    /// Batches from this index on arrived in evaluation `tick`.
+    new_from: usize,
+    tick: u64,
+    /// The earliest expiry of its rows (ns).
+    earliest_expiry: i64,
+    rows: usize,
 }
 
-/// Partitions merge their small batches once they have this many.
-const MERGE_AFTER: usize = 16;
+/// Partitions merge their batches once they have this many.
+const MERGE_AFTER: usize = 8;
 
 pub struct KeptRows {
     schema: SchemaRef,
     key_columns: Vec<usize>,
     time_column: usize,
+    keep_until_column: Option<usize>,
+    /// Added to a row's time when it has no `keep_until`.
+    retention_nanos: i64,
+    max_rows: Option<usize>,
     partitions: HashMap<PartitionKey, Partition>,
     rows: usize,
+    tick: u64,
+    trimmed: u64,
 }
 
 /// Nanoseconds of a timestamp column (any unit) at `row`.
@@ -65,18 +79,27 @@ pub fn timestamp_nanos(column: &dyn Array, row: usize) -> Option<i64> {
 }
 
 impl KeptRows {
-    pub fn new(schema: SchemaRef, partition_by: &[String]) -> Result<KeptRows, ArrowError> {
+    pub fn new(
+        schema: SchemaRef,
+        partition_by: &[String],
+        retention: std::time::Duration,
+        max_rows: Option<usize>,
+    ) -> Result<KeptRows, ArrowError> {
         let key_columns = partition_by
             .iter()
             .map(|name| schema.index_of(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let time_column = schema.index_of(crate::compile::TIME)?;
         Ok(KeptRows {
+            time_column: schema.index_of(TIME)?,
+            keep_until_column: schema.index_of(KEEP_UNTIL).ok(),
             schema,
             key_columns,
-            time_column,
+            retention_nanos: retention.as_nanos() as i64,
+            max_rows,
             partitions: HashMap::new(),
             rows: 0,
+            tick: 0,
+            trimmed: 0,
         })
     }
 
@@ -90,6 +113,25 @@ impl KeptRows {
 
     pub fn partitions(&self) -> usize {
         self.partitions.len()
+    }
+
+    /// Rows dropped by `max_rows_per_partition` so far.
+    pub fn trimmed(&self) -> u64 {
+        self.trimmed
+    }
+
+    /// Starts an evaluation: rows inserted from now on are `is_new`.
+    pub fn begin(&mut self) {
+        self.tick += 1;
+    }
+
+    fn expiry(&self, batch: &RecordBatch, row: usize) -> i64 {
+        match self.keep_until_column {
+            Some(column) => timestamp_nanos(batch.column(column).as_ref(), row).unwrap_or(i64::MIN),
+            None => timestamp_nanos(batch.column(self.time_column).as_ref(), row)
+                .unwrap_or(i64::MIN)
+                .saturating_add(self.retention_nanos),
+        }
     }
 
     /// Adds the rows of `batch` (input.sql's output) and returns the partitions it touched.
@@ -110,12 +152,11 @@ impl KeptRows {
                 .join("\u{1f}");
             rows_by_key.entry(key).or_default().push(row as u32);
         }
-        let time = batch.column(self.time_column).clone();
         let mut touched = BTreeSet::new();
         for (key, rows) in rows_by_key {
-            let oldest = rows
+            let earliest = rows
                 .iter()
-                .filter_map(|&row| timestamp_nanos(time.as_ref(), row as usize))
+                .map(|&row| self.expiry(&batch, row as usize))
                 .min()
                 .unwrap_or(i64::MIN);
             let part = if rows.len() == batch.num_rows() {
@@ -123,91 +164,152 @@ impl KeptRows {
             } else {
                 take_record_batch(&batch, &UInt32Array::from(rows))?
             };
-            self.rows += part.num_rows();
+            let tick = self.tick;
             let partition = self.partitions.entry(key.clone()).or_insert(Partition {
                 batches: Vec::new(),
-                oldest: i64::MAX,
+                new_from: 0,
+                tick,
+                earliest_expiry: i64::MAX,
+                rows: 0,
             });
-            partition.oldest = partition.oldest.min(oldest);
-            partition.batches.push(part);
-            if partition.batches.len() > MERGE_AFTER {
-                let merged = concat_batches(&self.schema, &partition.batches)?;
-                partition.batches = vec![merged];
+            if partition.tick != tick {
+                // The first rows of this evaluation: what is there now is old.
+                if partition.batches.len() >= MERGE_AFTER {
+                    partition.batches = vec![concat_batches(&self.schema, &partition.batches)?];
+                }
+                partition.new_from = partition.batches.len();
+                partition.tick = tick;
             }
+            partition.earliest_expiry = partition.earliest_expiry.min(earliest);
+            partition.rows += part.num_rows();
+            self.rows += part.num_rows();
+            partition.batches.push(part);
             touched.insert(key);
+        }
+        if let Some(cap) = self.max_rows {
+            for key in &touched {
+                self.trim(key, cap)?;
+            }
         }
         Ok(touched)
     }
 
-    /// The kept rows of `keys`.
-    pub fn rows_of<'a>(&self, keys: impl IntoIterator<Item = &'a PartitionKey>) -> Vec<RecordBatch> {
-        keys.into_iter()
-            .filter_map(|key| self.partitions.get(key))
-            .flat_map(|partition| partition.batches.iter().cloned())
-            .collect()
+    /// Keeps the newest `cap` rows (by time) of a partition.
+    fn trim(&mut self, key: &PartitionKey, cap: usize) -> Result<(), ArrowError> {
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return Ok(());
+        };
+        if partition.rows <= cap {
+            return Ok(());
+        }
+        let all = concat_batches(&self.schema, &partition.batches)?;
+        let new_rows: usize = partition.batches[partition.new_from..]
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        let is_new: BooleanArray = (0..all.num_rows())
+            .map(|row| Some(row >= all.num_rows() - new_rows))
+            .collect();
+        let order = sort_to_indices(all.column(self.time_column), Some(SortOptions::default()), None)?;
+        let newest = order.slice(order.len() - cap, cap);
+        let mut indices: Vec<u32> = newest.values().to_vec();
+        // Old rows first, then new, as the partition's batches are laid out.
+        indices.sort_by_key(|&row| (is_new.value(row as usize), row));
+        let split = indices
+            .iter()
+            .position(|&row| is_new.value(row as usize))
+            .unwrap_or(indices.len());
+        let old = take_record_batch(&all, &UInt32Array::from(indices[..split].to_vec()))?;
+        let new = take_record_batch(&all, &UInt32Array::from(indices[split..].to_vec()))?;
+        let dropped = partition.rows - cap;
+        self.trimmed += dropped as u64;
+        self.rows -= dropped;
+        partition.rows = cap;
+        partition.batches = vec![old];
+        partition.new_from = 1;
+        partition.batches.push(new);
+        Ok(())
     }
 
-    /// Drops rows older than `before` (nanoseconds) from `keys`, or from every
-    /// partition when `keys` is None. Partitions left empty are removed.
-    pub fn evict(&mut self, before: i64, keys: Option<&BTreeSet<PartitionKey>>) -> Result<usize, ArrowError> {
+    /// The kept rows of `keys`, each batch with `is_new` appended.
+    pub fn rows_of<'a>(&self, keys: impl IntoIterator<Item = &'a PartitionKey>) -> Vec<RecordBatch> {
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|field| field.as_ref().clone())
+            .collect();
+        fields.push(Field::new(IS_NEW, DataType::Boolean, false));
+        let schema = Arc::new(Schema::new(fields));
+        let mut out = Vec::new();
+        for partition in keys.into_iter().filter_map(|key| self.partitions.get(key)) {
+            for (index, batch) in partition.batches.iter().enumerate() {
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                let new = partition.tick == self.tick && index >= partition.new_from;
+                let mut columns = batch.columns().to_vec();
+                columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
+                out.push(RecordBatch::try_new(schema.clone(), columns).expect("schema built from the batch's"));
+            }
+        }
+        out
+    }
+
+    /// Drops rows whose expiry is before `watermark`, from `keys` or, when `keys` is
+    /// None, from every partition. Partitions left empty are removed.
+    pub fn evict(&mut self, watermark: i64, keys: Option<&BTreeSet<PartitionKey>>) -> Result<usize, ArrowError> {
         let candidates: Vec<PartitionKey> = match keys {
             Some(keys) => keys.iter().cloned().collect(),
             None => self.partitions.keys().cloned().collect(),
         };
         let mut dropped = 0;
         for key in candidates {
-            let Some(partition) = self.partitions.get_mut(&key) else {
+            let Some(partition) = self.partitions.get(&key) else {
                 continue;
             };
-            if partition.oldest >= before {
+            if partition.earliest_expiry >= watermark {
                 continue;
             }
             let mut kept = Vec::with_capacity(partition.batches.len());
-            let mut oldest = i64::MAX;
-            for batch in &partition.batches {
-                let time = batch.column(self.time_column);
-                let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|row| Some(timestamp_nanos(time.as_ref(), row).is_some_and(|t| t >= before)))
-                    .collect();
+            let mut earliest = i64::MAX;
+            let mut new_from = partition.new_from;
+            for (index, batch) in partition.batches.iter().enumerate() {
+                let expiries: Vec<i64> = (0..batch.num_rows()).map(|row| self.expiry(batch, row)).collect();
+                let keep: BooleanArray = expiries.iter().map(|&expiry| Some(expiry >= watermark)).collect();
                 let remaining = filter_record_batch(batch, &keep)?;
                 dropped += batch.num_rows() - remaining.num_rows();
-                for row in 0..remaining.num_rows() {
-                    if let Some(t) = timestamp_nanos(remaining.column(self.time_column).as_ref(), row) {
-                        oldest = oldest.min(t);
-                    }
-                }
+                earliest = expiries
+                    .iter()
+                    .copied()
+                    .filter(|&expiry| expiry >= watermark)
+                    .fold(earliest, i64::min);
                 if remaining.num_rows() > 0 {
                     kept.push(remaining);
+                } else if index < partition.new_from {
+                    new_from -= 1;
                 }
             }
             if kept.is_empty() {
                 self.partitions.remove(&key);
             } else {
+                let partition = self.partitions.get_mut(&key).expect("present");
+                partition.rows = kept.iter().map(RecordBatch::num_rows).sum();
                 partition.batches = kept;
-                partition.oldest = oldest;
+                partition.new_from = new_from;
+                partition.earliest_expiry = earliest;
             }
         }
         self.rows -= dropped;
         Ok(dropped)
     }
-
-    /// Forgets everything (a rule reloaded with another input).
-    pub fn clear(&mut self) {
-        self.partitions.clear();
-        self.rows = 0;
-    }
-}
-
-/// An empty schema, for rules whose input never ran.
-pub fn empty_schema() -> SchemaRef {
-    Arc::new(Schema::empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{StringArray, TimestampNanosecondArray};
-    use arrow::datatypes::Field;
+    use std::time::Duration;
 
     fn batch(hosts: &[&str], times: &[i64]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
@@ -224,18 +326,63 @@ mod tests {
         .unwrap()
     }
 
+    fn new_flags(batches: &[RecordBatch]) -> Vec<bool> {
+        batches
+            .iter()
+            .flat_map(|batch| {
+                let flags = batch.column(2).as_boolean();
+                (0..flags.len()).map(|row| flags.value(row)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     #[test]
-    fn partitions_touches_and_evicts() {
+    fn partitions_touches_marks_new_and_evicts() {
         let first = batch(&["a", "b", "a"], &[10, 20, 30]);
-        let mut kept = KeptRows::new(first.schema(), &["host_id".to_string()]).unwrap();
+        let mut kept = KeptRows::new(first.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+        kept.begin();
         let touched = kept.insert(&first).unwrap();
-        assert_eq!(touched.into_iter().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(touched.iter().map(String::as_str).collect::<Vec<_>>(), vec!["a", "b"]);
+        kept.begin();
         let touched = kept.insert(&batch(&["a"], &[40])).unwrap();
-        assert_eq!(touched.len(), 1);
-        let rows: usize = kept.rows_of(&touched).iter().map(RecordBatch::num_rows).sum();
-        assert_eq!(rows, 3, "only partition a's rows are handed out");
-        assert_eq!(kept.evict(25, None).unwrap(), 2);
+        let rows = kept.rows_of(&touched);
+        assert_eq!(
+            new_flags(&rows),
+            vec![false, false, true],
+            "only partition a, its new row marked"
+        );
+        // Expiry is time + 5: the watermark 30 drops 10 and 20.
+        assert_eq!(kept.evict(30, None).unwrap(), 2);
         assert_eq!(kept.rows(), 2);
         assert_eq!(kept.partitions(), 1, "b emptied and removed");
+    }
+
+    #[test]
+    fn a_cap_keeps_the_newest_rows() {
+        let first = batch(&["a", "a", "a"], &[30, 10, 20]);
+        let mut kept = KeptRows::new(
+            first.schema(),
+            &["host_id".to_string()],
+            Duration::from_secs(60),
+            Some(2),
+        )
+        .unwrap();
+        kept.begin();
+        kept.insert(&first).unwrap();
+        kept.begin();
+        let touched = kept.insert(&batch(&["a"], &[5])).unwrap();
+        assert_eq!((kept.rows(), kept.trimmed()), (2, 2));
+        let rows = kept.rows_of(&touched);
+        let times: Vec<i64> = rows
+            .iter()
+            .flat_map(|batch| {
+                let column = batch.column(1).clone();
+                (0..batch.num_rows())
+                    .map(move |row| timestamp_nanos(column.as_ref(), row).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(times, vec![30, 20]);
+        assert_eq!(new_flags(&rows), vec![false, false]);
     }
 }

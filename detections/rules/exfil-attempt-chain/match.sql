@@ -5,7 +5,8 @@ chains AS (
     -- Read, then denied upload, then clipboard: all within the window of the clipboard write.
     SELECT c.host_id, r.user_name,
            c.event_id AS clip_id, c.time AS clip_time,
-           u.event_id AS upload_id, r.event_id AS read_id, r.time AS read_time
+           u.event_id AS upload_id, r.event_id AS read_id, r.time AS read_time,
+           c.is_new OR u.is_new OR r.is_new AS is_new
     FROM clips c
     JOIN uploads u ON u.host_id = c.host_id AND u.time <= c.time AND u.time >= c.time - ${window}
     JOIN reads r ON r.host_id = c.host_id AND r.time <= u.time AND r.time >= c.time - ${window}
@@ -19,4 +20,5 @@ SELECT host_id, user_name,
        count(DISTINCT upload_id) AS denied_uploads
 FROM chains
 GROUP BY host_id, user_name, clip_id, clip_time
-HAVING count(DISTINCT read_id) >= ${min_sensitive_reads}
+-- Only chains that a new event completed or changed.
+HAVING count(DISTINCT read_id) >= ${min_sensitive_reads} AND bool_or(is_new)

@@ -7,3 +7,4 @@ JOIN kept r ON r.host_id = f.host_id
 WHERE f.event_name = 'credential.pop_failure'
   AND r.event_name = 'credential.token'
   AND r.time >= f.time AND r.time <= f.time + ${window}
+  AND (f.is_new OR r.is_new)
