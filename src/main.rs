@@ -163,6 +163,8 @@ fn print_alerts(alerts: &[cordon_detections::alerts::Alert], format: ListFormat)
 enum BenchCommand {
     /// OTLP/gRPC to durable storage, against the bare protobuf decode of the same payloads.
     Ingest(IngestBenchOptions),
+    /// Event-to-alert latency, per-tick rule cost with short and long windows, peak RSS.
+    Detections(cordon::bench::detections::DetectionBenchOptions),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -366,6 +368,16 @@ async fn main() -> anyhow::Result<()> {
             print_alerts(&alerts, format)?;
         }
         Command::Bench {
+            bench: BenchCommand::Detections(options),
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!(
+                    "warning: a debug build; run `cargo run --release -- bench detections` for representative figures"
+                );
+            }
+            cordon::bench::detections::run(options).await?;
+        }
+        Command::Bench {
             bench: BenchCommand::Ingest(options),
         } => {
             if cfg!(debug_assertions) {
@@ -381,15 +393,30 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The demo: server plus simulator with every attack, then what arrived.
-async fn cordon_demo(config: Config, duration: Duration, rate: f64, exit: bool) -> anyhow::Result<()> {
+async fn cordon_demo(mut config: Config, duration: Duration, rate: f64, exit: bool) -> anyhow::Result<()> {
     let storage = config.storage.clone();
+    // A sign-in token for this run, unless one is configured.
+    let demo_token = (config.api.tokens.is_empty() && std::env::var("CORDON_ADMIN_TOKEN").is_err()).then(|| {
+        let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+        config.api.tokens.push(cordon::api::TokenConfig {
+            name: "demo".into(),
+            role: cordon::api::Role::Admin,
+            token: Some(token.clone()),
+            token_env: None,
+        });
+        token
+    });
     let server = Server::start(config).await?;
     println!(
-        "cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, data in {}",
+        "cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, alert API on http://{}, data in {}",
         server.grpc_addr,
         server.http_addr,
+        server.api_addr,
         storage.data_dir.display()
     );
+    if let Some(token) = &demo_token {
+        println!("  API token for this run (admin): {token}");
+    }
     let sim = SimConfig {
         rate,
         duration,
@@ -428,6 +455,28 @@ async fn cordon_demo(config: Config, duration: Duration, rate: f64, exit: bool) 
         "what arrived (cordon query \"SELECT ... FROM events\"):\n{}",
         cordon::query::render(&summary, OutputFormat::Table)?
     );
+    // Let the rules finish the last events, then show what they raised.
+    for _ in 0..100 {
+        if server.detections.metrics.queued_events.get() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alerts = server
+        .detections
+        .alerts
+        .list(&cordon_detections::alerts::AlertFilter::default())?;
+    println!(
+        "alerts raised (cordon alerts list):\n{}",
+        cordon::rules_cmd::render_alerts(&alerts)
+    );
+    if let Some(token) = &demo_token {
+        println!(
+            "  try: curl -H 'Authorization: Bearer {token}' http://{}/api/v1/alerts",
+            server.api_addr
+        );
+    }
     if !exit {
         println!(
             "the server keeps running; try: cordon query --data-dir {} \"SELECT * FROM network_flow LIMIT 5\"; Ctrl-C stops",

@@ -189,7 +189,10 @@ async fn recent_events(
         .unwrap_or_default()
         .iter()
         .filter_map(|dir| RuleSettings::load(&dir.join(cordon_detections::rule::SETTINGS_FILE)).ok())
-        .map(|settings| settings.window)
+        .map(|settings| match config.detections.window_override {
+            Some(window) if !settings.window.is_zero() => window,
+            _ => settings.window,
+        })
         .max()
         .unwrap_or_default();
     let span = longest + config.detections.lateness + config.detections.max_clock_skew;

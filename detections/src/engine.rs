@@ -35,6 +35,8 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Full eviction sweeps at most this often; touched partitions are swept each time.
     pub sweep_interval: Duration,
+    /// Replaces every rule's non-zero window (benchmarks, what-if runs).
+    pub window_override: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +49,7 @@ impl Default for EngineConfig {
                 timeout: Duration::from_secs(10),
             },
             sweep_interval: Duration::from_secs(10),
+            window_override: None,
         }
     }
 }
@@ -129,7 +132,7 @@ impl Engine {
 
     /// Reads and plans the rule in `dir`; None when it is disabled.
     pub async fn compile(&self, dir: &std::path::Path) -> Result<Option<CompiledRule>, RuleError> {
-        let definition = RuleDefinition::load(dir, self.config.lateness)?;
+        let definition = RuleDefinition::load_with_window(dir, self.config.lateness, self.config.window_override)?;
         if definition.settings.disabled {
             return Ok(None);
         }
@@ -273,10 +276,17 @@ impl Engine {
             rule.status.evaluations += 1;
             rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
             self.metrics.evaluations.get_or_create(&label).inc();
+            let took = started.elapsed();
             self.metrics
                 .evaluation_seconds
                 .get_or_create(&label)
-                .observe(started.elapsed().as_secs_f64());
+                .observe(took.as_secs_f64());
+            if took > Duration::from_secs(1) {
+                tracing::warn!(
+                    rule = %id, took = ?took, events = batch.num_rows(), kept_rows = rule.kept.rows(),
+                    "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
+                );
+            }
             match result {
                 Ok(matches) => {
                     rule.status.matches += matches.len() as u64;

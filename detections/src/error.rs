@@ -92,6 +92,15 @@ pub enum EvalError {
     Output { rule: String, message: String },
 }
 
+/// Why the detection service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot load the rules: {0}")]
+    Rules(#[from] RuleError),
+    #[error(transparent)]
+    Alerts(#[from] AlertStoreError),
+}
+
 /// Errors of the alert store.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertStoreError {

@@ -70,6 +70,15 @@ pub struct RuleDefinition {
 impl RuleDefinition {
     /// Reads `dir`; the folder's name is the rule id. `lateness` is the engine's.
     pub fn load(dir: &Path, lateness: Duration) -> Result<RuleDefinition, RuleError> {
+        RuleDefinition::load_with_window(dir, lateness, None)
+    }
+
+    /// Like `load`, with every non-zero window replaced by `window` (benchmarks, what-ifs).
+    pub fn load_with_window(
+        dir: &Path,
+        lateness: Duration,
+        window: Option<Duration>,
+    ) -> Result<RuleDefinition, RuleError> {
         let id = dir
             .file_name()
             .and_then(|name| name.to_str())
@@ -81,7 +90,12 @@ impl RuleDefinition {
             })
             .ok_or_else(|| RuleError::in_file(dir, "a rule folder's name is its id: use a-z, 0-9 and -"))?
             .to_string();
-        let settings = RuleSettings::load(&dir.join(SETTINGS_FILE))?;
+        let mut settings = RuleSettings::load(&dir.join(SETTINGS_FILE))?;
+        if let Some(window) = window
+            && !settings.window.is_zero()
+        {
+            settings.window = window;
+        }
         let mut values: BTreeMap<String, String> = settings
             .params
             .iter()

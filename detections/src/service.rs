@@ -45,6 +45,9 @@ pub struct DetectionConfig {
     pub alerts_db: Option<PathBuf>,
     /// Evidence events kept per alert.
     pub evidence_cap: usize,
+    /// Runs every rule with this window instead of its own (benchmarks, what-if runs).
+    #[serde(with = "humantime_serde", default)]
+    pub window_override: Option<Duration>,
 }
 
 impl Default for DetectionConfig {
@@ -59,6 +62,7 @@ impl Default for DetectionConfig {
             reload_interval: Duration::from_secs(2),
             alerts_db: None,
             evidence_cap: crate::alerts::store::DEFAULT_EVIDENCE_CAP,
+            window_override: None,
         }
     }
 }
@@ -72,6 +76,7 @@ impl DetectionConfig {
                 memory_bytes: self.eval_memory_mib << 20,
                 timeout: self.eval_timeout,
             },
+            window_override: self.window_override,
             ..EngineConfig::default()
         }
     }
@@ -156,7 +161,7 @@ impl DetectionService {
         warmup: Vec<RecordBatch>,
         listeners: Vec<AlertListener>,
         mut shutdown: watch::Receiver<bool>,
-    ) -> anyhow::Result<(DetectionService, tokio::task::JoinHandle<()>)> {
+    ) -> Result<(DetectionService, tokio::task::JoinHandle<()>), crate::error::StartError> {
         let reference = crate::reference::load_dir(&config.reference_dir)?;
         let mut engine = Engine::new(config.engine_config(), reference, metrics.clone());
         let errors = engine.load_dir(&config.rules_dir).await?;

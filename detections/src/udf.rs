@@ -17,109 +17,225 @@ pub fn register(context: &SessionContext) {
     context.register_udf(glob_match_udf());
 }
 
-/// `glob_match(text, pattern)`: `*` matches any run of characters, `?` one.
-pub fn glob_match(text: &str, pattern: &str) -> bool {
-    glob(&pattern.trim().to_lowercase(), &text.to_lowercase(), false)
-}
-
 /// `domain_match(host, pattern)`: `*` matches any run of characters, so
 /// `*.sharepoint.com` matches `corp.sharepoint.com` but not `sharepoint.com`, and
 /// `10.*` matches an address in 10/8. A trailing dot on the host is ignored.
 pub fn domain_match(host: &str, pattern: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let pattern = pattern.trim().to_ascii_lowercase();
-    glob(&pattern, &host, false)
+    Glob::new(pattern, false).matches(host.trim_end_matches('.'), &mut Vec::new())
 }
 
 /// `path_match(path, pattern)`: `*` matches within one path segment, `**` across
 /// segments, `?` one character; `\` counts as `/`, so one pattern covers Windows too.
 pub fn path_match(path: &str, pattern: &str) -> bool {
-    let path = path.replace('\\', "/").to_lowercase();
-    let pattern = pattern.trim().replace('\\', "/").to_lowercase();
-    glob(&pattern, &path, true)
+    Glob::new(pattern, true).matches(path, &mut Vec::new())
 }
 
-/// Glob matching by dynamic programming over (pattern, text) positions.
-fn glob(pattern: &str, text: &str, segments: bool) -> bool {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Token {
-        Char(char),
-        One,
-        Star,
-        DoubleStar,
+/// `glob_match(text, pattern)`: `*` matches any run of characters, `?` one.
+pub fn glob_match(text: &str, pattern: &str) -> bool {
+    Glob::new(pattern, false).matches(text, &mut Vec::new())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Token {
+    Byte(u8),
+    /// `**/`: no folder, or any run of whole folders.
+    AnyFolders,
+    One,
+    Star,
+    DoubleStar,
+}
+
+/// A compiled glob. Matching is over bytes, ASCII case folded (`\` read as `/` for
+/// paths); rows are matched against one compiled pattern, so the work per row is the
+/// dynamic programme alone.
+struct Glob {
+    tokens: Vec<Token>,
+    segments: bool,
+    shape: Shape,
+}
+
+/// The common pattern shapes, matched without the dynamic programme.
+enum Shape {
+    Exact(Vec<u8>),
+    /// `*.example.com`
+    Suffix(Vec<u8>),
+    /// `10.*`
+    Prefix(Vec<u8>),
+    /// `**/.kube/config`: the path or any folder's entry of that name.
+    AnyFolder(Vec<u8>),
+    /// `**/finance/**`: under a folder of that name, anywhere.
+    UnderFolder(Vec<u8>),
+    General,
+}
+
+fn literal(tokens: &[Token]) -> Option<Vec<u8>> {
+    tokens
+        .iter()
+        .map(|token| match token {
+            Token::Byte(byte) => Some(*byte),
+            _ => None,
+        })
+        .collect()
+}
+
+fn shape_of(tokens: &[Token], segments: bool) -> Shape {
+    use Token::*;
+    if let Some(exact) = literal(tokens) {
+        return Shape::Exact(exact);
     }
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '*' if chars.get(i + 1) == Some(&'*') => {
-                tokens.push(if segments { Token::DoubleStar } else { Token::Star });
-                i += 2;
-                // `**/` also matches no folder at all.
-                if segments && chars.get(i) == Some(&'/') {
-                    i += 1;
-                    tokens.push(Token::Char('\u{0}'));
+    match tokens {
+        [Star, rest @ ..] if !segments => literal(rest).map_or(Shape::General, Shape::Suffix),
+        [AnyFolders, rest @ ..] if segments => match rest {
+            [middle @ .., Byte(b'/'), DoubleStar] => literal(middle).map_or(Shape::General, Shape::UnderFolder),
+            _ => literal(rest).map_or(Shape::General, Shape::AnyFolder),
+        },
+        [rest @ .., Star] if !segments => literal(rest).map_or(Shape::General, Shape::Prefix),
+        _ => Shape::General,
+    }
+}
+
+fn fold(byte: u8, segments: bool) -> u8 {
+    if segments && byte == b'\\' {
+        b'/'
+    } else {
+        byte.to_ascii_lowercase()
+    }
+}
+
+impl Glob {
+    fn new(pattern: &str, segments: bool) -> Glob {
+        let bytes: Vec<u8> = pattern.trim().bytes().map(|byte| fold(byte, segments)).collect();
+        let mut tokens = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'*' if bytes.get(i + 1) == Some(&b'*') => {
+                    if segments && bytes.get(i + 2) == Some(&b'/') {
+                        tokens.push(Token::AnyFolders);
+                        i += 3;
+                    } else {
+                        tokens.push(if segments { Token::DoubleStar } else { Token::Star });
+                        i += 2;
+                    }
+                    continue;
                 }
-                continue;
+                b'*' => tokens.push(Token::Star),
+                b'?' => tokens.push(Token::One),
+                byte => tokens.push(Token::Byte(byte)),
             }
-            '*' => tokens.push(Token::Star),
-            '?' => tokens.push(Token::One),
-            c => tokens.push(Token::Char(c)),
+            i += 1;
         }
-        i += 1;
+        let shape = shape_of(&tokens, segments);
+        Glob {
+            tokens,
+            segments,
+            shape,
+        }
     }
-    let text: Vec<char> = text.chars().collect();
-    // reachable[j]: the tokens so far can match text[..j].
-    let mut reachable = vec![false; text.len() + 1];
-    reachable[0] = true;
-    for token in tokens {
-        let mut next = vec![false; text.len() + 1];
-        match token {
-            // `\0` is the optional slash after `**`: match a `/` or nothing.
-            Token::Char('\u{0}') => {
-                for j in 0..=text.len() {
-                    if reachable[j] {
-                        next[j] = true;
-                        if text.get(j) == Some(&'/') {
-                            next[j + 1] = true;
-                        }
+
+    fn quick(&self, text: &[u8]) -> Option<bool> {
+        let folded = |bytes: &[u8], literal: &[u8]| {
+            bytes.len() == literal.len()
+                && bytes
+                    .iter()
+                    .zip(literal)
+                    .all(|(&byte, &want)| fold(byte, self.segments) == want)
+        };
+        let ends_with =
+            |literal: &[u8]| text.len() >= literal.len() && folded(&text[text.len() - literal.len()..], literal);
+        Some(match &self.shape {
+            Shape::Exact(literal) => folded(text, literal),
+            Shape::Suffix(literal) => ends_with(literal),
+            Shape::Prefix(literal) => text.len() >= literal.len() && folded(&text[..literal.len()], literal),
+            Shape::AnyFolder(literal) => {
+                folded(text, literal)
+                    || (ends_with(literal) && fold(text[text.len() - literal.len() - 1], self.segments) == b'/')
+            }
+            Shape::UnderFolder(literal) => {
+                let n = literal.len();
+                // At the start (`finance/...`) or after a slash (`.../finance/...`).
+                (text.len() > n && folded(&text[..n], literal) && fold(text[n], true) == b'/')
+                    || (1..text.len().saturating_sub(n + 1)).any(|start| {
+                        fold(text[start - 1], true) == b'/'
+                            && folded(&text[start..start + n], literal)
+                            && fold(text[start + n], true) == b'/'
+                    })
+            }
+            Shape::General => return None,
+        })
+    }
+
+    /// `scratch` is reused across calls to avoid allocating per row.
+    fn matches(&self, text: &str, scratch: &mut Vec<bool>) -> bool {
+        let text = text.as_bytes();
+        if let Some(quick) = self.quick(text) {
+            return quick;
+        }
+        let n = text.len();
+        let segments = self.segments;
+        let at = |j: usize| fold(text[j], segments);
+        scratch.clear();
+        scratch.resize(2 * (n + 1), false);
+        let (mut reachable, mut next) = scratch.split_at_mut(n + 1);
+        reachable[0] = true;
+        for token in &self.tokens {
+            next.iter_mut().for_each(|slot| *slot = false);
+            match *token {
+                Token::AnyFolders => {
+                    // Empty, or text[i..j] for a reachable i < j with text[j - 1] a slash.
+                    let mut seen = false;
+                    for j in 0..=n {
+                        next[j] = reachable[j] || (seen && j > 0 && at(j - 1) == b'/');
+                        seen |= reachable[j];
+                    }
+                }
+                Token::Byte(byte) => {
+                    for j in 0..n {
+                        next[j + 1] = reachable[j] && at(j) == byte;
+                    }
+                }
+                Token::One => {
+                    for j in 0..n {
+                        next[j + 1] = reachable[j] && !(segments && at(j) == b'/');
+                    }
+                }
+                Token::Star | Token::DoubleStar => {
+                    let crosses = *token == Token::DoubleStar || !segments;
+                    let mut carry = false;
+                    for j in 0..=n {
+                        carry = reachable[j] || (carry && j > 0 && (crosses || at(j - 1) != b'/'));
+                        next[j] = carry;
                     }
                 }
             }
-            Token::Char(c) => {
-                for j in 0..text.len() {
-                    next[j + 1] = reachable[j] && text[j] == c;
-                }
-            }
-            Token::One => {
-                for j in 0..text.len() {
-                    next[j + 1] = reachable[j] && !(segments && text[j] == '/');
-                }
-            }
-            Token::Star | Token::DoubleStar => {
-                let crosses = token == Token::DoubleStar || !segments;
-                let mut carry = false;
-                for j in 0..=text.len() {
-                    carry = reachable[j] || (carry && j > 0 && (crosses || text[j - 1] != '/'));
-                    next[j] = carry;
-                }
+            std::mem::swap(&mut reachable, &mut next);
+            if !reachable.iter().any(|&slot| slot) {
+                return false;
             }
         }
-        reachable = next;
+        reachable[n]
     }
-    reachable[text.len()]
 }
 
-fn string_pair_udf(name: &str, matcher: fn(&str, &str) -> bool) -> ScalarUDF {
+fn string_pair_udf(name: &str, segments: bool, trim_dot: bool) -> ScalarUDF {
     let function = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let texts = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let patterns = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
         let (texts, patterns) = (texts.as_string::<i32>(), patterns.as_string::<i32>());
+        // A join calls this with few distinct patterns over many rows: compile each once.
+        let mut compiled: std::collections::HashMap<&str, Glob> = std::collections::HashMap::new();
+        let mut scratch = Vec::new();
         let result: BooleanArray = (0..texts.len())
             .map(|row| {
-                (texts.is_valid(row) && patterns.is_valid(row)).then(|| matcher(texts.value(row), patterns.value(row)))
+                if !(texts.is_valid(row) && patterns.is_valid(row)) {
+                    return None;
+                }
+                let pattern = patterns.value(row);
+                let glob = compiled.entry(pattern).or_insert_with(|| Glob::new(pattern, segments));
+                let text = texts.value(row);
+                let text = if trim_dot { text.trim_end_matches('.') } else { text };
+                Some(glob.matches(text, &mut scratch))
             })
             .collect();
         let scalar = args.iter().all(|arg| matches!(arg, ColumnarValue::Scalar(_)));
@@ -142,15 +258,15 @@ fn string_pair_udf(name: &str, matcher: fn(&str, &str) -> bool) -> ScalarUDF {
 }
 
 pub fn domain_match_udf() -> ScalarUDF {
-    string_pair_udf("domain_match", domain_match)
+    string_pair_udf("domain_match", false, true)
 }
 
 pub fn glob_match_udf() -> ScalarUDF {
-    string_pair_udf("glob_match", glob_match)
+    string_pair_udf("glob_match", false, false)
 }
 
 pub fn path_match_udf() -> ScalarUDF {
-    string_pair_udf("path_match", path_match)
+    string_pair_udf("path_match", true, false)
 }
 
 #[cfg(test)]
@@ -180,6 +296,54 @@ mod tests {
         assert!(!path_match("/home/alice/a/b.txt", "/home/*/b.txt"));
         assert!(path_match("/home/alice/b.txt", "/home/*/b.txt"));
         assert!(path_match("/home/alice/b.txt", "/home/alice/?.txt"));
+    }
+
+    #[test]
+    fn quick_shapes_agree_with_the_general_matcher() {
+        let patterns = [
+            ("*.sharepoint.com", false),
+            ("10.*", false),
+            ("github.com", false),
+            ("**/finance/**", true),
+            ("**/.kube/config", true),
+            ("**/.aws/**", true),
+            ("**/*.pem", true),
+        ];
+        let texts = [
+            "corp.SharePoint.com",
+            "sharepoint.com",
+            "10.1.2.3",
+            "110.1.2.3",
+            "GitHub.com",
+            "/home/a/Finance/q.xlsx",
+            "finance/q.xlsx",
+            "/home/a/finance",
+            "/home/a/finance-x/q",
+            "C:\\Users\\b\\.kube\\config",
+            ".kube/config",
+            "/x/my.kube/config",
+            "/home/a/.aws/credentials",
+            "/k/key.PEM",
+        ];
+        for (pattern, segments) in patterns {
+            let glob = Glob::new(pattern, segments);
+            assert!(
+                !matches!(glob.shape, Shape::General) || pattern.contains("*.pem"),
+                "{pattern}"
+            );
+            let general = Glob {
+                tokens: glob.tokens.clone(),
+                segments,
+                shape: Shape::General,
+            };
+            for text in texts {
+                assert_eq!(
+                    glob.matches(text, &mut Vec::new()),
+                    general.matches(text, &mut Vec::new()),
+                    "{pattern} on {text}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -29,8 +29,9 @@ struct Partition {
     rows: usize,
 }
 
-/// Partitions merge their batches once they have this many.
-const MERGE_AFTER: usize = 8;
+/// At the start of an evaluation a partition merges its batches into one once it has
+/// this many: many small batches cost more memory (buffers, headers) than their rows.
+const MERGE_AFTER: usize = 1;
 
 pub struct KeptRows {
     schema: SchemaRef,

@@ -38,3 +38,85 @@ async fn every_builtin_fixture_passes() {
     assert!(results.len() >= 50, "{} cases", results.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+fn write_rule(dir: &std::path::Path, id: &str, input: &str, matcher: &str) {
+    let rule = dir.join(id);
+    std::fs::create_dir_all(&rule).unwrap();
+    std::fs::write(
+        rule.join("rule.toml"),
+        "title = \"t\"\ndescription = \"d\"\nseverity = \"low\"\nwindow = \"1m\"\npartition_by = [\"host_id\"]\nsuppression = \"1h\"\n",
+    )
+    .unwrap();
+    std::fs::write(rule.join("input.sql"), input).unwrap();
+    std::fs::write(rule.join("match.sql"), matcher).unwrap();
+}
+
+#[tokio::test]
+async fn a_rule_over_its_memory_limit_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "SELECT time, host_id, event_id FROM events";
+    write_rule(
+        dir.path(),
+        "light",
+        input,
+        "SELECT host_id, min(time) AS first_seen, max(time) AS last_seen, array_agg(event_id) AS evidence FROM kept GROUP BY host_id",
+    );
+    write_rule(
+        dir.path(),
+        "heavy",
+        input,
+        "SELECT host_id, min(time) AS first_seen, max(time) AS last_seen, array_agg(event_id) AS evidence \
+         FROM kept CROSS JOIN generate_series(1, 20000000) AS g GROUP BY host_id, g.value",
+    );
+    let mut config = EngineConfig::default();
+    config.limits.memory_bytes = 16 << 20;
+    config.limits.timeout = std::time::Duration::from_secs(20);
+    let mut engine = Engine::new(config, Default::default(), DetectionMetrics::default());
+    let errors = engine.load_dir(dir.path()).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let case = detections_dir().join("rules/repeated-policy-denies/tests/fire-five-denies.jsonl");
+    let batch = cordon_detections::fixtures::read_events(&case).unwrap().remove(0);
+    let processed = engine.process(&batch).await;
+    assert_eq!(processed.errors.len(), 1, "{:?}", processed.errors);
+    let message = processed.errors[0].to_string();
+    assert!(
+        message.contains("rule heavy") && message.contains("match.sql"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Resources exhausted") || message.contains("took longer"),
+        "{message}"
+    );
+    assert_eq!(processed.matches.len(), 1, "the light rule still ran");
+    assert_eq!(processed.matches[0].rule_id, "light");
+    let statuses = engine.statuses();
+    assert_eq!(statuses["heavy"].errors, 1);
+    assert!(statuses["heavy"].last_error.is_some());
+}
+
+#[tokio::test]
+async fn a_rule_past_its_time_limit_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        "slow",
+        "SELECT time, host_id, event_id FROM events",
+        "SELECT host_id, min(time) AS first_seen, max(time) AS last_seen, make_array(max(event_id)) AS evidence \
+         FROM kept CROSS JOIN generate_series(1, 2000000000) AS g WHERE g.value < 0 GROUP BY host_id",
+    );
+    let mut config = EngineConfig::default();
+    config.limits.timeout = std::time::Duration::from_millis(300);
+    let mut engine = Engine::new(config, Default::default(), DetectionMetrics::default());
+    assert!(engine.load_dir(dir.path()).await.unwrap().is_empty());
+    let case = detections_dir().join("rules/repeated-policy-denies/tests/fire-five-denies.jsonl");
+    let batch = cordon_detections::fixtures::read_events(&case).unwrap().remove(0);
+    let started = std::time::Instant::now();
+    let processed = engine.process(&batch).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = processed.errors.first().map(ToString::to_string).unwrap_or_default();
+    assert!(message.contains("took longer than 300ms"), "{message}");
+}

@@ -1,3 +1,4 @@
 //! `cordon bench`: benchmarks that print figures (targets live here, not in tests).
 
+pub mod detections;
 pub mod ingest;

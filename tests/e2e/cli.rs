@@ -146,3 +146,140 @@ fn rules_test_runs_every_fixture() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
+
+/// The attacks of the simulator, sent to a server that is then stopped; its data dir.
+async fn stored_attacks() -> (tempfile::TempDir, cordon::simulate::Simulator) {
+    use cordon::simulate::{Scenario, SimConfig, Simulator};
+    let mut simulator = Simulator::new(SimConfig {
+        seed: 21,
+        hosts: 10,
+        rate: 20.0,
+        duration: std::time::Duration::from_secs(90),
+        start_unix_nano: 1_768_471_200_000_000_000,
+        scenarios: Scenario::ALL.to_vec(),
+        ..SimConfig::default()
+    });
+    let events = simulator.events_until(i64::MAX);
+    let server = crate::common::TestServer::start().await;
+    let mut sender = cordon::simulate::senders::Sender::grpc(&server.grpc_url())
+        .await
+        .unwrap();
+    let mut report = cordon::simulate::senders::SendReport::default();
+    sender.send(&events, &mut report).await.unwrap();
+    (server.stop().await, simulator)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtest_lists_what_the_rules_would_have_raised_from_stored_parquet() {
+    let (dir, simulator) = stored_attacks().await;
+    let output = tokio::task::spawn_blocking(move || {
+        let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args([
+                "rules",
+                "backtest",
+                "--from",
+                "2026-01-15T09:00:00Z",
+                "--to",
+                "2026-01-15T11:00:00Z",
+            ])
+            .args(["--format", "json", "--data-dir"])
+            .arg(dir.path())
+            .env("CORDON_LOG", "warn")
+            .output()
+            .unwrap();
+        drop(dir);
+        output
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let alerts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let mut rules: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| alert["rule_id"].as_str().unwrap())
+        .collect();
+    rules.sort();
+    let mut expected: Vec<&str> = simulator
+        .injections()
+        .iter()
+        .map(|injection| injection.rule_id)
+        .collect();
+    expected.sort();
+    assert_eq!(rules, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_list_shows_the_api_from_the_command_line() {
+    use cordon::api::Role;
+    let server = crate::common::TestServer::start().await;
+    let start = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 60_000_000_000;
+    let mut simulator = cordon::simulate::Simulator::new(cordon::simulate::SimConfig {
+        seed: 2,
+        hosts: 4,
+        rate: 5.0,
+        duration: std::time::Duration::from_secs(60),
+        start_unix_nano: start,
+        scenarios: vec![cordon::simulate::Scenario::AgentSpawnedNetworkTool],
+        ..cordon::simulate::SimConfig::default()
+    });
+    let events = simulator.events_until(i64::MAX);
+    let host = simulator.injections()[0].host_id.clone();
+    let mut sender = cordon::simulate::senders::Sender::grpc(&server.grpc_url())
+        .await
+        .unwrap();
+    sender
+        .send(&events, &mut cordon::simulate::senders::SendReport::default())
+        .await
+        .unwrap();
+    server.detections_idle().await;
+    let url = server.api_url();
+    let run = move |token: Option<String>, extra: Vec<&'static str>| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_cordon"));
+                command
+                    .args(["alerts", "list", "--api-url", &url])
+                    .args(extra)
+                    .env_remove("CORDON_TOKEN")
+                    .env_remove("CORDON_ADMIN_TOKEN");
+                if let Some(token) = token {
+                    command.env("CORDON_TOKEN", token);
+                }
+                command.output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let output = run(Some(crate::common::token_for(Role::Analyst)), vec![]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("agent-spawned-network-tool") && stdout.contains(&host),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 alert(s)"), "{stdout}");
+    let output = run(
+        Some(crate::common::token_for(Role::Responder)),
+        vec!["--rule", "telemetry-gap"],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&output.stdout).contains("0 alert(s)"));
+    let output = run(Some("wrong-token-wrong-token".into()), vec![]).await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("401"), "{output:?}");
+    let output = run(None, vec![]).await;
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no API token"),
+        "{output:?}"
+    );
+    server.stop().await;
+}

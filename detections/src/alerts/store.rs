@@ -128,7 +128,8 @@ impl AlertStore {
             })?;
         }
         let connection = Connection::open(path).map_err(sqlite)?;
-        // WAL with full sync: an alert written is an alert kept, even after kill -9.
+        // WAL with full sync: an alert written is an alert kept, even after a power cut.
+        // (NORMAL measured no better in `bench detections`.)
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(sqlite)?;

@@ -1,5 +1,6 @@
 //! Durable event storage: write-ahead log, in-memory recent events, Parquet files.
 
+mod background;
 pub mod compaction;
 pub mod dedup;
 pub mod partition;

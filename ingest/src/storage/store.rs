@@ -274,9 +274,10 @@ impl EventStore {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if rows > 0 {
             let events_dir = self.config.events_dir();
-            let written = tokio::task::spawn_blocking(move || write_partitioned(&events_dir, &batches, boundary))
-                .await
-                .expect("parquet writer does not panic")?;
+            let written = super::background::run_low_priority("flush", move || {
+                write_partitioned(&events_dir, &batches, boundary)
+            })
+            .await?;
             self.metrics.parquet_files_written.inc_by(written.len() as u64);
             let mut memory = self.memory.write().expect("memory lock");
             memory.retain(|buffered| buffered.segment >= boundary);
@@ -306,7 +307,7 @@ impl EventStore {
         let min_files = self.config.compaction_min_files;
         let small = self.config.compaction_small_file_bytes;
         let metrics = self.metrics.clone();
-        tokio::task::spawn_blocking(move || {
+        super::background::run_low_priority("compaction", move || {
             let mut compacted = 0;
             for partition in partition_dirs(&events_dir) {
                 if let Some(done) = compact_partition(&partition, min_files, small)? {
@@ -319,7 +320,6 @@ impl EventStore {
             Ok(compacted)
         })
         .await
-        .expect("compaction does not panic")
     }
 
     /// Flushes on schedule or when enough is buffered, and compacts, until `shutdown`
@@ -329,11 +329,12 @@ impl EventStore {
         let mut last_compaction = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => {}
-            }
-            let stopping = *shutdown.borrow();
+            // A dropped sender means nobody can ask any more: stop, as if asked.
+            let closed = tokio::select! {
+                _ = tick.tick() => false,
+                changed = shutdown.changed() => changed.is_err(),
+            };
+            let stopping = closed || *shutdown.borrow();
             let due = last_flush.elapsed() >= self.config.flush_interval
                 || self.buffered_events() >= self.config.flush_max_events;
             if due || stopping {
