@@ -202,34 +202,42 @@ impl DetectionService {
         tracing::info!(rules = state.engine.rule_ids().len(), "detections running");
         let (sender, mut receiver) = mpsc::unbounded_channel::<RecordBatch>();
         let queued = metrics.queued_events.clone();
-        let task = tokio::spawn(async move {
-            let mut reload = tokio::time::interval(config.reload_interval);
-            reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    batch = receiver.recv() => {
-                        let Some(batch) = batch else { break };
-                        // Take whatever else is queued: one evaluation per burst.
-                        let mut batches = vec![batch];
-                        while let Ok(more) = receiver.try_recv() {
-                            batches.push(more);
-                        }
-                        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                        queued.dec_by(rows as i64);
-                        let batch = match concat_batches(&batches[0].schema(), &batches) {
-                            Ok(batch) => batch,
-                            Err(error) => {
-                                tracing::error!(%error, "cannot combine batches for detections");
-                                continue;
+        // The engine runs on a thread of its own: its evaluations are CPU-bound and
+        // would otherwise hold a worker that acknowledgements need.
+        let task = tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds");
+            runtime.block_on(async move {
+                let mut reload = tokio::time::interval(config.reload_interval);
+                reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        batch = receiver.recv() => {
+                            let Some(batch) = batch else { break };
+                            // Take whatever else is queued: one evaluation per burst.
+                            let mut batches = vec![batch];
+                            while let Ok(more) = receiver.try_recv() {
+                                batches.push(more);
                             }
-                        };
-                        state.process(batch).await;
-                        state.publish();
+                            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                            queued.dec_by(rows as i64);
+                            let batch = match concat_batches(&batches[0].schema(), &batches) {
+                                Ok(batch) => batch,
+                                Err(error) => {
+                                    tracing::error!(%error, "cannot combine batches for detections");
+                                    continue;
+                                }
+                            };
+                            state.process(batch).await;
+                            state.publish();
+                        }
+                        _ = reload.tick() => state.reload_changed().await,
+                        _ = shutdown.changed() => break,
                     }
-                    _ = reload.tick() => state.reload_changed().await,
-                    _ = shutdown.changed() => break,
                 }
-            }
+            })
         });
         Ok((
             DetectionService {
