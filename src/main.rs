@@ -150,7 +150,7 @@ enum ListFormat {
 
 fn print_alerts(alerts: &[cordon_detections::alerts::Alert], format: ListFormat) -> anyhow::Result<()> {
     match format {
-        ListFormat::Table => println!("{}", cordon::rules_cmd::render_alerts(alerts)),
+        ListFormat::Table => println!("{}", cordon::alerts_cmd::render_alerts(alerts)),
         ListFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "alerts": alerts }))?
@@ -469,7 +469,7 @@ async fn cordon_demo(mut config: Config, duration: Duration, rate: f64, exit: bo
         .list(&cordon_detections::alerts::AlertFilter::default())?;
     println!(
         "alerts raised (cordon alerts list):\n{}",
-        cordon::rules_cmd::render_alerts(&alerts)
+        cordon::alerts_cmd::render_alerts(&alerts)
     );
     if let Some(token) = &demo_token {
         println!(

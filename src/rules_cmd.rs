@@ -149,27 +149,3 @@ pub async fn backtest(
         ..AlertFilter::default()
     })?)
 }
-
-/// Alerts as a table: newest first, one line each.
-pub fn render_alerts(alerts: &[Alert]) -> String {
-    let mut out = format!(
-        "{:<36} {:<8} {:<12} {:<32} {:<10} {:<12} {:>5} {:>5}  {}\n",
-        "id", "severity", "status", "rule", "host", "user", "count", "risk", "last_seen"
-    );
-    for alert in alerts {
-        out.push_str(&format!(
-            "{:<36} {:<8} {:<12} {:<32} {:<10} {:<12} {:>5} {:>5}  {}\n",
-            alert.id,
-            alert.severity.as_str(),
-            alert.status.as_str(),
-            alert.rule_id,
-            alert.host_id.as_deref().unwrap_or("-"),
-            alert.user_name.as_deref().unwrap_or("-"),
-            alert.count,
-            alert.risk,
-            alert.last_seen
-        ));
-    }
-    out.push_str(&format!("{} alert(s)", alerts.len()));
-    out
-}

@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, BooleanArray};
+use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
-use crate::matches::{Match, evidence_index, matches_from};
+use crate::matches::{Match, matches_from, resolve_evidence};
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
@@ -327,7 +327,6 @@ async fn evaluate(
     };
     let mut touched = std::collections::BTreeSet::new();
     let nothing = || Some(Ok(Vec::new()));
-    let new_ids = new_event_ids(&kept);
     rule.kept.begin();
     for part in kept.iter().filter(|part| part.num_rows() > 0) {
         match rule.kept.insert(part) {
@@ -348,38 +347,16 @@ async fn evaluate(
     if rows.is_empty() {
         return nothing();
     }
-    let index = evidence_index(&rows);
-    let output = match rule.compiled.matcher.run(id, rows, limits).await {
+    let output = match rule.compiled.matcher.run(id, rows.clone(), limits).await {
         Ok(output) => output,
         Err(error) => return Some(Err(error)),
     };
     let entity = &rule.compiled.definition.settings.entity;
-    let found = match matches_from(id, entity, &output, &index) {
-        Ok(found) => found,
-        Err(message) => {
-            return Some(Err(EvalError::Output {
-                rule: id.to_string(),
-                message,
-            }));
-        }
-    };
-    // A match that rests only on rows seen before was raised when its newest row came.
-    Some(Ok(match new_ids {
-        Some(new_ids) => found
-            .into_iter()
-            .filter(|found| found.evidence.iter().any(|e| new_ids.contains(&e.event_id)))
-            .collect(),
-        None => found,
-    }))
-}
-
-/// The event ids among input.sql's output, when it returns `event_id`.
-fn new_event_ids(kept: &[RecordBatch]) -> Option<std::collections::HashSet<String>> {
-    let mut ids = std::collections::HashSet::new();
-    for batch in kept {
-        let column = batch.column_by_name(col::EVENT_ID)?;
-        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).ok()?;
-        ids.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+    match matches_from(id, entity, &output) {
+        Ok(found) => Some(Ok(resolve_evidence(found, &rows))),
+        Err(message) => Some(Err(EvalError::Output {
+            rule: id.to_string(),
+            message,
+        })),
     }
-    Some(ids)
 }

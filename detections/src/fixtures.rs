@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{AlertFilter, AlertStore, Folded, RuleMeta};
+use crate::alerts::{AlertFilter, AlertStore, RuleMeta};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::RuleError;
 use crate::metrics::DetectionMetrics;
@@ -191,9 +191,7 @@ async fn produce(
             return Err(error.to_string());
         }
         for found in &processed.matches {
-            match store.fold(found, &meta).map_err(|error| error.to_string())? {
-                Folded::Created(_) | Folded::Updated(_) | Folded::Unchanged => {}
-            }
+            store.fold(found, &meta).map_err(|error| error.to_string())?;
         }
     }
     let mut alerts = store

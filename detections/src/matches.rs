@@ -1,7 +1,7 @@
 //! What match.sql returns, as matches: the entity, when, the evidence (resolved to its
 //! events' time and kind where the kept rows carry them) and the fields to show.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{EVIDENCE, FIRST_SEEN, LAST_SEEN};
+use crate::compile::{EVIDENCE, FIRST_SEEN, IS_NEW, LAST_SEEN};
 use crate::window::timestamp_nanos;
 use cordon_schemas::fields::col;
 
@@ -59,28 +59,41 @@ impl Match {
     }
 }
 
-/// Event id -> (time, kind, host) of the kept rows, when they have those columns.
-pub fn evidence_index(rows: &[RecordBatch]) -> HashMap<String, EvidenceRef> {
-    let mut index = HashMap::new();
+/// Fills in the time, kind and host of each match's evidence from the rows match.sql
+/// read, and drops the matches none of whose evidence arrived in this evaluation (those
+/// were raised when their newest event came). Only the rows of evidence ids are looked
+/// at, and only when there are matches: most evaluations find none. Without an
+/// `event_id` column in the rows, matches are kept as they are.
+pub fn resolve_evidence(found: Vec<Match>, rows: &[RecordBatch]) -> Vec<Match> {
+    if found.is_empty() {
+        return found;
+    }
+    let wanted: HashSet<&str> = found
+        .iter()
+        .flat_map(|found| found.evidence.iter().map(|evidence| evidence.event_id.as_str()))
+        .collect();
+    // Event id -> (what the rows say of it, whether it is new).
+    let mut seen: HashMap<String, (EvidenceRef, bool)> = HashMap::new();
+    let mut has_ids = false;
     for batch in rows {
         let schema = batch.schema();
-        let Ok(id_column) = schema.index_of(col::EVENT_ID) else {
+        let Some(ids) = batch
+            .column_by_name(col::EVENT_ID)
+            .and_then(|ids| ids.as_string_opt::<i32>().cloned())
+        else {
             continue;
         };
-        let ids = batch.column(id_column);
-        let Some(ids) = ids.as_string_opt::<i32>() else {
-            continue;
-        };
+        has_ids = true;
         let time = schema.index_of(col::TIME).ok().map(|index| batch.column(index));
         let text = |name: &str| {
-            schema
-                .index_of(name)
-                .ok()
-                .and_then(|index| batch.column(index).as_string_opt::<i32>().cloned())
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
         };
         let (kinds, hosts) = (text(col::EVENT_NAME), text(col::HOST_ID));
+        let is_new = batch.column_by_name(IS_NEW).map(|flags| flags.as_boolean().clone());
         for row in 0..batch.num_rows() {
-            if ids.is_null(row) {
+            if ids.is_null(row) || !wanted.contains(ids.value(row)) {
                 continue;
             }
             let pick = |column: &Option<arrow::array::StringArray>| {
@@ -89,19 +102,42 @@ pub fn evidence_index(rows: &[RecordBatch]) -> HashMap<String, EvidenceRef> {
                     .filter(|column| column.is_valid(row))
                     .map(|column| column.value(row).to_string())
             };
-            let id = ids.value(row).to_string();
-            index.insert(
-                id.clone(),
-                EvidenceRef {
-                    event_id: id,
+            let new = is_new.as_ref().is_some_and(|flags| flags.value(row));
+            let entry = seen.entry(ids.value(row).to_string()).or_insert_with(|| {
+                let evidence = EvidenceRef {
+                    event_id: ids.value(row).to_string(),
                     time: time.and_then(|time| timestamp_nanos(time.as_ref(), row)),
                     kind: pick(&kinds),
                     host_id: pick(&hosts),
-                },
-            );
+                };
+                (evidence, false)
+            });
+            entry.1 |= new;
         }
     }
-    index
+    if !has_ids {
+        return found;
+    }
+    found
+        .into_iter()
+        .filter(|found| {
+            found
+                .evidence
+                .iter()
+                .any(|evidence| seen.get(&evidence.event_id).is_some_and(|(_, new)| *new))
+        })
+        .map(|mut found| {
+            for evidence in &mut found.evidence {
+                if let Some((known, _)) = seen.get(&evidence.event_id) {
+                    *evidence = known.clone();
+                }
+            }
+            found
+                .evidence
+                .sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+            found
+        })
+        .collect()
 }
 
 fn json_of(column: &dyn Array, row: usize, formatter: &ArrayFormatter<'_>) -> serde_json::Value {
@@ -119,13 +155,8 @@ fn json_of(column: &dyn Array, row: usize, formatter: &ArrayFormatter<'_>) -> se
     }
 }
 
-/// The matches in match.sql's output. Rows without a time are skipped (reported by the caller).
-pub fn matches_from(
-    rule_id: &str,
-    entity: &[String],
-    output: &[RecordBatch],
-    index: &HashMap<String, EvidenceRef>,
-) -> Result<Vec<Match>, String> {
+/// The matches in match.sql's output, evidence by id only (see `resolve_evidence`).
+pub fn matches_from(rule_id: &str, entity: &[String], output: &[RecordBatch]) -> Result<Vec<Match>, String> {
     let options = FormatOptions::default();
     let mut out = Vec::new();
     for batch in output {
@@ -156,18 +187,15 @@ pub fn matches_from(
             if ids.is_empty() {
                 return Err("a row with an empty evidence list".into());
             }
-            let mut evidence: Vec<EvidenceRef> = ids
+            let evidence: Vec<EvidenceRef> = ids
                 .into_iter()
-                .map(|id| {
-                    index.get(&id).cloned().unwrap_or(EvidenceRef {
-                        event_id: id,
-                        time: None,
-                        kind: None,
-                        host_id: None,
-                    })
+                .map(|event_id| EvidenceRef {
+                    event_id,
+                    time: None,
+                    kind: None,
+                    host_id: None,
                 })
                 .collect();
-            evidence.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
             let mut entity_values = BTreeMap::new();
             let mut fields = serde_json::Map::new();
             for (index, field) in schema.fields().iter().enumerate() {
@@ -212,4 +240,67 @@ fn evidence_ids(column: &dyn Array, row: usize) -> Vec<String> {
     };
     let values = values.as_string::<i32>();
     values.iter().flatten().map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{BooleanArray, StringArray, TimestampNanosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    fn kept(ids: &[&str], times: &[i64], new: &[bool]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(col::EVENT_ID, DataType::Utf8, true),
+            Field::new(col::TIME, DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+            Field::new(col::EVENT_NAME, DataType::Utf8, true),
+            Field::new(IS_NEW, DataType::Boolean, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                Arc::new(TimestampNanosecondArray::from(times.to_vec())),
+                Arc::new(StringArray::from(vec!["policy.decision"; ids.len()])),
+                Arc::new(BooleanArray::from(new.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn found(ids: &[&str]) -> Match {
+        Match {
+            rule_id: "r".into(),
+            entity: BTreeMap::new(),
+            first_seen: 0,
+            last_seen: 0,
+            evidence: ids
+                .iter()
+                .map(|id| EvidenceRef {
+                    event_id: id.to_string(),
+                    time: None,
+                    kind: None,
+                    host_id: None,
+                })
+                .collect(),
+            fields: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn keeps_matches_with_new_evidence_and_fills_it_in() {
+        let rows = vec![kept(&["old-1", "old-2", "new-1"], &[30, 10, 20], &[false, false, true])];
+        let resolved = resolve_evidence(vec![found(&["old-1", "old-2"]), found(&["old-1", "new-1"])], &rows);
+        assert_eq!(resolved.len(), 1, "the match of old rows alone was raised before");
+        let evidence = &resolved[0].evidence;
+        assert_eq!(
+            evidence
+                .iter()
+                .map(|e| (e.event_id.as_str(), e.time))
+                .collect::<Vec<_>>(),
+            vec![("new-1", Some(20)), ("old-1", Some(30))],
+            "sorted by time, times filled in"
+        );
+        assert_eq!(evidence[0].kind.as_deref(), Some("policy.decision"));
+    }
 }

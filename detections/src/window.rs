@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::compile::{IS_NEW, KEEP_UNTIL, TIME};
+use crate::compile::{KEEP_UNTIL, TIME};
 
 /// The partition key of a row: its partition columns as text, joined.
 pub type PartitionKey = String;
@@ -35,6 +35,8 @@ const MERGE_AFTER: usize = 1;
 
 pub struct KeptRows {
     schema: SchemaRef,
+    /// What match.sql reads: `schema` plus `is_new`.
+    with_new: SchemaRef,
     key_columns: Vec<usize>,
     time_column: usize,
     keep_until_column: Option<usize>,
@@ -93,6 +95,7 @@ impl KeptRows {
         Ok(KeptRows {
             time_column: schema.index_of(TIME)?,
             keep_until_column: schema.index_of(KEEP_UNTIL).ok(),
+            with_new: Arc::new(crate::compile::kept_schema(&schema)),
             schema,
             key_columns,
             retention_nanos: retention.as_nanos() as i64,
@@ -234,14 +237,6 @@ impl KeptRows {
 
     /// The kept rows of `keys`, each batch with `is_new` appended.
     pub fn rows_of<'a>(&self, keys: impl IntoIterator<Item = &'a PartitionKey>) -> Vec<RecordBatch> {
-        let mut fields: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|field| field.as_ref().clone())
-            .collect();
-        fields.push(Field::new(IS_NEW, DataType::Boolean, false));
-        let schema = Arc::new(Schema::new(fields));
         let mut out = Vec::new();
         for partition in keys.into_iter().filter_map(|key| self.partitions.get(key)) {
             for (index, batch) in partition.batches.iter().enumerate() {
@@ -251,7 +246,7 @@ impl KeptRows {
                 let new = partition.tick == self.tick && index >= partition.new_from;
                 let mut columns = batch.columns().to_vec();
                 columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
-                out.push(RecordBatch::try_new(schema.clone(), columns).expect("schema built from the batch's"));
+                out.push(RecordBatch::try_new(self.with_new.clone(), columns).expect("schema built from the batch's"));
             }
         }
         out
@@ -310,6 +305,7 @@ impl KeptRows {
 mod tests {
     use super::*;
     use arrow::array::{StringArray, TimestampNanosecondArray};
+    use arrow::datatypes::{Field, Schema};
     use std::time::Duration;
 
     fn batch(hosts: &[&str], times: &[i64]) -> RecordBatch {
@@ -385,5 +381,29 @@ mod tests {
             .collect();
         assert_eq!(times, vec![30, 20]);
         assert_eq!(new_flags(&rows), vec![false, false]);
+    }
+
+    #[test]
+    fn keep_until_overrides_the_window() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host_id", DataType::Utf8, true),
+            Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+            Field::new("keep_until", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["a", "a"])),
+                Arc::new(TimestampNanosecondArray::from(vec![10, 10])),
+                Arc::new(TimestampNanosecondArray::from(vec![10, 1_000])),
+            ],
+        )
+        .unwrap();
+        let mut kept = KeptRows::new(schema, &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+        kept.begin();
+        kept.insert(&batch).unwrap();
+        // The window alone would keep both rows well past 20; keep_until lets one go.
+        assert_eq!(kept.evict(20, None).unwrap(), 1);
+        assert_eq!(kept.rows(), 1);
     }
 }

@@ -19,7 +19,6 @@ use serde_json::Value;
 use crate::batch::SignatureStatus;
 use crate::fields::{ATTR_FIELDS, attr};
 use crate::record::EventRecord;
-use crate::value::AttrValue;
 
 /// Public keys by key id.
 #[derive(Debug, Default, Clone)]
@@ -92,11 +91,7 @@ impl KeyRegistry {
         let Some(signature) = record.signature.as_deref() else {
             return SignatureStatus::Missing;
         };
-        let key_index = ATTR_FIELDS
-            .iter()
-            .position(|field| field.attr == attr::SIGNATURE_KEY_ID)
-            .expect("signature.key_id is a typed column");
-        let key_id = record.typed[key_index].as_ref().map(|value| value.to_text());
+        let key_id = record.get(attr::SIGNATURE_KEY_ID).map(|value| value.to_text());
         let Some(key) = key_id.and_then(|id| self.keys.get(id.as_ref())) else {
             return SignatureStatus::Bad;
         };
@@ -110,16 +105,6 @@ impl KeyRegistry {
             Ok(()) => SignatureStatus::Valid,
             Err(_) => SignatureStatus::Bad,
         }
-    }
-}
-
-fn json_of(value: &AttrValue<'_>) -> Value {
-    match value {
-        AttrValue::Str(text) => Value::from(text.as_ref()),
-        AttrValue::Int(number) => Value::from(*number),
-        AttrValue::Double(number) => Value::from(*number),
-        AttrValue::Bool(flag) => Value::from(*flag),
-        AttrValue::Complex(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::from(text.as_str())),
     }
 }
 
@@ -149,11 +134,11 @@ pub fn canonical_json(record: &EventRecord<'_>) -> String {
         if let Some(value) = value
             && field.attr != attr::SIGNATURE_KEY_ID
         {
-            object.insert(field.attr.into(), json_of(value));
+            object.insert(field.attr.into(), value.to_json());
         }
     }
     for (name, value) in &record.extra {
-        object.insert(name.to_string(), json_of(value));
+        object.insert(name.to_string(), value.to_json());
     }
     serde_json::to_string(&object).expect("JSON values serialize")
 }
