@@ -9,6 +9,7 @@ use cordon_detections::service::DetectionConfig;
 use cordon_ingest::{OtlpConfig, StorageConfig};
 
 use crate::api::ApiConfig;
+use cordon_responder::ResponderConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ pub struct Config {
     pub detections: DetectionConfig,
     pub api: ApiConfig,
     pub signatures: SignatureConfig,
+    pub responder: ResponderConfig,
 }
 
 /// The `[signatures]` settings (contract section 5).
@@ -74,6 +76,14 @@ impl Config {
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid setting: {message}"))?;
         Ok(())
+    }
+
+    /// Where response actions and their audit log are kept.
+    pub fn responder_db(&self) -> PathBuf {
+        self.responder
+            .db
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("responder.db"))
     }
 
     /// Where alerts are kept.
@@ -134,6 +144,15 @@ mod tests {
         assert_eq!(config.storage.data_dir, PathBuf::from("/from/file"));
         let config = Config::load(Some(file.path()), Some("/flag".into())).unwrap();
         assert_eq!(config.storage.data_dir, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn the_responder_example_parses() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("responder/example.toml");
+        let config = Config::load_unchecked(Some(&example), None).unwrap();
+        assert_eq!(config.responder.guardrails.protected_hosts, ["dc-*", "srv-prod-*"]);
+        assert_eq!(config.responder.targets.len(), 4);
+        assert_eq!(config.responder.playbooks["repeated-policy-denies"][0].action, "notify");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The `cordon` binary's parts: configuration, server wiring, the query and simulate
 //! commands, and benchmarks. The pipeline's stages live in the workspace's crates.
 
+pub mod actions_cmd;
 pub mod alerts_cmd;
 pub mod api;
+pub mod api_client;
 pub mod bench;
 pub mod config;
 pub mod query;

@@ -5,7 +5,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -76,6 +75,10 @@ enum Command {
         /// Stop once the simulation has been sent and summarised.
         #[arg(long)]
         exit: bool,
+        /// A running `cordon sink` to send responses to (secret in CORDON_SINK_SECRET);
+        /// without it, and without [responder.targets], the demo runs a sink of its own.
+        #[arg(long)]
+        sink: Option<String>,
     },
     /// Check, test and backtest detection rules.
     Rules {
@@ -86,6 +89,30 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         command: AlertsCommand,
+    },
+    /// Response actions: list, approve, deny, retry, audit (through the API).
+    Actions {
+        #[command(subcommand)]
+        command: cordon::actions_cmd::ActionsCommand,
+    },
+    /// Request a response by hand (through the API): isolate-host, release-host, revoke-token, notify.
+    Respond {
+        #[command(subcommand)]
+        command: cordon::actions_cmd::RespondCommand,
+    },
+    /// A webhook receiver for demos and tests: checks signatures and prints what arrives.
+    Sink {
+        #[arg(long, default_value = "127.0.0.1:9400")]
+        listen: std::net::SocketAddr,
+        /// The environment variable holding the shared secret...
+        #[arg(long, default_value = "CORDON_SINK_SECRET")]
+        secret_env: String,
+        /// ...or a file holding it.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// How far a delivery's timestamp may be from now.
+        #[arg(long, default_value = "5m", value_parser = humantime_duration)]
+        tolerance: Duration,
     },
     /// Benchmarks that print figures.
     Bench {
@@ -134,7 +161,7 @@ enum AlertsCommand {
     /// Alerts, newest activity first.
     List {
         #[command(flatten)]
-        client: cordon::alerts_cmd::ApiClientArgs,
+        client: cordon::api_client::ApiClientArgs,
         #[command(flatten)]
         filters: cordon::alerts_cmd::AlertFilters,
         #[arg(long, value_enum, default_value = "table")]
@@ -266,6 +293,80 @@ impl SimulateArgs {
     }
 }
 
+/// Prints one delivery the sink received.
+fn print_delivery(received: &cordon_responder::sink::Received) {
+    let what = format!(
+        "{} host={} user={} action_id={}",
+        received.action.as_deref().unwrap_or("?"),
+        received.host_id.as_deref().unwrap_or("-"),
+        received.user_name.as_deref().unwrap_or("-"),
+        received.action_id.as_deref().unwrap_or("-"),
+    );
+    if received.signature != "valid" {
+        println!("cordon sink: REFUSED {what}: {}", received.signature);
+    } else if received.duplicate {
+        println!("cordon sink: repeat of {what} (already received; not acted on again)");
+    } else {
+        println!("cordon sink: received {what} (signature valid)");
+    }
+}
+
+/// Points every response action at a sink, unless targets are configured: the given
+/// `cordon sink`, or one the demo runs itself for as long as the process lives.
+async fn demo_targets(
+    config: &mut Config,
+    sink: Option<String>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !config.responder.targets.is_empty() {
+        return Ok(None);
+    }
+    let (base, secret, own) = match sink {
+        Some(url) => (
+            url.trim_end_matches('/').to_string(),
+            cordon_responder::secret::SecretSource {
+                secret_env: Some("CORDON_SINK_SECRET".into()),
+                secret_file: None,
+            },
+            None,
+        ),
+        None => {
+            // A secret for this run, in a file only this user can read.
+            let path = config.storage.data_dir.join("demo-webhook-secret");
+            std::fs::create_dir_all(&config.storage.data_dir)?;
+            std::fs::write(&path, uuid::Uuid::new_v4().simple().to_string())?;
+            #[cfg(unix)]
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            let source = cordon_responder::secret::SecretSource {
+                secret_env: None,
+                secret_file: Some(path),
+            };
+            let secret = source.resolve().map_err(|message| anyhow::anyhow!(message))?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let sink = cordon_responder::sink::Sink::new(secret, 300, Box::new(print_delivery));
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, sink.router()).await;
+            });
+            (url, source, Some(task))
+        }
+    };
+    for action in cordon_responder::actions::names() {
+        config.responder.targets.insert(
+            action.to_string(),
+            cordon_responder::config::TargetConfig {
+                url: format!("{base}/{action}"),
+                secret_env: secret.secret_env.clone(),
+                secret_file: secret.secret_file.clone(),
+                timeout: Duration::from_secs(5),
+                headers: Default::default(),
+                dry_run: false,
+            },
+        );
+    }
+    println!("  responses go to the webhook sink at {base}");
+    Ok(own)
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
@@ -328,7 +429,41 @@ async fn main() -> anyhow::Result<()> {
             duration,
             rate,
             exit,
-        } => cordon_demo(server.load()?, duration, rate, exit).await?,
+            sink,
+        } => cordon_demo(server.load()?, duration, rate, exit, sink).await?,
+        Command::Actions { command } => cordon::actions_cmd::run(command).await?,
+        Command::Respond { command } => cordon::actions_cmd::respond(command).await?,
+        Command::Sink {
+            listen,
+            secret_env,
+            secret_file,
+            tolerance,
+        } => {
+            let source = match secret_file {
+                Some(path) => cordon_responder::secret::SecretSource {
+                    secret_env: None,
+                    secret_file: Some(path),
+                },
+                None => cordon_responder::secret::SecretSource {
+                    secret_env: Some(secret_env),
+                    secret_file: None,
+                },
+            };
+            let secret = source
+                .resolve()
+                .map_err(|message| anyhow::anyhow!("cordon sink: {message}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!(
+                "cordon sink: receiving webhooks on http://{}; Ctrl-C stops",
+                listener.local_addr()?
+            );
+            let sink = cordon_responder::sink::Sink::new(secret, tolerance.as_secs() as i64, Box::new(print_delivery));
+            axum::serve(listener, sink.router())
+                .with_graceful_shutdown(cordon::server::shutdown_signal())
+                .await?;
+        }
         Command::Rules { command } => match command {
             RulesCommand::Check { server } => {
                 let failed = cordon::rules_cmd::check(&server.load_unchecked()?.detections).await?;
@@ -393,8 +528,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The demo: server plus simulator with every attack, then what arrived.
-async fn cordon_demo(mut config: Config, duration: Duration, rate: f64, exit: bool) -> anyhow::Result<()> {
+async fn cordon_demo(
+    mut config: Config,
+    duration: Duration,
+    rate: f64,
+    exit: bool,
+    sink: Option<String>,
+) -> anyhow::Result<()> {
     let storage = config.storage.clone();
+    let _own_sink = demo_targets(&mut config, sink).await?;
     // A sign-in token for this run, unless one is configured.
     let demo_token = (config.api.tokens.is_empty() && std::env::var("CORDON_ADMIN_TOKEN").is_err()).then(|| {
         let token = format!("demo-{}", uuid::Uuid::new_v4().simple());
@@ -435,13 +577,13 @@ async fn cordon_demo(mut config: Config, duration: Duration, rate: f64, exit: bo
     let report = cordon::simulate::runner::run(sim, &mut sender, 200, Pace::Realtime, |report| {
         if last_print.elapsed() >= Duration::from_secs(5) {
             last_print = std::time::Instant::now();
-            print!("\r  sent {} events over OTLP/gRPC", report.sent);
-            let _ = std::io::stdout().flush();
+            // Whole lines: the sink's reports interleave with these.
+            println!("  sent {} events over OTLP/gRPC so far", report.sent);
         }
     })
     .await?;
     println!(
-        "\r  sent {} events over OTLP/gRPC, {} rejected",
+        "  sent {} events over OTLP/gRPC, {} rejected",
         report.sent, report.rejected
     );
     let summary = cordon::query::query(
@@ -471,6 +613,43 @@ async fn cordon_demo(mut config: Config, duration: Duration, rate: f64, exit: bo
         "alerts raised (cordon alerts list):\n{}",
         cordon::alerts_cmd::render_alerts(&alerts)
     );
+    // Let the responses go out, then show them.
+    let unsettled = |responder: &cordon_responder::Responder| {
+        responder
+            .list(&cordon_responder::store::ActionFilter::default())
+            .map(|actions| {
+                actions.iter().any(|action| {
+                    matches!(
+                        action.state,
+                        cordon_responder::ActionState::Pending | cordon_responder::ActionState::InFlight
+                    )
+                })
+            })
+            .unwrap_or(false)
+    };
+    for _ in 0..100 {
+        if !unsettled(&server.responder) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let actions = server
+        .responder
+        .list(&cordon_responder::store::ActionFilter::default())?;
+    println!(
+        "responses (cordon actions list):\n{}",
+        cordon::actions_cmd::render_actions(&actions)
+    );
+    if let Some(held) = actions
+        .iter()
+        .find(|action| action.state == cordon_responder::ActionState::AwaitingApproval)
+    {
+        println!(
+            "  a responder approves with: cordon actions approve {} --note \"...\"",
+            held.id
+        );
+    }
+
     if let Some(token) = &demo_token {
         println!(
             "  try: curl -H 'Authorization: Bearer {token}' http://{}/api/v1/alerts",
@@ -485,4 +664,13 @@ async fn cordon_demo(mut config: Config, duration: Duration, rate: f64, exit: bo
         cordon::server::shutdown_signal().await;
     }
     server.stop().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

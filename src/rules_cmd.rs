@@ -33,7 +33,16 @@ pub async fn check(config: &DetectionConfig) -> anyhow::Result<usize> {
             .map(|name| name.to_string_lossy().to_string())
             .unwrap_or_default();
         match engine.compile(&dir).await {
-            Ok(Some(_)) => println!("ok   {id}"),
+            Ok(Some(compiled)) => match unknown_actions(&compiled.definition.settings.response) {
+                Some(problem) => {
+                    failed += 1;
+                    println!(
+                        "FAIL {}: {problem}",
+                        dir.join(cordon_detections::rule::SETTINGS_FILE).display()
+                    );
+                }
+                None => println!("ok   {id}"),
+            },
             Ok(None) => println!("off  {id} (disabled)"),
             Err(error) => {
                 failed += 1;
@@ -42,6 +51,14 @@ pub async fn check(config: &DetectionConfig) -> anyhow::Result<usize> {
         }
     }
     Ok(failed)
+}
+
+/// A playbook step naming an action the responder does not know.
+fn unknown_actions(steps: &[cordon_detections::settings::ResponseStep]) -> Option<String> {
+    steps
+        .iter()
+        .find(|step| cordon_responder::actions::find(&step.action).is_none())
+        .map(|step| format!("[[response]] {}", cordon_responder::actions::unknown(&step.action)))
 }
 
 /// Runs the fixtures; returns how many cases failed.

@@ -1,7 +1,7 @@
 //! Starts and stops the pipeline's stages on one runtime.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use cordon_ingest::sources::{SourceContext, SourcesConfig, start_all};
@@ -13,8 +13,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::{ApiState, auth::Tokens};
 use crate::config::Config;
-use cordon_detections::service::DetectionService;
+use cordon_detections::service::{AlertListener, DetectionService};
 use cordon_detections::{DetectionMetrics, settings::RuleSettings};
+use cordon_responder::{Responder, ResponderMetrics};
 
 /// A running Cordon server.
 pub struct Server {
@@ -23,12 +24,14 @@ pub struct Server {
     pub api_addr: SocketAddr,
     pub ingestor: Arc<Ingestor>,
     pub detections: Arc<DetectionService>,
+    pub responder: Arc<Responder>,
     pub metrics: IngestMetrics,
     pub registry: Arc<Registry>,
     shutdown: watch::Sender<bool>,
     sources: Vec<(&'static str, JoinHandle<()>)>,
     storage: JoinHandle<()>,
     engine: JoinHandle<()>,
+    responder_task: JoinHandle<()>,
     api: JoinHandle<()>,
 }
 
@@ -61,17 +64,39 @@ impl Server {
         let detection_metrics = DetectionMetrics::default();
         detection_metrics.register(&mut registry);
         let warmup = recent_events(&store, &config).await?;
+        // The responder needs the alert store the detections open; until it runs, a
+        // new alert only waits for the responder's first look at the store.
+        let responder_slot: Arc<OnceLock<Arc<Responder>>> = Arc::new(OnceLock::new());
+        let wake_responder: AlertListener = {
+            let slot = responder_slot.clone();
+            Arc::new(move |_alert, _rule, created| {
+                if created && let Some(responder) = slot.get() {
+                    responder.wake();
+                }
+            })
+        };
         let (detections, engine) = DetectionService::start(
             config.detections.clone(),
             config.alerts_db(),
             detection_metrics,
             warmup,
-            Vec::new(),
+            vec![wake_responder],
             shutdown_receiver.clone(),
         )
         .await
         .context("cannot start detections")?;
         let detections = Arc::new(detections);
+        let responder_metrics = ResponderMetrics::default();
+        responder_metrics.register(&mut registry);
+        let responder = Responder::open(
+            config.responder.clone(),
+            &config.responder_db(),
+            detections.alerts.clone(),
+            responder_metrics,
+        )
+        .context("cannot start the responder")?;
+        let _ = responder_slot.set(responder.clone());
+        let responder_task = responder.start(detections.shared.clone(), shutdown_receiver.clone());
         {
             let detections = detections.clone();
             store.add_listener(Arc::new(move |batch| detections.submit(batch)));
@@ -83,6 +108,7 @@ impl Server {
         let api_state = ApiState {
             alerts: detections.alerts.clone(),
             rules: detections.shared.clone(),
+            responder: responder.clone(),
             tokens,
         };
         let api_listener = tokio::net::TcpListener::bind(config.api.listen)
@@ -136,12 +162,14 @@ impl Server {
             api_addr,
             ingestor,
             detections,
+            responder,
             metrics,
             registry: Arc::new(registry),
             shutdown,
             sources,
             storage,
             engine,
+            responder_task,
             api,
         })
     }
@@ -158,6 +186,7 @@ impl Server {
         }
         self.storage.await.context("storage task panicked")?;
         self.engine.await.context("detection task panicked")?;
+        self.responder_task.await.context("responder task panicked")?;
         self.api.await.context("API task panicked")?;
         Ok(())
     }

@@ -106,6 +106,8 @@ pub struct RuleView {
     pub severity: String,
     pub attack: Vec<String>,
     pub loaded: bool,
+    /// The rule's playbook as its rule.toml gives it.
+    pub response: Vec<crate::settings::ResponseStep>,
     /// Why the folder's current files do not load (the last good version still runs).
     pub load_error: Option<String>,
     #[serde(flatten)]
@@ -342,6 +344,7 @@ impl Running {
                     severity: settings.severity.as_str().to_string(),
                     attack: settings.attack.clone(),
                     loaded: true,
+                    response: settings.response.clone(),
                     load_error: self.load_errors.get(&definition.id).cloned(),
                     status: statuses.get(&definition.id).cloned().unwrap_or_default(),
                 },
@@ -354,6 +357,7 @@ impl Running {
                 severity: String::new(),
                 attack: Vec::new(),
                 loaded: false,
+                response: Vec::new(),
                 load_error: Some(error.clone()),
                 status: RuleStatus::default(),
             });

@@ -1,5 +1,6 @@
 //! The REST API (contract section 8): bearer tokens with roles on every route.
 
+pub mod actions;
 pub mod alerts;
 pub mod auth;
 pub mod config;
@@ -9,7 +10,7 @@ pub mod rules;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use cordon_detections::alerts::AlertStore;
 use cordon_detections::service::Shared;
 
@@ -21,6 +22,7 @@ pub use config::{ApiConfig, TokenConfig};
 pub struct ApiState {
     pub alerts: Arc<AlertStore>,
     pub rules: Arc<Shared>,
+    pub responder: Arc<cordon_responder::Responder>,
     pub tokens: Arc<auth::Tokens>,
 }
 
@@ -30,5 +32,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::get))
         .route("/api/v1/rules", get(rules::list))
+        .route("/api/v1/actions", get(actions::list))
+        .route("/api/v1/actions/{id}", get(actions::get))
+        .route("/api/v1/actions/{id}/approve", post(actions::approve))
+        .route("/api/v1/actions/{id}/deny", post(actions::deny))
+        .route("/api/v1/actions/{id}/retry", post(actions::retry))
+        .route("/api/v1/respond", post(actions::respond))
+        .route("/api/v1/audit", get(actions::audit))
         .with_state(state)
 }

@@ -12,7 +12,7 @@ use cordon_schemas::FlatEvent;
 
 use crate::common::*;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

@@ -8,3 +8,4 @@ mod crash;
 mod detections;
 mod duckdb;
 mod otel_sdk;
+mod responder;

@@ -358,6 +358,34 @@ impl AlertStore {
         run().map_err(self.sqlite())
     }
 
+    /// Alerts created after position `after` in creation order, oldest first, with
+    /// their positions: a consumer that keeps the last position it handled (the
+    /// responder) sees every alert once, across restarts. Positions are SQLite rowids,
+    /// which only grow because alerts are never deleted.
+    pub fn created_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Alert)>, AlertStoreError> {
+        let connection = self.connection.lock().expect("alert store lock");
+        let run = || -> Result<Vec<(i64, Alert)>, rusqlite::Error> {
+            let sql = format!(
+                "SELECT rowid, {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+                SELECT_ALERT.trim_start_matches("SELECT ")
+            );
+            let mut statement = connection.prepare(&sql)?;
+            let rows: Vec<(i64, Alert)> = statement
+                .query_map(params![after, limit as i64], |row| {
+                    let position: i64 = row.get(0)?;
+                    Ok((position, alert_from_row_at(row, 1)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (position, mut alert) in rows {
+                alert.evidence = evidence_of(&connection, &alert.id)?;
+                out.push((position, alert));
+            }
+            Ok(out)
+        };
+        run().map_err(self.sqlite())
+    }
+
     /// Sets an alert's status; false when there is no such alert.
     pub fn set_status(&self, id: &str, status: AlertStatus) -> Result<bool, AlertStoreError> {
         let connection = self.connection.lock().expect("alert store lock");
@@ -381,31 +409,36 @@ fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: u
 }
 
 fn alert_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
-    let severity: String = row.get(3)?;
-    let status: String = row.get(4)?;
+    alert_from_row_at(row, 0)
+}
+
+/// An alert from the columns of SELECT_ALERT starting at column `at`.
+fn alert_from_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Alert> {
+    let severity: String = row.get(at + 3)?;
+    let status: String = row.get(at + 4)?;
     let bad = |index: usize, what: String| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, what.into())
     };
     Ok(Alert {
-        id: row.get(0)?,
-        rule_id: row.get(1)?,
-        title: row.get(2)?,
-        severity: Severity::parse(&severity).ok_or_else(|| bad(3, format!("severity {severity}")))?,
-        status: AlertStatus::parse(&status).ok_or_else(|| bad(4, format!("status {status}")))?,
-        host_id: row.get(5)?,
-        user_name: row.get(6)?,
-        agent_id: row.get(7)?,
-        entity: json_column(row, 8)?,
-        first_seen: rfc3339(row.get(9)?),
-        last_seen: rfc3339(row.get(10)?),
-        count: row.get::<_, i64>(11)? as u64,
-        risk: row.get(12)?,
-        attack: json_column(row, 13)?,
-        fields: json_column(row, 14)?,
+        id: row.get(at)?,
+        rule_id: row.get(at + 1)?,
+        title: row.get(at + 2)?,
+        severity: Severity::parse(&severity).ok_or_else(|| bad(at + 3, format!("severity {severity}")))?,
+        status: AlertStatus::parse(&status).ok_or_else(|| bad(at + 4, format!("status {status}")))?,
+        host_id: row.get(at + 5)?,
+        user_name: row.get(at + 6)?,
+        agent_id: row.get(at + 7)?,
+        entity: json_column(row, at + 8)?,
+        first_seen: rfc3339(row.get(at + 9)?),
+        last_seen: rfc3339(row.get(at + 10)?),
+        count: row.get::<_, i64>(at + 11)? as u64,
+        risk: row.get(at + 12)?,
+        attack: json_column(row, at + 13)?,
+        fields: json_column(row, at + 14)?,
         evidence: Vec::new(),
-        evidence_total: row.get::<_, i64>(15)? as u64,
-        created_at: rfc3339(row.get(16)?),
-        updated_at: rfc3339(row.get(17)?),
+        evidence_total: row.get::<_, i64>(at + 15)? as u64,
+        created_at: rfc3339(row.get(at + 16)?),
+        updated_at: rfc3339(row.get(at + 17)?),
     })
 }
 
@@ -494,6 +527,29 @@ mod tests {
             Folded::Created(_)
         ));
         assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn created_after_walks_alerts_in_creation_order_once() {
+        let store = AlertStore::in_memory();
+        store.fold(&found("alice", &["a"], 0, MINUTE), &meta()).unwrap();
+        store.fold(&found("bob", &["b"], 0, MINUTE), &meta()).unwrap();
+        let first = store.created_after(0, 10).unwrap();
+        let users: Vec<_> = first.iter().map(|(_, a)| a.user_name.clone().unwrap()).collect();
+        assert_eq!(users, ["alice", "bob"]);
+        assert_eq!(first[0].1.evidence.len(), 1);
+        // A fold into alice's alert is no new alert; carol's is.
+        store
+            .fold(&found("alice", &["a", "c"], 0, 2 * MINUTE), &meta())
+            .unwrap();
+        store.fold(&found("carol", &["d"], 0, MINUTE), &meta()).unwrap();
+        let after = store.created_after(first[1].0, 10).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].1.user_name.as_deref(), Some("carol"));
+        assert_eq!(
+            store.created_after(first[0].0, 1).unwrap()[0].1.user_name.as_deref(),
+            Some("bob")
+        );
     }
 
     #[test]

@@ -1,0 +1,28 @@
+//! `isolate_host`: the EDR cuts the host off the network. The most disruptive action,
+//! so the isolation guardrails apply to it.
+
+use super::ResponseAction;
+use crate::model::Target;
+
+pub struct IsolateHost;
+
+impl ResponseAction for IsolateHost {
+    fn name(&self) -> &'static str {
+        "isolate_host"
+    }
+
+    fn summary(&self) -> &'static str {
+        "isolate the host from the network at the EDR"
+    }
+
+    fn check_target(&self, target: &Target) -> Result<(), String> {
+        match target.host_id {
+            Some(_) => Ok(()),
+            None => Err("isolate_host needs a host_id".into()),
+        }
+    }
+
+    fn isolates(&self) -> bool {
+        true
+    }
+}

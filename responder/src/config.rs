@@ -1,0 +1,337 @@
+//! The `[responder]` settings: where each action is sent, how deliveries are retried,
+//! the guardrails, dry-run, and playbook overrides.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cordon_detections::settings::ResponseStep;
+use serde::{Deserialize, Serialize};
+
+use crate::actions;
+use crate::error::ResponderError;
+use crate::secret::{Secret, SecretSource};
+
+/// Headers Cordon sets itself; a target's extra headers may not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "idempotency-key",
+    "x-cordon-timestamp",
+    "x-cordon-signature",
+    "host",
+    "content-length",
+];
+
+/// Where one action is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The URL that receives the POST.
+    pub url: String,
+    /// The environment variable holding the HMAC secret...
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// ...or a file holding it. The secret itself never goes in the settings.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// How long one try may take.
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    pub timeout: Duration,
+    /// Extra headers sent on every try (not for secrets: they are shown by the API).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Record, do not send, this action's deliveries.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl TargetConfig {
+    pub fn secret_source(&self) -> SecretSource {
+        SecretSource {
+            secret_env: self.secret_env.clone(),
+            secret_file: self.secret_file.clone(),
+        }
+    }
+}
+
+/// Retries of 429, 5xx, timeouts and connection failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// The delay before the second try; it doubles each try, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub initial: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Tries in all before the action fails (a responder can retry it then).
+    pub max_attempts: u32,
+    /// The longest `Retry-After` honoured as given; longer ones are cut to this.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            initial: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+            max_attempts: 8,
+            max_retry_after: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Limits on automatic containment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardrailConfig {
+    /// Automatic isolations allowed per `isolation_window`; beyond it they wait for
+    /// approval (a rule gone wrong must not isolate the fleet).
+    pub isolation_cap: u32,
+    #[serde(with = "humantime_serde")]
+    pub isolation_window: Duration,
+    /// Hosts (globs: `dc-*`, `srv-??`) never isolated automatically; a responder may
+    /// still approve or request it.
+    pub protected_hosts: Vec<String>,
+}
+
+impl Default for GuardrailConfig {
+    fn default() -> Self {
+        GuardrailConfig {
+            isolation_cap: 5,
+            isolation_window: Duration::from_secs(3600),
+            protected_hosts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponderConfig {
+    /// Record what would be sent and send nothing.
+    pub dry_run: bool,
+    /// The actions and audit database; default `<data_dir>/responder.db`.
+    pub db: Option<PathBuf>,
+    /// Per action name (`revoke_token`, `isolate_host`, `release_host`, `notify`).
+    pub targets: BTreeMap<String, TargetConfig>,
+    pub retry: RetryConfig,
+    pub guardrails: GuardrailConfig,
+    /// Per rule id, steps that replace the rule's own `[[response]]` playbook; an
+    /// empty list turns its responses off.
+    pub playbooks: BTreeMap<String, Vec<ResponseStep>>,
+    /// Alerts older than this when the responder first sees them get no automatic
+    /// response (say, after the responder was off for a day).
+    #[serde(with = "humantime_serde")]
+    pub max_alert_age: Duration,
+    /// Deliveries under way at once.
+    pub max_in_flight: usize,
+    /// How often the responder looks for due retries when nothing wakes it.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for ResponderConfig {
+    fn default() -> Self {
+        ResponderConfig {
+            dry_run: false,
+            db: None,
+            targets: BTreeMap::new(),
+            retry: RetryConfig::default(),
+            guardrails: GuardrailConfig::default(),
+            playbooks: BTreeMap::new(),
+            max_alert_age: Duration::from_secs(3600),
+            max_in_flight: 8,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl ResponderConfig {
+    /// Checks everything that can be checked without the network, and reads each
+    /// target's secret. Errors name the setting.
+    pub fn validate(&self) -> Result<(), ResponderError> {
+        for (name, target) in &self.targets {
+            let setting = |field: &str| format!("targets.{name}.{field}");
+            if actions::find(name).is_none() {
+                return Err(ResponderError::config(
+                    format!("targets.{name}"),
+                    actions::unknown(name),
+                ));
+            }
+            let url = reqwest::Url::parse(&target.url).map_err(|error| {
+                ResponderError::config(setting("url"), format!("{:?} is not a URL: {error}", target.url))
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ResponderError::config(setting("url"), "use an http:// or https:// URL"));
+            }
+            if target.timeout.is_zero() {
+                return Err(ResponderError::config(
+                    setting("timeout"),
+                    "must be above 0 (e.g. \"10s\")",
+                ));
+            }
+            for header in target.headers.keys() {
+                if RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+                    return Err(ResponderError::config(
+                        setting("headers"),
+                        format!("{header} is set by Cordon and cannot be replaced"),
+                    ));
+                }
+                if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    return Err(ResponderError::config(
+                        setting("headers"),
+                        format!("{header:?} is not a header name"),
+                    ));
+                }
+            }
+            target
+                .secret_source()
+                .resolve()
+                .map_err(|message| ResponderError::config(setting("secret_env"), message))?;
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ResponderError::config("retry.max_attempts", "at least 1"));
+        }
+        if self.retry.initial.is_zero() || self.retry.initial > self.retry.max_delay {
+            return Err(ResponderError::config(
+                "retry.initial",
+                "must be above 0 and at most retry.max_delay",
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ResponderError::config("max_in_flight", "at least 1"));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(ResponderError::config(
+                "poll_interval",
+                "must be above 0 (e.g. \"500ms\")",
+            ));
+        }
+        if self.guardrails.isolation_window.is_zero() {
+            return Err(ResponderError::config(
+                "guardrails.isolation_window",
+                "must be above 0 (e.g. \"1h\")",
+            ));
+        }
+        for (rule, steps) in &self.playbooks {
+            for step in steps {
+                if actions::find(&step.action).is_none() {
+                    return Err(ResponderError::config(
+                        format!("playbooks.{rule}"),
+                        actions::unknown(&step.action),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each configured target with its secret read.
+    pub fn resolved_targets(&self) -> Result<BTreeMap<String, ResolvedTarget>, ResponderError> {
+        self.targets
+            .iter()
+            .map(|(name, target)| {
+                let secret = target
+                    .secret_source()
+                    .resolve()
+                    .map_err(|message| ResponderError::config(format!("targets.{name}.secret_env"), message))?;
+                Ok((
+                    name.clone(),
+                    ResolvedTarget {
+                        config: target.clone(),
+                        secret,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// A target ready to send to.
+#[derive(Debug, Clone)]
+pub struct ResolvedTarget {
+    pub config: TargetConfig,
+    pub secret: Secret,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> TargetConfig {
+        TargetConfig {
+            url: url.into(),
+            secret_env: Some("CORDON_TEST_RESPONDER_SECRET".into()),
+            secret_file: None,
+            timeout: default_timeout(),
+            headers: BTreeMap::new(),
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        // SAFETY: tests in this module read only this variable, which nothing else sets.
+        unsafe { std::env::set_var("CORDON_TEST_RESPONDER_SECRET", "0123456789abcdef0123") };
+        let mut config = ResponderConfig::default();
+        config
+            .targets
+            .insert("isolate_host".into(), target("http://edr.local/isolate"));
+        assert!(config.validate().is_ok());
+
+        config.targets.insert("wipe_disk".into(), target("http://x"));
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("responder.targets.wipe_disk") && error.contains("isolate_host"),
+            "{error}"
+        );
+        config.targets.remove("wipe_disk");
+
+        config.targets.insert("notify".into(), target("ftp://chat"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("targets.notify.url")
+        );
+        let mut bad = target("http://chat");
+        bad.headers.insert("X-Cordon-Signature".into(), "v1=forged".into());
+        config.targets.insert("notify".into(), bad);
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot be replaced")
+        );
+        let mut unset = target("http://chat");
+        unset.secret_env = Some("CORDON_TEST_SURELY_UNSET".into());
+        config.targets.insert("notify".into(), unset);
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("targets.notify.secret_env") && error.contains("CORDON_TEST_SURELY_UNSET"),
+            "{error}"
+        );
+        config.targets.remove("notify");
+
+        config.playbooks.insert(
+            "repeated-policy-denies".into(),
+            vec![ResponseStep {
+                action: "reboot".into(),
+                mode: cordon_detections::settings::ResponseMode::Auto,
+            }],
+        );
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("playbooks.repeated-policy-denies")
+        );
+    }
+}

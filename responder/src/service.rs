@@ -1,0 +1,503 @@
+//! The responder at work: it turns new alerts into actions by their playbooks, holds
+//! what the guardrails or playbooks say must wait, and delivers the rest, retrying
+//! under one id. The alert store is its inbox: it keeps its position there, so an
+//! alert raised just before a crash is still answered after it, and once only.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_detections::alerts::{Alert, AlertStore};
+use cordon_detections::settings::ResponseMode;
+use rand::SeedableRng;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::actions::{self, ResponseAction};
+use crate::backoff;
+use crate::config::{ResolvedTarget, ResponderConfig};
+use crate::delivery::{Deliverer, Verdict};
+use crate::error::ResponderError;
+use crate::guardrails;
+use crate::metrics::ResponderMetrics;
+use crate::model::{Action, ActionState, AuditEntry, Target, WebhookBody, now_nanos, rfc3339};
+use crate::playbook::{PlaybookSource, steps_for};
+use crate::store::{ActionFilter, ActionStore, After, AuditFilter, AuditLine, Claimed, NewAction};
+
+/// The cursor name of the alert stream in the action store.
+const ALERT_CURSOR: &str = "alerts";
+
+/// A responder's request for an action by hand (`cordon respond`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualRequest {
+    pub action: String,
+    #[serde(default)]
+    pub host_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub token_id: Option<String>,
+    /// Why; required, it goes to the receiver and the audit log.
+    pub reason: String,
+    /// The alert this answers, if any.
+    #[serde(default)]
+    pub alert_id: Option<String>,
+}
+
+pub struct Responder {
+    config: ResponderConfig,
+    targets: BTreeMap<String, ResolvedTarget>,
+    store: ActionStore,
+    alerts: Arc<AlertStore>,
+    deliverer: Deliverer,
+    wake: Notify,
+    pub metrics: ResponderMetrics,
+}
+
+/// The id of a playbook action: derived from the alert and the action, so handling
+/// the same alert again (after a crash) finds the action it already made.
+pub fn playbook_action_id(alert_id: &str, action: &str) -> String {
+    let hash = xxhash_rust::xxh3::xxh3_128(format!("{alert_id}\u{1f}{action}").as_bytes());
+    format!("act-{hash:032x}")
+}
+
+impl Responder {
+    /// Checks the settings, reads the targets' secrets, opens the store at `db`, and
+    /// puts back into the queue any try a crash interrupted.
+    pub fn open(
+        config: ResponderConfig,
+        db: &Path,
+        alerts: Arc<AlertStore>,
+        metrics: ResponderMetrics,
+    ) -> Result<Arc<Responder>, ResponderError> {
+        config.validate()?;
+        let targets = config.resolved_targets()?;
+        let store = ActionStore::open(db)?;
+        let resumed = store.resume_interrupted()?;
+        if resumed > 0 {
+            tracing::warn!(
+                actions = resumed,
+                "resending actions whose tries a stop interrupted (same action ids)"
+            );
+        }
+        for name in actions::names() {
+            if !targets.contains_key(name) && !config.dry_run {
+                tracing::info!(
+                    action = name,
+                    "no target for this action: its actions will fail until [responder.targets.{name}] is set"
+                );
+            }
+        }
+        Ok(Arc::new(Responder {
+            config,
+            targets,
+            store,
+            alerts,
+            deliverer: Deliverer::new(),
+            wake: Notify::new(),
+            metrics,
+        }))
+    }
+
+    /// Runs until `shutdown` turns true; tries under way are finished first.
+    pub fn start(
+        self: &Arc<Self>,
+        playbooks: Arc<dyn PlaybookSource>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let responder = Arc::clone(self);
+        tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(responder.config.max_in_flight));
+            let mut tries = JoinSet::new();
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                let intake = {
+                    let responder = responder.clone();
+                    let playbooks = playbooks.clone();
+                    tokio::task::spawn_blocking(move || responder.take_new_alerts(playbooks.as_ref())).await
+                };
+                if let Ok(Err(error)) = intake {
+                    tracing::error!(%error, "cannot turn new alerts into actions; will try again");
+                }
+                responder.deliver_due(&slots, &mut tries).await;
+                while tries.try_join_next().is_some() {}
+                let wait = responder.until_next_due();
+                tokio::select! {
+                    _ = responder.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            while tries.join_next().await.is_some() {}
+        })
+    }
+
+    /// Wakes the worker: call it when an alert is created (a detection listener), so
+    /// the response does not wait for the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn until_next_due(&self) -> Duration {
+        let poll = self.config.poll_interval;
+        match self.store.next_due() {
+            Ok(Some(at)) => Duration::from_nanos((at - now_nanos()).max(0) as u64).min(poll),
+            _ => poll,
+        }
+    }
+
+    /// Handles every alert created since the last one handled.
+    fn take_new_alerts(&self, playbooks: &dyn PlaybookSource) -> Result<(), ResponderError> {
+        loop {
+            let cursor = self.store.cursor(ALERT_CURSOR)?.unwrap_or(0);
+            let batch = self
+                .alerts
+                .created_after(cursor, 100)
+                .map_err(|error| ResponderError::Invalid(format!("cannot read new alerts: {error}")))?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (position, alert) in batch {
+                self.respond_to(&alert, playbooks)?;
+                // Only after its actions are stored: a crash in between handles the
+                // alert again, which finds those actions and adds none.
+                self.store.set_cursor(ALERT_CURSOR, position)?;
+            }
+        }
+    }
+
+    fn respond_to(&self, alert: &Alert, playbooks: &dyn PlaybookSource) -> Result<(), ResponderError> {
+        let created = chrono::DateTime::parse_from_rfc3339(&alert.created_at)
+            .ok()
+            .and_then(|time| time.timestamp_nanos_opt())
+            .unwrap_or_else(now_nanos);
+        let age = Duration::from_nanos((now_nanos() - created).max(0) as u64);
+        if age > self.config.max_alert_age {
+            tracing::info!(alert = %alert.id, rule = %alert.rule_id, "alert older than responder.max_alert_age: no automatic response");
+            return Ok(());
+        }
+        let Some(steps) = steps_for(&self.config, playbooks, &alert.rule_id) else {
+            tracing::warn!(alert = %alert.id, rule = %alert.rule_id, "no playbook: the rule is not loaded and has no override");
+            return Ok(());
+        };
+        for step in steps {
+            let Some(action) = actions::find(&step.action) else {
+                tracing::error!(rule = %alert.rule_id, "{}", actions::unknown(&step.action));
+                continue;
+            };
+            let target = action.target_from_alert(alert);
+            let (state, note) = match action.check_target(&target) {
+                Err(why) => (
+                    ActionState::Failed,
+                    Some(format!("the alert does not name the target: {why}")),
+                ),
+                Ok(()) if step.mode == ResponseMode::Approval => (
+                    ActionState::AwaitingApproval,
+                    Some(format!("the playbook of {} asks for approval", alert.rule_id)),
+                ),
+                Ok(()) => match self.guardrail(action, &target)? {
+                    guardrails::Verdict::Proceed => (ActionState::Pending, None),
+                    guardrails::Verdict::Hold(why) => (ActionState::AwaitingApproval, Some(why)),
+                },
+            };
+            let body = WebhookBody {
+                action_id: playbook_action_id(&alert.id, action.name()),
+                action: action.name().to_string(),
+                alert_id: Some(alert.id.clone()),
+                rule_id: Some(alert.rule_id.clone()),
+                target,
+                reason: alert.title.clone(),
+                requested_by: "auto".into(),
+                requested_at: rfc3339(now_nanos()),
+            };
+            let new = NewAction {
+                body,
+                automatic: true,
+                state,
+                note,
+            };
+            if let Some(stored) = self.store.insert(&new)? {
+                self.announce(&stored);
+            }
+        }
+        Ok(())
+    }
+
+    fn guardrail(&self, action: &dyn ResponseAction, target: &Target) -> Result<guardrails::Verdict, ResponderError> {
+        if !action.isolates() {
+            return Ok(guardrails::Verdict::Proceed);
+        }
+        let isolating: Vec<&str> = actions::REGISTRY
+            .iter()
+            .filter(|action| action.isolates())
+            .map(|action| action.name())
+            .collect();
+        let window = self.config.guardrails.isolation_window.as_nanos() as i64;
+        let recent = self.store.count_automatic_since(&isolating, now_nanos() - window)?;
+        Ok(guardrails::check(action, target, &self.config.guardrails, recent))
+    }
+
+    fn announce(&self, action: &Action) {
+        let outcome = match action.state {
+            ActionState::AwaitingApproval => "held",
+            ActionState::Failed => "failed",
+            _ => "created",
+        };
+        self.metrics.action(&action.action, outcome);
+        match action.state {
+            ActionState::AwaitingApproval => tracing::warn!(
+                action_id = %action.id, action = %action.action, host = action.target.host_id.as_deref().unwrap_or("-"),
+                why = action.approval_reason.as_deref().unwrap_or(""),
+                "response waits for approval: cordon actions approve {}", action.id
+            ),
+            ActionState::Failed => tracing::error!(
+                action_id = %action.id, action = %action.action, error = action.last_error.as_deref().unwrap_or(""),
+                "response cannot be sent"
+            ),
+            _ => tracing::info!(
+                action_id = %action.id, action = %action.action, host = action.target.host_id.as_deref().unwrap_or("-"),
+                requested_by = %action.requested_by, "response requested"
+            ),
+        }
+    }
+
+    /// Starts a try for every due action, as slots allow.
+    async fn deliver_due(self: &Arc<Self>, slots: &Arc<Semaphore>, tries: &mut JoinSet<()>) {
+        let free = slots.available_permits();
+        if free == 0 {
+            return;
+        }
+        let claimed = match self.store.claim_due(now_nanos(), free) {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::error!(%error, "cannot read due actions");
+                return;
+            }
+        };
+        for claimed in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let responder = Arc::clone(self);
+            tries.spawn(async move {
+                responder.try_once(claimed).await;
+                drop(permit);
+                // A slot is free: look for more work.
+                responder.wake.notify_one();
+            });
+        }
+    }
+
+    async fn try_once(&self, claimed: Claimed) {
+        let name = claimed.action.action.clone();
+        let target = self.targets.get(&name);
+        let dry_run = self.config.dry_run || target.is_some_and(|target| target.config.dry_run);
+        let (line, after) = if dry_run {
+            let url = target.map_or("(no target configured)".to_string(), |target| target.config.url.clone());
+            (
+                None,
+                After::DryRun(format!("dry run: would POST to {url}: {}", claimed.body)),
+            )
+        } else if let Some(target) = target {
+            let attempt = self.deliverer.send(target, &claimed.action.id, &claimed.body).await;
+            self.metrics.attempt(&name, attempt.verdict.as_str());
+            self.metrics.delivery_seconds.observe(attempt.latency.as_secs_f64());
+            let mut line = AuditLine::new("attempt", "responder");
+            line.attempt = Some(claimed.attempt);
+            line.status_code = attempt.status;
+            line.latency_ms = Some(attempt.latency.as_millis() as u64);
+            line.error = attempt.error.clone();
+            line.detail = Some(format!("POST {}", redact_query(&target.config.url)));
+            let after = match attempt.verdict {
+                Verdict::Success => After::Succeeded,
+                Verdict::Fail => After::Failed(format!(
+                    "{} (not retried: a 4xx other than 429 means the request itself is wrong)",
+                    attempt.error.clone().unwrap_or_default()
+                )),
+                Verdict::Retry if claimed.attempt >= self.config.retry.max_attempts => After::Failed(format!(
+                    "gave up after {} tries; last: {}",
+                    claimed.attempt,
+                    attempt.error.clone().unwrap_or_default()
+                )),
+                Verdict::Retry => {
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(uuid::Uuid::new_v4().as_u64_pair().0);
+                    let wait = backoff::delay(&self.config.retry, claimed.attempt, attempt.retry_after, &mut rng);
+                    After::RetryAt(now_nanos() + wait.as_nanos() as i64)
+                }
+            };
+            (Some(line), after)
+        } else {
+            (
+                None,
+                After::Failed(format!(
+                    "no target configured for {name}: add [responder.targets.{name}] with url and secret_env, then `cordon actions retry {}`",
+                    claimed.action.id
+                )),
+            )
+        };
+        match self.store.finish_attempt(&claimed, line, &after) {
+            Ok(action) => self.settled(&action, &after),
+            Err(error) => {
+                tracing::error!(action_id = %claimed.action.id, %error, "cannot record a try; it will be resent after a restart")
+            }
+        }
+    }
+
+    fn settled(&self, action: &Action, after: &After) {
+        match after {
+            After::Succeeded => {
+                self.metrics.action(&action.action, "succeeded");
+                tracing::info!(action_id = %action.id, action = %action.action, host = action.target.host_id.as_deref().unwrap_or("-"), tries = action.attempts, "response delivered");
+            }
+            After::RetryAt(at) => tracing::warn!(
+                action_id = %action.id, action = %action.action, error = action.last_error.as_deref().unwrap_or(""),
+                next = %rfc3339(*at), "response try failed; will retry"
+            ),
+            After::Failed(why) => {
+                self.metrics.action(&action.action, "failed");
+                tracing::error!(action_id = %action.id, action = %action.action, error = %why, "response failed: cordon actions retry {}", action.id);
+            }
+            After::DryRun(_) => {
+                self.metrics.action(&action.action, "dry_run");
+                tracing::info!(action_id = %action.id, action = %action.action, "dry run: response recorded, not sent");
+            }
+        }
+    }
+
+    /// A response asked for by hand. It is sent at once: the person asking is the approval.
+    pub fn request(&self, request: ManualRequest, who: &str) -> Result<Action, ResponderError> {
+        let action =
+            actions::find(&request.action).ok_or_else(|| ResponderError::Invalid(actions::unknown(&request.action)))?;
+        if request.reason.trim().is_empty() {
+            return Err(ResponderError::Invalid(
+                "give a reason: it goes to the receiver and the audit log".into(),
+            ));
+        }
+        let mut target = Target {
+            host_id: request.host_id,
+            user_name: request.user_name,
+            token_id: request.token_id,
+        };
+        let mut rule_id = None;
+        if let Some(alert_id) = &request.alert_id {
+            let alert = self
+                .alerts
+                .get(alert_id)
+                .map_err(|error| ResponderError::Invalid(format!("cannot read alert {alert_id}: {error}")))?
+                .ok_or_else(|| ResponderError::Invalid(format!("no alert {alert_id}")))?;
+            let from_alert = action.target_from_alert(&alert);
+            target.host_id = target.host_id.or(from_alert.host_id);
+            target.user_name = target.user_name.or(from_alert.user_name);
+            target.token_id = target.token_id.or(from_alert.token_id);
+            rule_id = Some(alert.rule_id);
+        }
+        action.check_target(&target).map_err(ResponderError::Invalid)?;
+        let body = WebhookBody {
+            action_id: format!("act-{}", uuid::Uuid::new_v4().simple()),
+            action: action.name().to_string(),
+            alert_id: request.alert_id,
+            rule_id,
+            target,
+            reason: request.reason.trim().to_string(),
+            requested_by: who.to_string(),
+            requested_at: rfc3339(now_nanos()),
+        };
+        let stored = self
+            .store
+            .insert(&NewAction {
+                body,
+                automatic: false,
+                state: ActionState::Pending,
+                note: None,
+            })?
+            .ok_or_else(|| ResponderError::Conflict("an action with this id exists".into()))?;
+        self.announce(&stored);
+        self.wake();
+        Ok(stored)
+    }
+
+    pub fn approve(&self, id: &str, who: &str, note: Option<String>) -> Result<Action, ResponderError> {
+        let action = self.store.approve(id, who, note)?;
+        tracing::info!(action_id = %id, by = %who, "response approved");
+        self.wake();
+        Ok(action)
+    }
+
+    pub fn deny(&self, id: &str, who: &str, note: Option<String>) -> Result<Action, ResponderError> {
+        let action = self.store.deny(id, who, note)?;
+        self.metrics.action(&action.action, "denied");
+        tracing::info!(action_id = %id, by = %who, "response denied");
+        Ok(action)
+    }
+
+    pub fn retry(&self, id: &str, who: &str, note: Option<String>) -> Result<Action, ResponderError> {
+        let action = self.store.retry(id, who, note)?;
+        tracing::info!(action_id = %id, by = %who, "response retried by hand");
+        self.wake();
+        Ok(action)
+    }
+
+    pub fn list(&self, filter: &ActionFilter) -> Result<Vec<Action>, ResponderError> {
+        self.store.list(filter)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Action>, ResponderError> {
+        self.store.get(id)
+    }
+
+    /// The exact JSON body the action sends.
+    pub fn body(&self, id: &str) -> Result<Option<String>, ResponderError> {
+        self.store.body(id)
+    }
+
+    pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ResponderError> {
+        self.store.audit(filter)
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.config.dry_run
+    }
+}
+
+/// A URL without its query string, for logs and the audit log.
+fn redact_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?[redacted]"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playbook_ids_are_stable_and_distinct() {
+        assert_eq!(
+            playbook_action_id("alr-1", "isolate_host"),
+            playbook_action_id("alr-1", "isolate_host")
+        );
+        assert_ne!(
+            playbook_action_id("alr-1", "isolate_host"),
+            playbook_action_id("alr-1", "revoke_token")
+        );
+        assert_ne!(
+            playbook_action_id("alr-1", "notify"),
+            playbook_action_id("alr-2", "notify")
+        );
+        assert!(playbook_action_id("alr-1", "notify").starts_with("act-"));
+    }
+
+    #[test]
+    fn query_strings_stay_out_of_the_audit_log() {
+        assert_eq!(
+            redact_query("https://chat/hook?token=abc"),
+            "https://chat/hook?[redacted]"
+        );
+        assert_eq!(redact_query("https://edr/isolate"), "https://edr/isolate");
+    }
+}

@@ -1,0 +1,260 @@
+//! A scripted webhook receiver (a real HTTP server on loopback) and helpers to run a
+//! responder against it.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cordon_detections::alerts::{Alert, AlertStore, Folded, RuleMeta};
+use cordon_detections::matches::{EvidenceRef, Match};
+use cordon_detections::settings::{ResponseMode, ResponseStep, Severity};
+use cordon_responder::config::{RetryConfig, TargetConfig};
+use cordon_responder::playbook::PlaybookSource;
+use cordon_responder::{Responder, ResponderConfig, ResponderMetrics};
+use tokio::sync::watch;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef-never-logged";
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub retry_after: Option<String>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            delay: Duration::ZERO,
+            retry_after: None,
+        }
+    }
+
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+
+    pub fn retry_after(mut self, value: &str) -> Reply {
+        self.retry_after = Some(value.into());
+        self
+    }
+}
+
+/// A request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+pub struct Receiver {
+    pub addr: SocketAddr,
+    script: Mutex<VecDeque<Reply>>,
+    otherwise: Reply,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl Receiver {
+    /// Answers with `script` in order, then with `otherwise`.
+    pub async fn start(script: Vec<Reply>, otherwise: Reply) -> Arc<Receiver> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Arc::new(Receiver {
+            addr: listener.local_addr().unwrap(),
+            script: Mutex::new(script.into()),
+            otherwise,
+            seen: Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::post(answer))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        receiver
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn answer(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    receiver.seen.lock().unwrap().push(Seen {
+        at: Instant::now(),
+        headers,
+        body,
+    });
+    let reply = receiver
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or_else(|| receiver.otherwise.clone());
+    tokio::time::sleep(reply.delay).await;
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        format!("scripted {}", reply.status),
+    )
+        .into_response();
+    if let Some(value) = reply.retry_after {
+        response.headers_mut().insert("retry-after", value.parse().unwrap());
+    }
+    response
+}
+
+/// Writes the shared test secret to a file in `dir`.
+pub fn secret_file(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("webhook-secret");
+    std::fs::write(&path, SECRET).unwrap();
+    path
+}
+
+pub fn target(url: String, secret: &Path) -> TargetConfig {
+    TargetConfig {
+        url,
+        secret_env: None,
+        secret_file: Some(secret.to_path_buf()),
+        timeout: Duration::from_secs(5),
+        headers: BTreeMap::new(),
+        dry_run: false,
+    }
+}
+
+/// Settings with fast retries, every action sent to `receiver`.
+pub fn config(receiver: &Receiver, secret: &Path) -> ResponderConfig {
+    let mut config = ResponderConfig {
+        retry: RetryConfig {
+            initial: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+            max_attempts: 4,
+            max_retry_after: Duration::from_secs(30),
+        },
+        poll_interval: Duration::from_millis(50),
+        ..ResponderConfig::default()
+    };
+    for action in ["revoke_token", "isolate_host", "release_host", "notify"] {
+        config
+            .targets
+            .insert(action.into(), target(receiver.url(action), secret));
+    }
+    config
+}
+
+pub fn step(action: &str, mode: ResponseMode) -> ResponseStep {
+    ResponseStep {
+        action: action.into(),
+        mode,
+    }
+}
+
+/// Playbooks for the rule ids the tests raise alerts for.
+pub fn playbooks(steps: Vec<ResponseStep>) -> Arc<dyn PlaybookSource> {
+    let map: BTreeMap<String, Vec<ResponseStep>> = [("test-rule".to_string(), steps)].into();
+    Arc::new(map)
+}
+
+/// Raises a new alert of `test-rule` for `host` and `user`.
+pub fn raise(alerts: &AlertStore, host: &str, user: &str) -> Alert {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let entity: BTreeMap<String, Option<String>> = [
+        ("host_id".to_string(), Some(host.to_string())),
+        ("user_name".to_string(), Some(user.to_string())),
+    ]
+    .into();
+    let found = Match {
+        rule_id: "test-rule".into(),
+        entity,
+        first_seen: now,
+        last_seen: now,
+        evidence: vec![EvidenceRef {
+            event_id: format!("ev-{}", uuid::Uuid::new_v4()),
+            time: Some(now),
+            kind: Some("network.flow".into()),
+            host_id: Some(host.into()),
+        }],
+        fields: serde_json::Map::new(),
+    };
+    let meta = RuleMeta {
+        title: "sensitive reads, denied upload, clipboard copy".into(),
+        severity: Severity::Critical,
+        attack: vec![],
+        suppression: Duration::from_secs(3600),
+    };
+    match alerts.fold(&found, &meta).unwrap() {
+        Folded::Created(alert) => alert,
+        other => panic!("expected a new alert, got {other:?}"),
+    }
+}
+
+/// A responder running on `db`, and the means to stop it.
+pub struct Running {
+    pub responder: Arc<Responder>,
+    pub task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Running {
+    pub fn start(
+        config: ResponderConfig,
+        db: &Path,
+        alerts: Arc<AlertStore>,
+        playbooks: Arc<dyn PlaybookSource>,
+    ) -> Running {
+        let responder = Responder::open(config, db, alerts, ResponderMetrics::default()).unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let task = responder.start(playbooks, stopped);
+        Running { responder, task, stop }
+    }
+
+    /// A crash: the task is dropped wherever it is, nothing is finished.
+    pub async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        drop(self.stop);
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap();
+    }
+}
+
+/// Waits until `check` holds, or panics after `limit`.
+pub async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn auto() -> ResponseMode {
+    ResponseMode::Auto
+}
