@@ -11,6 +11,7 @@ pub mod query;
 pub mod rules_cmd;
 pub mod server;
 pub mod simulate;
+pub mod token_lookup;
 
 pub use config::Config;
 pub use server::Server;

@@ -95,6 +95,10 @@ impl Server {
             responder_metrics,
         )
         .context("cannot start the responder")?;
+        responder.set_enricher(Arc::new(crate::token_lookup::StoredTokens::new(
+            store.clone(),
+            tokio::runtime::Handle::current(),
+        )));
         let _ = responder_slot.set(responder.clone());
         let responder_task = responder.start(detections.shared.clone(), shutdown_receiver.clone());
         {

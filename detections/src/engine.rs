@@ -33,8 +33,6 @@ pub struct EngineConfig {
     /// How far ahead of its arrival an event's time may move the watermark.
     pub max_clock_skew: Duration,
     pub limits: Limits,
-    /// Full eviction sweeps at most this often; touched partitions are swept each time.
-    pub sweep_interval: Duration,
     /// Replaces every rule's non-zero window (benchmarks, what-if runs).
     pub window_override: Option<Duration>,
 }
@@ -48,7 +46,6 @@ impl Default for EngineConfig {
                 memory_bytes: 256 << 20,
                 timeout: Duration::from_secs(10),
             },
-            sweep_interval: Duration::from_secs(10),
             window_override: None,
         }
     }
@@ -89,7 +86,6 @@ pub struct Engine {
     rules: BTreeMap<String, LiveRule>,
     newest_time: Option<i64>,
     late_events: u64,
-    last_sweep: Instant,
     metrics: DetectionMetrics,
 }
 
@@ -101,7 +97,6 @@ impl Engine {
             rules: BTreeMap::new(),
             newest_time: None,
             late_events: 0,
-            last_sweep: Instant::now(),
             metrics,
         }
     }
@@ -258,14 +253,10 @@ impl Engine {
             batch.clone()
         };
         let watermark = self.watermark().unwrap_or(i64::MIN);
-        let sweep_all = self.last_sweep.elapsed() >= self.config.sweep_interval;
-        if sweep_all {
-            self.last_sweep = Instant::now();
-        }
         let limits = self.config.limits;
         for (id, rule) in self.rules.iter_mut() {
             let started = Instant::now();
-            let result = evaluate(id, rule, &batch, watermark, sweep_all, limits).await;
+            let result = evaluate(id, rule, &batch, watermark, limits).await;
             let label = rule_label(id);
             self.metrics
                 .kept_rows
@@ -306,18 +297,17 @@ impl Engine {
     }
 }
 
+/// Rows the incremental sweep may rewrite per rule and evaluation, at least.
+const SWEEP_MIN_ROWS: usize = 20_000;
+
 /// One rule over one batch: None when the batch was empty (nothing ran).
 async fn evaluate(
     id: &str,
     rule: &mut LiveRule,
     batch: &RecordBatch,
     watermark: i64,
-    sweep_all: bool,
     limits: Limits,
 ) -> Option<Result<Vec<Match>, EvalError>> {
-    if sweep_all {
-        let _ = rule.kept.evict(watermark, None);
-    }
     if batch.num_rows() == 0 {
         return None;
     }
@@ -325,6 +315,9 @@ async fn evaluate(
         Ok(kept) => kept,
         Err(error) => return Some(Err(error)),
     };
+    // Untouched partitions expire a slice at a time, at least twice as fast as rows come in.
+    let incoming: usize = kept.iter().map(RecordBatch::num_rows).sum();
+    let _ = rule.kept.sweep(watermark, (2 * incoming).max(SWEEP_MIN_ROWS));
     let mut touched = std::collections::BTreeSet::new();
     let nothing = || Some(Ok(Vec::new()));
     rule.kept.begin();
@@ -342,7 +335,7 @@ async fn evaluate(
     if touched.is_empty() {
         return nothing();
     }
-    let _ = rule.kept.evict(watermark, Some(&touched));
+    let _ = rule.kept.evict(watermark, &touched);
     let rows = rule.kept.rows_of(&touched);
     if rows.is_empty() {
         return nothing();

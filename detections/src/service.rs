@@ -77,7 +77,6 @@ impl DetectionConfig {
                 timeout: self.eval_timeout,
             },
             window_override: self.window_override,
-            ..EngineConfig::default()
         }
     }
 
@@ -292,7 +291,11 @@ impl Running {
     }
 
     async fn process(&mut self, batch: RecordBatch) {
+        let started = std::time::Instant::now();
+        let rows = batch.num_rows();
         let processed = self.engine.process(&batch).await;
+        let evaluated = started.elapsed();
+        let matches = processed.matches.len();
         for found in processed.matches {
             let Some(definition) = self.engine.definition(&found.rule_id) else {
                 continue;
@@ -305,6 +308,13 @@ impl Running {
                 Err(error) => tracing::error!(rule = %found.rule_id, %error, "cannot store an alert"),
             }
         }
+        tracing::debug!(
+            events = rows,
+            matches,
+            eval_ms = evaluated.as_millis() as u64,
+            fold_ms = (started.elapsed() - evaluated).as_millis() as u64,
+            "detections processed a burst"
+        );
     }
 
     fn raised(&self, alert: &Alert, definition: &RuleDefinition, created: bool, arrival: Option<i64>) {

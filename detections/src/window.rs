@@ -4,7 +4,7 @@
 //! window. A row leaves once the watermark passes its `keep_until` (default: its time
 //! plus the window). match.sql sees `is_new` on the rows of the current evaluation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
@@ -47,6 +47,8 @@ pub struct KeptRows {
     rows: usize,
     tick: u64,
     trimmed: u64,
+    /// Partitions the incremental sweep has yet to visit in its current pass.
+    sweep_queue: VecDeque<PartitionKey>,
 }
 
 /// Nanoseconds of a timestamp column (any unit) at `row`.
@@ -104,6 +106,7 @@ impl KeptRows {
             rows: 0,
             tick: 0,
             trimmed: 0,
+            sweep_queue: VecDeque::new(),
         })
     }
 
@@ -252,49 +255,81 @@ impl KeptRows {
         out
     }
 
-    /// Drops rows whose expiry is before `watermark`, from `keys` or, when `keys` is
-    /// None, from every partition. Partitions left empty are removed.
-    pub fn evict(&mut self, watermark: i64, keys: Option<&BTreeSet<PartitionKey>>) -> Result<usize, ArrowError> {
-        let candidates: Vec<PartitionKey> = match keys {
-            Some(keys) => keys.iter().cloned().collect(),
-            None => self.partitions.keys().cloned().collect(),
-        };
+    /// Drops the rows of `keys` whose expiry the watermark has passed; returns how many.
+    /// Partitions left empty are removed.
+    pub fn evict(&mut self, watermark: i64, keys: &BTreeSet<PartitionKey>) -> Result<usize, ArrowError> {
         let mut dropped = 0;
-        for key in candidates {
+        for key in keys {
+            dropped += self.evict_partition(key, watermark)?;
+        }
+        Ok(dropped)
+    }
+
+    /// Evicts expired rows from untouched partitions too, a slice at a time: each call
+    /// rewrites at most about `budget_rows` rows, going round all partitions in turn.
+    /// One sweep of every partition at once rewrote all kept rows in one evaluation
+    /// and held alerts up for most of a second; slices keep each evaluation's share
+    /// small while a full round still finishes within a few evaluations.
+    pub fn sweep(&mut self, watermark: i64, budget_rows: usize) -> Result<usize, ArrowError> {
+        let mut rewritten = 0;
+        let mut dropped = 0;
+        let mut refilled = false;
+        while rewritten < budget_rows {
+            let Some(key) = self.sweep_queue.pop_front() else {
+                if refilled || self.partitions.is_empty() {
+                    break;
+                }
+                self.sweep_queue.extend(self.partitions.keys().cloned());
+                refilled = true;
+                continue;
+            };
             let Some(partition) = self.partitions.get(&key) else {
                 continue;
             };
             if partition.earliest_expiry >= watermark {
                 continue;
             }
-            let mut kept = Vec::with_capacity(partition.batches.len());
-            let mut earliest = i64::MAX;
-            let mut new_from = partition.new_from;
-            for (index, batch) in partition.batches.iter().enumerate() {
-                let expiries: Vec<i64> = (0..batch.num_rows()).map(|row| self.expiry(batch, row)).collect();
-                let keep: BooleanArray = expiries.iter().map(|&expiry| Some(expiry >= watermark)).collect();
-                let remaining = filter_record_batch(batch, &keep)?;
-                dropped += batch.num_rows() - remaining.num_rows();
-                earliest = expiries
-                    .iter()
-                    .copied()
-                    .filter(|&expiry| expiry >= watermark)
-                    .fold(earliest, i64::min);
-                if remaining.num_rows() > 0 {
-                    kept.push(remaining);
-                } else if index < partition.new_from {
-                    new_from -= 1;
-                }
+            rewritten += partition.rows;
+            dropped += self.evict_partition(&key, watermark)?;
+        }
+        Ok(dropped)
+    }
+
+    fn evict_partition(&mut self, key: &PartitionKey, watermark: i64) -> Result<usize, ArrowError> {
+        let Some(partition) = self.partitions.get(key) else {
+            return Ok(0);
+        };
+        if partition.earliest_expiry >= watermark {
+            return Ok(0);
+        }
+        let mut dropped = 0;
+        let mut kept = Vec::with_capacity(partition.batches.len());
+        let mut earliest = i64::MAX;
+        let mut new_from = partition.new_from;
+        for (index, batch) in partition.batches.iter().enumerate() {
+            let expiries: Vec<i64> = (0..batch.num_rows()).map(|row| self.expiry(batch, row)).collect();
+            let keep: BooleanArray = expiries.iter().map(|&expiry| Some(expiry >= watermark)).collect();
+            let remaining = filter_record_batch(batch, &keep)?;
+            dropped += batch.num_rows() - remaining.num_rows();
+            earliest = expiries
+                .iter()
+                .copied()
+                .filter(|&expiry| expiry >= watermark)
+                .fold(earliest, i64::min);
+            if remaining.num_rows() > 0 {
+                kept.push(remaining);
+            } else if index < partition.new_from {
+                new_from -= 1;
             }
-            if kept.is_empty() {
-                self.partitions.remove(&key);
-            } else {
-                let partition = self.partitions.get_mut(&key).expect("present");
-                partition.rows = kept.iter().map(RecordBatch::num_rows).sum();
-                partition.batches = kept;
-                partition.new_from = new_from;
-                partition.earliest_expiry = earliest;
-            }
+        }
+        if kept.is_empty() {
+            self.partitions.remove(key);
+        } else {
+            let partition = self.partitions.get_mut(key).expect("present");
+            partition.rows = kept.iter().map(RecordBatch::num_rows).sum();
+            partition.batches = kept;
+            partition.new_from = new_from;
+            partition.earliest_expiry = earliest;
         }
         self.rows -= dropped;
         Ok(dropped)
@@ -349,9 +384,27 @@ mod tests {
             "only partition a, its new row marked"
         );
         // Expiry is time + 5: the watermark 30 drops 10 and 20.
-        assert_eq!(kept.evict(30, None).unwrap(), 2);
+        assert_eq!(kept.sweep(30, usize::MAX).unwrap(), 2);
         assert_eq!(kept.rows(), 2);
         assert_eq!(kept.partitions(), 1, "b emptied and removed");
+    }
+
+    #[test]
+    fn the_sweep_goes_round_the_partitions_a_slice_at_a_time() {
+        let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+        let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let rows = batch(&names, &[10; 10]);
+        let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+        kept.begin();
+        kept.insert(&rows).unwrap();
+        // Each partition holds one expired row: a budget of 3 rewrites 3 of them.
+        assert_eq!(kept.sweep(100, 3).unwrap(), 3);
+        assert_eq!(kept.partitions(), 7);
+        assert_eq!(kept.sweep(100, 3).unwrap(), 3);
+        assert_eq!(kept.sweep(100, 3).unwrap(), 3);
+        assert_eq!(kept.sweep(100, 3).unwrap(), 1, "the round ends with the last one");
+        assert_eq!((kept.rows(), kept.partitions()), (0, 0));
+        assert_eq!(kept.sweep(100, 3).unwrap(), 0, "nothing left: no endless loop");
     }
 
     #[test]
@@ -403,7 +456,7 @@ mod tests {
         kept.begin();
         kept.insert(&batch).unwrap();
         // The window alone would keep both rows well past 20; keep_until lets one go.
-        assert_eq!(kept.evict(20, None).unwrap(), 1);
+        assert_eq!(kept.sweep(20, usize::MAX).unwrap(), 1);
         assert_eq!(kept.rows(), 1);
     }
 }

@@ -8,6 +8,7 @@ pub mod actions;
 pub mod backoff;
 pub mod config;
 pub mod delivery;
+pub mod enrich;
 pub mod error;
 pub mod guardrails;
 pub mod metrics;

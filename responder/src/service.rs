@@ -18,6 +18,7 @@ use crate::actions::{self, ResponseAction};
 use crate::backoff;
 use crate::config::{ResolvedTarget, ResponderConfig};
 use crate::delivery::{Deliverer, Verdict};
+use crate::enrich::TargetEnricher;
 use crate::error::ResponderError;
 use crate::guardrails;
 use crate::metrics::ResponderMetrics;
@@ -53,6 +54,7 @@ pub struct Responder {
     alerts: Arc<AlertStore>,
     deliverer: Deliverer,
     wake: Notify,
+    enricher: std::sync::OnceLock<Arc<dyn TargetEnricher>>,
     pub metrics: ResponderMetrics,
 }
 
@@ -97,6 +99,7 @@ impl Responder {
             alerts,
             deliverer: Deliverer::new(),
             wake: Notify::new(),
+            enricher: std::sync::OnceLock::new(),
             metrics,
         }))
     }
@@ -134,6 +137,11 @@ impl Responder {
             }
             while tries.join_next().await.is_some() {}
         })
+    }
+
+    /// Where a token id missing from an alert is looked up (set once, at start-up).
+    pub fn set_enricher(&self, enricher: Arc<dyn TargetEnricher>) {
+        let _ = self.enricher.set(enricher);
     }
 
     /// Wakes the worker: call it when an alert is created (a detection listener), so
@@ -189,7 +197,13 @@ impl Responder {
                 tracing::error!(rule = %alert.rule_id, "{}", actions::unknown(&step.action));
                 continue;
             };
-            let target = action.target_from_alert(alert);
+            let mut target = action.target_from_alert(alert);
+            if action.wants_token_id()
+                && target.token_id.is_none()
+                && let (Some(enricher), Some(host)) = (self.enricher.get(), target.host_id.as_deref())
+            {
+                target.token_id = enricher.latest_token(host, target.user_name.as_deref());
+            }
             let (state, note) = match action.check_target(&target) {
                 Err(why) => (
                     ActionState::Failed,

@@ -195,8 +195,18 @@ async fn the_exfil_chain_leads_to_one_revoke_and_one_isolation_even_after_kill_9
     let sink: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = write_config(dir.path(), sink, api);
-    let (events, simulator) = attack_events(&[Scenario::ExfilAttemptChain], 11);
-    let host = simulator.injections()[0].host_id.clone();
+    let (mut events, simulator) = attack_events(&[Scenario::ExfilAttemptChain], 11);
+    let injection = simulator.injections()[0].clone();
+    let host = injection.host_id.clone();
+    // The agent's token, as the IdP reported it: revoke_token should name it.
+    let mut token = FlatEvent::new(injection.start_unix_nano - 1_000_000_000, "credential.token", &host);
+    token
+        .set("event.id", "e2e-token-refresh")
+        .set("user.name", injection.user_name.as_str())
+        .set("gen_ai.agent.id", injection.agent_id.as_str())
+        .set("credential.action", "refresh")
+        .set("credential.token_id", injection.token_id.as_str());
+    events.insert(0, token);
 
     // The receiver is down: the responses are decided and stored, and wait.
     let served = serve(dir.path(), &config, api, SINK_SECRET, "warn", Stdio::null());
@@ -243,9 +253,12 @@ async fn the_exfil_chain_leads_to_one_revoke_and_one_isolation_even_after_kill_9
     let body = &deliveries.iter().find(|d| d["action"] == "isolate_host").unwrap()["body"];
     assert_eq!(body["rule_id"], "exfil-attempt-chain");
     assert_eq!(body["requested_by"], "auto");
+    assert_eq!(body["target"]["user_name"], injection.user_name.as_str());
+    let revoke = &deliveries.iter().find(|d| d["action"] == "revoke_token").unwrap()["body"];
     assert_eq!(
-        body["target"]["user_name"],
-        simulator.injections()[0].user_name.as_str()
+        revoke["target"]["token_id"],
+        injection.token_id.as_str(),
+        "the token is looked up in the stored events"
     );
 }
 

@@ -22,6 +22,12 @@ pub trait ResponseAction: Send + Sync {
     /// Why `target` is not enough for this action, if it is not.
     fn check_target(&self, target: &Target) -> Result<(), String>;
 
+    /// Whether the action works best with the agent's token id, looked up in the stored
+    /// events when the alert does not name it.
+    fn wants_token_id(&self) -> bool {
+        false
+    }
+
     /// Whether the isolation guardrails (the cap per window, protected hosts) apply.
     fn isolates(&self) -> bool {
         false

@@ -15,6 +15,10 @@ impl ResponseAction for RevokeToken {
         "revoke the agent's token at the identity provider"
     }
 
+    fn wants_token_id(&self) -> bool {
+        true
+    }
+
     fn check_target(&self, target: &Target) -> Result<(), String> {
         if target.token_id.is_none() && target.user_name.is_none() {
             return Err("revoke_token needs a token_id or a user_name".into());
