@@ -46,8 +46,10 @@ impl Server {
             None => cordon_schemas::signature::KeyRegistry::new(),
         };
         tracing::info!(keys = keys.len(), "signature key registry loaded");
-        let metrics = IngestMetrics::default();
         let mut registry = Registry::default();
+        let stages = cordon_schemas::stage_metrics::StageMetrics::default();
+        stages.register(&mut registry);
+        let metrics = IngestMetrics::with_stages(&stages);
         metrics.register(&mut registry);
         let storage_config = config.storage.clone();
         let retry_after = config.otlp.retry_after;
@@ -61,7 +63,7 @@ impl Server {
 
         // Detections start before any source, so every batch stored from now on
         // reaches them, and the recent past is replayed into their windows first.
-        let detection_metrics = DetectionMetrics::default();
+        let detection_metrics = DetectionMetrics::with_stages(&stages);
         detection_metrics.register(&mut registry);
         let warmup = recent_events(&store, &config).await?;
         // The responder needs the alert store the detections open; until it runs, a
@@ -109,7 +111,9 @@ impl Server {
         if tokens.is_empty() {
             tracing::warn!("no API tokens: every API call will get 401; add [[api.tokens]] or set CORDON_ADMIN_TOKEN");
         }
+        let registry = Arc::new(registry);
         let api_state = ApiState {
+            registry: registry.clone(),
             alerts: detections.alerts.clone(),
             rules: detections.shared.clone(),
             responder: responder.clone(),
@@ -168,7 +172,7 @@ impl Server {
             detections,
             responder,
             metrics,
-            registry: Arc::new(registry),
+            registry,
             shutdown,
             sources,
             storage,

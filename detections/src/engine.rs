@@ -164,6 +164,11 @@ impl Engine {
             Some(previous) => (fresh(), previous.status),
             None => (fresh(), RuleStatus::default()),
         };
+        // Series from zero, so `rate()` and alerting on errors work before the first one.
+        let label = rule_label(&id);
+        let _ = self.metrics.evaluations.get_or_create(&label);
+        let _ = self.metrics.evaluation_errors.get_or_create(&label);
+        let _ = self.metrics.matches.get_or_create(&label);
         self.rules.insert(id, LiveRule { compiled, kept, status });
     }
 

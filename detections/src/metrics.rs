@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use cordon_schemas::stage_metrics::StageMetrics;
+
 pub type RuleLabel = Vec<(&'static str, String)>;
 
 pub fn rule_label(rule: &str) -> RuleLabel {
@@ -35,8 +37,15 @@ pub struct DetectionMetrics {
 
 impl Default for DetectionMetrics {
     fn default() -> Self {
+        DetectionMetrics::with_stages(&StageMetrics::default())
+    }
+}
+
+impl DetectionMetrics {
+    /// The detection metrics, counting events in under `stage="detections"` in `stages`.
+    pub fn with_stages(stages: &StageMetrics) -> Self {
         DetectionMetrics {
-            events_in: Counter::default(),
+            events_in: StageMetrics::counter(&stages.events_in, vec![("stage", "detections")]),
             late_events: Counter::default(),
             evaluations: Family::default(),
             evaluation_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),
@@ -49,16 +58,10 @@ impl Default for DetectionMetrics {
             queued_events: Gauge::default(),
         }
     }
-}
 
-impl DetectionMetrics {
+    /// Adds the detection metrics to `registry` (the stage families are registered by
+    /// their owner, `StageMetrics::register`).
     pub fn register(&self, registry: &mut Registry) {
-        let stage = registry.sub_registry_with_label(("stage".into(), "detections".into()));
-        stage.register(
-            "cordon_events_in",
-            "Events received by the stage",
-            self.events_in.clone(),
-        );
         registry.register(
             "cordon_detection_late_events",
             "Events later than detections.lateness: counted and not evaluated",

@@ -8,17 +8,19 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+pub use cordon_schemas::stage_metrics::StageMetrics;
+
 type Labels = Vec<(&'static str, &'static str)>;
 
 /// Counters and histograms of ingest and storage. Cheap to clone: clones share values.
 #[derive(Clone)]
 pub struct IngestMetrics {
-    /// Records received, by transport, before any check.
-    pub events_in: Family<Labels, Counter>,
-    /// Records made durable.
+    /// The pipeline-wide `cordon_events_in/out/rejected` families: records received
+    /// (by transport, before any check), made durable, and rejected (by reason), all
+    /// under `stage="ingest"`.
+    pub stages: StageMetrics,
+    /// Records made durable (a handle into `stages.events_out`).
     pub events_out: Counter,
-    /// Records rejected, by reason.
-    pub events_rejected: Family<Labels, Counter>,
     /// Records already stored under the same (`host.id`, `event.id`).
     pub events_duplicate: Counter,
     /// Records stored, but not as sent (unknown kind, estimated time, content dropped).
@@ -42,10 +44,16 @@ pub struct IngestMetrics {
 
 impl Default for IngestMetrics {
     fn default() -> Self {
+        IngestMetrics::with_stages(&StageMetrics::default())
+    }
+}
+
+impl IngestMetrics {
+    /// Ingest's metrics, counting events in, out and rejected into `stages`.
+    pub fn with_stages(stages: &StageMetrics) -> Self {
         IngestMetrics {
-            events_in: Family::default(),
-            events_out: Counter::default(),
-            events_rejected: Family::default(),
+            stages: stages.clone(),
+            events_out: StageMetrics::counter(&stages.events_out, vec![("stage", "ingest")]),
             events_duplicate: Counter::default(),
             event_notices: Family::default(),
             requests_rejected: Family::default(),
@@ -61,41 +69,28 @@ impl Default for IngestMetrics {
             stage_seconds: Family::default(),
         }
     }
-}
 
-impl IngestMetrics {
-    /// Adds every metric to `registry`.
+    /// Adds ingest's own metrics to `registry`; the stage families are registered
+    /// once, by whoever owns them (`StageMetrics::register`).
     pub fn register(&self, registry: &mut Registry) {
-        let stage = registry.sub_registry_with_label(("stage".into(), "ingest".into()));
-        stage.register(
-            "cordon_events_in",
-            "Records received, before any check",
-            self.events_in.clone(),
-        );
-        stage.register("cordon_events_out", "Records made durable", self.events_out.clone());
-        stage.register(
-            "cordon_events_rejected",
-            "Records rejected, by reason",
-            self.events_rejected.clone(),
-        );
-        stage.register(
+        registry.register(
             "cordon_events_duplicate",
             "Records already stored under the same host.id and event.id",
             self.events_duplicate.clone(),
         );
-        stage.register(
+        registry.register(
             "cordon_event_notices",
             "Records stored but changed on the way in, by kind",
             self.event_notices.clone(),
         );
-        stage.register(
+        registry.register(
             "cordon_requests_rejected",
             "Whole requests refused, by transport and reason",
             self.requests_rejected.clone(),
         );
-        stage.register(
-            "cordon_ingest_stage_seconds",
-            "Time requests spent converting (decoding included) and storing",
+        registry.register(
+            "cordon_ingest_step_seconds",
+            "Time requests spent converting (decoding included) and storing, by step",
             self.stage_seconds.clone(),
         );
         registry.register(
@@ -139,23 +134,27 @@ impl IngestMetrics {
     /// Adds the time one request spent in an ingest stage.
     pub fn stage_time(&self, stage: &'static str, elapsed: std::time::Duration) {
         self.stage_seconds
-            .get_or_create(&vec![("stage", stage)])
+            .get_or_create(&vec![("step", stage)])
             .inc_by(elapsed.as_secs_f64());
     }
 
     /// Seconds spent in a stage so far.
     pub fn stage_total(&self, stage: &'static str) -> f64 {
-        self.stage_seconds.get_or_create(&vec![("stage", stage)]).get()
+        self.stage_seconds.get_or_create(&vec![("step", stage)]).get()
     }
 
     pub fn received(&self, transport: &'static str, count: usize) {
-        self.events_in
-            .get_or_create(&vec![("transport", transport)])
+        self.stages
+            .events_in
+            .get_or_create(&vec![("stage", "ingest"), ("transport", transport)])
             .inc_by(count as u64);
     }
 
     pub fn rejected(&self, reason: &'static str) {
-        self.events_rejected.get_or_create(&vec![("reason", reason)]).inc();
+        self.stages
+            .events_rejected
+            .get_or_create(&vec![("stage", "ingest"), ("reason", reason)])
+            .inc();
     }
 
     pub fn request_rejected(&self, transport: &'static str, reason: &'static str) {
@@ -170,7 +169,10 @@ impl IngestMetrics {
 
     /// Current value of the rejected-records counter for a reason (tests, CLI).
     pub fn rejected_count(&self, reason: &'static str) -> u64 {
-        self.events_rejected.get_or_create(&vec![("reason", reason)]).get()
+        self.stages
+            .events_rejected
+            .get_or_create(&vec![("stage", "ingest"), ("reason", reason)])
+            .get()
     }
 
     /// Current value of the rejected-requests counter.

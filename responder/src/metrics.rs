@@ -56,6 +56,25 @@ impl ResponderMetrics {
         );
     }
 
+    /// Creates every action's series at zero, so dashboards and alerts see them
+    /// before the first action of a kind.
+    pub fn init(&self, actions: &[&str]) {
+        for action in actions {
+            for outcome in ["created", "held", "succeeded", "failed", "denied", "dry_run"] {
+                let _ = self.actions.get_or_create(&ActionLabels {
+                    action: action.to_string(),
+                    outcome: outcome.into(),
+                });
+            }
+            for result in ["success", "retry", "fail"] {
+                let _ = self.attempts.get_or_create(&AttemptLabels {
+                    action: action.to_string(),
+                    result: result.into(),
+                });
+            }
+        }
+    }
+
     pub fn action(&self, action: &str, outcome: &str) {
         self.actions
             .get_or_create(&ActionLabels {

@@ -84,6 +84,7 @@ impl Responder {
                 "resending actions whose tries a stop interrupted (same action ids)"
             );
         }
+        metrics.init(&actions::names());
         for name in actions::names() {
             if !targets.contains_key(name) && !config.dry_run {
                 tracing::info!(

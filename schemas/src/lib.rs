@@ -12,6 +12,7 @@ pub mod record;
 pub mod reject;
 pub mod schema;
 pub mod signature;
+pub mod stage_metrics;
 pub mod value;
 
 pub use batch::{EventBatchBuilder, SignatureStatus};

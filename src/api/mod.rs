@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod rules;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct ApiState {
     pub alerts: Arc<AlertStore>,
     pub rules: Arc<Shared>,
     pub responder: Arc<cordon_responder::Responder>,
+    /// Every stage's metrics, for `/metrics`.
+    pub registry: Arc<prometheus_client::registry::Registry>,
     pub tokens: Arc<auth::Tokens>,
 }
 
@@ -39,5 +42,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/actions/{id}/retry", post(actions::retry))
         .route("/api/v1/respond", post(actions::respond))
         .route("/api/v1/audit", get(actions::audit))
+        .route("/metrics", get(metrics::scrape))
         .with_state(state)
 }

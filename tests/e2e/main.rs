@@ -7,5 +7,6 @@ mod common;
 mod crash;
 mod detections;
 mod duckdb;
+mod metrics;
 mod otel_sdk;
 mod responder;

@@ -49,8 +49,9 @@ async fn send_with_sdk(exporter: &str, gzip: bool, seed: u64) {
     let received = test
         .server
         .metrics
+        .stages
         .events_in
-        .get_or_create(&vec![("transport", transport)])
+        .get_or_create(&vec![("stage", "ingest"), ("transport", transport)])
         .get();
     assert_eq!(received, events.len() as u64);
     assert_eq!(test.server.metrics.events_out.get(), events.len() as u64);
