@@ -87,6 +87,8 @@ pub struct Engine {
     newest_time: Option<i64>,
     late_events: u64,
     metrics: DetectionMetrics,
+    /// When, and at which watermark, the last evaluation swept: the sweep's pace.
+    last_sweep: Option<(Instant, i64)>,
 }
 
 impl Engine {
@@ -98,6 +100,7 @@ impl Engine {
             newest_time: None,
             late_events: 0,
             metrics,
+            last_sweep: None,
         }
     }
 
@@ -170,6 +173,22 @@ impl Engine {
         let _ = self.metrics.evaluation_errors.get_or_create(&label);
         let _ = self.metrics.matches.get_or_create(&label);
         self.rules.insert(id, LiveRule { compiled, kept, status });
+    }
+
+    /// The share of each rule's kept rows this evaluation sweeps: the time since the
+    /// last sweep over `SWEEP_ROUND`, at most all of them.
+    fn sweep_share(&mut self, watermark: i64) -> f64 {
+        let round = SWEEP_ROUND.as_secs_f64();
+        let share = match self.last_sweep {
+            None => 1.0,
+            Some((at, previous)) => {
+                let wall = at.elapsed().as_secs_f64() / round;
+                let event = (watermark.saturating_sub(previous)).max(0) as f64 / 1e9 / round;
+                wall.max(event).min(1.0)
+            }
+        };
+        self.last_sweep = Some((Instant::now(), watermark));
+        share
     }
 
     pub fn remove(&mut self, id: &str) -> bool {
@@ -258,10 +277,11 @@ impl Engine {
             batch.clone()
         };
         let watermark = self.watermark().unwrap_or(i64::MIN);
+        let sweep_share = self.sweep_share(watermark);
         let limits = self.config.limits;
         for (id, rule) in self.rules.iter_mut() {
             let started = Instant::now();
-            let result = evaluate(id, rule, &batch, watermark, limits).await;
+            let result = evaluate(id, rule, &batch, watermark, sweep_share, limits).await;
             let label = rule_label(id);
             self.metrics
                 .kept_rows
@@ -302,8 +322,11 @@ impl Engine {
     }
 }
 
-/// Rows the incremental sweep may rewrite per rule and evaluation, at least.
-const SWEEP_MIN_ROWS: usize = 20_000;
+/// The incremental sweep looks at every kept row once per this much time (wall or
+/// event time, whichever passes faster: a replay sweeps at the pace of its events).
+/// One full sweep every 10 s rewrote all kept rows in one evaluation and held alerts up
+/// for most of a second; the same work spread over the evaluations costs each a slice.
+const SWEEP_ROUND: Duration = Duration::from_secs(10);
 
 /// One rule over one batch: None when the batch was empty (nothing ran).
 async fn evaluate(
@@ -311,6 +334,7 @@ async fn evaluate(
     rule: &mut LiveRule,
     batch: &RecordBatch,
     watermark: i64,
+    sweep_share: f64,
     limits: Limits,
 ) -> Option<Result<Vec<Match>, EvalError>> {
     if batch.num_rows() == 0 {
@@ -320,9 +344,9 @@ async fn evaluate(
         Ok(kept) => kept,
         Err(error) => return Some(Err(error)),
     };
-    // Untouched partitions expire a slice at a time, at least twice as fast as rows come in.
-    let incoming: usize = kept.iter().map(RecordBatch::num_rows).sum();
-    let _ = rule.kept.sweep(watermark, (2 * incoming).max(SWEEP_MIN_ROWS));
+    // Untouched partitions expire a slice at a time (touched ones are evicted below).
+    let budget = (rule.kept.rows() as f64 * sweep_share).ceil() as usize;
+    let _ = rule.kept.sweep(watermark, budget.max(1));
     let mut touched = std::collections::BTreeSet::new();
     let nothing = || Some(Ok(Vec::new()));
     rule.kept.begin();
