@@ -63,3 +63,80 @@ pub fn render_alerts(alerts: &[Alert]) -> String {
     out.push_str(&format!("{} alert(s)", alerts.len()));
     out
 }
+
+/// What `cordon alerts update` changes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TriageArgs {
+    /// open, acknowledged or closed
+    #[arg(long)]
+    pub status: Option<String>,
+    /// With --status closed: true_positive, false_positive, benign or duplicate.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who works on it ("" unassigns).
+    #[arg(long)]
+    pub assign: Option<String>,
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+/// Sends a triage request; bad values are refused before the call, naming what is valid.
+pub async fn update(client: &ApiClientArgs, id: &str, args: &TriageArgs) -> anyhow::Result<Alert> {
+    use cordon_detections::alerts::{AlertStatus, CloseReason, Triage};
+    let status = args
+        .status
+        .as_deref()
+        .map(|text| {
+            AlertStatus::parse(text)
+                .ok_or_else(|| anyhow::anyhow!("--status must be open, acknowledged or closed, not {text:?}"))
+        })
+        .transpose()?;
+    let close_reason = args
+        .reason
+        .as_deref()
+        .map(|text| {
+            CloseReason::parse(text).ok_or_else(|| {
+                anyhow::anyhow!("--reason must be true_positive, false_positive, benign or duplicate, not {text:?}")
+            })
+        })
+        .transpose()?;
+    let triage = Triage {
+        status,
+        close_reason,
+        assignee: args.assign.clone(),
+        note: args.note.clone(),
+    };
+    client.patch(&format!("/api/v1/alerts/{id}"), &triage).await
+}
+
+/// One alert in full: the table line, its evidence and its notes.
+pub fn render_alert(alert: &Alert) -> String {
+    let mut out = render_alerts(std::slice::from_ref(alert));
+    out.push_str(&format!(
+        "\n{}\nassignee: {}  close reason: {}\nevidence ({} of {}):\n",
+        alert.title,
+        alert.assignee.as_deref().unwrap_or("-"),
+        alert.close_reason.map_or("-", |reason| reason.as_str()),
+        alert.evidence.len(),
+        alert.evidence_total
+    ));
+    for evidence in &alert.evidence {
+        out.push_str(&format!(
+            "  {}  {:<24} {:<12} {}\n",
+            evidence.time.as_deref().unwrap_or("-"),
+            evidence.kind.as_deref().unwrap_or("-"),
+            evidence.host_id.as_deref().unwrap_or("-"),
+            evidence.event_id
+        ));
+    }
+    if !alert.notes.is_empty() {
+        out.push_str("notes:\n");
+        for note in &alert.notes {
+            out.push_str(&format!(
+                "  {}  {:<20} {:<7} {}\n",
+                note.at, note.author, note.kind, note.text
+            ));
+        }
+    }
+    out
+}

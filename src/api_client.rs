@@ -43,6 +43,18 @@ impl ApiClientArgs {
         self.send(request, url).await
     }
 
+    /// PATCHes `body` as JSON to `path` and decodes the JSON answer.
+    pub async fn patch<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<T> {
+        let url = reqwest::Url::parse(&format!("{}{path}", self.api_url.trim_end_matches('/')))
+            .with_context(|| format!("{} is not a URL", self.api_url))?;
+        let request = reqwest::Client::new().patch(url.clone()).json(body);
+        self.send(request, url).await
+    }
+
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,

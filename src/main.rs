@@ -158,6 +158,22 @@ enum RulesCommand {
 
 #[derive(Subcommand)]
 enum AlertsCommand {
+    /// One alert: evidence and notes.
+    Show {
+        #[command(flatten)]
+        client: cordon::api_client::ApiClientArgs,
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Acknowledge, close (with a reason), reopen, assign, or add a note.
+    Update {
+        #[command(flatten)]
+        client: cordon::api_client::ApiClientArgs,
+        id: String,
+        #[command(flatten)]
+        triage: cordon::alerts_cmd::TriageArgs,
+    },
     /// Alerts, newest activity first.
     List {
         #[command(flatten)]
@@ -501,6 +517,21 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let alerts = cordon::alerts_cmd::list(&client, &filters).await?;
             print_alerts(&alerts, format)?;
+        }
+        Command::Alerts {
+            command: AlertsCommand::Show { client, id, format },
+        } => {
+            let alert: cordon_detections::alerts::Alert = client.get(&format!("/api/v1/alerts/{id}"), &[]).await?;
+            match format {
+                ListFormat::Table => println!("{}", cordon::alerts_cmd::render_alert(&alert)),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&alert)?),
+            }
+        }
+        Command::Alerts {
+            command: AlertsCommand::Update { client, id, triage },
+        } => {
+            let alert = cordon::alerts_cmd::update(&client, &id, &triage).await?;
+            println!("{}", cordon::alerts_cmd::render_alert(&alert));
         }
         Command::Bench {
             bench: BenchCommand::Detections(options),

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use cordon_detections::alerts::{Alert, AlertFilter, AlertStatus};
+use cordon_detections::alerts::{Alert, AlertFilter, AlertStatus, Triage};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
@@ -88,5 +88,32 @@ pub async fn get(
     match state.alerts.get(&id).map_err(ApiError::internal)? {
         Some(alert) => Ok(Json(alert)),
         None => Err(ApiError::not_found(format!("no alert {id}"))),
+    }
+}
+
+/// Who may triage: analysts and responders (and admins).
+const TRIAGERS: &[Role] = &[Role::Analyst, Role::Responder];
+
+/// `PATCH /api/v1/alerts/{id}`: status (`open`, `acknowledged`, `closed` with a
+/// `close_reason`), `assignee` ("" unassigns), and a `note`; each change is kept in the
+/// alert's notes with who made it.
+pub async fn triage(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Json<Triage>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Alert>, ApiError> {
+    caller.require(TRIAGERS)?;
+    let Json(triage) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let alerts = state.alerts.clone();
+    let who = caller.name.clone();
+    let outcome = tokio::task::spawn_blocking(move || alerts.triage(&id, &triage, &who).map(|result| (id, result)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    match outcome {
+        (_, Ok(Some(alert))) => Ok(Json(alert)),
+        (id, Ok(None)) => Err(ApiError::not_found(format!("no alert {id}"))),
+        (_, Err(message)) => Err(ApiError::bad_request(message)),
     }
 }

@@ -33,7 +33,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route("/api/v1/alerts/{id}", get(alerts::get).patch(alerts::triage))
         .route("/api/v1/rules", get(rules::list))
         .route("/api/v1/actions", get(actions::list))
         .route("/api/v1/actions/{id}", get(actions::get))

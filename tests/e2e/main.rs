@@ -10,3 +10,4 @@ mod duckdb;
 mod metrics;
 mod otel_sdk;
 mod responder;
+mod triage;

@@ -3,5 +3,5 @@
 pub mod model;
 pub mod store;
 
-pub use model::{Alert, AlertStatus, Evidence, risk_score};
+pub use model::{Alert, AlertNote, AlertStatus, CloseReason, Evidence, Triage, risk_score};
 pub use store::{AlertFilter, AlertStore, Folded, RuleMeta};

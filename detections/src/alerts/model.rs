@@ -68,6 +68,72 @@ pub struct Alert {
     pub evidence_total: u64,
     pub created_at: String,
     pub updated_at: String,
+    /// Who works on it (a token's name), if anyone.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Why it was closed: `true_positive`, `false_positive`, `benign`, `duplicate`.
+    #[serde(default)]
+    pub close_reason: Option<CloseReason>,
+    /// Analysts' notes and every triage change, oldest first (alert detail only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<AlertNote>,
+}
+
+/// Why an alert was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    TruePositive,
+    FalsePositive,
+    Benign,
+    Duplicate,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 4] = [
+        CloseReason::TruePositive,
+        CloseReason::FalsePositive,
+        CloseReason::Benign,
+        CloseReason::Duplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TruePositive => "true_positive",
+            CloseReason::FalsePositive => "false_positive",
+            CloseReason::Benign => "benign",
+            CloseReason::Duplicate => "duplicate",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CloseReason> {
+        CloseReason::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+}
+
+/// A note on an alert, or a record of a triage change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertNote {
+    pub at: String,
+    pub author: String,
+    /// `note` or `change`.
+    pub kind: String,
+    pub text: String,
+}
+
+/// A triage request: any of a new status, close reason, assignee, note.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triage {
+    #[serde(default)]
+    pub status: Option<AlertStatus>,
+    #[serde(default)]
+    pub close_reason: Option<CloseReason>,
+    /// A name, or "" to unassign.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// The risk score of an alert (0-100).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::model::{Alert, AlertStatus, Evidence, rfc3339, risk_score};
+use super::model::{Alert, AlertNote, AlertStatus, CloseReason, Evidence, Triage, rfc3339, risk_score};
 use crate::error::AlertStoreError;
 use crate::matches::Match;
 use crate::settings::{RuleSettings, Severity};
@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS alert_evidence (
     time INTEGER,
     kind TEXT,
     PRIMARY KEY (alert_id, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_notes (
+    alert_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (alert_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alert_matches (
     alert_id TEXT NOT NULL,
@@ -134,6 +143,21 @@ impl AlertStore {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        // Columns added after the first release: stores from before get them here.
+        for (column, kind) in [("assignee", "TEXT"), ("close_reason", "TEXT")] {
+            let present: bool = connection
+                .query_row(
+                    "SELECT count(*) > 0 FROM pragma_table_info('alerts') WHERE name = ?1",
+                    params![column],
+                    |row| row.get(0),
+                )
+                .map_err(sqlite)?;
+            if !present {
+                connection
+                    .execute_batch(&format!("ALTER TABLE alerts ADD COLUMN {column} {kind}"))
+                    .map_err(sqlite)?;
+            }
+        }
         Ok(AlertStore {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
@@ -313,6 +337,7 @@ impl AlertStore {
             return Ok(None);
         };
         alert.evidence = evidence_of(connection, &alert.id)?;
+        alert.notes = notes_of(connection, &alert.id)?;
         Ok(Some(alert))
     }
 
@@ -386,6 +411,102 @@ impl AlertStore {
         run().map_err(self.sqlite())
     }
 
+    /// Applies a triage request by `who`: status, close reason, assignee, note. Each
+    /// change is also written to the alert's notes. None when there is no such alert;
+    /// an error message when the request does not fit (closing without a reason).
+    pub fn triage(
+        &self,
+        id: &str,
+        triage: &Triage,
+        who: &str,
+    ) -> Result<Result<Option<Alert>, String>, AlertStoreError> {
+        let mut connection = self.connection.lock().expect("alert store lock");
+        let transaction = connection.transaction().map_err(self.sqlite())?;
+        let outcome = self.triage_in(&transaction, id, triage, who).map_err(self.sqlite())?;
+        if matches!(outcome, Ok(Some(_))) {
+            transaction.commit().map_err(self.sqlite())?;
+        }
+        Ok(outcome)
+    }
+
+    fn triage_in(
+        &self,
+        transaction: &Transaction<'_>,
+        id: &str,
+        triage: &Triage,
+        who: &str,
+    ) -> Result<Result<Option<Alert>, String>, rusqlite::Error> {
+        let Some(alert) = self.get_in(transaction, id)? else {
+            return Ok(Ok(None));
+        };
+        let status = triage.status.unwrap_or(alert.status);
+        if status == AlertStatus::Closed && triage.close_reason.or(alert.close_reason).is_none() {
+            let reasons: Vec<&str> = CloseReason::ALL.iter().map(|reason| reason.as_str()).collect();
+            return Ok(Err(format!(
+                "closing needs a close_reason: one of {}",
+                reasons.join(", ")
+            )));
+        }
+        if triage.close_reason.is_some() && status != AlertStatus::Closed {
+            return Ok(Err("a close_reason goes with status closed".into()));
+        }
+        if let Some(note) = &triage.note
+            && note.trim().is_empty()
+        {
+            return Ok(Err("a note needs text".into()));
+        }
+        let mut changes = Vec::new();
+        if status != alert.status {
+            changes.push(format!("status {} -> {}", alert.status.as_str(), status.as_str()));
+        }
+        let close_reason = match status {
+            AlertStatus::Closed => triage.close_reason.or(alert.close_reason),
+            _ => None,
+        };
+        if close_reason != alert.close_reason
+            && let Some(reason) = close_reason
+        {
+            changes.push(format!("closed as {}", reason.as_str()));
+        }
+        let assignee = match triage.assignee.as_deref().map(str::trim) {
+            None => alert.assignee.clone(),
+            Some("") => None,
+            Some(name) => Some(name.to_string()),
+        };
+        if assignee != alert.assignee {
+            changes.push(match &assignee {
+                Some(name) => format!("assigned to {name}"),
+                None => "unassigned".to_string(),
+            });
+        }
+        let now = now_nanos();
+        transaction.execute(
+            "UPDATE alerts SET status = ?2, close_reason = ?3, assignee = ?4, updated_at = ?5 WHERE id = ?1",
+            params![
+                id,
+                status.as_str(),
+                close_reason.map(CloseReason::as_str),
+                assignee,
+                now
+            ],
+        )?;
+        let add = |kind: &str, text: &str| -> Result<(), rusqlite::Error> {
+            transaction.execute(
+                "INSERT INTO alert_notes (alert_id, seq, at, author, kind, text)
+                 VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM alert_notes WHERE alert_id = ?1), ?2, ?3, ?4, ?5)",
+                params![id, now, who, kind, text],
+            )?;
+            Ok(())
+        };
+        if !changes.is_empty() {
+            add("change", &changes.join("; "))?;
+        }
+        if let Some(note) = &triage.note {
+            add("note", note.trim())?;
+        }
+        Ok(Ok(self.get_in(transaction, id)?))
+    }
+
     /// Sets an alert's status; false when there is no such alert.
     pub fn set_status(&self, id: &str, status: AlertStatus) -> Result<bool, AlertStoreError> {
         let connection = self.connection.lock().expect("alert store lock");
@@ -400,7 +521,8 @@ impl AlertStore {
 }
 
 const SELECT_ALERT: &str = "SELECT id, rule_id, title, severity, status, host_id, user_name, agent_id, entity,
-    first_seen, last_seen, count, risk, attack, fields, evidence_total, created_at, updated_at FROM alerts";
+    first_seen, last_seen, count, risk, attack, fields, evidence_total, created_at, updated_at, assignee,
+    close_reason FROM alerts";
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
@@ -439,7 +561,27 @@ fn alert_from_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Ale
         evidence_total: row.get::<_, i64>(at + 15)? as u64,
         created_at: rfc3339(row.get(at + 16)?),
         updated_at: rfc3339(row.get(at + 17)?),
+        assignee: row.get(at + 18)?,
+        close_reason: row
+            .get::<_, Option<String>>(at + 19)?
+            .and_then(|reason| CloseReason::parse(&reason)),
+        notes: Vec::new(),
     })
+}
+
+fn notes_of(connection: &Connection, alert_id: &str) -> rusqlite::Result<Vec<AlertNote>> {
+    let mut statement =
+        connection.prepare_cached("SELECT at, author, kind, text FROM alert_notes WHERE alert_id = ?1 ORDER BY seq")?;
+    statement
+        .query_map(params![alert_id], |row| {
+            Ok(AlertNote {
+                at: rfc3339(row.get(0)?),
+                author: row.get(1)?,
+                kind: row.get(2)?,
+                text: row.get(3)?,
+            })
+        })?
+        .collect()
 }
 
 fn evidence_of(connection: &Connection, alert_id: &str) -> rusqlite::Result<Vec<Evidence>> {
@@ -527,6 +669,79 @@ mod tests {
             Folded::Created(_)
         ));
         assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn triage_changes_status_assignee_and_keeps_a_history() {
+        let store = AlertStore::in_memory();
+        let Folded::Created(alert) = store.fold(&found("alice", &["a"], 0, MINUTE), &meta()).unwrap() else {
+            panic!("created");
+        };
+        let ack = Triage {
+            status: Some(AlertStatus::Acknowledged),
+            assignee: Some("carol".into()),
+            ..Triage::default()
+        };
+        let acked = store.triage(&alert.id, &ack, "carol").unwrap().unwrap().unwrap();
+        assert_eq!(
+            (acked.status, acked.assignee.as_deref()),
+            (AlertStatus::Acknowledged, Some("carol"))
+        );
+        let close = Triage {
+            status: Some(AlertStatus::Closed),
+            ..Triage::default()
+        };
+        assert!(
+            store
+                .triage(&alert.id, &close, "carol")
+                .unwrap()
+                .unwrap_err()
+                .contains("close_reason")
+        );
+        let close = Triage {
+            status: Some(AlertStatus::Closed),
+            close_reason: Some(CloseReason::FalsePositive),
+            note: Some("the build agent's allowed curl".into()),
+            ..Triage::default()
+        };
+        let closed = store.triage(&alert.id, &close, "dave").unwrap().unwrap().unwrap();
+        assert_eq!(closed.close_reason, Some(CloseReason::FalsePositive));
+        let history: Vec<(String, String, String)> = closed
+            .notes
+            .iter()
+            .map(|n| (n.author.clone(), n.kind.clone(), n.text.clone()))
+            .collect();
+        assert_eq!(
+            history,
+            [
+                (
+                    "carol".into(),
+                    "change".into(),
+                    "status open -> acknowledged; assigned to carol".into()
+                ),
+                (
+                    "dave".into(),
+                    "change".into(),
+                    "status acknowledged -> closed; closed as false_positive".into()
+                ),
+                ("dave".into(), "note".into(), "the build agent's allowed curl".into()),
+            ]
+        );
+        assert!(store.triage("alr-none", &close, "dave").unwrap().unwrap().is_none());
+        // Reopening drops the close reason.
+        let reopen = Triage {
+            status: Some(AlertStatus::Open),
+            ..Triage::default()
+        };
+        assert_eq!(
+            store
+                .triage(&alert.id, &reopen, "dave")
+                .unwrap()
+                .unwrap()
+                .unwrap()
+                .close_reason,
+            None
+        );
     }
 
     #[test]
