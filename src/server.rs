@@ -114,6 +114,7 @@ impl Server {
         let registry = Arc::new(registry);
         let api_state = ApiState {
             registry: registry.clone(),
+            storage: config.storage.clone(),
             alerts: detections.alerts.clone(),
             rules: detections.shared.clone(),
             responder: responder.clone(),

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod hunt;
 pub mod metrics;
 pub mod rules;
 
@@ -24,6 +25,8 @@ pub struct ApiState {
     pub alerts: Arc<AlertStore>,
     pub rules: Arc<Shared>,
     pub responder: Arc<cordon_responder::Responder>,
+    /// Where the events are, for hunting and timelines.
+    pub storage: cordon_ingest::StorageConfig,
     /// Every stage's metrics, for `/metrics`.
     pub registry: Arc<prometheus_client::registry::Registry>,
     pub tokens: Arc<auth::Tokens>,
@@ -42,6 +45,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/actions/{id}/retry", post(actions::retry))
         .route("/api/v1/respond", post(actions::respond))
         .route("/api/v1/audit", get(actions::audit))
+        .route("/api/v1/hunt", post(hunt::hunt))
+        .route("/api/v1/timeline", get(hunt::timeline))
         .route("/metrics", get(metrics::scrape))
         .with_state(state)
 }

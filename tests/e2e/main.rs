@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod detections;
 mod duckdb;
+mod hunt;
 mod metrics;
 mod otel_sdk;
 mod responder;

@@ -1,0 +1,160 @@
+//! Hunting and entity timelines over the stored events: read-only SQL (as `cordon
+//! query`) with a row limit, a time limit and a memory limit, answered as JSON rows.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use datafusion::prelude::{SQLOptions, col, lit};
+use datafusion::scalar::ScalarValue;
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::alerts::parse_since;
+use super::auth::{Caller, Role};
+use super::error::ApiError;
+
+const READERS: &[Role] = &[Role::Analyst, Role::Engineer, Role::Responder];
+/// Rows a hunt or timeline returns at most.
+pub const MAX_ROWS: usize = 10_000;
+/// How long a hunt may run.
+pub const TIME_LIMIT: Duration = Duration::from_secs(30);
+/// Memory a hunt may use.
+pub const MEMORY_LIMIT: usize = 512 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuntRequest {
+    pub sql: String,
+    /// Rows to return, 1-10,000 (default 1,000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rows {
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// More rows matched than were returned.
+    pub truncated: bool,
+    pub elapsed_ms: u64,
+}
+
+fn row_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(1000);
+    if limit == 0 || limit > MAX_ROWS {
+        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_ROWS}")));
+    }
+    Ok(limit)
+}
+
+/// Runs `frame` with the row and time limits and turns the rows into JSON objects.
+async fn rows_of(frame: datafusion::dataframe::DataFrame, limit: usize, started: Instant) -> Result<Rows, ApiError> {
+    let frame = frame
+        .limit(0, Some(limit + 1))
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let batches = tokio::time::timeout(TIME_LIMIT, frame.collect())
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the query ran past {} s: narrow it (a time range, fewer columns)",
+                TIME_LIMIT.as_secs()
+            ))
+        })?
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &batches {
+        writer.write(batch).map_err(ApiError::internal)?;
+    }
+    writer.finish().map_err(ApiError::internal)?;
+    let bytes = writer.into_inner();
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(&bytes).map_err(ApiError::internal)?
+    };
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(Rows {
+        rows,
+        truncated,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// `POST /api/v1/hunt`: `{"sql": "...", "limit": 1000}`. One read-only statement over
+/// `events` and the per-kind tables; DDL, DML and other statements are refused.
+pub async fn hunt(
+    caller: Caller,
+    State(state): State<ApiState>,
+    body: Result<Json<HuntRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Rows>, ApiError> {
+    caller.require(READERS)?;
+    let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let limit = row_limit(request.limit)?;
+    let started = Instant::now();
+    let context = crate::query::session(&state.storage, MEMORY_LIMIT)
+        .await
+        .map_err(ApiError::internal)?;
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let frame = context
+        .sql_with_options(&request.sql, options)
+        .await
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    tracing::info!(who = %caller.name, "hunt query run");
+    Ok(Json(rows_of(frame, limit, started).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    pub host_id: Option<String>,
+    pub user_name: Option<String>,
+    /// RFC 3339 or a duration back from now; default 1h.
+    pub since: Option<String>,
+    /// RFC 3339 or a duration back from now; default now.
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/timeline?host_id=...|user_name=...`: the entity's events, newest first.
+pub async fn timeline(
+    caller: Caller,
+    State(state): State<ApiState>,
+    query: Result<Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Rows>, ApiError> {
+    caller.require(READERS)?;
+    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    if query.host_id.is_none() && query.user_name.is_none() {
+        return Err(ApiError::bad_request("give host_id, user_name or both"));
+    }
+    let limit = row_limit(query.limit.or(Some(200)))?;
+    let since = parse_since(query.since.as_deref().unwrap_or("1h")).map_err(ApiError::bad_request)?;
+    let until = match query.until.as_deref() {
+        Some(text) => parse_since(text).map_err(ApiError::bad_request)?,
+        None => chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX),
+    };
+    let started = Instant::now();
+    let context = crate::query::session(&state.storage, MEMORY_LIMIT)
+        .await
+        .map_err(ApiError::internal)?;
+    let time = |nanos: i64| lit(ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into())));
+    let bad = |error: datafusion::error::DataFusionError| ApiError::internal(error);
+    // Values go in as literals, never spliced into SQL text.
+    let mut frame = context
+        .table("events")
+        .await
+        .map_err(bad)?
+        .filter(col("time").gt_eq(time(since)).and(col("time").lt_eq(time(until))))
+        .map_err(bad)?;
+    if let Some(host) = &query.host_id {
+        frame = frame.filter(col("host_id").eq(lit(host.as_str()))).map_err(bad)?;
+    }
+    if let Some(user) = &query.user_name {
+        frame = frame.filter(col("user_name").eq(lit(user.as_str()))).map_err(bad)?;
+    }
+    let frame = frame.sort(vec![col("time").sort(false, false)]).map_err(bad)?;
+    Ok(Json(rows_of(frame, limit, started).await?))
+}
