@@ -7,12 +7,13 @@ pub mod config;
 pub mod error;
 pub mod hunt;
 pub mod metrics;
+pub mod openapi;
 pub mod rules;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, patch, post};
 use cordon_detections::alerts::AlertStore;
 use cordon_detections::service::Shared;
 
@@ -32,21 +33,33 @@ pub struct ApiState {
     pub tokens: Arc<auth::Tokens>,
 }
 
+/// Every route: method, path and handler. The router is built from this list, and a
+/// test checks it against the OpenAPI document, so neither can drift from the other.
+pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
+    vec![
+        ("GET", "/api/v1/alerts", get(alerts::list)),
+        ("GET", "/api/v1/alerts/{id}", get(alerts::get)),
+        ("PATCH", "/api/v1/alerts/{id}", patch(alerts::triage)),
+        ("GET", "/api/v1/rules", get(rules::list)),
+        ("GET", "/api/v1/actions", get(actions::list)),
+        ("GET", "/api/v1/actions/{id}", get(actions::get)),
+        ("POST", "/api/v1/actions/{id}/approve", post(actions::approve)),
+        ("POST", "/api/v1/actions/{id}/deny", post(actions::deny)),
+        ("POST", "/api/v1/actions/{id}/retry", post(actions::retry)),
+        ("POST", "/api/v1/respond", post(actions::respond)),
+        ("GET", "/api/v1/audit", get(actions::audit)),
+        ("POST", "/api/v1/hunt", post(hunt::hunt)),
+        ("GET", "/api/v1/timeline", get(hunt::timeline)),
+        ("GET", "/api/v1/openapi.json", get(openapi::document)),
+        ("GET", "/metrics", get(metrics::scrape)),
+    ]
+}
+
 /// Every route, each behind its role check.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/{id}", get(alerts::get).patch(alerts::triage))
-        .route("/api/v1/rules", get(rules::list))
-        .route("/api/v1/actions", get(actions::list))
-        .route("/api/v1/actions/{id}", get(actions::get))
-        .route("/api/v1/actions/{id}/approve", post(actions::approve))
-        .route("/api/v1/actions/{id}/deny", post(actions::deny))
-        .route("/api/v1/actions/{id}/retry", post(actions::retry))
-        .route("/api/v1/respond", post(actions::respond))
-        .route("/api/v1/audit", get(actions::audit))
-        .route("/api/v1/hunt", post(hunt::hunt))
-        .route("/api/v1/timeline", get(hunt::timeline))
-        .route("/metrics", get(metrics::scrape))
-        .with_state(state)
+    let mut router = Router::new();
+    for (_, path, handler) in routes() {
+        router = router.route(path, handler);
+    }
+    router.with_state(state)
 }

@@ -78,7 +78,10 @@ async fn hunts_are_read_only_and_limited_and_timelines_follow_one_entity() {
         .iter()
         .map(|event| chrono::DateTime::parse_from_rfc3339(event["time"].as_str().unwrap()).unwrap())
         .collect();
-    assert!(times.windows(2).all(|pair| pair[0] >= pair[1]), "newest first: {times:?}");
+    assert!(
+        times.windows(2).all(|pair| pair[0] >= pair[1]),
+        "newest first: {times:?}"
+    );
     let (status, _) = server.api_get("/api/v1/timeline", Some(Role::Analyst)).await;
     assert_eq!(status, 400, "an entity is required");
     server.stop().await;

@@ -11,4 +11,5 @@ mod hunt;
 mod metrics;
 mod otel_sdk;
 mod responder;
+mod routes;
 mod triage;
