@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides the Rust toolchain: a Python virtualenv with the
-# real OpenTelemetry SDK exporters and DuckDB. Idempotent; a second run takes seconds.
+# real OpenTelemetry SDK exporters and DuckDB, and Debian's chromium for the console test. Idempotent; a second run takes seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
@@ -12,6 +12,10 @@ want="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if ! command -v python3 >/dev/null 2>&1; then
   log "installing python3 (Debian packages)"
   apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  log "installing chromium and chromium-driver (Debian packages) for the console's browser test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 if [ ! -x "$CORDON_VENV/bin/python" ]; then
   log "creating the test virtualenv in $CORDON_VENV"

@@ -587,8 +587,9 @@ async fn cordon_demo(
         server.api_addr,
         storage.data_dir.display()
     );
+    println!("  console: http://{}/", server.api_addr);
     if let Some(token) = &demo_token {
-        println!("  API token for this run (admin): {token}");
+        println!("  sign-in token for the console and API (admin): {token}");
     }
     let sim = SimConfig {
         rate,

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod alerts;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod hunt;
 pub mod metrics;
@@ -57,7 +58,10 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
 
 /// Every route, each behind its role check.
 pub fn router(state: ApiState) -> Router {
-    let mut router = Router::new();
+    // The console's page and script are public: they carry no data.
+    let mut router = Router::new()
+        .route("/", get(console::page))
+        .route("/app.js", get(console::script));
     for (_, path, handler) in routes() {
         router = router.route(path, handler);
     }

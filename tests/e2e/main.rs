@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod common;
+mod console;
 mod crash;
 mod detections;
 mod duckdb;

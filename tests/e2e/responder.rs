@@ -18,11 +18,11 @@ use serde_json::Value;
 use crate::common::*;
 use crate::crash::free_port;
 
-const SINK_SECRET: &str = "e2e-sink-secret-5f0c2a9d81b34e77";
+pub const SINK_SECRET: &str = "e2e-sink-secret-5f0c2a9d81b34e77";
 const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
 
 /// A child process killed when the test ends, however it ends.
-struct Proc(Child);
+pub struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -43,7 +43,7 @@ fn wait_for_port(addr: SocketAddr, what: &str) {
 }
 
 /// `cordon sink` on a free port, verifying with `secret`.
-fn start_sink(secret: &str) -> (Proc, SocketAddr) {
+pub fn start_sink(secret: &str) -> (Proc, SocketAddr) {
     start_sink_at(format!("127.0.0.1:{}", free_port()).parse().unwrap(), secret)
 }
 
@@ -104,7 +104,7 @@ fn serve(dir: &Path, config: &Path, api: SocketAddr, secret: &str, log: &str, st
 }
 
 /// Events of `scenarios` with times just before now, so the rules see them as live.
-fn attack_events(scenarios: &[Scenario], seed: u64) -> (Vec<FlatEvent>, Simulator) {
+pub fn attack_events(scenarios: &[Scenario], seed: u64) -> (Vec<FlatEvent>, Simulator) {
     let start = chrono::Utc::now().timestamp_nanos_opt().unwrap() - 90_000_000_000;
     let mut simulator = Simulator::new(SimConfig {
         seed,
@@ -120,7 +120,7 @@ fn attack_events(scenarios: &[Scenario], seed: u64) -> (Vec<FlatEvent>, Simulato
     (events, simulator)
 }
 
-async fn send(grpc: SocketAddr, events: &[FlatEvent]) {
+pub async fn send(grpc: SocketAddr, events: &[FlatEvent]) {
     let mut sender = Sender::grpc(&format!("http://{grpc}")).await.unwrap();
     let mut report = SendReport::default();
     for chunk in events.chunks(500) {
@@ -139,14 +139,14 @@ async fn get_json(url: String, token: Option<&str>) -> Value {
     response.json().await.unwrap()
 }
 
-async fn sink_deliveries(sink: SocketAddr) -> Vec<Value> {
+pub async fn sink_deliveries(sink: SocketAddr) -> Vec<Value> {
     get_json(format!("http://{sink}/received"), None).await["deliveries"]
         .as_array()
         .unwrap()
         .clone()
 }
 
-async fn eventually<T>(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = check().await {
@@ -285,7 +285,7 @@ async fn raw_receiver() -> (SocketAddr, Requests) {
     (addr, seen)
 }
 
-fn targets_to(config: &mut cordon::Config, addr: SocketAddr, secret_file: &Path) {
+pub fn targets_to(config: &mut cordon::Config, addr: SocketAddr, secret_file: &Path) {
     for action in cordon_responder::actions::names() {
         config.responder.targets.insert(
             action.to_string(),

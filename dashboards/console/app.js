@@ -1,0 +1,182 @@
+// Cordon console: plain JavaScript, no build step. Every call goes through the API with
+// the signed-in token; values are escaped before they reach the page.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
+let token = sessionStorage.getItem("cordon-token") || "";
+let alerts = [], selected = 0, current = null;
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json", ...(options.headers || {}) } });
+  const text = await response.text();
+  let body; try { body = JSON.parse(text); } catch { body = text; }
+  if (response.status === 401) { signOut("Your token was refused; sign in again."); throw new Error("401"); }
+  if (!response.ok) throw new Error((body && body.error) || response.status + " " + text);
+  return body;
+}
+
+function signOut(message) {
+  token = ""; sessionStorage.removeItem("cordon-token");
+  for (const id of ["nav", "signout"]) $(id).classList.add("hidden");
+  document.querySelectorAll("main > section").forEach((s) => s.classList.add("hidden"));
+  $("signin").classList.remove("hidden"); $("signin-error").textContent = message || ""; $("who").textContent = "";
+}
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault(); token = $("token").value.trim();
+  try { await api("/api/v1/rules"); sessionStorage.setItem("cordon-token", token); start(); }
+  catch (error) { if (error.message !== "401") $("signin-error").textContent = error.message; }
+});
+$("signout").addEventListener("click", () => signOut());
+
+function start() {
+  $("signin").classList.add("hidden"); $("nav").classList.remove("hidden"); $("signout").classList.remove("hidden");
+  $("who").textContent = "signed in";
+  if (!location.hash || location.hash === "#/") location.hash = "#/alerts"; else route();
+}
+
+function show(page) {
+  document.querySelectorAll("main > section").forEach((s) => s.classList.toggle("hidden", s.id !== "page-" + page));
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.dataset.page === page || (page === "alert" && a.dataset.page === "alerts")));
+}
+
+function route() {
+  if (!token) return signOut();
+  const [, page, id] = location.hash.split("/");
+  if (page === "alert" && id) { show("alert"); loadAlert(decodeURIComponent(id)); }
+  else if (page === "actions") { show("actions"); loadActions(); }
+  else if (page === "rules") { show("rules"); loadRules(); }
+  else if (page === "hunt") { show("hunt"); }
+  else { show("alerts"); loadAlerts(); }
+}
+window.addEventListener("hashchange", route);
+
+async function loadAlerts() {
+  const status = $("f-status").value;
+  const body = await api("/api/v1/alerts?limit=500" + (status ? "&status=" + status : ""));
+  alerts = body.alerts; renderAlerts();
+}
+function renderAlerts() {
+  const severity = $("f-severity").value, text = $("f-text").value.toLowerCase();
+  const shown = alerts.filter((a) => (!severity || a.severity === severity) &&
+    (!text || [a.rule_id, a.host_id, a.user_name, a.title].join(" ").toLowerCase().includes(text)));
+  const counts = {}; for (const a of alerts) counts[a.severity] = (counts[a.severity] || 0) + 1;
+  $("counts").innerHTML = ["critical", "high", "medium", "low"].map((s) => `<span>${s} <b>${counts[s] || 0}</b></span>`).join("");
+  selected = Math.min(selected, Math.max(shown.length - 1, 0));
+  $("alerts").innerHTML = shown.map((a, i) => `<tr data-id="${esc(a.id)}" class="${i === selected ? "sel" : ""}">
+    <td class="sev ${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.rule_id)}<div class="hint">${esc(a.title)}</div></td>
+    <td>${esc(a.host_id || "-")}</td><td>${esc(a.user_name || "-")}</td><td>${a.count}</td><td>${a.risk}</td>
+    <td>${esc(a.status)}</td><td class="mono">${esc(a.last_seen)}</td></tr>`).join("") ||
+    `<tr><td colspan="8" class="hint">No alerts match.</td></tr>`;
+  document.querySelectorAll("#alerts tr[data-id]").forEach((row) => row.addEventListener("click", () => { location.hash = "#/alert/" + encodeURIComponent(row.dataset.id); }));
+}
+for (const id of ["f-status"]) $(id).addEventListener("change", loadAlerts);
+for (const id of ["f-severity", "f-text"]) $(id).addEventListener("input", renderAlerts);
+
+async function loadAlert(id) {
+  const a = await api("/api/v1/alerts/" + encodeURIComponent(id)); current = a;
+  $("a-title").innerHTML = `<span class="sev ${esc(a.severity)}">${esc(a.severity)}</span> ${esc(a.title)}`;
+  const fields = { id: a.id, rule: a.rule_id, status: a.status + (a.close_reason ? " (" + a.close_reason + ")" : ""),
+    assignee: a.assignee || "-", host: a.host_id || "-", user: a.user_name || "-", agent: a.agent_id || "-",
+    "first / last seen": a.first_seen + " / " + a.last_seen, "count / risk": a.count + " / " + a.risk,
+    "ATT&CK": (a.attack || []).join(", ") || "-", ...Object.fromEntries(Object.entries(a.fields || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])) };
+  $("a-fields").innerHTML = Object.entries(fields).map(([k, v]) => `<div>${esc(k)}</div><div class="mono">${esc(v)}</div>`).join("");
+  $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono">${esc(e.event_id)}</td></tr>`).join("") +
+    (a.evidence_total > a.evidence.length ? `<tr><td colspan="4" class="hint">${a.evidence_total - a.evidence.length} more not shown</td></tr>` : "");
+  $("a-notes").innerHTML = (a.notes || []).map((n) => `<tr><td class="mono">${esc(n.at)}</td><td>${esc(n.author)}</td><td>${esc(n.kind)}</td><td>${esc(n.text)}</td></tr>`).join("");
+  loadAlertActions(a); loadTimeline(a);
+}
+async function loadAlertActions(a) {
+  const body = await api("/api/v1/actions?alert_id=" + encodeURIComponent(a.id));
+  $("a-actions").innerHTML = body.actions.map(actionRow).join("") || `<tr><td colspan="6" class="hint">No responses for this alert.</td></tr>`;
+  wireActionButtons($("a-actions"), $("a-act-msg"), () => loadAlertActions(a));
+}
+async function loadTimeline(a) {
+  if (!a.host_id) { $("a-timeline").innerHTML = ""; return; }
+  const from = new Date(new Date(a.first_seen).getTime() - 15 * 60000).toISOString();
+  const to = new Date(new Date(a.last_seen).getTime() + 5 * 60000).toISOString();
+  try {
+    const body = await api(`/api/v1/timeline?host_id=${encodeURIComponent(a.host_id)}&since=${from}&until=${to}&limit=100`);
+    const evidence = new Set(a.evidence.map((e) => e.event_id));
+    $("a-timeline").innerHTML = body.rows.map((e) => {
+      const detail = e.file_path || e.destination_address || e.process_command_line || e.broker_operation || e.credential_action || "";
+      return `<tr style="${evidence.has(e.event_id) ? "background:#2a2417" : ""}"><td class="mono">${esc(e.time)}</td><td>${esc(e.event_name)}</td><td>${esc(e.user_name || "-")}</td><td class="mono">${esc(detail)}${e.policy_decision ? " [" + esc(e.policy_decision) + "]" : ""}</td></tr>`;
+    }).join("");
+  } catch (error) { $("a-timeline").innerHTML = `<tr><td class="err">${esc(error.message)}</td></tr>`; }
+}
+async function triage(change) {
+  try { await api("/api/v1/alerts/" + encodeURIComponent(current.id), { method: "PATCH", body: JSON.stringify(change) });
+        $("t-msg").className = "msg"; $("t-msg").textContent = "Saved."; loadAlert(current.id); }
+  catch (error) { $("t-msg").className = "err"; $("t-msg").textContent = error.message; }
+}
+$("t-ack").addEventListener("click", () => triage({ status: "acknowledged" }));
+$("t-close").addEventListener("click", () => triage({ status: "closed", close_reason: $("t-reason").value || undefined }));
+$("t-reopen").addEventListener("click", () => triage({ status: "open" }));
+$("t-add").addEventListener("click", () => { triage({ note: $("t-note").value }); $("t-note").value = ""; });
+
+function actionRow(x, full = false) {
+  const buttons = x.state === "awaiting_approval"
+    ? `<button class="primary" data-do="approve" data-id="${esc(x.id)}">Approve</button> <button class="danger" data-do="deny" data-id="${esc(x.id)}">Deny</button>`
+    : x.state === "failed" ? `<button data-do="retry" data-id="${esc(x.id)}">Retry</button>` : "";
+  const note = x.state === "awaiting_approval" ? x.approval_reason : (x.last_error || (x.decided_by ? "by " + x.decided_by : ""));
+  const target = full
+    ? `<td>${esc(x.target.host_id || "-")}</td><td>${esc(x.target.user_name || "-")}</td><td>${esc(x.rule_id || "-")}</td><td>${esc(x.requested_by)}</td>`
+    : `<td>${esc([x.target.host_id, x.target.user_name, x.target.token_id].filter(Boolean).join(" / "))}</td>`;
+  return `<tr><td>${esc(x.action)}</td><td class="state ${esc(x.state)}">${esc(x.state)}</td>${target}
+    <td>${x.attempts}</td><td class="hint">${esc(note || "")}</td><td>${buttons}</td></tr>`;
+}
+function wireActionButtons(container, message, reload) {
+  container.querySelectorAll("button[data-do]").forEach((button) => button.addEventListener("click", async () => {
+    const note = button.dataset.do === "deny" ? prompt("Why deny it?") : null;
+    try { await api(`/api/v1/actions/${encodeURIComponent(button.dataset.id)}/${button.dataset.do}`, { method: "POST", body: JSON.stringify(note ? { note } : {}) });
+          message.className = "msg"; message.textContent = button.dataset.do + ": done"; reload(); }
+    catch (error) { message.className = "err"; message.textContent = error.message; }
+  }));
+}
+async function loadActions() {
+  const state = $("f-astate").value;
+  const body = await api("/api/v1/actions?limit=500" + (state ? "&state=" + state : ""));
+  $("actions").innerHTML = body.actions.map((x) => actionRow(x, true)).join("") || `<tr><td colspan="9" class="hint">Nothing here.</td></tr>`;
+  wireActionButtons($("actions"), $("actions-msg"), loadActions);
+}
+$("f-astate").addEventListener("change", loadActions);
+
+async function loadRules() {
+  const body = await api("/api/v1/rules");
+  $("rules").innerHTML = body.rules.map((r) => `<tr><td>${esc(r.id)}<div class="hint">${esc(r.title)}</div></td><td class="sev ${esc(r.severity)}">${esc(r.severity)}</td>
+    <td>${esc((r.attack || []).join(", "))}</td><td>${r.evaluations ?? 0}</td><td>${r.matches ?? 0}</td><td>${r.errors ?? 0}</td>
+    <td>${r.kept_rows ?? 0}</td><td class="mono">${esc(r.last_evaluated || "-")}</td><td class="err">${esc(r.load_error || r.last_error || "")}</td></tr>`).join("");
+}
+
+async function hunt() {
+  $("hunt-error").textContent = ""; $("hunt-info").textContent = "running...";
+  try {
+    const body = await api("/api/v1/hunt", { method: "POST", body: JSON.stringify({ sql: $("sql").value, limit: 1000 }) });
+    const columns = [...new Set(body.rows.flatMap((row) => Object.keys(row)))];
+    $("hunt-table").innerHTML = `<thead><tr>${columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+      body.rows.map((row) => `<tr>${columns.map((c) => `<td class="mono">${esc(typeof row[c] === "object" && row[c] !== null ? JSON.stringify(row[c]) : row[c])}</td>`).join("")}</tr>`).join("") + "</tbody>";
+    $("hunt-info").textContent = `${body.rows.length} rows${body.truncated ? " (more matched)" : ""} in ${body.elapsed_ms} ms`;
+  } catch (error) { $("hunt-info").textContent = ""; $("hunt-error").textContent = error.message; }
+}
+$("run").addEventListener("click", hunt);
+$("sql").addEventListener("keydown", (event) => { if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); hunt(); } });
+
+document.addEventListener("keydown", (event) => {
+  if (!token || ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName)) {
+    if (event.key === "Escape") event.target.blur();
+    return;
+  }
+  const page = location.hash.split("/")[1];
+  const go = { a: "#/alerts", c: "#/actions", r: "#/rules", h: "#/hunt" }[event.key];
+  if (go) { location.hash = go; return; }
+  if (event.key === "Escape" && page === "alert") { location.hash = "#/alerts"; return; }
+  if (page === "alerts" || !page) {
+    const rows = document.querySelectorAll("#alerts tr[data-id]");
+    if (event.key === "j") { selected = Math.min(selected + 1, rows.length - 1); renderAlerts(); }
+    else if (event.key === "k") { selected = Math.max(selected - 1, 0); renderAlerts(); }
+    else if (event.key === "Enter" && rows[selected]) { location.hash = "#/alert/" + encodeURIComponent(rows[selected].dataset.id); }
+    else if (event.key === "/") { event.preventDefault(); $("f-text").focus(); }
+  }
+});
+setInterval(() => { const page = location.hash.split("/")[1]; if (token && (page === "alerts")) loadAlerts(); if (token && page === "actions") loadActions(); }, 10000);
+if (token) start(); else signOut();

@@ -1,0 +1,98 @@
+//! The console in headless Chromium (Debian's chromium, driven by Selenium): sign in,
+//! see the alert of a simulated attack, open it, see its evidence, approve the pending
+//! isolation, and the sink receives it. Screenshots of the main pages are kept in
+//! `<target>/tmp/console-screenshots/`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use cordon::api::Role;
+use cordon::simulate::Scenario;
+use serde_json::Value;
+
+use crate::common::*;
+use crate::responder::{SINK_SECRET, attack_events, eventually, send, sink_deliveries, start_sink, targets_to};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_receives_it() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists() && std::path::Path::new("/usr/bin/chromedriver").exists(),
+        "Debian's chromium and chromium-driver are needed: run scripts/setup-test-env.sh"
+    );
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("secret");
+    std::fs::write(&secret_file, SINK_SECRET).unwrap();
+    let (_sink, sink) = start_sink(SINK_SECRET);
+    let server = TestServer::start_with(|config| targets_to(config, sink, &secret_file)).await;
+    let (events, simulator) = attack_events(&[Scenario::AgentSpawnedNetworkTool], 21);
+    let host = simulator.injections()[0].host_id.clone();
+    send(server.server.grpc_addr, &events).await;
+    eventually(Duration::from_secs(60), "a held isolation", async || {
+        let (_, body) = server
+            .api_get("/api/v1/actions?state=awaiting_approval", Some(Role::Analyst))
+            .await;
+        (!body["actions"].as_array().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(sink_deliveries(sink).await.is_empty(), "nothing before approval");
+
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let script_server = server.api_url();
+    let shots_arg = shots.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(python_script("console_test.py"))
+            .args([
+                &script_server,
+                &token_for(Role::Responder),
+                "agent-spawned-network-tool",
+            ])
+            .arg(&shots_arg)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(summary["queue_rows"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(summary["evidence_rows"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(summary["timeline_rows"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(
+        summary["action_states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|state| state == "succeeded"),
+        "{summary}"
+    );
+    assert_eq!(summary["rules"].as_u64(), Some(7), "{summary}");
+    assert!(summary["hunt_rows"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(
+        summary["console_errors"],
+        serde_json::json!([]),
+        "the page logged errors"
+    );
+
+    let deliveries = sink_deliveries(sink).await;
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0]["action"], "isolate_host");
+    assert_eq!(deliveries[0]["host_id"], host.as_str());
+    assert_eq!(deliveries[0]["signature"], "valid");
+    for page in ["alerts", "alert", "alert-approved", "rules", "responses", "hunt"] {
+        let file = shots.join(format!("{page}.png"));
+        assert!(
+            std::fs::metadata(&file).map(|meta| meta.len() > 1000).unwrap_or(false),
+            "no screenshot {}",
+            file.display()
+        );
+    }
+    eprintln!("console screenshots in {}", shots.display());
+    server.stop().await;
+}
