@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides the Rust toolchain: a Python virtualenv with the
-# real OpenTelemetry SDK exporters and DuckDB, and Debian's chromium for the console test. Idempotent; a second run takes seconds.
+# real OpenTelemetry SDK exporters and DuckDB, and Debian's chromium
+# and prometheus for the console and metrics tests. Idempotent; a second run takes seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
@@ -13,9 +14,13 @@ if ! command -v python3 >/dev/null 2>&1; then
   log "installing python3 (Debian packages)"
   apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
 fi
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  log "installing chromium and chromium-driver (Debian packages) for the console's browser test"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+packages=()
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
+if [ "${#packages[@]}" -gt 0 ]; then
+  log "installing ${packages[*]} (Debian packages) for the console and metrics tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 if [ ! -x "$CORDON_VENV/bin/python" ]; then
   log "creating the test virtualenv in $CORDON_VENV"

@@ -172,3 +172,64 @@ async fn metrics_are_valid_openmetrics_that_count_what_happened_and_feed_the_das
     );
     server.stop().await;
 }
+
+/// Asks a Prometheus server's HTTP API for one instant value.
+async fn prometheus_value(base: &str, query: &str) -> Option<f64> {
+    let url = reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), &[("query", query)]).unwrap();
+    let body: Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_metrics_with_a_token() {
+    assert!(
+        std::path::Path::new("/usr/bin/prometheus").exists(),
+        "Debian's prometheus is needed: run scripts/setup-test-env.sh"
+    );
+    let server = TestServer::start().await;
+    let events = simulated(32, 300, &[]);
+    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
+    let mut report = SendReport::default();
+    for chunk in events.chunks(100) {
+        sender.send(chunk, &mut report).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token_for(Role::Analyst)).unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: cordon\n    metrics_path: /metrics\n    \
+             authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{}\"]\n",
+            token_file.display(),
+            server.server.api_addr
+        ),
+    )
+    .unwrap();
+    let port = crate::crash::free_port();
+    let mut prometheus = Command::new("/usr/bin/prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let mut seen = None;
+    while started.elapsed() < Duration::from_secs(60) {
+        seen = prometheus_value(&base, "sum(cordon_events_out_total{stage=\"ingest\"})").await;
+        if seen == Some(events.len() as f64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let up = prometheus_value(&base, "up{job=\"cordon\"}").await;
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    assert_eq!(up, Some(1.0), "Prometheus could not scrape /metrics");
+    assert_eq!(seen, Some(events.len() as f64), "Prometheus saw the durable events");
+    server.stop().await;
+}
