@@ -81,10 +81,25 @@ async function loadAlert(id) {
     "first / last seen": a.first_seen + " / " + a.last_seen, "count / risk": a.count + " / " + a.risk,
     "ATT&CK": (a.attack || []).join(", ") || "-", ...Object.fromEntries(Object.entries(a.fields || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])) };
   $("a-fields").innerHTML = Object.entries(fields).map(([k, v]) => `<div>${esc(k)}</div><div class="mono">${esc(v)}</div>`).join("");
-  $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono">${esc(e.event_id)}</td></tr>`).join("") +
+  $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono" data-event="${esc(e.event_id)}">${esc(e.event_id)}</td></tr>`).join("") +
     (a.evidence_total > a.evidence.length ? `<tr><td colspan="4" class="hint">${a.evidence_total - a.evidence.length} more not shown</td></tr>` : "");
+  loadEvidenceDetail(a);
   $("a-notes").innerHTML = (a.notes || []).map((n) => `<tr><td class="mono">${esc(n.at)}</td><td>${esc(n.author)}</td><td>${esc(n.kind)}</td><td>${esc(n.text)}</td></tr>`).join("");
   loadAlertActions(a); loadTimeline(a);
+}
+/** What an event is about, in one line. */
+function detailOf(e) {
+  const what = e.file_path || e.destination_address || e.process_command_line || e.broker_operation || e.credential_action || e.dlp_policy || "";
+  return what + (e.policy_decision ? " [" + e.policy_decision + "]" : "") + (e.data_classification ? " (" + e.data_classification + ")" : "");
+}
+async function loadEvidenceDetail(a) {
+  try {
+    const body = await api("/api/v1/alerts/" + encodeURIComponent(a.id) + "/events");
+    for (const e of body.rows) {
+      const cell = document.querySelector(`#a-evidence td[data-event="${CSS.escape(e.event_id)}"]`);
+      if (cell) cell.innerHTML = `${esc(detailOf(e) || e.event_id)}<div class="hint">${esc(e.event_id)}</div>`;
+    }
+  } catch (error) { /* the refs alone still show */ }
 }
 async function loadAlertActions(a) {
   const body = await api("/api/v1/actions?alert_id=" + encodeURIComponent(a.id));
@@ -99,8 +114,7 @@ async function loadTimeline(a) {
     const body = await api(`/api/v1/timeline?host_id=${encodeURIComponent(a.host_id)}&since=${from}&until=${to}&limit=100`);
     const evidence = new Set(a.evidence.map((e) => e.event_id));
     $("a-timeline").innerHTML = body.rows.map((e) => {
-      const detail = e.file_path || e.destination_address || e.process_command_line || e.broker_operation || e.credential_action || "";
-      return `<tr style="${evidence.has(e.event_id) ? "background:#2a2417" : ""}"><td class="mono">${esc(e.time)}</td><td>${esc(e.event_name)}</td><td>${esc(e.user_name || "-")}</td><td class="mono">${esc(detail)}${e.policy_decision ? " [" + esc(e.policy_decision) + "]" : ""}</td></tr>`;
+      return `<tr style="${evidence.has(e.event_id) ? "background:#2a2417" : ""}"><td class="mono">${esc(e.time)}</td><td>${esc(e.event_name)}</td><td>${esc(e.user_name || "-")}</td><td class="mono">${esc(detailOf(e))}</td></tr>`;
     }).join("");
   } catch (error) { $("a-timeline").innerHTML = `<tr><td class="err">${esc(error.message)}</td></tr>`; }
 }

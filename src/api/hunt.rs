@@ -158,3 +158,44 @@ pub async fn timeline(
     let frame = frame.sort(vec![col("time").sort(false, false)]).map_err(bad)?;
     Ok(Json(rows_of(frame, limit, started).await?))
 }
+
+/// `GET /api/v1/alerts/{id}/events`: the stored events an alert rests on, oldest first.
+pub async fn alert_events(
+    caller: Caller,
+    State(state): State<ApiState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Rows>, ApiError> {
+    caller.require(READERS)?;
+    let alerts = state.alerts.clone();
+    let lookup = id.clone();
+    let alert = tokio::task::spawn_blocking(move || alerts.get(&lookup))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
+    let started = Instant::now();
+    let ids: Vec<datafusion::logical_expr::Expr> = alert
+        .evidence
+        .iter()
+        .map(|evidence| lit(evidence.event_id.as_str()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(Json(Rows {
+            rows: Vec::new(),
+            truncated: false,
+            elapsed_ms: 0,
+        }));
+    }
+    let context = crate::query::session(&state.storage, MEMORY_LIMIT)
+        .await
+        .map_err(ApiError::internal)?;
+    let frame = context
+        .table("events")
+        .await
+        .map_err(ApiError::internal)?
+        .filter(col("event_id").in_list(ids, false))
+        .map_err(ApiError::internal)?
+        .sort(vec![col("time").sort(true, false)])
+        .map_err(ApiError::internal)?;
+    Ok(Json(rows_of(frame, MAX_ROWS, started).await?))
+}

@@ -41,6 +41,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ("GET", "/api/v1/alerts", get(alerts::list)),
         ("GET", "/api/v1/alerts/{id}", get(alerts::get)),
         ("PATCH", "/api/v1/alerts/{id}", patch(alerts::triage)),
+        ("GET", "/api/v1/alerts/{id}/events", get(hunt::alert_events)),
         ("GET", "/api/v1/rules", get(rules::list)),
         ("GET", "/api/v1/actions", get(actions::list)),
         ("GET", "/api/v1/actions/{id}", get(actions::get)),

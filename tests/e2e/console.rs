@@ -65,6 +65,10 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
     assert!(summary["evidence_rows"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["timeline_rows"].as_u64().unwrap() >= 1, "{summary}");
     assert!(
+        summary["evidence_detail"].as_str().unwrap().contains("curl"),
+        "the evidence shows the spawned command: {summary}"
+    );
+    assert!(
         summary["action_states"]
             .as_array()
             .unwrap()

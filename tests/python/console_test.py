@@ -42,6 +42,10 @@ try:
     row.click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-evidence tr td.mono")))
     summary["evidence_rows"] = len(driver.find_elements(By.CSS_SELECTOR, "#a-evidence tr"))
+    # The evidence refs are filled in with what each stored event was about.
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-evidence td[data-event] div.hint")))
+    summary["evidence_detail"] = driver.execute_script(
+        "return document.querySelector('#a-evidence td[data-event]').firstChild.textContent")
     summary["title"] = driver.find_element(By.ID, "a-title").text
     approve = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#a-actions button[data-do='approve']")))
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-timeline tr td")))
