@@ -37,10 +37,7 @@ impl ApiClientArgs {
         path: &str,
         body: &impl serde::Serialize,
     ) -> anyhow::Result<T> {
-        let url = reqwest::Url::parse(&format!("{}{path}", self.api_url.trim_end_matches('/')))
-            .with_context(|| format!("{} is not a URL", self.api_url))?;
-        let request = reqwest::Client::new().post(url.clone()).json(body);
-        self.send(request, url).await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     /// PATCHes `body` as JSON to `path` and decodes the JSON answer.
@@ -49,9 +46,18 @@ impl ApiClientArgs {
         path: &str,
         body: &impl serde::Serialize,
     ) -> anyhow::Result<T> {
+        self.send_json(reqwest::Method::PATCH, path, body).await
+    }
+
+    async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> anyhow::Result<T> {
         let url = reqwest::Url::parse(&format!("{}{path}", self.api_url.trim_end_matches('/')))
             .with_context(|| format!("{} is not a URL", self.api_url))?;
-        let request = reqwest::Client::new().patch(url.clone()).json(body);
+        let request = reqwest::Client::new().request(method, url.clone()).json(body);
         self.send(request, url).await
     }
 

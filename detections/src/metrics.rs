@@ -31,7 +31,7 @@ pub struct DetectionMetrics {
     pub rule_load_errors: Counter,
     /// From an event's arrival to the alert it raised or folded into.
     pub event_to_alert_seconds: Histogram,
-    /// Events waiting for the engine.
+    /// Events handed to the engine and not yet fully evaluated (alerts stored).
     pub queued_events: Gauge,
 }
 
@@ -101,7 +101,7 @@ impl DetectionMetrics {
         );
         registry.register(
             "cordon_detection_queued_events",
-            "Events waiting for the detection engine",
+            "Events handed to the detection engine and not yet evaluated",
             self.queued_events.clone(),
         );
     }

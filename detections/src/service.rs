@@ -223,16 +223,15 @@ impl DetectionService {
                                 batches.push(more);
                             }
                             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                            queued.dec_by(rows as i64);
-                            let batch = match concat_batches(&batches[0].schema(), &batches) {
-                                Ok(batch) => batch,
-                                Err(error) => {
-                                    tracing::error!(%error, "cannot combine batches for detections");
-                                    continue;
+                            match concat_batches(&batches[0].schema(), &batches) {
+                                Ok(batch) => {
+                                    state.process(batch).await;
+                                    state.publish();
                                 }
-                            };
-                            state.process(batch).await;
-                            state.publish();
+                                Err(error) => tracing::error!(%error, "cannot combine batches for detections"),
+                            }
+                            // Only now: "nothing queued" must mean every alert of those events is stored.
+                            queued.dec_by(rows as i64);
                         }
                         _ = reload.tick() => state.reload_changed().await,
                         _ = shutdown.changed() => break,

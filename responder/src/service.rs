@@ -472,10 +472,6 @@ impl Responder {
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ResponderError> {
         self.store.audit(filter)
     }
-
-    pub fn dry_run(&self) -> bool {
-        self.config.dry_run
-    }
 }
 
 /// A URL without its query string, for logs and the audit log.

@@ -561,14 +561,14 @@ impl ActionStore {
     /// Automatic actions named in `actions` requested since `since` (ns) that were
     /// let through (not held, not denied): what the isolation cap counts.
     pub fn count_automatic_since(&self, actions: &[&str], since: i64) -> Result<u32, ResponderError> {
+        if actions.is_empty() {
+            return Ok(0);
+        }
         let connection = self.connection.lock().expect("action store lock");
         let placeholders = (0..actions.len())
             .map(|i| format!("?{}", i + 2))
             .collect::<Vec<_>>()
             .join(", ");
-        if actions.is_empty() {
-            return Ok(0);
-        }
         let sql = format!(
             "SELECT count(*) FROM actions WHERE automatic = 1 AND requested_at >= ?1 AND action IN ({placeholders})
              AND state NOT IN ('awaiting_approval', 'denied') AND approval_reason IS NULL"

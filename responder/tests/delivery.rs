@@ -32,6 +32,20 @@ fn events_of(responder: &Responder, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits for the responder to create its one action, and returns it.
+async fn the_action(responder: &Responder) -> cordon_responder::Action {
+    eventually(WAIT, "the action", || {
+        !responder.list(&ActionFilter::default()).unwrap().is_empty()
+    })
+    .await;
+    only_action(responder)
+}
+
+/// Waits until action `id` is in `state`.
+async fn reaches(responder: &Responder, id: &str, state: ActionState) {
+    eventually(WAIT, state.as_str(), || state_of(responder, id) == state).await;
+}
+
 fn only_action(responder: &Responder) -> cordon_responder::Action {
     let mut actions = responder.list(&ActionFilter::default()).unwrap();
     assert_eq!(actions.len(), 1, "{actions:?}");
@@ -52,10 +66,7 @@ async fn a_2xx_delivers_once_with_the_contract_body_headers_and_signature() {
     );
     eventually(WAIT, "one delivery", || receiver.seen().len() == 1).await;
     let action = only_action(&running.responder);
-    eventually(WAIT, "success recorded", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
 
     let seen = &receiver.seen()[0];
     let body = seen.json();
@@ -115,17 +126,8 @@ async fn a_500_then_200_is_one_action_delivered_under_one_id() {
         alerts,
         playbooks(vec![step("revoke_token", auto())]),
     );
-    let action = {
-        eventually(WAIT, "the action", || {
-            !running.responder.list(&ActionFilter::default()).unwrap().is_empty()
-        })
-        .await;
-        only_action(&running.responder)
-    };
-    eventually(WAIT, "success", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    let action = the_action(&running.responder).await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     let seen = receiver.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].header("idempotency-key"), seen[1].header("idempotency-key"));
@@ -156,10 +158,7 @@ async fn a_429_waits_for_its_retry_after() {
     // The backoff alone would wait at most 200 ms.
     assert!(gap >= Duration::from_millis(950), "waited only {gap:?}");
     let action = only_action(&running.responder);
-    eventually(WAIT, "success", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     running.stop().await;
 }
 
@@ -181,15 +180,8 @@ async fn a_timeout_is_retried_and_says_so() {
         alerts,
         playbooks(vec![step("isolate_host", auto())]),
     );
-    eventually(WAIT, "the action", || {
-        !running.responder.list(&ActionFilter::default()).unwrap().is_empty()
-    })
-    .await;
-    let action = only_action(&running.responder);
-    eventually(WAIT, "success", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    let action = the_action(&running.responder).await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     assert_eq!(receiver.seen().len(), 2);
     let audit = running
         .responder
@@ -219,15 +211,8 @@ async fn a_400_fails_at_once_and_a_responder_can_retry_it() {
         alerts,
         playbooks(vec![step("isolate_host", auto())]),
     );
-    eventually(WAIT, "the action", || {
-        !running.responder.list(&ActionFilter::default()).unwrap().is_empty()
-    })
-    .await;
-    let action = only_action(&running.responder);
-    eventually(WAIT, "failure", || {
-        state_of(&running.responder, &action.id) == ActionState::Failed
-    })
-    .await;
+    let action = the_action(&running.responder).await;
+    reaches(&running.responder, &action.id, ActionState::Failed).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.seen().len(), 1, "a 400 is not retried");
     let failed = running.responder.get(&action.id).unwrap().unwrap();
@@ -242,10 +227,7 @@ async fn a_400_fails_at_once_and_a_responder_can_retry_it() {
         .retry(&action.id, "bob", Some("receiver fixed".into()))
         .unwrap();
     assert_eq!((retried.state, retried.attempts), (ActionState::Pending, 0));
-    eventually(WAIT, "success", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     let seen = receiver.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1].header("idempotency-key"), action.id);
@@ -277,15 +259,8 @@ async fn retries_give_up_after_max_attempts_and_say_why() {
         alerts,
         playbooks(vec![step("notify", auto())]),
     );
-    eventually(WAIT, "the action", || {
-        !running.responder.list(&ActionFilter::default()).unwrap().is_empty()
-    })
-    .await;
-    let action = only_action(&running.responder);
-    eventually(WAIT, "failure", || {
-        state_of(&running.responder, &action.id) == ActionState::Failed
-    })
-    .await;
+    let action = the_action(&running.responder).await;
+    reaches(&running.responder, &action.id, ActionState::Failed).await;
     assert_eq!(receiver.seen().len(), 4);
     let failed = running.responder.get(&action.id).unwrap().unwrap();
     assert!(
@@ -323,10 +298,7 @@ async fn a_pending_action_survives_a_crash_and_is_delivered_once_after_it() {
         alerts.clone(),
         playbooks(vec![step("isolate_host", auto())]),
     );
-    eventually(WAIT, "success after the restart", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     assert_eq!(up.seen().len(), 1);
     assert_eq!(up.seen()[0].header("idempotency-key"), action.id);
     assert_eq!(
@@ -378,10 +350,7 @@ async fn an_action_in_flight_at_a_crash_is_resent_under_the_same_id() {
         alerts,
         playbooks(vec![step("isolate_host", auto())]),
     );
-    eventually(WAIT, "success after the restart", || {
-        state_of(&running.responder, &action.id) == ActionState::Succeeded
-    })
-    .await;
+    reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     let seen = receiver.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].header("idempotency-key"), seen[1].header("idempotency-key"));
@@ -438,10 +407,7 @@ async fn approval_sends_and_denial_does_not() {
         .deny(&second.id, "carol", Some("false positive".into()))
         .unwrap();
     assert_eq!(denied.state, ActionState::Denied);
-    eventually(WAIT, "the approved one sent", || {
-        state_of(&running.responder, &first.id) == ActionState::Succeeded
-    })
-    .await;
+    reaches(&running.responder, &first.id, ActionState::Succeeded).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seen = receiver.seen();
     assert_eq!(seen.len(), 1);

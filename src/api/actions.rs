@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use cordon_responder::model::AuditEntry;
 use cordon_responder::service::ManualRequest;
 use cordon_responder::store::{ActionFilter, AuditFilter};
-use cordon_responder::{Action, ActionState, ResponderError};
+use cordon_responder::{Action, ActionState, Responder, ResponderError};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
@@ -143,9 +143,24 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-fn decision(body: Option<Json<Decision>>) -> Option<String> {
-    body.and_then(|Json(decision)| decision.note)
-        .filter(|note| !note.trim().is_empty())
+/// A responder's decision on one action, made by `caller` with the body's note.
+type Decide = fn(&Responder, &str, &str, Option<String>) -> Result<Action, ResponderError>;
+
+async fn decide(
+    caller: Caller,
+    state: ApiState,
+    id: String,
+    body: Option<Json<Decision>>,
+    decide: Decide,
+) -> Result<Json<Action>, ApiError> {
+    caller.require(ACTORS)?;
+    let note = body
+        .and_then(|Json(decision)| decision.note)
+        .filter(|note| !note.trim().is_empty());
+    let responder = state.responder.clone();
+    Ok(Json(
+        blocking(move || decide(&responder, &id, &caller.name, note)).await?,
+    ))
 }
 
 pub async fn approve(
@@ -154,12 +169,7 @@ pub async fn approve(
     Path(id): Path<String>,
     body: Option<Json<Decision>>,
 ) -> Result<Json<Action>, ApiError> {
-    caller.require(ACTORS)?;
-    let note = decision(body);
-    let responder = state.responder.clone();
-    Ok(Json(
-        blocking(move || responder.approve(&id, &caller.name, note)).await?,
-    ))
+    decide(caller, state, id, body, Responder::approve).await
 }
 
 pub async fn deny(
@@ -168,10 +178,7 @@ pub async fn deny(
     Path(id): Path<String>,
     body: Option<Json<Decision>>,
 ) -> Result<Json<Action>, ApiError> {
-    caller.require(ACTORS)?;
-    let note = decision(body);
-    let responder = state.responder.clone();
-    Ok(Json(blocking(move || responder.deny(&id, &caller.name, note)).await?))
+    decide(caller, state, id, body, Responder::deny).await
 }
 
 pub async fn retry(
@@ -180,10 +187,7 @@ pub async fn retry(
     Path(id): Path<String>,
     body: Option<Json<Decision>>,
 ) -> Result<Json<Action>, ApiError> {
-    caller.require(ACTORS)?;
-    let note = decision(body);
-    let responder = state.responder.clone();
-    Ok(Json(blocking(move || responder.retry(&id, &caller.name, note)).await?))
+    decide(caller, state, id, body, Responder::retry).await
 }
 
 pub async fn respond(

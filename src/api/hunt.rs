@@ -141,21 +141,26 @@ pub async fn timeline(
         .await
         .map_err(ApiError::internal)?;
     let time = |nanos: i64| lit(ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into())));
-    let bad = |error: datafusion::error::DataFusionError| ApiError::internal(error);
     // Values go in as literals, never spliced into SQL text.
     let mut frame = context
         .table("events")
         .await
-        .map_err(bad)?
+        .map_err(ApiError::internal)?
         .filter(col("time").gt_eq(time(since)).and(col("time").lt_eq(time(until))))
-        .map_err(bad)?;
+        .map_err(ApiError::internal)?;
     if let Some(host) = &query.host_id {
-        frame = frame.filter(col("host_id").eq(lit(host.as_str()))).map_err(bad)?;
+        frame = frame
+            .filter(col("host_id").eq(lit(host.as_str())))
+            .map_err(ApiError::internal)?;
     }
     if let Some(user) = &query.user_name {
-        frame = frame.filter(col("user_name").eq(lit(user.as_str()))).map_err(bad)?;
+        frame = frame
+            .filter(col("user_name").eq(lit(user.as_str())))
+            .map_err(ApiError::internal)?;
     }
-    let frame = frame.sort(vec![col("time").sort(false, false)]).map_err(bad)?;
+    let frame = frame
+        .sort(vec![col("time").sort(false, false)])
+        .map_err(ApiError::internal)?;
     Ok(Json(rows_of(frame, limit, started).await?))
 }
 

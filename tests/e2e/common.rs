@@ -245,3 +245,21 @@ pub fn assert_rows_match(sent: &[FlatEvent], rows: &[serde_json::Map<String, Val
         }
     }
 }
+
+/// Runs the `cordon` CLI against the API at `api` with `token`: success, and stdout
+/// and stderr together.
+pub fn cli(args: &[&str], api: &str, token: &str) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .args(["--api-url", api])
+        .env("CORDON_TOKEN", token)
+        .env("CORDON_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}

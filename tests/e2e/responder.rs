@@ -387,22 +387,6 @@ async fn a_secret_never_reaches_the_logs_the_errors_or_the_api() {
     }
 }
 
-fn cli(args: &[&str], api: &str, token: &str) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(args)
-        .args(["--api-url", api])
-        .env("CORDON_TOKEN", token)
-        .env("CORDON_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responders_approve_and_respond_through_the_cli_and_roles_are_enforced() {
     let secrets = tempfile::tempdir().unwrap();

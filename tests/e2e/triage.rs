@@ -1,7 +1,6 @@
 //! Alert triage through the API and CLI: acknowledge, assign, close with a reason,
 //! notes, each change recorded with who made it; roles enforced.
 
-use std::process::Command;
 use std::time::Duration;
 
 use cordon::api::Role;
@@ -21,22 +20,6 @@ async fn patch(server: &TestServer, id: &str, role: Option<Role>, body: Value) -
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn cli(args: &[&str], api: &str, role: Role) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(args)
-        .args(["--api-url", api])
-        .env("CORDON_TOKEN", token_for(role))
-        .env("CORDON_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,12 +77,16 @@ async fn analysts_acknowledge_assign_and_close_alerts_with_a_reason() {
             "user confirmed the upload",
         ],
         &api,
-        Role::Responder,
+        &token_for(Role::Responder),
     );
     assert!(ok, "{text}");
-    let (ok, text) = cli(&["alerts", "update", id, "--status", "shut"], &api, Role::Analyst);
+    let (ok, text) = cli(
+        &["alerts", "update", id, "--status", "shut"],
+        &api,
+        &token_for(Role::Analyst),
+    );
     assert!(!ok && text.contains("open, acknowledged or closed"), "{text}");
-    let (ok, text) = cli(&["alerts", "show", id], &api, Role::Analyst);
+    let (ok, text) = cli(&["alerts", "show", id], &api, &token_for(Role::Analyst));
     assert!(ok, "{text}");
     for expected in [
         "closed",

@@ -506,18 +506,6 @@ impl AlertStore {
         }
         Ok(Ok(self.get_in(transaction, id)?))
     }
-
-    /// Sets an alert's status; false when there is no such alert.
-    pub fn set_status(&self, id: &str, status: AlertStatus) -> Result<bool, AlertStoreError> {
-        let connection = self.connection.lock().expect("alert store lock");
-        let changed = connection
-            .execute(
-                "UPDATE alerts SET status = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, status.as_str(), now_nanos()],
-            )
-            .map_err(self.sqlite())?;
-        Ok(changed > 0)
-    }
 }
 
 const SELECT_ALERT: &str = "SELECT id, rule_id, title, severity, status, host_id, user_name, agent_id, entity,
@@ -779,7 +767,12 @@ mod tests {
                 .unwrap(),
             Folded::Created(_)
         ));
-        store.set_status(&first.id, AlertStatus::Closed).unwrap();
+        let close = Triage {
+            status: Some(AlertStatus::Closed),
+            close_reason: Some(CloseReason::Duplicate),
+            ..Triage::default()
+        };
+        store.triage(&first.id, &close, "test").unwrap().unwrap().unwrap();
         let filter = AlertFilter {
             status: Some(AlertStatus::Closed),
             ..AlertFilter::default()
