@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cordon_detections::service::DetectionConfig;
+use cordon_ingest::kafka::KafkaConfig;
 use cordon_ingest::{OtlpConfig, StorageConfig};
 
 use crate::api::ApiConfig;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub otlp: OtlpConfig,
+    pub kafka: KafkaConfig,
     pub storage: StorageConfig,
     pub detections: DetectionConfig,
     pub api: ApiConfig,
@@ -72,6 +74,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.otlp.validate().context("invalid setting")?;
         self.storage.validate().context("invalid setting")?;
+        self.kafka.validate().context("invalid setting")?;
         self.detections
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid setting: {message}"))?;

@@ -2,6 +2,7 @@
 //! commands, and benchmarks. The pipeline's stages live in the workspace's crates.
 
 pub mod actions_cmd;
+pub mod alert_publisher;
 pub mod alerts_cmd;
 pub mod api;
 pub mod api_client;

@@ -216,6 +216,25 @@ enum Transport {
     Http,
     HttpJson,
     Jsonl,
+    /// A Kafka topic (`--endpoint` is the brokers, `--topic`, `--kafka-format`).
+    Kafka,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KafkaFormat {
+    OtlpProto,
+    OtlpJson,
+    Json,
+}
+
+impl From<KafkaFormat> for cordon_ingest::kafka::MessageFormat {
+    fn from(format: KafkaFormat) -> Self {
+        match format {
+            KafkaFormat::OtlpProto => cordon_ingest::kafka::MessageFormat::OtlpProto,
+            KafkaFormat::OtlpJson => cordon_ingest::kafka::MessageFormat::OtlpJson,
+            KafkaFormat::Json => cordon_ingest::kafka::MessageFormat::Json,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -244,6 +263,12 @@ struct SimulateArgs {
     /// Receiver address; defaults to the contract ports on localhost.
     #[arg(long)]
     endpoint: Option<String>,
+    /// With --to kafka: the topic.
+    #[arg(long, default_value = "agent-events")]
+    topic: String,
+    /// With --to kafka: how each message is encoded (contract section 1).
+    #[arg(long, value_enum, default_value = "otlp-proto")]
+    kafka_format: KafkaFormat,
     /// With --to jsonl: the file to write (default standard output).
     #[arg(long)]
     output: Option<PathBuf>,
@@ -299,6 +324,11 @@ impl SimulateArgs {
             Transport::Grpc => Sender::grpc(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4317")).await?,
             Transport::Http => Sender::http(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4318"), false)?,
             Transport::HttpJson => Sender::http(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4318"), true)?,
+            Transport::Kafka => Sender::kafka(
+                self.endpoint.as_deref().unwrap_or("127.0.0.1:9092"),
+                &self.topic,
+                self.kafka_format.into(),
+            )?,
             Transport::Jsonl => match &self.output {
                 Some(path) => Sender::json_lines(Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,

@@ -32,6 +32,7 @@ pub struct Server {
     storage: JoinHandle<()>,
     engine: JoinHandle<()>,
     responder_task: JoinHandle<()>,
+    publisher: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
 
@@ -103,6 +104,13 @@ impl Server {
         )));
         let _ = responder_slot.set(responder.clone());
         let responder_task = responder.start(detections.shared.clone(), shutdown_receiver.clone());
+        let publisher = crate::alert_publisher::AlertPublisher::new(
+            &config.kafka,
+            detections.alerts.clone(),
+            &config.storage.data_dir,
+            metrics.kafka.clone(),
+        )?
+        .map(|publisher| tokio::spawn(publisher.run(shutdown_receiver.clone())));
         {
             let detections = detections.clone();
             store.add_listener(Arc::new(move |batch| detections.submit(batch)));
@@ -140,6 +148,7 @@ impl Server {
             ingestor: ingestor.clone(),
             config: SourcesConfig {
                 otlp: config.otlp.clone(),
+                kafka: config.kafka.clone(),
             },
             shutdown: shutdown_receiver.clone(),
         };
@@ -179,6 +188,7 @@ impl Server {
             storage,
             engine,
             responder_task,
+            publisher,
             api,
         })
     }
@@ -196,6 +206,9 @@ impl Server {
         self.storage.await.context("storage task panicked")?;
         self.engine.await.context("detection task panicked")?;
         self.responder_task.await.context("responder task panicked")?;
+        if let Some(publisher) = self.publisher {
+            publisher.await.context("alert publisher panicked")?;
+        }
         self.api.await.context("API task panicked")?;
         Ok(())
     }

@@ -36,7 +36,7 @@ impl Transport {
 }
 
 /// What happened to the records of one request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IngestOutcome {
     /// Records that are now durable.
     pub stored: usize,
@@ -84,34 +84,36 @@ impl Ingestor {
         &self.store
     }
 
+    /// Starts a batch that gathers records from many messages (Kafka, OPA uploads) and
+    /// makes them durable with one append.
+    pub fn batch(&self, transport: Transport) -> IngestBatch<'_> {
+        IngestBatch {
+            ingestor: self,
+            transport,
+            builder: EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone()),
+            report: ConversionReport::default(),
+            records: 0,
+            received: now_unix_nano(),
+        }
+    }
+
     /// Stores an OTLP logs request; returns once every accepted record is durable.
     pub async fn ingest_otlp(
         &self,
         transport: Transport,
         request: &ExportLogsServiceRequest,
     ) -> Result<IngestOutcome, IngestError> {
-        let records = count_records(request);
-        self.metrics.received(transport.label(), records);
-        let started = Instant::now();
-        let mut builder = EventBatchBuilder::with_capacity(records).with_keys(self.keys.clone());
-        let report = convert_request(request, now_unix_nano(), &mut builder);
-        self.metrics.stage_time("convert", started.elapsed());
-        self.finish(builder, report).await
+        let mut batch = self.batch(transport);
+        batch.add_otlp(request);
+        batch.commit().await
     }
 
     /// Stores an encoded OTLP logs request (protobuf), converting it without materialising
     /// prost structs; returns once every accepted record is durable.
     pub async fn ingest_encoded_otlp(&self, transport: Transport, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
-        let started = Instant::now();
-        let mut builder = EventBatchBuilder::with_capacity(bytes.len() / 256 + 1).with_keys(self.keys.clone());
-        let (report, records) = convert_encoded_request(bytes, now_unix_nano(), &mut builder).map_err(|error| {
-            IngestError::Undecodable(format!(
-                "request is not an OTLP ExportLogsServiceRequest (protobuf): {error}"
-            ))
-        })?;
-        self.metrics.stage_time("convert", started.elapsed());
-        self.metrics.received(transport.label(), records);
-        self.finish(builder, report).await
+        let mut batch = self.batch(transport);
+        batch.add_otlp_proto(bytes)?;
+        batch.commit().await
     }
 
     /// Stores flat JSON events (contract section 3).
@@ -120,42 +122,11 @@ impl Ingestor {
         transport: Transport,
         events: &[serde_json::Value],
     ) -> Result<IngestOutcome, IngestError> {
-        self.metrics.received(transport.label(), events.len());
-        let received = now_unix_nano();
-        let mut builder = EventBatchBuilder::with_capacity(events.len()).with_keys(self.keys.clone());
-        let mut report = ConversionReport::default();
-        for (index, value) in events.iter().enumerate() {
-            let outcome = flat::flat_json_to_event(value).and_then(|record| builder.append(&record, received));
-            report.record(index, outcome);
+        let mut batch = self.batch(transport);
+        for event in events {
+            batch.add_flat(event);
         }
-        self.finish(builder, report).await
-    }
-
-    async fn finish(
-        &self,
-        mut builder: EventBatchBuilder,
-        report: ConversionReport,
-    ) -> Result<IngestOutcome, IngestError> {
-        for rejection in &report.rejected {
-            self.metrics.rejected(rejection.reason.label());
-        }
-        for notice in &report.notices {
-            self.metrics.noticed(notice.label());
-        }
-        if !report.rejected.is_empty() {
-            tracing::debug!(rejected = report.rejected.len(), first = %report.rejected[0].reason, "records rejected");
-        }
-        let started = Instant::now();
-        let batch = builder.finish();
-        let appended = self.store.append(batch).await;
-        self.metrics.stage_time("store", started.elapsed());
-        let appended = appended?;
-        Ok(IngestOutcome {
-            stored: appended.stored,
-            duplicates: appended.duplicates,
-            rejected: report.rejected.len(),
-            message: report.message(),
-        })
+        batch.commit().await
     }
 
     /// Counts a request refused as a whole.
@@ -176,5 +147,127 @@ pub fn retry_after(error: &IngestError) -> Option<Duration> {
         IngestError::Overloaded { retry_after, .. } => Some(*retry_after),
         IngestError::Storage(_) => Some(Duration::from_secs(5)),
         _ => None,
+    }
+}
+
+/// Records gathered from one or more messages, stored by one durable append.
+///
+/// A message that fails to decode (`Err` from an `add_*`) may have left part of its
+/// records in the batch: drop the batch and add the other messages to a new one.
+pub struct IngestBatch<'a> {
+    ingestor: &'a Ingestor,
+    transport: Transport,
+    builder: EventBatchBuilder,
+    report: ConversionReport,
+    records: usize,
+    received: i64,
+}
+
+/// What one message added to a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageReport {
+    pub records: usize,
+    pub rejected: usize,
+    /// What was wrong with its records; empty if nothing was.
+    pub message: String,
+}
+
+impl IngestBatch<'_> {
+    /// Records added so far, rejected ones included.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    /// Adds a decoded OTLP logs request.
+    pub fn add_otlp(&mut self, request: &ExportLogsServiceRequest) -> MessageReport {
+        let started = Instant::now();
+        let records = count_records(request);
+        let report = convert_request(request, self.received, &mut self.builder);
+        self.ingestor.metrics.stage_time("convert", started.elapsed());
+        self.absorb(records, report)
+    }
+
+    /// Adds an OTLP logs request in protobuf, converted without materialising prost
+    /// structs.
+    pub fn add_otlp_proto(&mut self, bytes: &[u8]) -> Result<MessageReport, IngestError> {
+        let started = Instant::now();
+        let (report, records) = convert_encoded_request(bytes, self.received, &mut self.builder).map_err(|error| {
+            IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (protobuf): {error}"))
+        })?;
+        self.ingestor.metrics.stage_time("convert", started.elapsed());
+        Ok(self.absorb(records, report))
+    }
+
+    /// Adds an OTLP logs request in OTLP JSON.
+    pub fn add_otlp_json(&mut self, bytes: &[u8]) -> Result<MessageReport, IngestError> {
+        let request: ExportLogsServiceRequest = serde_json::from_slice(bytes).map_err(|error| {
+            IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (JSON): {error}"))
+        })?;
+        Ok(self.add_otlp(&request))
+    }
+
+    /// Adds one flat JSON event given as text.
+    pub fn add_flat_json(&mut self, bytes: &[u8]) -> Result<MessageReport, IngestError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|error| IngestError::Undecodable(format!("not a flat JSON event: {error}")))?;
+        Ok(self.add_flat(&value))
+    }
+
+    /// Adds one flat JSON event (contract section 3).
+    pub fn add_flat(&mut self, event: &serde_json::Value) -> MessageReport {
+        let mut report = ConversionReport::default();
+        let outcome = flat::flat_json_to_event(event).and_then(|record| self.builder.append(&record, self.received));
+        report.record(0, outcome);
+        self.absorb(1, report)
+    }
+
+    fn absorb(&mut self, records: usize, report: ConversionReport) -> MessageReport {
+        let summary = MessageReport {
+            records,
+            rejected: report.rejected.len(),
+            message: if report.rejected.is_empty() {
+                String::new()
+            } else {
+                report.message()
+            },
+        };
+        let offset = self.records;
+        self.records += records;
+        self.report.merge(report, offset);
+        summary
+    }
+
+    /// Stores every accepted record; returns once they are durable. Counters move here,
+    /// so a dropped batch counts nothing.
+    pub async fn commit(self) -> Result<IngestOutcome, IngestError> {
+        let IngestBatch {
+            ingestor,
+            transport,
+            mut builder,
+            report,
+            records,
+            ..
+        } = self;
+        ingestor.metrics.received(transport.label(), records);
+        for rejection in &report.rejected {
+            ingestor.metrics.rejected(rejection.reason.label());
+        }
+        for notice in &report.notices {
+            ingestor.metrics.noticed(notice.label());
+        }
+        if !report.rejected.is_empty() {
+            tracing::debug!(rejected = report.rejected.len(), first = %report.rejected[0].reason, "records rejected");
+        }
+        let started = Instant::now();
+        let batch = builder.finish();
+        let appended = ingestor.store.append(batch).await;
+        ingestor.metrics.stage_time("store", started.elapsed());
+        let appended = appended?;
+        Ok(IngestOutcome {
+            stored: appended.stored,
+            duplicates: appended.duplicates,
+            rejected: report.rejected.len(),
+            message: report.message(),
+        })
     }
 }

@@ -4,7 +4,9 @@
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod kafka;
 pub mod metrics;
+pub mod opa;
 pub mod storage;
 
 pub use config::{OtlpConfig, StorageConfig};
@@ -14,4 +16,4 @@ pub mod ingestor;
 pub mod otlp;
 pub mod sources;
 
-pub use ingestor::{IngestOutcome, Ingestor, Transport};
+pub use ingestor::{IngestBatch, IngestOutcome, Ingestor, MessageReport, Transport};

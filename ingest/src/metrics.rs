@@ -40,6 +40,8 @@ pub struct IngestMetrics {
     /// Time requests spent per ingest stage: `convert` (protobuf decoding included) and
     /// `store` (deduplication and waiting for the fsync).
     pub stage_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// The Kafka source's own metrics (lag, messages, commits, dead letters).
+    pub kafka: crate::kafka::KafkaMetrics,
 }
 
 impl Default for IngestMetrics {
@@ -67,12 +69,14 @@ impl IngestMetrics {
             storage_errors: Counter::default(),
             dedup_window_shortened: Counter::default(),
             stage_seconds: Family::default(),
+            kafka: crate::kafka::KafkaMetrics::default(),
         }
     }
 
     /// Adds ingest's own metrics to `registry`; the stage families are registered
     /// once, by whoever owns them (`StageMetrics::register`).
     pub fn register(&self, registry: &mut Registry) {
+        self.kafka.register(registry);
         registry.register(
             "cordon_events_duplicate",
             "Records already stored under the same host.id and event.id",

@@ -8,12 +8,14 @@ use tokio::sync::watch;
 
 use crate::config::OtlpConfig;
 use crate::ingestor::Ingestor;
-use crate::otlp;
+use crate::kafka::{KafkaConfig, KafkaSource};
+use crate::{opa, otlp};
 
 /// Settings every source can read.
 #[derive(Debug, Clone, Default)]
 pub struct SourcesConfig {
     pub otlp: OtlpConfig,
+    pub kafka: KafkaConfig,
 }
 
 /// What a source is started with.
@@ -42,6 +44,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("source {name} cannot start: {message}")]
+    Setup { name: &'static str, message: String },
     #[error("source {name} stopped: {message}")]
     Stopped { name: &'static str, message: String },
 }
@@ -51,7 +55,11 @@ pub type StartSource = fn(SourceContext) -> BoxFuture<'static, Result<Option<Run
 
 /// Every source Cordon has.
 pub fn sources() -> Vec<(&'static str, StartSource)> {
-    vec![("otlp_grpc", start_otlp_grpc), ("otlp_http", start_otlp_http)]
+    vec![
+        ("otlp_grpc", start_otlp_grpc),
+        ("otlp_http", start_otlp_http),
+        ("kafka", start_kafka),
+    ]
 }
 
 /// Starts every source; fails if any cannot start.
@@ -113,7 +121,9 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
             max_request_bytes: config.max_request_bytes,
             max_decompressed_bytes: config.max_decompressed_bytes,
         };
-        let router = otlp::http::router(context.ingestor.clone(), limits);
+        // OPA's decision-log upload shares the OTLP/HTTP listener (contract section 1).
+        let router =
+            otlp::http::router(context.ingestor.clone(), limits).merge(opa::router(context.ingestor.clone(), limits));
         let (local, serve) = otlp::http::bind(config.http_listen, router, context.shutdown.clone())
             .await
             .map_err(|source| SourceError::Bind {
@@ -122,5 +132,28 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
                 source,
             })?;
         Ok(Some(running(name, local, serve)))
+    })
+}
+
+fn start_kafka(context: SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
+    Box::pin(async move {
+        let name = "kafka";
+        let config = context.config.kafka.clone();
+        if !config.enabled {
+            return Ok(None);
+        }
+        let source = KafkaSource::new(config, context.ingestor.clone()).map_err(|error| SourceError::Setup {
+            name,
+            message: error.to_string(),
+        })?;
+        let task = Box::pin(async move {
+            source.run(context.shutdown).await;
+            Ok(())
+        });
+        Ok(Some(RunningSource {
+            name,
+            local_addr: None,
+            task,
+        }))
     })
 }

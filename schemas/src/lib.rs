@@ -6,6 +6,7 @@ pub mod batch;
 pub mod fields;
 pub mod flat;
 pub mod kind;
+pub mod opa;
 pub mod otlp;
 pub mod otlp_wire;
 pub mod record;

@@ -45,6 +45,16 @@ impl ConversionReport {
         }
     }
 
+    /// Adds `other`'s records after this report's (their indexes shift by `offset`).
+    pub fn merge(&mut self, other: ConversionReport, offset: usize) {
+        self.accepted += other.accepted;
+        self.rejected.extend(other.rejected.into_iter().map(|mut rejection| {
+            rejection.index += offset;
+            rejection
+        }));
+        self.notices.extend(other.notices);
+    }
+
     /// A message for the producer naming what was wrong (OTLP `partial_success`), with
     /// the first few records' reasons. Empty when everything was stored as sent.
     pub fn message(&self) -> String {

@@ -1,9 +1,11 @@
-//! Where simulated events go: OTLP/gRPC, OTLP/HTTP (protobuf or JSON), or JSON lines.
+//! Where simulated events go: OTLP/gRPC, OTLP/HTTP (protobuf or JSON), a Kafka topic
+//! (in any of the contract's Kafka formats), or JSON lines.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cordon_ingest::kafka::MessageFormat;
 use cordon_schemas::FlatEvent;
 use cordon_schemas::otlp::events_to_request;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
@@ -23,6 +25,11 @@ pub enum Sender {
         json: bool,
     },
     JsonLines(Box<dyn Write + Send>),
+    Kafka {
+        producer: rdkafka::producer::FutureProducer,
+        topic: String,
+        format: MessageFormat,
+    },
 }
 
 /// What the receiver said about what was sent.
@@ -69,6 +76,23 @@ impl Sender {
         Ok(Sender::Http { client, url, json })
     }
 
+    /// Produces to `topic` on `brokers`, waiting for every in-sync replica.
+    pub fn kafka(brokers: &str, topic: &str, format: MessageFormat) -> anyhow::Result<Sender> {
+        let producer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .with_context(|| format!("cannot create a Kafka producer for {brokers}"))?;
+        Ok(Sender::Kafka {
+            producer,
+            topic: topic.to_string(),
+            format,
+        })
+    }
+
     pub fn json_lines(output: Box<dyn Write + Send>) -> Sender {
         Sender::JsonLines(output)
     }
@@ -86,6 +110,11 @@ impl Sender {
                 }
                 output.flush()?;
             }
+            Sender::Kafka {
+                producer,
+                topic,
+                format,
+            } => send_kafka(producer, topic, *format, events).await?,
             Sender::Grpc(client) => {
                 let request = events_to_request(events);
                 let mut attempt = 0;
@@ -151,6 +180,59 @@ impl Sender {
         }
         report.sent += events.len();
         Ok(())
+    }
+}
+
+/// Kafka messages as the contract's producers write them, keyed by `host.id` so that a
+/// host's events stay in one partition: OTLP formats carry one host's events of the
+/// batch per message; `json` one event per message.
+async fn send_kafka(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    format: MessageFormat,
+    events: &[FlatEvent],
+) -> anyhow::Result<()> {
+    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+    match format {
+        MessageFormat::Json => {
+            for event in events {
+                messages.push((host_of(event), serde_json::to_vec(&event.to_json(false))?));
+            }
+        }
+        MessageFormat::OtlpProto | MessageFormat::OtlpJson => {
+            let mut by_host: std::collections::BTreeMap<String, Vec<FlatEvent>> = Default::default();
+            for event in events {
+                by_host.entry(host_of(event)).or_default().push(event.clone());
+            }
+            for (host, events) in by_host {
+                let request = events_to_request(&events);
+                let payload = if format == MessageFormat::OtlpProto {
+                    request.encode_to_vec()
+                } else {
+                    serde_json::to_vec(&request)?
+                };
+                messages.push((host, payload));
+            }
+        }
+    }
+    let sends = messages.iter().map(|(key, payload)| {
+        producer.send(
+            rdkafka::producer::FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(30),
+        )
+    });
+    for result in futures::future::join_all(sends).await {
+        if let Err((error, _)) = result {
+            bail!("cannot produce to Kafka topic {topic}: {error} (does the topic exist? is the broker up?)");
+        }
+    }
+    Ok(())
+}
+
+fn host_of(event: &FlatEvent) -> String {
+    match event.attributes.get(cordon_schemas::fields::attr::HOST_ID) {
+        Some(cordon_schemas::AttrValue::Str(host)) => host.to_string(),
+        _ => String::new(),
     }
 }
 

@@ -261,6 +261,7 @@ async fn a_full_buffer_answers_429_and_resource_exhausted_with_retry_after() {
         ingestor,
         config: SourcesConfig {
             otlp: config.otlp.clone(),
+            kafka: config.kafka.clone(),
         },
         shutdown: receiver,
     })

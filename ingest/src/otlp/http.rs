@@ -144,7 +144,7 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
     response
 }
 
-async fn read_limited(headers: &HeaderMap, body: Body, limits: HttpLimits) -> Result<Bytes, IngestError> {
+pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limits: HttpLimits) -> Result<Bytes, IngestError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())

@@ -1,0 +1,647 @@
+//! The Kafka source against a real Kafka-protocol broker (tansu, see kafka_broker.rs),
+//! with an independent producer (Python confluent-kafka and the OpenTelemetry SDK's
+//! OTLP encoders), the dead-letter topic, consumer lag, the alert topic, SIGKILL and
+//! takeover in a consumer group.
+
+use std::collections::BTreeSet;
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cordon::Config;
+use cordon_ingest::kafka::{KafkaConfig, MessageFormat, TopicConfig};
+use cordon_schemas::FlatEvent;
+
+use crate::common::*;
+use crate::crash::free_port;
+use crate::kafka_broker::Broker;
+
+const SDK_RESOURCE_ATTRIBUTES: &[&str] = &[
+    "telemetry.sdk.language",
+    "telemetry.sdk.name",
+    "telemetry.sdk.version",
+    "service.instance.id",
+];
+
+fn kafka_config(broker: &Broker, group: &str, topics: &[(&str, MessageFormat)]) -> KafkaConfig {
+    KafkaConfig {
+        enabled: true,
+        brokers: broker.address.clone(),
+        group_id: group.into(),
+        topics: topics
+            .iter()
+            .map(|(name, format)| TopicConfig {
+                name: name.to_string(),
+                format: *format,
+            })
+            .collect(),
+        dead_letter_topic: "dead-letters".into(),
+        commit_interval: Duration::from_millis(200),
+        lag_interval: Duration::from_millis(200),
+        ..KafkaConfig::default()
+    }
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn stored(test: &TestServer) -> i64 {
+    count(&test.storage(), "SELECT count(*) FROM events").await
+}
+
+/// A partition's lag gauge; `None` until the consumer has reported it.
+fn lag(test: &TestServer, topic: &str, partition: i32) -> Option<i64> {
+    let labels = vec![("topic", topic.to_string()), ("partition", partition.to_string())];
+    test.server
+        .ingestor
+        .metrics()
+        .kafka
+        .consumer_lag
+        .get(&labels)
+        .map(|gauge| gauge.get())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_independent_producer_in_every_format_is_stored_field_by_field() {
+    let broker = Broker::start();
+    for (topic, partitions) in [
+        ("otlp-proto", 3),
+        ("otlp-json", 1),
+        ("flat-json", 2),
+        ("dead-letters", 1),
+    ] {
+        broker.create_topic(topic, partitions);
+    }
+    let test = TestServer::start_with(|config| {
+        config.kafka = kafka_config(
+            &broker,
+            "formats",
+            &[
+                ("otlp-proto", MessageFormat::OtlpProto),
+                ("otlp-json", MessageFormat::OtlpJson),
+                ("flat-json", MessageFormat::Json),
+            ],
+        );
+    })
+    .await;
+
+    let mut sent: Vec<FlatEvent> = Vec::new();
+    for (seed, topic, format) in [
+        (61, "otlp-proto", "otlp_proto"),
+        (62, "otlp-json", "otlp_json"),
+        (63, "flat-json", "json"),
+    ] {
+        let events = simulated(seed, 300, &[]);
+        let file = write_jsonl(&events);
+        broker.tool(&[
+            "produce",
+            "--topic",
+            topic,
+            "--format",
+            format,
+            "--events",
+            file.path().to_str().unwrap(),
+        ]);
+        sent.extend(events);
+    }
+    let total = sent.len() as i64;
+    wait_for("every event stored", Duration::from_secs(60), async || {
+        stored(&test).await >= total
+    })
+    .await;
+    let rows = stored_rows(&test.storage()).await;
+    assert_rows_match(&sent, &rows, SDK_RESOURCE_ATTRIBUTES);
+
+    let kafka = &test.server.ingestor.metrics().kafka;
+    for topic in ["otlp-proto", "otlp-json", "flat-json"] {
+        assert!(
+            kafka.messages_count(topic, "stored") > 0,
+            "{topic}: no messages counted"
+        );
+        assert_eq!(kafka.messages_count(topic, "dead_letter"), 0, "{topic}");
+    }
+    // One flat event per message; a rebalance while joining may hand a message over twice
+    // (stored once: the duplicate is dropped by event.id).
+    assert!(kafka.messages_count("flat-json", "stored") >= 300);
+    // Every partition's lag is known and drains to zero once offsets are committed.
+    wait_for("lag to drain", Duration::from_secs(30), async || {
+        [
+            ("otlp-proto", 0),
+            ("otlp-proto", 1),
+            ("otlp-proto", 2),
+            ("otlp-json", 0),
+            ("flat-json", 0),
+            ("flat-json", 1),
+        ]
+        .iter()
+        .all(|(topic, partition)| lag(&test, topic, *partition) == Some(0))
+    })
+    .await;
+    test.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_message_is_dead_lettered_and_the_partition_flows_on() {
+    let broker = Broker::start();
+    broker.create_topic("events", 1);
+    // The dead-letter topic does not exist yet: the partition must wait, not skip.
+    let test = TestServer::start_with(|config| {
+        config.kafka = kafka_config(&broker, "poison", &[("events", MessageFormat::Json)]);
+    })
+    .await;
+    let first = simulated(71, 20, &[]);
+    let file = write_jsonl(&first);
+    broker.tool(&[
+        "produce",
+        "--topic",
+        "events",
+        "--format",
+        "json",
+        "--events",
+        file.path().to_str().unwrap(),
+    ]);
+    let first_count = first.len() as i64;
+    wait_for("the first events", Duration::from_secs(30), async || {
+        stored(&test).await == first_count
+    })
+    .await;
+    wait_for("lag 0 after the first batch", Duration::from_secs(30), async || {
+        lag(&test, "events", 0) == Some(0)
+    })
+    .await;
+
+    // More, with a poison message in their middle.
+    let second = simulated(72, 20, &[]);
+    let file = write_jsonl(&second);
+    broker.tool(&[
+        "produce",
+        "--topic",
+        "events",
+        "--format",
+        "json",
+        "--events",
+        file.path().to_str().unwrap(),
+        "--raw",
+        "this is not JSON {",
+    ]);
+    wait_for(
+        "the stalled partition's lag to show",
+        Duration::from_secs(30),
+        async || lag(&test, "events", 0).is_some_and(|lag| lag > 0),
+    )
+    .await;
+    let kafka = &test.server.ingestor.metrics().kafka;
+    assert_eq!(
+        kafka
+            .dead_letters
+            .get_or_create(&vec![("topic", "events".into()), ("reason", "undecodable".into())])
+            .get(),
+        1
+    );
+
+    broker.create_topic("dead-letters", 1);
+    let total = (first.len() + second.len()) as i64;
+    wait_for("every good event", Duration::from_secs(60), async || {
+        stored(&test).await == total
+    })
+    .await;
+    wait_for("lag 0 after the dead letter", Duration::from_secs(30), async || {
+        lag(&test, "events", 0) == Some(0)
+    })
+    .await;
+    let letters = broker.consume("dead-letters", 5, Duration::from_secs(15));
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter["value"], "this is not JSON {");
+    assert_eq!(letter["key"], "poison");
+    let headers = &letter["headers"];
+    assert_eq!(headers["cordon.source.topic"], "events");
+    assert_eq!(headers["cordon.source.partition"], "0");
+    let poison_offset = first.len() + second.len() / 2;
+    assert_eq!(headers["cordon.source.offset"], poison_offset.to_string().as_str());
+    assert_eq!(headers["cordon.reason"], "undecodable");
+    assert!(
+        headers["cordon.error"]
+            .as_str()
+            .unwrap()
+            .contains("not a flat JSON event"),
+        "{headers}"
+    );
+    assert_eq!(kafka.messages_count("events", "dead_letter"), 1);
+    assert_eq!(kafka.messages_count("events", "stored"), total as u64);
+    let ingest = &test.server.ingestor.metrics();
+    assert_eq!(ingest.rejected_count("missing_host_id"), 0);
+    test.stop().await;
+}
+
+/// `cordon serve` as its own process, consuming `topic` in `group`.
+struct Consumer {
+    child: Child,
+    data_dir: std::path::PathBuf,
+    api: String,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const METRICS_TOKEN: &str = "kafka-test-admin-token-0123456789";
+
+impl Consumer {
+    fn start(broker: &Broker, data_dir: &Path, group: &str, topic: &str, batch: usize) -> Consumer {
+        let api = format!("127.0.0.1:{}", free_port());
+        let config = format!(
+            r#"
+[otlp]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[storage]
+flush_interval = "200ms"
+
+[api]
+listen = "{api}"
+[[api.tokens]]
+name = "test"
+role = "admin"
+token = "{METRICS_TOKEN}"
+
+[kafka]
+enabled = true
+brokers = "{brokers}"
+group_id = "{group}"
+dead_letter_topic = "dead-letters"
+max_batch_messages = {batch}
+commit_interval = "200ms"
+lag_interval = "200ms"
+topics = [{{ name = "{topic}", format = "otlp_proto" }}]
+[kafka.client]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#,
+            brokers = broker.address,
+        );
+        std::fs::create_dir_all(data_dir).unwrap();
+        let path = data_dir.join("cordon.toml");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("CORDON_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(&api).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "cordon serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Consumer {
+            child,
+            data_dir: data_dir.to_path_buf(),
+            api,
+        }
+    }
+
+    /// A metric's value summed over the series whose labels contain `labels`.
+    async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self.metrics_text().await;
+        text.lines()
+            .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
+            .filter(|line| line.contains(labels))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Every one of `partitions` partitions of `topic` reports lag, all zero.
+    async fn lag_settled(&self, topic: &str, partitions: usize) -> bool {
+        let text = self.metrics_text().await;
+        let lags: Vec<f64> = text
+            .lines()
+            .filter(|line| {
+                line.starts_with("cordon_kafka_consumer_lag{") && line.contains(&format!("topic=\"{topic}\""))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+            .collect();
+        lags.len() == partitions && lags.iter().all(|lag| *lag == 0.0)
+    }
+
+    async fn metrics_text(&self) -> String {
+        reqwest::Client::new()
+            .get(format!("http://{}/metrics", self.api))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    fn kill(mut self) -> std::path::PathBuf {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.data_dir.clone()
+    }
+
+    /// SIGTERM: a clean stop that commits and flushes.
+    fn stop(mut self) -> std::path::PathBuf {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "cordon serve exited with {status}");
+        self.data_dir.clone()
+    }
+}
+
+fn stored_ids(data_dir: &Path) -> Vec<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(["query", "--format", "json", "--data-dir"])
+        .arg(data_dir)
+        .arg("SELECT host_id || '/' || event_id AS id FROM events")
+        .env("CORDON_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    rows.iter().map(|row| row["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn ids(events: &[FlatEvent]) -> BTreeSet<String> {
+    events
+        .iter()
+        .map(|event| format!("{}/{}", event.text("host.id").unwrap(), event.text("event.id").unwrap()))
+        .collect()
+}
+
+/// Compares stored and produced ids, printing a few differences rather than the sets.
+fn assert_same(stored: &BTreeSet<String>, produced: &BTreeSet<String>) {
+    let missing: Vec<_> = produced.difference(stored).collect();
+    let extra: Vec<_> = stored.difference(produced).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} of {} produced events not stored (e.g. {:?}); {} stored events never produced (e.g. {:?})",
+        missing.len(),
+        produced.len(),
+        missing.iter().take(3).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(3).collect::<Vec<_>>()
+    );
+}
+
+fn produce_otlp(broker: &Broker, topic: &str, events: &[FlatEvent], per_message: usize) {
+    let file = write_jsonl(events);
+    broker.tool(&[
+        "produce",
+        "--topic",
+        topic,
+        "--format",
+        "otlp_proto",
+        "--per-message",
+        &per_message.to_string(),
+        "--events",
+        file.path().to_str().unwrap(),
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_stream_resumes_with_nothing_lost_or_doubled() {
+    let broker = Broker::start();
+    broker.create_topic("stream", 3);
+    broker.create_topic("dead-letters", 1);
+    let events = simulated(81, 6_000, &[]);
+    // 20 events a message, 10 messages a batch: many small durable batches to cut into.
+    produce_otlp(&broker, "stream", &events, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = Consumer::start(&broker, dir.path(), "resume", "stream", 10);
+    let total = events.len() as f64;
+    let started = Instant::now();
+    loop {
+        let done = consumer.metric("cordon_events_out_total", "stage=\"ingest\"").await;
+        if done > 0.0 {
+            assert!(
+                done < total,
+                "the consumer finished before it could be killed; make the stream longer"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing consumed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let data_dir = consumer.kill();
+    let partial = stored_ids(&data_dir).len();
+    assert!(
+        partial > 0 && partial < events.len(),
+        "killed mid-stream: {partial} of {}",
+        events.len()
+    );
+
+    let consumer = Consumer::start(&broker, &data_dir, "resume", "stream", 10);
+    let started = Instant::now();
+    // Caught up: every partition's lag is known and zero, and at least the events
+    // missing after the kill were stored anew.
+    let missing = (events.len() - partial) as f64;
+    while !(consumer.lag_settled("stream", 3).await
+        && consumer.metric("cordon_events_out_total", "stage=\"ingest\"").await >= missing)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the restarted consumer did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let data_dir = consumer.stop();
+    let stored = stored_ids(&data_dir);
+    let unique: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    assert_same(&unique, &ids(&events));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_split_the_partitions_and_one_takes_over_when_killed() {
+    let broker = Broker::mock(&[("shared", 4), ("dead-letters", 1)]);
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = Consumer::start(&broker, dir_a.path(), "pair", "shared", 100);
+    let b = Consumer::start(&broker, dir_b.path(), "pair", "shared", 100);
+    let started = Instant::now();
+    loop {
+        let (owned_a, owned_b) = (
+            a.metric("cordon_kafka_assigned_partitions", "").await,
+            b.metric("cordon_kafka_assigned_partitions", "").await,
+        );
+        if owned_a + owned_b == 4.0 && owned_a > 0.0 && owned_b > 0.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the group never split: {owned_a} + {owned_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let first = simulated(91, 1_200, &[]);
+    produce_otlp(&broker, "shared", &first, 10);
+    let started = Instant::now();
+    loop {
+        let (done_a, done_b) = (
+            a.metric("cordon_events_out_total", "stage=\"ingest\"").await,
+            b.metric("cordon_events_out_total", "stage=\"ingest\"").await,
+        );
+        if done_a + done_b >= first.len() as f64 {
+            assert!(
+                done_a > 0.0 && done_b > 0.0,
+                "one instance did all the work: {done_a} / {done_b}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "first batch not stored: {done_a} + {done_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let dir_b = b.kill();
+    let second = simulated(92, 1_200, &[]);
+    produce_otlp(&broker, "shared", &second, 10);
+    let started = Instant::now();
+    loop {
+        let owned = a.metric("cordon_kafka_assigned_partitions", "").await;
+        let lag = a.metric("cordon_kafka_consumer_lag", "topic=\"shared\"").await;
+        if owned == 4.0 && a.lag_settled("shared", 4).await {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the survivor did not take over: owns {owned} partitions, lag {lag}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dir_a = a.stop();
+    let stored_a = stored_ids(&dir_a);
+    let stored_b = stored_ids(&dir_b);
+    for (name, stored) in [("a", &stored_a), ("b", &stored_b)] {
+        let unique: BTreeSet<&String> = stored.iter().collect();
+        assert_eq!(unique.len(), stored.len(), "instance {name} stored an event twice");
+    }
+    let union: BTreeSet<String> = stored_a.iter().chain(&stored_b).cloned().collect();
+    let mut expected = ids(&first);
+    expected.extend(ids(&second));
+    let missing: Vec<_> = expected.difference(&union).take(3).collect();
+    assert!(missing.is_empty(), "lost in the takeover: {missing:?}");
+    assert_eq!(union.len(), expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_simulator_produces_every_format_and_alerts_are_published_keyed_by_host() {
+    let broker = Broker::start();
+    for topic in ["sim-proto", "sim-json", "sim-flat", "dead-letters", "cordon-alerts"] {
+        broker.create_topic(topic, 2);
+    }
+    let test = TestServer::start_with(|config: &mut Config| {
+        config.kafka = kafka_config(
+            &broker,
+            "simulator",
+            &[
+                ("sim-proto", MessageFormat::OtlpProto),
+                ("sim-json", MessageFormat::OtlpJson),
+                ("sim-flat", MessageFormat::Json),
+            ],
+        );
+        config.kafka.alerts_topic = "cordon-alerts".into();
+    })
+    .await;
+    let mut expected = 0;
+    for (topic, format, seed, scenario) in [
+        ("sim-proto", "otlp-proto", "11", "repeated-policy-denies"),
+        ("sim-json", "otlp-json", "12", ""),
+        ("sim-flat", "json", "13", ""),
+    ] {
+        let plan = tempfile::NamedTempFile::new().unwrap();
+        let mut args = vec![
+            "simulate",
+            "--to",
+            "kafka",
+            "--endpoint",
+            &broker.address,
+            "--topic",
+            topic,
+            "--kafka-format",
+            format,
+            "--seed",
+            seed,
+            "--rate",
+            "50",
+            "--duration",
+            "20s",
+            "--pace",
+            "fast",
+            "--batch",
+            "100",
+        ];
+        if !scenario.is_empty() {
+            args.extend(["--scenario", scenario]);
+        }
+        let jsonl: Vec<&str> = args
+            .iter()
+            .map(|arg| match *arg {
+                "kafka" => "jsonl",
+                other => other,
+            })
+            .collect();
+        // The same run written as JSON lines says how many events went to Kafka.
+        let counted = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args(&jsonl)
+            .arg("--output")
+            .arg(plan.path())
+            .env("CORDON_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(counted.status.success(), "{}", String::from_utf8_lossy(&counted.stderr));
+        expected += std::fs::read_to_string(plan.path()).unwrap().lines().count() as i64;
+        let sent = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args(&args)
+            .env("CORDON_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    }
+    wait_for("every simulated event", Duration::from_secs(60), async || {
+        stored(&test).await == expected
+    })
+    .await;
+    test.detections_idle().await;
+    let alerts = test.alerts().await;
+    let denies: Vec<_> = alerts
+        .iter()
+        .filter(|alert| alert["rule_id"] == "repeated-policy-denies")
+        .collect();
+    assert!(!denies.is_empty(), "no repeated-policy-denies alert: {alerts:?}");
+    let published = broker.consume("cordon-alerts", alerts.len(), Duration::from_secs(30));
+    assert_eq!(published.len(), alerts.len(), "one message per alert");
+    for alert in &alerts {
+        let message = published
+            .iter()
+            .find(|message| {
+                serde_json::from_str::<serde_json::Value>(message["value"].as_str().unwrap()).unwrap()["id"]
+                    == alert["id"]
+            })
+            .unwrap_or_else(|| panic!("alert {} not published", alert["id"]));
+        assert_eq!(message["key"], alert["host_id"], "keyed by host");
+    }
+    test.stop().await;
+}
