@@ -8,6 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
 require_cargo
+ensure_build_packages
 cd "$here/.."
 
 log "building cordon (cold: about 5 minutes on 2 cores; warm: seconds)"

@@ -15,3 +15,28 @@ require_cargo() {
     exit 1
   fi
 }
+
+# Debian packages the build links against: libssl (TLS and SASL for Kafka, through
+# librdkafka) and pkg-config to find it. Installed once; a no-op afterwards.
+ensure_build_packages() {
+  local missing=()
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} (Debian packages) for the build"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# tansu 0.6.0 with its SQLite storage engine: the Kafka-protocol broker the Kafka tests
+# and `scripts/kafka-broker.sh` run (README, "Kafka"). A debug build: 5 minutes cold
+# instead of 15, fast enough here. Built in its own target dir, away from Cordon's cache.
+CORDON_TANSU="$CORDON_CACHE/tansu/bin/tansu"
+ensure_tansu() {
+  if [ ! -x "$CORDON_TANSU" ]; then
+    log "installing the tansu Kafka broker 0.6.0 (cargo install; about 5 minutes, once)"
+    CARGO_TARGET_DIR="$CORDON_CACHE/tansu-build" cargo install tansu --version 0.6.0 --locked --debug \
+      --features libsql --root "$CORDON_CACHE/tansu" --quiet
+    rm -rf "$CORDON_CACHE/tansu-build"
+  fi
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides the Rust toolchain: a Python virtualenv with the
-# real OpenTelemetry SDK exporters and DuckDB, and Debian's chromium
-# and prometheus for the console and metrics tests. Idempotent; a second run takes seconds.
+# real OpenTelemetry SDK exporters, DuckDB and confluent-kafka, Debian's chromium and
+# prometheus for the console and metrics tests, and the tansu Kafka broker (from
+# crates.io) for the Kafka tests. Idempotent; a second run takes seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
@@ -34,3 +35,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$CORDON_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
 fi
+
+ensure_tansu

@@ -5,6 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
 require_cargo
+ensure_build_packages
 cd "$here/.."
 
 bash "$here/setup-test-env.sh"

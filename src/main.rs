@@ -208,6 +208,9 @@ enum BenchCommand {
     Ingest(IngestBenchOptions),
     /// Event-to-alert latency, per-tick rule cost with short and long windows, peak RSS.
     Detections(cordon::bench::detections::DetectionBenchOptions),
+    /// Kafka to durable storage (a running broker: scripts/kafka-broker.sh), next to the
+    /// OTLP/gRPC figure for the same payloads.
+    Kafka(cordon::bench::kafka::KafkaBenchOptions),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -583,6 +586,16 @@ async fn main() -> anyhow::Result<()> {
             }
             let report = cordon::bench::ingest::run(options).await?;
             println!("{report}");
+        }
+        Command::Bench {
+            bench: BenchCommand::Kafka(options),
+        } => {
+            if cfg!(debug_assertions) {
+                eprintln!(
+                    "warning: a debug build; run `cargo run --release -- bench kafka` for representative figures"
+                );
+            }
+            cordon::bench::kafka::run(options).await?;
         }
     }
     Ok(())

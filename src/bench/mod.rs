@@ -2,3 +2,4 @@
 
 pub mod detections;
 pub mod ingest;
+pub mod kafka;

@@ -97,7 +97,57 @@ fn collect_exprs(value: &Value, out: &mut Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_valid_openmetrics_that_count_what_happened_and_feed_the_dashboards() {
-    let server = TestServer::start().await;
+    // A Kafka source too, so its series (messages, dead letters, commits, lag) exist.
+    let broker = crate::kafka_broker::Broker::start();
+    broker.create_topic("metrics-events", 1);
+    broker.create_topic("dead-letters", 1);
+    let brokers = broker.address.clone();
+    let server = TestServer::start_with(move |config| {
+        config.kafka = cordon_ingest::kafka::KafkaConfig {
+            enabled: true,
+            brokers,
+            group_id: "metrics".into(),
+            topics: vec![cordon_ingest::kafka::TopicConfig {
+                name: "metrics-events".into(),
+                format: cordon_ingest::kafka::MessageFormat::Json,
+            }],
+            dead_letter_topic: "dead-letters".into(),
+            commit_interval: Duration::from_millis(200),
+            lag_interval: Duration::from_millis(200),
+            ..Default::default()
+        };
+    })
+    .await;
+    let nothing = tempfile::NamedTempFile::new().unwrap();
+    broker.tool(&[
+        "produce",
+        "--topic",
+        "metrics-events",
+        "--format",
+        "json",
+        "--events",
+        nothing.path().to_str().unwrap(),
+        "--raw",
+        "not an event",
+    ]);
+    let kafka = server.server.ingestor.metrics().kafka.clone();
+    let lag_known = || {
+        kafka
+            .consumer_lag
+            .get(&vec![
+                ("topic", "metrics-events".to_string()),
+                ("partition", "0".to_string()),
+            ])
+            .map(|gauge| gauge.get())
+    };
+    for _ in 0..150 {
+        if kafka.messages_count("metrics-events", "dead_letter") == 1 && lag_known() == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(kafka.messages_count("metrics-events", "dead_letter"), 1);
+    assert_eq!(lag_known(), Some(0));
     let events = simulated(31, 600, &[Scenario::RepeatedPolicyDenies]);
     let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
     let mut report = SendReport::default();
@@ -143,6 +193,15 @@ async fn metrics_are_valid_openmetrics_that_count_what_happened_and_feed_the_das
     );
     assert!(
         sum(&families, "cordon_alerts", ("rule", "repeated-policy-denies")) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(sum(&families, "cordon_kafka_messages", ("outcome", "dead_letter")), 1.0);
+    assert_eq!(
+        sum(&families, "cordon_kafka_dead_letters", ("reason", "undecodable")),
+        1.0
+    );
+    assert!(
+        text.contains("cordon_kafka_consumer_lag{topic=\"metrics-events\",partition=\"0\"} 0"),
         "{text}"
     );
 

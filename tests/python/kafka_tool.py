@@ -6,12 +6,13 @@
            exporter writes them): one ExportLogsServiceRequest per message, per producer
            (host, service), keyed by host.id. `json` writes one event per message.
            --raw TEXT produces TEXT as one extra message (a poison message).
+           --one-per-batch puts each message in a record batch of its own.
   consume  --brokers B --topic T --count N [--timeout S]
            Prints up to N messages as JSON lines: key, value, headers, partition, offset.
-  resume-check --brokers B --topic T
-           The broker soundness test: 300 messages produced in batches to a one-partition
-           topic, 100 consumed and committed, the consumer restarted in the same group:
-           it must get the other 200. Exits 1 otherwise.
+  resume-check --brokers B --topic T [--one-per-batch]
+           The broker soundness test: 300 messages produced in batches (or one per record
+           batch) to a one-partition topic, 100 consumed and committed, the consumer
+           restarted in the same group: it must get the other 200. Exits 1 otherwise.
   create-topics --brokers B --topic T:PARTITIONS ...
 """
 
@@ -123,7 +124,7 @@ def produce(args):
         messages = otlp_messages(events, args.format, args.per_message)
     if args.raw is not None:
         messages.insert(len(messages) // 2, ("poison", args.raw.encode()))
-    prod = producer(args.brokers)
+    prod = producer(args.brokers, **one_per_batch(args))
     deliver_all(prod, args.topic, [(key.encode() if key else None, value) for key, value in messages])
     print(json.dumps({"messages": len(messages), "events": len(events)}))
 
@@ -165,8 +166,14 @@ def consume(args):
         consumer.close()
 
 
+def one_per_batch(args):
+    """Producer settings that put each message in a record batch of its own."""
+    return {"linger.ms": 0, "batch.num.messages": 1} if args.one_per_batch else {}
+
+
 def resume_check(args):
-    prod = producer(args.brokers, **{"linger.ms": 100, "batch.num.messages": 100})
+    batched = {"linger.ms": 100, "batch.num.messages": 100}
+    prod = producer(args.brokers, **(one_per_batch(args) or batched))
     deliver_all(prod, args.topic, [(None, f"message-{index}".encode()) for index in range(300)])
     group = f"resume-check-{uuid.uuid4()}"
 
@@ -231,6 +238,7 @@ def main():
     p.add_argument("--events", required=True)
     p.add_argument("--per-message", type=int, default=50)
     p.add_argument("--raw", default=None)
+    p.add_argument("--one-per-batch", action="store_true")
     p.set_defaults(run=produce)
     c = commands.add_parser("consume")
     c.add_argument("--brokers", required=True)
@@ -241,6 +249,7 @@ def main():
     r = commands.add_parser("resume-check")
     r.add_argument("--brokers", required=True)
     r.add_argument("--topic", required=True)
+    r.add_argument("--one-per-batch", action="store_true")
     r.set_defaults(run=resume_check)
     t = commands.add_parser("create-topics")
     t.add_argument("--brokers", required=True)
