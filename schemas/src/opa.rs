@@ -202,7 +202,12 @@ mod tests {
         let wide: Map<String, Value> = (0..500).map(|i| (format!("k{i}"), json!(i))).collect();
         entry["input"] = json!({"user": {"name": "bob"}, "wide": wide, "a": {"b": {"c": {"d": 1}}}});
         let event = decision_to_flat(&entry).unwrap();
-        let inputs = event.keys().filter(|key| key.starts_with("policy.input.")).count();
+        let inputs = event
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|key| key.starts_with("policy.input."))
+            .count();
         assert_eq!(inputs, MAX_INPUT_ATTRIBUTES);
         assert_eq!(event["user.name"], "bob");
     }
