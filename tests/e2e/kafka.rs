@@ -203,20 +203,26 @@ async fn a_poison_message_is_dead_lettered_and_the_partition_flows_on() {
         "--raw",
         "this is not JSON {",
     ]);
-    wait_for(
-        "the stalled partition's lag to show",
-        Duration::from_secs(30),
-        async || lag(&test, "events", 0).is_some_and(|lag| lag > 0),
-    )
-    .await;
     let kafka = &test.server.ingestor.metrics().kafka;
-    assert_eq!(
+    let undecodable = || {
         kafka
             .dead_letters
             .get_or_create(&vec![("topic", "events".into()), ("reason", "undecodable".into())])
-            .get(),
-        1
+            .get()
+    };
+    wait_for("the poison message", Duration::from_secs(30), async || {
+        undecodable() == 1
+    })
+    .await;
+    // Its dead letter cannot be written yet: the partition waits, and its lag shows it
+    // (measured every 200 ms; well past that, it is still there).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        lag(&test, "events", 0).is_some_and(|lag| lag > 0),
+        "{:?}",
+        lag(&test, "events", 0)
     );
+    assert_eq!(undecodable(), 1);
 
     broker.create_topic("dead-letters", 1);
     let total = (first.len() + second.len()) as i64;
