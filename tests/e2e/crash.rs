@@ -54,7 +54,8 @@ fn serve(data_dir: &Path, flush_interval: &str) -> Served {
     Served { child, grpc }
 }
 
-fn stored_ids(data_dir: &Path) -> Vec<String> {
+/// `host.id/event.id` of every event stored in `data_dir`, read by `cordon query`.
+pub fn stored_ids(data_dir: &Path) -> Vec<String> {
     let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
         .args(["query", "--format", "json", "--data-dir"])
         .arg(data_dir)
@@ -67,7 +68,7 @@ fn stored_ids(data_dir: &Path) -> Vec<String> {
     rows.iter().map(|row| row["id"].as_str().unwrap().to_string()).collect()
 }
 
-fn ids(events: &[FlatEvent]) -> BTreeSet<String> {
+pub fn ids(events: &[FlatEvent]) -> BTreeSet<String> {
     events
         .iter()
         .map(|event| format!("{}/{}", event.text("host.id").unwrap(), event.text("event.id").unwrap()))

@@ -14,7 +14,7 @@ use cordon_ingest::kafka::{KafkaConfig, MessageFormat, TopicConfig};
 use cordon_schemas::FlatEvent;
 
 use crate::common::*;
-use crate::crash::free_port;
+use crate::crash::{free_port, ids, stored_ids};
 use crate::kafka_broker::Broker;
 
 const SDK_RESOURCE_ATTRIBUTES: &[&str] = &[
@@ -384,26 +384,6 @@ topics = [{{ name = "{topic}", format = "otlp_proto" }}]
         assert!(status.success(), "cordon serve exited with {status}");
         self.data_dir.clone()
     }
-}
-
-fn stored_ids(data_dir: &Path) -> Vec<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(["query", "--format", "json", "--data-dir"])
-        .arg(data_dir)
-        .arg("SELECT host_id || '/' || event_id AS id FROM events")
-        .env("CORDON_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
-    rows.iter().map(|row| row["id"].as_str().unwrap().to_string()).collect()
-}
-
-fn ids(events: &[FlatEvent]) -> BTreeSet<String> {
-    events
-        .iter()
-        .map(|event| format!("{}/{}", event.text("host.id").unwrap(), event.text("event.id").unwrap()))
-        .collect()
 }
 
 /// Compares stored and produced ids, printing a few differences rather than the sets.
