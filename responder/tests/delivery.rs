@@ -16,6 +16,22 @@ use cordon_responder::{ActionState, Responder};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// One alert (wks-1, alice) whose playbook is `action`, sent automatically to a receiver
+/// that answers `first` in turn and `rest` after them.
+async fn one_automatic(action: &str, first: Vec<Reply>, rest: Reply) -> (tempfile::TempDir, Arc<Receiver>, Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(first, rest).await;
+    let alerts = Arc::new(AlertStore::in_memory());
+    raise(&alerts, "wks-1", "alice");
+    let running = Running::start(
+        config(&receiver, &secret_file(dir.path())),
+        &dir.path().join("r.db"),
+        alerts,
+        playbooks(vec![step(action, auto())]),
+    );
+    (dir, receiver, running)
+}
+
 fn state_of(responder: &Responder, id: &str) -> ActionState {
     responder.get(id).unwrap().unwrap().state
 }
@@ -116,16 +132,7 @@ async fn a_2xx_delivers_once_with_the_contract_body_headers_and_signature() {
 
 #[tokio::test]
 async fn a_500_then_200_is_one_action_delivered_under_one_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(vec![Reply::status(500)], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
-    raise(&alerts, "wks-1", "alice");
-    let running = Running::start(
-        config(&receiver, &secret_file(dir.path())),
-        &dir.path().join("r.db"),
-        alerts,
-        playbooks(vec![step("revoke_token", auto())]),
-    );
+    let (_dir, receiver, running) = one_automatic("revoke_token", vec![Reply::status(500)], Reply::status(200)).await;
     let action = the_action(&running.responder).await;
     reaches(&running.responder, &action.id, ActionState::Succeeded).await;
     let seen = receiver.seen();
@@ -142,16 +149,8 @@ async fn a_500_then_200_is_one_action_delivered_under_one_id() {
 
 #[tokio::test]
 async fn a_429_waits_for_its_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(vec![Reply::status(429).retry_after("1")], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
-    raise(&alerts, "wks-1", "alice");
-    let running = Running::start(
-        config(&receiver, &secret_file(dir.path())),
-        &dir.path().join("r.db"),
-        alerts,
-        playbooks(vec![step("notify", auto())]),
-    );
+    let (_dir, receiver, running) =
+        one_automatic("notify", vec![Reply::status(429).retry_after("1")], Reply::status(200)).await;
     eventually(WAIT, "two tries", || receiver.seen().len() == 2).await;
     let seen = receiver.seen();
     let gap = seen[1].at - seen[0].at;
@@ -201,16 +200,7 @@ async fn a_timeout_is_retried_and_says_so() {
 
 #[tokio::test]
 async fn a_400_fails_at_once_and_a_responder_can_retry_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(vec![Reply::status(400)], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
-    raise(&alerts, "wks-1", "alice");
-    let running = Running::start(
-        config(&receiver, &secret_file(dir.path())),
-        &dir.path().join("r.db"),
-        alerts,
-        playbooks(vec![step("isolate_host", auto())]),
-    );
+    let (_dir, receiver, running) = one_automatic("isolate_host", vec![Reply::status(400)], Reply::status(200)).await;
     let action = the_action(&running.responder).await;
     reaches(&running.responder, &action.id, ActionState::Failed).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -249,16 +239,7 @@ async fn a_400_fails_at_once_and_a_responder_can_retry_it() {
 
 #[tokio::test]
 async fn retries_give_up_after_max_attempts_and_say_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(vec![], Reply::status(503)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
-    raise(&alerts, "wks-1", "alice");
-    let running = Running::start(
-        config(&receiver, &secret_file(dir.path())),
-        &dir.path().join("r.db"),
-        alerts,
-        playbooks(vec![step("notify", auto())]),
-    );
+    let (_dir, receiver, running) = one_automatic("notify", vec![], Reply::status(503)).await;
     let action = the_action(&running.responder).await;
     reaches(&running.responder, &action.id, ActionState::Failed).await;
     assert_eq!(receiver.seen().len(), 4);

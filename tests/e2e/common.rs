@@ -11,11 +11,18 @@ use cordon_schemas::FlatEvent;
 use cordon_schemas::fields::ATTR_FIELDS;
 use serde_json::Value;
 
+/// Where the scripts keep their caches (`scripts/lib.sh`: `CORDON_CACHE`).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("CORDON_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cordon"))
+}
+
 /// The Python of the test virtualenv that `scripts/setup-test-env.sh` builds.
 pub fn python() -> PathBuf {
     let venv = std::env::var_os("CORDON_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cordon/venv"));
+        .unwrap_or_else(|| cache_dir().join("venv"));
     let python = venv.join("bin/python");
     assert!(
         python.exists(),

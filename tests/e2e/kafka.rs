@@ -24,7 +24,7 @@ const SDK_RESOURCE_ATTRIBUTES: &[&str] = &[
     "service.instance.id",
 ];
 
-fn kafka_config(broker: &Broker, group: &str, topics: &[(&str, MessageFormat)]) -> KafkaConfig {
+pub fn kafka_config(broker: &Broker, group: &str, topics: &[(&str, MessageFormat)]) -> KafkaConfig {
     KafkaConfig {
         enabled: true,
         brokers: broker.address.clone(),
@@ -111,16 +111,7 @@ async fn an_independent_producer_in_every_format_is_stored_field_by_field() {
         (63, "flat-json", "json"),
     ] {
         let events = simulated(seed, 300, &[]);
-        let file = write_jsonl(&events);
-        broker.tool(&[
-            "produce",
-            "--topic",
-            topic,
-            "--format",
-            format,
-            "--events",
-            file.path().to_str().unwrap(),
-        ]);
+        broker.produce(topic, format, &events, &[]);
         sent.extend(events);
     }
     let total = sent.len() as i64;
@@ -169,16 +160,7 @@ async fn a_poison_message_is_dead_lettered_and_the_partition_flows_on() {
     })
     .await;
     let first = simulated(71, 20, &[]);
-    let file = write_jsonl(&first);
-    broker.tool(&[
-        "produce",
-        "--topic",
-        "events",
-        "--format",
-        "json",
-        "--events",
-        file.path().to_str().unwrap(),
-    ]);
+    broker.produce("events", "json", &first, &[]);
     let first_count = first.len() as i64;
     wait_for("the first events", Duration::from_secs(30), async || {
         stored(&test).await == first_count
@@ -191,18 +173,7 @@ async fn a_poison_message_is_dead_lettered_and_the_partition_flows_on() {
 
     // More, with a poison message in their middle.
     let second = simulated(72, 20, &[]);
-    let file = write_jsonl(&second);
-    broker.tool(&[
-        "produce",
-        "--topic",
-        "events",
-        "--format",
-        "json",
-        "--events",
-        file.path().to_str().unwrap(),
-        "--raw",
-        "this is not JSON {",
-    ]);
+    broker.produce("events", "json", &second, &["--raw", "this is not JSON {"]);
     let kafka = &test.server.ingestor.metrics().kafka;
     let undecodable = || {
         kafka
@@ -401,26 +372,6 @@ fn assert_same(stored: &BTreeSet<String>, produced: &BTreeSet<String>) {
     );
 }
 
-fn produce_otlp(broker: &Broker, topic: &str, events: &[FlatEvent], per_message: usize, one_per_batch: bool) {
-    let file = write_jsonl(events);
-    let per_message = per_message.to_string();
-    let mut args = vec![
-        "produce",
-        "--topic",
-        topic,
-        "--format",
-        "otlp_proto",
-        "--per-message",
-        &per_message,
-        "--events",
-        file.path().to_str().unwrap(),
-    ];
-    if one_per_batch {
-        args.push("--one-per-batch");
-    }
-    broker.tool(&args);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_mid_stream_resumes_with_nothing_lost_or_doubled() {
     let broker = Broker::start();
@@ -428,7 +379,7 @@ async fn a_consumer_killed_mid_stream_resumes_with_nothing_lost_or_doubled() {
     broker.create_topic("dead-letters", 1);
     let events = simulated(81, 6_000, &[]);
     // 20 events a message, 10 messages a batch: many small durable batches to cut into.
-    produce_otlp(&broker, "stream", &events, 20, false);
+    broker.produce("stream", "otlp_proto", &events, &["--per-message", "20"]);
     let dir = tempfile::tempdir().unwrap();
     let consumer = Consumer::start(&broker, dir.path(), "resume", "stream", 10);
     let total = events.len() as f64;
@@ -499,7 +450,12 @@ async fn two_instances_split_the_partitions_and_one_takes_over_when_killed() {
 
     let first = simulated(91, 1_200, &[]);
     // One message per record batch, so no commit falls inside a batch.
-    produce_otlp(&broker, "shared", &first, 10, true);
+    broker.produce(
+        "shared",
+        "otlp_proto",
+        &first,
+        &["--per-message", "10", "--one-per-batch"],
+    );
     let started = Instant::now();
     loop {
         let (done_a, done_b) = (
@@ -522,7 +478,12 @@ async fn two_instances_split_the_partitions_and_one_takes_over_when_killed() {
 
     let dir_b = b.kill();
     let second = simulated(92, 1_200, &[]);
-    produce_otlp(&broker, "shared", &second, 10, true);
+    broker.produce(
+        "shared",
+        "otlp_proto",
+        &second,
+        &["--per-message", "10", "--one-per-batch"],
+    );
     let started = Instant::now();
     loop {
         let owned = a.metric("cordon_kafka_assigned_partitions", "").await;

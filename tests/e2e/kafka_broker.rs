@@ -37,10 +37,7 @@ pub fn tansu() -> PathBuf {
     if let Some(path) = std::env::var_os("CORDON_TANSU") {
         return PathBuf::from(path);
     }
-    let cache = std::env::var_os("CORDON_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/cordon"));
-    let installed = cache.join("tansu/bin/tansu");
+    let installed = crate::common::cache_dir().join("tansu/bin/tansu");
     assert!(
         installed.exists(),
         "no tansu broker at {}: run scripts/setup-test-env.sh (or scripts/test.sh) first",
@@ -147,6 +144,16 @@ impl Broker {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Produces `events` to `topic` in `format` with kafka_tool.py (`extra`: its other
+    /// `produce` options, such as `--raw TEXT` or `--one-per-batch`).
+    pub fn produce(&self, topic: &str, format: &str, events: &[cordon_schemas::FlatEvent], extra: &[&str]) {
+        let file = crate::common::write_jsonl(events);
+        let mut args = vec!["produce", "--topic", topic, "--format", format, "--events"];
+        args.push(file.path().to_str().unwrap());
+        args.extend_from_slice(extra);
+        self.tool(&args);
     }
 
     /// Every message of a topic (up to `count`), as kafka_tool.py prints them.

@@ -101,35 +101,13 @@ async fn metrics_are_valid_openmetrics_that_count_what_happened_and_feed_the_das
     let broker = crate::kafka_broker::Broker::start();
     broker.create_topic("metrics-events", 1);
     broker.create_topic("dead-letters", 1);
-    let brokers = broker.address.clone();
-    let server = TestServer::start_with(move |config| {
-        config.kafka = cordon_ingest::kafka::KafkaConfig {
-            enabled: true,
-            brokers,
-            group_id: "metrics".into(),
-            topics: vec![cordon_ingest::kafka::TopicConfig {
-                name: "metrics-events".into(),
-                format: cordon_ingest::kafka::MessageFormat::Json,
-            }],
-            dead_letter_topic: "dead-letters".into(),
-            commit_interval: Duration::from_millis(200),
-            lag_interval: Duration::from_millis(200),
-            ..Default::default()
-        };
-    })
-    .await;
-    let nothing = tempfile::NamedTempFile::new().unwrap();
-    broker.tool(&[
-        "produce",
-        "--topic",
-        "metrics-events",
-        "--format",
-        "json",
-        "--events",
-        nothing.path().to_str().unwrap(),
-        "--raw",
-        "not an event",
-    ]);
+    let kafka_config = crate::kafka::kafka_config(
+        &broker,
+        "metrics",
+        &[("metrics-events", cordon_ingest::kafka::MessageFormat::Json)],
+    );
+    let server = TestServer::start_with(move |config| config.kafka = kafka_config).await;
+    broker.produce("metrics-events", "json", &[], &["--raw", "not an event"]);
     let kafka = server.server.ingestor.metrics().kafka.clone();
     let lag_known = || {
         kafka

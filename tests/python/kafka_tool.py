@@ -22,10 +22,10 @@ import sys
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from sdk_producers import emit_per_producer, load_events
 
-RESOURCE_KEYS = ("host.id", "host.name", "service.name")
 
 
 def producer(brokers, **extra):
@@ -74,10 +74,6 @@ class KafkaLogExporter:
 
 
 def otlp_messages(events, fmt, per_message):
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-    from opentelemetry.sdk.resources import Resource
-
     if fmt == "otlp_proto":
         from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
@@ -90,34 +86,17 @@ def otlp_messages(events, fmt, per_message):
         def encode(batch):
             return encode_logs(batch).to_json().encode()
 
-    producers = {}
-    for event in events:
-        key = tuple(event.get(name) for name in RESOURCE_KEYS)
-        producers.setdefault(key, []).append(event)
-    messages = []
-    for key, group in producers.items():
-        resource = Resource.create({name: value for name, value in zip(RESOURCE_KEYS, key) if value is not None})
-        exporter = KafkaLogExporter(encode, key[0])
-        provider = LoggerProvider(resource=resource)
-        provider.add_log_record_processor(
-            BatchLogRecordProcessor(exporter, max_export_batch_size=per_message, schedule_delay_millis=60_000)
-        )
-        logger = provider.get_logger("cordon.tests.kafka")
-        for event in group:
-            attributes = {
-                name: value
-                for name, value in event.items()
-                if name not in RESOURCE_KEYS and name not in ("time", "event.name")
-            }
-            logger.emit(timestamp=int(event["time"]), event_name=event["event.name"], attributes=attributes)
-        provider.shutdown()
-        messages.extend(exporter.messages)
-    return messages
+    exporters = emit_per_producer(
+        events,
+        lambda host: KafkaLogExporter(encode, host),
+        batch_size=per_message,
+        schedule_delay_millis=60_000,
+    )
+    return [message for exporter in exporters for message in exporter.messages]
 
 
 def produce(args):
-    with open(args.events) as handle:
-        events = [json.loads(line) for line in handle if line.strip()]
+    events = load_events(args.events)
     if args.format == "json":
         messages = [(event.get("host.id"), json.dumps(event).encode()) for event in events]
     else:

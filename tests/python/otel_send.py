@@ -12,11 +12,8 @@ import json
 import os
 import sys
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
-from opentelemetry.sdk.resources import Resource
-
-RESOURCE_KEYS = ("host.id", "host.name", "service.name")
+from opentelemetry.sdk._logs.export import LogRecordExportResult
+from sdk_producers import emit_per_producer, load_events
 
 
 class RecordingExporter:
@@ -65,35 +62,13 @@ def main():
     if args.gzip:
         os.environ["OTEL_EXPORTER_OTLP_LOGS_COMPRESSION"] = "gzip"
 
-    with open(args.events) as handle:
-        events = [json.loads(line) for line in handle if line.strip()]
-
-    producers = {}
-    for event in events:
-        key = tuple(event.get(name) for name in RESOURCE_KEYS)
-        producers.setdefault(key, []).append(event)
-
-    exporters = []
-    for key, group in producers.items():
-        resource = Resource.create({name: value for name, value in zip(RESOURCE_KEYS, key) if value is not None})
-        exporter = RecordingExporter(make_exporter(args.exporter, args.endpoint))
-        exporters.append(exporter)
-        provider = LoggerProvider(resource=resource)
-        provider.add_log_record_processor(BatchLogRecordProcessor(exporter, max_export_batch_size=200))
-        logger = provider.get_logger("cordon.tests")
-        for event in group:
-            attributes = {
-                name: value
-                for name, value in event.items()
-                if name not in RESOURCE_KEYS and name not in ("time", "event.name")
-            }
-            logger.emit(
-                timestamp=int(event["time"]),
-                event_name=event["event.name"],
-                attributes=attributes,
-                body=args.body,
-            )
-        provider.shutdown()
+    events = load_events(args.events)
+    exporters = emit_per_producer(
+        events,
+        lambda _host: RecordingExporter(make_exporter(args.exporter, args.endpoint)),
+        batch_size=200,
+        body=args.body,
+    )
 
     results = [result for exporter in exporters for result in exporter.results]
     failed = [result for result in results if result != LogRecordExportResult.SUCCESS]
