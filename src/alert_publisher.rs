@@ -2,8 +2,8 @@
 //! message keyed by `host.id`, for downstream SIEMs.
 //!
 //! At least once: the position of the last alert Kafka acknowledged is kept in the data
-//! directory and moved only after the acknowledgement, so a crash sends some alerts
-//! again (same alert `id`) and never skips one. Alerts are sent as created; later
+//! directory and moved only after the acknowledgements of a batch, so a crash sends at
+//! most one batch again (same alert `id`s) and never skips one. Alerts are sent as created; later
 //! updates (more matches folded in) stay in the API.
 
 use std::path::{Path, PathBuf};
@@ -52,6 +52,7 @@ impl AlertPublisher {
 
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut position = read_position(&self.cursor);
+        let mut saved = position;
         tracing::info!(topic = %self.topic, position, "publishing alerts to Kafka");
         loop {
             let batch = match self.alerts.created_after(position, BATCH) {
@@ -92,8 +93,14 @@ impl AlertPublisher {
                     }
                 }
                 position = next;
-                if let Err(error) = write_position(&self.cursor, position) {
-                    tracing::error!(%error, path = %self.cursor.display(), "cannot save the alert-publishing position; alerts after a restart may be sent again");
+            }
+            // Saved once per batch (an fsync): a crash resends at most one batch.
+            if position != saved {
+                match write_position(&self.cursor, position) {
+                    Ok(()) => saved = position,
+                    Err(error) => {
+                        tracing::error!(%error, path = %self.cursor.display(), "cannot save the alert-publishing position; alerts after a restart may be sent again")
+                    }
                 }
             }
             if full {

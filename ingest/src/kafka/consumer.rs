@@ -3,6 +3,7 @@
 //! Offsets are committed only after that, so a crash reads some messages again and the
 //! store drops the redelivered events by (`host.id`, `event.id`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -168,6 +169,10 @@ impl KafkaSource {
                 }
             }
         };
+        // Counters and offsets move once per batch, not per message.
+        let mut outcomes: BTreeMap<(&str, &'static str), u64> = BTreeMap::new();
+        let mut bytes: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for (message, verdict) in messages.iter().zip(&verdicts) {
             let letter = match verdict {
                 Verdict::Stored(report) if report.rejected == 0 => None,
@@ -187,15 +192,24 @@ impl KafkaSource {
                     }
                 }
             };
-            self.metrics.message(message.topic(), outcome);
+            let topic = message.topic();
+            *outcomes.entry((topic, outcome)).or_default() += 1;
+            *bytes.entry(topic).or_default() += message.payload().map_or(0, <[u8]>::len) as u64;
+            let offset = next.entry((topic, message.partition())).or_default();
+            *offset = (*offset).max(message.offset() + 1);
+        }
+        for ((topic, outcome), count) in outcomes {
+            self.metrics.messages_done(topic, outcome, count);
+        }
+        for (topic, count) in bytes {
             self.metrics
                 .bytes
-                .get_or_create(&vec![("topic", message.topic().to_string())])
-                .inc_by(message.payload().map_or(0, <[u8]>::len) as u64);
+                .get_or_create(&vec![("topic", topic.to_string())])
+                .inc_by(count);
         }
         let context = self.consumer.context();
-        for message in messages {
-            context.mark_durable(message.topic(), message.partition(), message.offset() + 1);
+        for ((topic, partition), next) in next {
+            context.mark_durable(topic, partition, next);
         }
         true
     }

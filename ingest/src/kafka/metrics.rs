@@ -73,10 +73,11 @@ impl KafkaMetrics {
         );
     }
 
-    pub fn message(&self, topic: &str, outcome: &'static str) {
+    /// Counts `count` messages of `topic` that ended as `outcome`.
+    pub fn messages_done(&self, topic: &str, outcome: &'static str, count: u64) {
         self.messages
             .get_or_create(&vec![("topic", topic.to_string()), ("outcome", outcome.to_string())])
-            .inc();
+            .inc_by(count);
     }
 
     pub fn messages_count(&self, topic: &str, outcome: &'static str) -> u64 {
