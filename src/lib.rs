@@ -8,6 +8,7 @@ pub mod api;
 pub mod api_client;
 pub mod bench;
 pub mod config;
+pub mod ingest_stage;
 pub mod query;
 pub mod rules_cmd;
 pub mod server;

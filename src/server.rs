@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use cordon_ingest::sources::{SourceContext, SourcesConfig, start_all};
 use cordon_ingest::storage::EventStore;
 use cordon_ingest::{IngestMetrics, Ingestor};
 use prometheus_client::registry::Registry;
@@ -13,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{ApiState, auth::Tokens};
 use crate::config::Config;
+use crate::ingest_stage::{RunningSources, open_store, start_sources};
 use cordon_detections::service::{AlertListener, DetectionService};
 use cordon_detections::{DetectionMetrics, settings::RuleSettings};
 use cordon_responder::{Responder, ResponderMetrics};
@@ -28,7 +28,7 @@ pub struct Server {
     pub metrics: IngestMetrics,
     pub registry: Arc<Registry>,
     shutdown: watch::Sender<bool>,
-    sources: Vec<(&'static str, JoinHandle<()>)>,
+    sources: RunningSources,
     storage: JoinHandle<()>,
     engine: JoinHandle<()>,
     responder_task: JoinHandle<()>,
@@ -52,13 +52,7 @@ impl Server {
         stages.register(&mut registry);
         let metrics = IngestMetrics::with_stages(&stages);
         metrics.register(&mut registry);
-        let storage_config = config.storage.clone();
-        let retry_after = config.otlp.retry_after;
-        let store_metrics = metrics.clone();
-        let store =
-            tokio::task::spawn_blocking(move || EventStore::open(storage_config, store_metrics, retry_after, vec![]))
-                .await?
-                .with_context(|| format!("cannot open storage in {}", config.storage.data_dir.display()))?;
+        let store = open_store(&config, &metrics).await?;
         let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()).with_keys(Arc::new(keys)));
         let (shutdown, shutdown_receiver) = watch::channel(false);
 
@@ -144,39 +138,11 @@ impl Server {
                 }
             })
         };
-        let context = SourceContext {
-            ingestor: ingestor.clone(),
-            config: SourcesConfig {
-                otlp: config.otlp.clone(),
-                kafka: config.kafka.clone(),
-            },
-            shutdown: shutdown_receiver.clone(),
-        };
-        let running = start_all(context).await?;
-        let mut grpc_addr = config.otlp.grpc_listen;
-        let mut http_addr = config.otlp.http_listen;
-        let mut sources = Vec::new();
-        for source in running {
-            match (source.name, source.local_addr) {
-                ("otlp_grpc", Some(addr)) => grpc_addr = addr,
-                ("otlp_http", Some(addr)) => http_addr = addr,
-                _ => {}
-            }
-            let name = source.name;
-            let task = source.task;
-            sources.push((
-                name,
-                tokio::spawn(async move {
-                    if let Err(error) = task.await {
-                        tracing::error!(%error, "source failed");
-                    }
-                }),
-            ));
-        }
+        let sources = start_sources(&ingestor, &config, shutdown_receiver.clone()).await?;
         let storage = tokio::spawn(store.run_background(shutdown_receiver));
         Ok(Server {
-            grpc_addr,
-            http_addr,
+            grpc_addr: sources.grpc_addr,
+            http_addr: sources.http_addr,
             api_addr,
             ingestor,
             detections,
@@ -200,9 +166,7 @@ impl Server {
     /// Stops the sources, then writes everything buffered to Parquet.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        for (name, task) in self.sources {
-            task.await.with_context(|| format!("source {name} panicked"))?;
-        }
+        self.sources.join().await?;
         self.storage.await.context("storage task panicked")?;
         self.engine.await.context("detection task panicked")?;
         self.responder_task.await.context("responder task panicked")?;

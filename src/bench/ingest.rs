@@ -14,6 +14,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 use crate::config::Config;
+use crate::ingest_stage::IngestStage;
 use crate::server::Server;
 use crate::simulate::{SimConfig, Simulator};
 
@@ -31,9 +32,14 @@ pub struct IngestBenchOptions {
     /// without Parquet writes competing for the cores.
     #[arg(long)]
     pub defer_parquet: bool,
-    /// Rounds of the ingest phase, each on a fresh server; the median is reported.
+    /// Rounds against the ingest stage alone (sources and storage), each on a fresh
+    /// one; the median is reported. 0 skips this figure.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Rounds against the whole server (detections, responder and API running beside
+    /// ingest on the same cores). 0 skips this figure.
+    #[arg(long, default_value_t = 3)]
+    pub server_rounds: usize,
     /// HTTP/2 connections the requests are spread over (4 measured slower than 1 here).
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -47,19 +53,82 @@ pub struct IngestBenchReport {
     pub decode_all_cores_eps: f64,
     /// Cordon's own protobuf-to-Arrow conversion of the same payloads, one core.
     pub convert_one_core_eps: f64,
-    /// Median over the rounds, and the spread.
-    pub ingest_eps: f64,
-    pub ingest_min_eps: f64,
-    pub ingest_max_eps: f64,
-    pub rounds: usize,
+    /// The ingest stage alone: sources and storage.
+    pub stage: Option<Measured>,
+    /// The whole server: detections, responder and API running beside ingest.
+    pub server: Option<Measured>,
     pub concurrency: usize,
     pub connections: usize,
+    pub cores: usize,
+}
+
+/// The median round of one target, and the spread.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub eps: f64,
+    pub min_eps: f64,
+    pub max_eps: f64,
+    pub rounds: usize,
+    pub seconds: f64,
     pub stored: u64,
     pub wal_commits: u64,
-    pub cores: usize,
-    /// Seconds the server spent per stage, summed over requests.
+    /// Seconds the server spent per step, summed over requests.
     pub stages: Vec<(&'static str, f64)>,
-    pub ingest_seconds: f64,
+}
+
+impl Measured {
+    fn median_of(mut rounds: Vec<Round>) -> Option<Measured> {
+        if rounds.is_empty() {
+            return None;
+        }
+        rounds.sort_by(|a, b| a.eps.total_cmp(&b.eps));
+        let (min_eps, max_eps, count) = (rounds[0].eps, rounds[rounds.len() - 1].eps, rounds.len());
+        let median = rounds.swap_remove(count / 2);
+        Some(Measured {
+            eps: median.eps,
+            min_eps,
+            max_eps,
+            rounds: count,
+            seconds: median.seconds,
+            stored: median.stored,
+            wal_commits: median.wal_commits,
+            stages: median.stages,
+        })
+    }
+}
+
+impl IngestBenchReport {
+    /// The headline figure: the ingest stage alone if it was measured.
+    pub fn ingest_eps(&self) -> f64 {
+        self.stage
+            .as_ref()
+            .or(self.server.as_ref())
+            .map_or(0.0, |measured| measured.eps)
+    }
+
+    fn write_target(&self, f: &mut std::fmt::Formatter<'_>, label: &str, measured: &Measured) -> std::fmt::Result {
+        writeln!(
+            f,
+            "  OTLP/gRPC -> durable storage, {label} {:>10.0} events/s  median of {} rounds ({:.0} to {:.0}); {} stored, {} WAL group commits",
+            measured.eps, measured.rounds, measured.min_eps, measured.max_eps, measured.stored, measured.wal_commits
+        )?;
+        writeln!(
+            f,
+            "    ratio to decode: 1 core {:.1}%, {} cores {:.1}%",
+            100.0 * measured.eps / self.decode_one_core_eps,
+            self.cores,
+            100.0 * measured.eps / self.decode_all_cores_eps
+        )?;
+        write!(f, "    server time per event:")?;
+        for (stage, seconds) in &measured.stages {
+            write!(f, " {stage} {:.2} us,", seconds * 1e6 / self.events as f64)?;
+        }
+        writeln!(
+            f,
+            " of {:.2} us wall time per event",
+            measured.seconds * 1e6 / self.events as f64
+        )
+    }
 }
 
 impl std::fmt::Display for IngestBenchReport {
@@ -75,44 +144,26 @@ impl std::fmt::Display for IngestBenchReport {
         )?;
         writeln!(
             f,
-            "  protobuf decode, 1 core       {:>12.0} events/s",
+            "  protobuf decode, 1 core              {:>10.0} events/s",
             self.decode_one_core_eps
         )?;
         writeln!(
             f,
-            "  protobuf decode, {} cores      {:>12.0} events/s",
+            "  protobuf decode, {} cores             {:>10.0} events/s",
             self.cores, self.decode_all_cores_eps
         )?;
         writeln!(
             f,
-            "  protobuf -> Arrow (cordon), 1 core {:>7.0} events/s",
+            "  protobuf -> Arrow (cordon), 1 core   {:>10.0} events/s",
             self.convert_one_core_eps
         )?;
-        writeln!(
-            f,
-            "  OTLP/gRPC -> durable storage  {:>12.0} events/s  median of {} rounds ({:.0} to {:.0}); {} stored, {} WAL group commits",
-            self.ingest_eps, self.rounds, self.ingest_min_eps, self.ingest_max_eps, self.stored, self.wal_commits
-        )?;
-        writeln!(
-            f,
-            "  ratio ingest / decode, 1 core   {:>6.1}%",
-            100.0 * self.ingest_eps / self.decode_one_core_eps
-        )?;
-        writeln!(
-            f,
-            "  ratio ingest / decode, {} cores  {:>6.1}%",
-            self.cores,
-            100.0 * self.ingest_eps / self.decode_all_cores_eps
-        )?;
-        write!(f, "  server time per event:")?;
-        for (stage, seconds) in &self.stages {
-            write!(f, " {stage} {:.2} us,", seconds * 1e6 / self.events as f64)?;
+        if let Some(stage) = &self.stage {
+            self.write_target(f, "ingest stage alone", stage)?;
         }
-        write!(
-            f,
-            " of {:.2} us wall time per event",
-            self.ingest_seconds * 1e6 / self.events as f64
-        )
+        if let Some(server) = &self.server {
+            self.write_target(f, "whole server      ", server)?;
+        }
+        Ok(())
     }
 }
 
@@ -197,10 +248,49 @@ struct Round {
     stages: Vec<(&'static str, f64)>,
 }
 
+/// What a round sends to: the ingest stage alone, or the whole server with detections,
+/// responder and API running beside it on the same cores.
+enum Target {
+    Stage(IngestStage),
+    Server(Box<Server>),
+}
+
+impl Target {
+    async fn start(config: Config, whole_server: bool) -> anyhow::Result<Target> {
+        Ok(if whole_server {
+            Target::Server(Box::new(Server::start(config).await?))
+        } else {
+            Target::Stage(IngestStage::start(&config).await?)
+        })
+    }
+
+    fn grpc_addr(&self) -> std::net::SocketAddr {
+        match self {
+            Target::Stage(stage) => stage.grpc_addr,
+            Target::Server(server) => server.grpc_addr,
+        }
+    }
+
+    fn metrics(&self) -> cordon_ingest::IngestMetrics {
+        match self {
+            Target::Stage(stage) => stage.metrics.clone(),
+            Target::Server(server) => server.metrics.clone(),
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Target::Stage(stage) => stage.stop().await,
+            Target::Server(server) => server.stop().await,
+        }
+    }
+}
+
 async fn ingest_round(
     payloads: &Arc<Vec<Bytes>>,
     events: usize,
     options: &IngestBenchOptions,
+    whole_server: bool,
 ) -> anyhow::Result<Round> {
     let data_dir = tempfile::tempdir().context("creating a scratch data directory")?;
     let mut config = Config::default();
@@ -212,15 +302,12 @@ async fn ingest_round(
         config.storage.flush_max_events = options.events + 1;
         config.storage.flush_interval = Duration::from_secs(3600);
     }
-    let server = Server::start(config).await?;
+    let server = Target::start(config, whole_server).await?;
+    let grpc_addr = server.grpc_addr();
     // Many endpoints send at once: spread the requests over several connections.
     let mut channels = Vec::new();
     for _ in 0..options.connections.max(1) {
-        channels.push(
-            Channel::from_shared(format!("http://{}", server.grpc_addr))?
-                .connect()
-                .await?,
-        );
+        channels.push(Channel::from_shared(format!("http://{grpc_addr}"))?.connect().await?);
     }
 
     let next = Arc::new(AtomicUsize::new(0));
@@ -255,11 +342,12 @@ async fn ingest_round(
         client.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let metrics = server.metrics();
     let stages = ["convert", "store"]
-        .map(|stage| (stage, server.metrics.stage_total(stage)))
+        .map(|stage| (stage, metrics.stage_total(stage)))
         .to_vec();
-    let stored = server.metrics.events_out.get();
-    let wal_commits = server.metrics.wal_commits.get();
+    let stored = metrics.events_out.get();
+    let wal_commits = metrics.wal_commits.get();
     server.stop().await?;
     Ok(Round {
         eps: events as f64 / seconds,
@@ -302,37 +390,24 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
     }
     let convert_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
 
-    let mut rounds = Vec::new();
-    for _ in 0..options.rounds.max(1) {
-        rounds.push(ingest_round(&payloads, events, &options).await?);
+    let mut stage_rounds = Vec::new();
+    for _ in 0..options.rounds {
+        stage_rounds.push(ingest_round(&payloads, events, &options, false).await?);
     }
-    rounds.sort_by(|a, b| a.eps.total_cmp(&b.eps));
-    let ingest_min_eps = rounds[0].eps;
-    let ingest_max_eps = rounds[rounds.len() - 1].eps;
-    let median = rounds.swap_remove(rounds.len() / 2);
-    let (ingest_eps, ingest_seconds, stored, wal_commits, stages) = (
-        median.eps,
-        median.seconds,
-        median.stored,
-        median.wal_commits,
-        median.stages,
-    );
+    let mut server_rounds = Vec::new();
+    for _ in 0..options.server_rounds {
+        server_rounds.push(ingest_round(&payloads, events, &options, true).await?);
+    }
     Ok(IngestBenchReport {
         events,
         payload_bytes,
         decode_one_core_eps,
         decode_all_cores_eps,
         convert_one_core_eps,
-        ingest_eps,
-        ingest_min_eps,
-        ingest_max_eps,
-        rounds: options.rounds.max(1),
+        stage: Measured::median_of(stage_rounds),
+        server: Measured::median_of(server_rounds),
         concurrency: options.concurrency.max(1),
         connections: options.connections.max(1),
-        stored,
-        wal_commits,
         cores,
-        stages,
-        ingest_seconds,
     })
 }
