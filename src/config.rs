@@ -182,4 +182,23 @@ mod tests {
             "{message}"
         );
     }
+
+    #[test]
+    fn grpc_windows_must_be_valid_http2_windows() {
+        let small = write("[otlp]\ngrpc_stream_window_bytes = 1000\n");
+        let message = format!("{:#}", Config::load(Some(small.path()), None).unwrap_err());
+        assert!(
+            message.contains("otlp.grpc_stream_window_bytes = 1000: from 65535"),
+            "{message}"
+        );
+        let below_stream = write("[otlp]\ngrpc_connection_window_bytes = 1048576\n");
+        let message = format!("{:#}", Config::load(Some(below_stream.path()), None).unwrap_err());
+        assert!(
+            message.contains("otlp.grpc_connection_window_bytes = 1048576: from otlp.grpc_stream_window_bytes"),
+            "{message}"
+        );
+        let fine = write("[otlp]\ngrpc_connection_window_bytes = 8388608\ngrpc_stream_window_bytes = 2097152\n");
+        let config = Config::load(Some(fine.path()), None).unwrap();
+        assert_eq!(config.otlp.grpc_connection_window_bytes, 8 << 20);
+    }
 }

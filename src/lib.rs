@@ -4,6 +4,7 @@
 pub mod actions_cmd;
 pub mod alert_publisher;
 pub mod alerts_cmd;
+pub mod allocator;
 pub mod api;
 pub mod api_client;
 pub mod bench;

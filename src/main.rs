@@ -426,6 +426,7 @@ fn init_logging() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    cordon::allocator::configure();
     let cli = Cli::parse();
     init_logging();
     match cli.command {

@@ -97,18 +97,13 @@ fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<R
     Box::pin(async move {
         let name = "otlp_grpc";
         let config = &context.config.otlp;
-        let (local, serve) = otlp::grpc::bind(
-            config.grpc_listen,
-            config.max_request_bytes,
-            context.ingestor.clone(),
-            context.shutdown.clone(),
-        )
-        .await
-        .map_err(|source| SourceError::Bind {
-            name,
-            addr: config.grpc_listen,
-            source,
-        })?;
+        let (local, serve) = otlp::grpc::bind(config, context.ingestor.clone(), context.shutdown.clone())
+            .await
+            .map_err(|source| SourceError::Bind {
+                name,
+                addr: config.grpc_listen,
+                source,
+            })?;
         Ok(Some(running(name, local, serve)))
     })
 }

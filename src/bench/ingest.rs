@@ -70,6 +70,8 @@ pub struct Measured {
     pub max_eps: f64,
     pub rounds: usize,
     pub seconds: f64,
+    /// CPU time the whole process used in the round (user and system; the client too).
+    pub cpu_seconds: f64,
     pub stored: u64,
     pub wal_commits: u64,
     /// Seconds the server spent per step, summed over requests.
@@ -90,6 +92,7 @@ impl Measured {
             max_eps,
             rounds: count,
             seconds: median.seconds,
+            cpu_seconds: median.cpu_seconds,
             stored: median.stored,
             wal_commits: median.wal_commits,
             stages: median.stages,
@@ -125,8 +128,9 @@ impl IngestBenchReport {
         }
         writeln!(
             f,
-            " of {:.2} us wall time per event",
-            measured.seconds * 1e6 / self.events as f64
+            " of {:.2} us wall time per event; {:.2} us of CPU per event (whole process, client included)",
+            measured.seconds * 1e6 / self.events as f64,
+            measured.cpu_seconds * 1e6 / self.events as f64
         )
     }
 }
@@ -239,10 +243,24 @@ fn decode_all(payloads: &[Bytes]) -> usize {
         .sum()
 }
 
+/// User and system CPU time of this process so far. A steadier measure than wall time on
+/// a noisy machine: other processes' load lengthens a round but not its CPU time.
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// What one round of sending every payload to a fresh server measured.
 struct Round {
     eps: f64,
     seconds: f64,
+    cpu_seconds: f64,
     stored: u64,
     wal_commits: u64,
     stages: Vec<(&'static str, f64)>,
@@ -312,6 +330,7 @@ async fn ingest_round(
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let cpu_started = process_cpu_seconds();
     let mut clients = Vec::new();
     for client in 0..options.concurrency.max(1) {
         let channel = &channels[client % channels.len()];
@@ -342,6 +361,7 @@ async fn ingest_round(
         client.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds() - cpu_started;
     let metrics = server.metrics();
     let stages = ["convert", "store"]
         .map(|stage| (stage, metrics.stage_total(stage)))
@@ -352,6 +372,7 @@ async fn ingest_round(
     Ok(Round {
         eps: events as f64 / seconds,
         seconds,
+        cpu_seconds,
         stored,
         wal_commits,
         stages,

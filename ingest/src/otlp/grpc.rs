@@ -19,6 +19,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
 use super::retry_info_details;
+use crate::config::OtlpConfig;
 use crate::error::IngestError;
 use crate::ingestor::{IngestOutcome, Ingestor, Transport, retry_after};
 
@@ -174,18 +175,19 @@ where
 
 /// Binds the gRPC listener; the returned future serves until `shutdown` turns true.
 pub async fn bind(
-    listen: SocketAddr,
-    max_message_bytes: usize,
+    config: &OtlpConfig,
     ingestor: Arc<Ingestor>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, BoxFuture<'static, Result<(), tonic::transport::Error>>)> {
-    let listener = TcpListener::bind(listen).await?;
+    let listener = TcpListener::bind(config.grpc_listen).await?;
     let local = listener.local_addr()?;
     let service = LogsGrpcService {
         ingestor,
-        max_message_bytes,
+        max_message_bytes: config.max_request_bytes,
     };
     let serve = tonic::transport::Server::builder()
+        .initial_stream_window_size(Some(config.grpc_stream_window_bytes))
+        .initial_connection_window_size(Some(config.grpc_connection_window_bytes))
         .add_service(service)
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

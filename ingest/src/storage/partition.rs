@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use arrow::array::{AsArray, UInt32Array};
-use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow::array::AsArray;
+use arrow::compute::{SortOptions, interleave_record_batch, sort_to_indices, take_record_batch};
+use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::StorageError;
 use cordon_schemas::event_schema;
@@ -42,8 +43,25 @@ impl Partition {
     }
 }
 
+/// Columns whose values are (nearly) unique per event. A dictionary never pays for
+/// itself on them: the writer hashes every value, then either keeps a dictionary as
+/// large as the data (a row group of timestamps fits under the 1 MiB limit) or falls
+/// back to plain halfway through the chunk.
+const UNIQUE_COLUMNS: &[&str] = &[
+    col::TIME,
+    col::OBSERVED_TIME,
+    col::RECEIVED_TIME,
+    col::EVENT_ID,
+    "event_sequence",
+    "policy_decision_id",
+];
+
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    UNIQUE_COLUMNS
+        .iter()
+        .fold(WriterProperties::builder(), |builder, column| {
+            builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
+        })
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level 1 is valid")))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -58,12 +76,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 
 /// Writes `batch` to `path` atomically: a temporary file, fsynced, then renamed.
 pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<(), StorageError> {
+    write_parquet_batches(path, &batch.schema(), std::iter::once(Ok(batch.clone())))
+}
+
+/// Writes `batches` to `path` as one file, atomically. They are taken one at a time, so a
+/// caller that builds them lazily holds one in memory, not the whole file.
+fn write_parquet_batches(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch, StorageError>>,
+) -> Result<(), StorageError> {
     let dir = path.parent().expect("partition files live in a directory");
     fs::create_dir_all(dir).map_err(|error| StorageError::io("creating", dir, error))?;
     let temporary = path.with_extension("parquet.tmp");
     let file = File::create(&temporary).map_err(|error| StorageError::io("creating", &temporary, error))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))?;
-    writer.write(batch)?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))?;
+    for batch in batches {
+        writer.write(&batch?)?;
+    }
     let file = writer.into_inner()?;
     file.sync_all()
         .map_err(|error| StorageError::io("syncing", &temporary, error))?;
@@ -83,44 +113,93 @@ pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     Ok(take_record_batch(batch, &order)?)
 }
 
-/// Writes `batches` into one new file per partition they touch; returns the files.
-/// `boundary` is the WAL segment below which every batch was written (see `snapshot`).
+/// Rows gathered per output batch when a flush must reorder: a few MiB at a time, which
+/// the allocator reuses, instead of one copy of the whole flush.
+const GATHER_ROWS: usize = 8 * 1024;
+
+/// An order of the batches in which every row is in time order, if there is one: each
+/// batch sorted within itself, and their time ranges not overlapping. Requests that
+/// arrive a little out of order (several in flight) are the common case this catches.
+fn ordered_without_copy(times: &[&[i64]]) -> Option<Vec<usize>> {
+    if times
+        .iter()
+        .any(|batch| !batch.windows(2).all(|pair| pair[0] <= pair[1]))
+    {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&index| times[index][0]);
+    let ranges_apart = order
+        .windows(2)
+        .all(|pair| times[pair[0]][times[pair[0]].len() - 1] <= times[pair[1]][0]);
+    ranges_apart.then_some(order)
+}
+
+/// Writes `batches` into one new file per partition they touch, each sorted by event
+/// time; returns the files. `boundary` is the WAL segment below which every batch was
+/// written (see `snapshot`).
+///
+/// When the batches fall in one hour and some order of them is already in time order
+/// (the common case), they are written as they are, with no copy. Otherwise rows are
+/// gathered straight from them in time order, a chunk at a time: no concatenated copy
+/// of the whole flush.
 pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) -> Result<Vec<PathBuf>, StorageError> {
-    if batches.iter().all(|batch| batch.num_rows() == 0) {
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|batch| batch.num_rows() > 0).collect();
+    if batches.is_empty() {
         return Ok(Vec::new());
     }
-    let all = concat_batches(&event_schema(), batches)?;
-    let times = all
-        .column_by_name(col::TIME)
-        .expect("events have a time column")
-        .as_primitive::<TimestampNanosecondType>();
-    // Bucket by whole hours first: formatting a date per row cost more than the rest.
-    const HOUR: i64 = 3_600_000_000_000;
-    let mut rows_by_hour: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-    for (row, time) in times.values().iter().enumerate() {
-        rows_by_hour.entry(time.div_euclid(HOUR)).or_default().push(row as u32);
-    }
-    let rows_by_partition: Vec<(Partition, Vec<u32>)> = rows_by_hour
-        .into_iter()
-        .map(|(hour, rows)| (Partition::of(hour * HOUR), rows))
+    let times: Vec<&[i64]> = batches
+        .iter()
+        .map(|batch| {
+            let time = batch.column_by_name(col::TIME).expect("events have a time column");
+            &time.as_primitive::<TimestampNanosecondType>().values()[..]
+        })
         .collect();
+    const HOUR: i64 = 3_600_000_000_000;
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
-    let mut written = Vec::new();
-    let single_partition = rows_by_partition.len() == 1;
-    for (partition, rows) in rows_by_partition {
-        let part = if single_partition {
-            all.clone()
-        } else {
-            take_record_batch(&all, &UInt32Array::from(rows))?
-        };
-        let sorted = sort_by_time(&part)?;
+    let schema = event_schema();
+    let new_path = |hour: i64| {
         let name = format!(
             "part-{}-{stamp}-{}.parquet",
             super::snapshot::boundary_tag(boundary),
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
-        let path = partition.dir(root).join(name);
-        write_parquet_file(&path, &sorted)?;
+        Partition::of(hour * HOUR).dir(root).join(name)
+    };
+    let all_times = times.iter().flat_map(|batch| batch.iter().copied());
+    let (first, last) = all_times.fold((i64::MAX, i64::MIN), |(low, high), time| {
+        (low.min(time), high.max(time))
+    });
+    let one_hour = first.div_euclid(HOUR) == last.div_euclid(HOUR);
+    if one_hour && let Some(order) = ordered_without_copy(&times) {
+        let path = new_path(first.div_euclid(HOUR));
+        write_parquet_batches(
+            &path,
+            &schema,
+            order.into_iter().map(|index| Ok(batches[index].clone())),
+        )?;
+        return Ok(vec![path]);
+    }
+    // Bucket by whole hours first: formatting a date per row cost more than the rest.
+    let mut rows_by_hour: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for (index, batch_times) in times.iter().enumerate() {
+        for (row, time) in batch_times.iter().enumerate() {
+            let hour = if one_hour { first } else { *time }.div_euclid(HOUR);
+            rows_by_hour.entry(hour).or_default().push((index, row));
+        }
+    }
+    let mut written = Vec::new();
+    for (hour, mut rows) in rows_by_hour {
+        let time_of = |&(index, row): &(usize, usize)| times[index][row];
+        if !rows.windows(2).all(|pair| time_of(&pair[0]) <= time_of(&pair[1])) {
+            // Stable, and quick on the long ascending runs each request brings.
+            rows.sort_by_key(time_of);
+        }
+        let path = new_path(hour);
+        let chunks = rows
+            .chunks(GATHER_ROWS)
+            .map(|chunk| Ok(interleave_record_batch(&batches, chunk)?));
+        write_parquet_batches(&path, &schema, chunks)?;
         written.push(path);
     }
     Ok(written)
@@ -222,6 +301,111 @@ mod tests {
         assert_eq!(times.len(), 4);
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
         assert!(files[1].to_string_lossy().contains("hour=11"));
+    }
+
+    fn stored_ids(file: &Path) -> Vec<String> {
+        read_parquet_file(file)
+            .unwrap()
+            .iter()
+            .flat_map(|batch| {
+                let ids = batch.column_by_name(col::EVENT_ID).unwrap().as_string::<i32>();
+                ids.iter().map(|id| id.unwrap().to_string()).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_batches_are_merged_by_time_across_gather_chunks() {
+        use crate::storage::wal::tests::batch_of;
+        let root = tempfile::tempdir().unwrap();
+        // Two hosts' requests covering overlapping times, more rows than one chunk.
+        let files =
+            write_partitioned(root.path(), &[batch_of("a", 3_000..12_000), batch_of("b", 0..6_000)], 1).unwrap();
+        assert_eq!(files.len(), 1);
+        let batches = read_parquet_file(&files[0]).unwrap();
+        let times: Vec<i64> = batches
+            .iter()
+            .flat_map(|batch| {
+                batch
+                    .column(0)
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(times.len(), 15_000);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "not in time order");
+        let mut ids = stored_ids(&files[0]);
+        ids.sort();
+        let mut expected: Vec<String> = (3_000..12_000).chain(0..6_000).map(|id| format!("e-{id}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "every row once");
+    }
+
+    #[test]
+    fn batches_are_written_without_a_copy_only_when_some_order_of_them_is_in_time_order() {
+        assert_eq!(ordered_without_copy(&[&[5, 6], &[1, 2], &[3, 5]]), Some(vec![1, 2, 0]));
+        assert_eq!(ordered_without_copy(&[&[1, 4], &[3, 5]]), None, "ranges overlap");
+        assert_eq!(
+            ordered_without_copy(&[&[2, 1], &[3, 5]]),
+            None,
+            "a batch out of order within"
+        );
+    }
+
+    #[test]
+    fn requests_that_arrived_out_of_order_are_written_in_time_order() {
+        use crate::storage::wal::tests::batch_of;
+        let root = tempfile::tempdir().unwrap();
+        // Two requests that arrived in the wrong order, and an empty one.
+        let later = batch_of("a", 6_000..12_000);
+        let earlier = batch_of("b", 0..6_000);
+        let empty = batch_of("c", 0..0);
+        let files = write_partitioned(root.path(), &[later, empty, earlier], 1).unwrap();
+        assert_eq!(files.len(), 1);
+        let ids = stored_ids(&files[0]);
+        let expected: Vec<String> = (0..12_000).map(|id| format!("e-{id}")).collect();
+        assert_eq!(ids, expected, "every row once, in time order");
+    }
+
+    #[test]
+    fn batches_already_in_order_are_written_as_they_are() {
+        use crate::storage::wal::tests::batch_of;
+        let root = tempfile::tempdir().unwrap();
+        let files = write_partitioned(root.path(), &[batch_of("a", 0..5), batch_of("a", 5..9)], 1).unwrap();
+        let expected: Vec<String> = (0..9).map(|id| format!("e-{id}")).collect();
+        assert_eq!(stored_ids(&files[0]), expected);
+    }
+
+    #[test]
+    fn unique_columns_are_written_without_a_dictionary_and_the_rest_with_one() {
+        use crate::storage::wal::tests::batch_of;
+        use parquet::basic::Encoding;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let root = tempfile::tempdir().unwrap();
+        let files = write_partitioned(root.path(), &[batch_of("a", 0..2_000)], 1).unwrap();
+        let reader = SerializedFileReader::new(File::open(&files[0]).unwrap()).unwrap();
+        let row_group = reader.metadata().row_group(0);
+        let encodings = |name: &str| {
+            let column = (0..row_group.num_columns())
+                .map(|index| row_group.column(index))
+                .find(|column| column.column_path().string() == name)
+                .unwrap_or_else(|| panic!("no column {name}"));
+            column.encodings().collect::<Vec<_>>()
+        };
+        for unique in UNIQUE_COLUMNS {
+            assert!(
+                !encodings(unique).contains(&Encoding::RLE_DICTIONARY),
+                "{unique}: {:?}",
+                encodings(unique)
+            );
+        }
+        assert!(encodings(col::HOST_ID).contains(&Encoding::RLE_DICTIONARY));
+        // Every name listed is a column, so a renamed one cannot slip through unnoticed.
+        let schema = event_schema();
+        for unique in UNIQUE_COLUMNS {
+            assert!(schema.field_with_name(unique).is_ok(), "{unique} is not a column");
+        }
     }
 
     #[test]
