@@ -269,7 +269,7 @@ struct Round {
 /// What a round sends to: the ingest stage alone, or the whole server with detections,
 /// responder and API running beside it on the same cores.
 enum Target {
-    Stage(IngestStage),
+    Stage(Box<IngestStage>),
     Server(Box<Server>),
 }
 
@@ -278,7 +278,7 @@ impl Target {
         Ok(if whole_server {
             Target::Server(Box::new(Server::start(config).await?))
         } else {
-            Target::Stage(IngestStage::start(&config).await?)
+            Target::Stage(Box::new(IngestStage::start(&config).await?))
         })
     }
 
