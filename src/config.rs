@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn the_responder_example_parses() {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("responder/example.toml");
+        let example = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+        )
+        .join("responder/example.toml");
         let config = Config::load_unchecked(Some(&example), None).unwrap();
         assert_eq!(config.responder.guardrails.protected_hosts, ["dc-*", "srv-prod-*"]);
         assert_eq!(config.responder.targets.len(), 4);

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use cordon_detections::{DetectionMetrics, Engine, EngineConfig};
 
+/// Read at run time: `env!` would bake in the folder the test was built in, and a
+/// target directory shared between checkouts (CI's cache) then points at another one.
 fn detections_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"))
 }
 
 #[tokio::test]

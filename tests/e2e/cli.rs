@@ -283,3 +283,34 @@ async fn alerts_list_shows_the_api_from_the_command_line() {
     );
     server.stop().await;
 }
+
+#[test]
+fn bench_ingest_measures_the_stage_alone_and_the_whole_server_and_stores_every_event() {
+    let output = cordon(&[
+        "bench",
+        "ingest",
+        "--events",
+        "4000",
+        "--batch",
+        "1000",
+        "--rounds",
+        "1",
+        "--server-rounds",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in ["ingest stage alone", "whole server", "protobuf decode, 1 core"] {
+        assert!(stdout.contains(line), "no {line:?} in {stdout}");
+    }
+    assert_eq!(
+        stdout.matches("4000 stored").count(),
+        2,
+        "every event stored in both targets: {stdout}"
+    );
+    assert_eq!(stdout.matches("ratio to decode").count(), 2, "{stdout}");
+}

@@ -12,6 +12,13 @@ use cordon_schemas::fields::ATTR_FIELDS;
 use serde_json::Value;
 
 /// Where the scripts keep their caches (`scripts/lib.sh`: `CORDON_CACHE`).
+/// The project folder, read at run time: `env!` would bake in the folder the test was
+/// built in, and a target directory shared between checkouts (CI's cache) would then
+/// point at another checkout, or at none.
+pub fn project_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"))
+}
+
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("CORDON_CACHE")
         .map(PathBuf::from)
@@ -33,7 +40,7 @@ pub fn python() -> PathBuf {
 }
 
 pub fn python_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
+    project_dir().join("tests/python").join(name)
 }
 
 /// Settings for a test server: loopback ports chosen by the OS, a scratch data dir.

@@ -241,7 +241,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 /// The detections folder copied somewhere a test may edit it.
 pub fn scratch_detections() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("detections");
+    let source = crate::common::project_dir().join("detections");
     copy_dir(&source.join("rules"), &dir.path().join("rules"));
     copy_dir(&source.join("reference"), &dir.path().join("reference"));
     dir

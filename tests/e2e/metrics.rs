@@ -54,7 +54,7 @@ fn sum(families: &serde_json::Map<String, Value>, family: &str, label: (&str, &s
 
 /// Every `cordon_...` name in the expressions of the dashboards under `dashboards/grafana`.
 fn dashboard_metrics() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/grafana");
+    let dir = crate::common::project_dir().join("dashboards/grafana");
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

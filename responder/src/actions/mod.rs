@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn every_builtin_playbook_names_a_registered_action() {
-        let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../detections/rules");
+        let rules = std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+        )
+        .join("../detections/rules");
         let mut steps = 0;
         for dir in cordon_detections::rule::rule_dirs(&rules).unwrap() {
             let file = dir.join(cordon_detections::rule::SETTINGS_FILE);
