@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cordon::simulate::{Scenario, SimConfig, Simulator};
 use cordon::{Config, Server};
@@ -12,6 +12,43 @@ use cordon_schemas::fields::ATTR_FIELDS;
 use serde_json::Value;
 
 /// Where the scripts keep their caches (`scripts/lib.sh`: `CORDON_CACHE`).
+/// Waits (blocking) until something listens on `addr`.
+pub fn wait_for_port(addr: impl std::net::ToSocketAddrs, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `check` every 200 ms until it gives a value; fails after `limit`.
+pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_seen(limit, what, async || {
+        check().await.ok_or_else(|| "nothing yet".to_string())
+    })
+    .await
+}
+
+/// As `eventually`, with `check` saying what it saw instead (`Err`), so a timeout
+/// reports the last state.
+pub async fn eventually_seen<T>(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        assert!(
+            started.elapsed() < limit,
+            "timed out waiting for {what}; last saw {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The project folder, read at run time: `env!` would bake in the folder the test was
 /// built in, and a target directory shared between checkouts (CI's cache) would then
 /// point at another checkout, or at none.

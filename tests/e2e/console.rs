@@ -10,8 +10,9 @@ use cordon::api::Role;
 use cordon::simulate::Scenario;
 use serde_json::Value;
 
+use crate::common::eventually;
 use crate::common::*;
-use crate::responder::{SINK_SECRET, attack_events, eventually, send, sink_deliveries, start_sink, targets_to};
+use crate::responder::{SINK_SECRET, attack_events, send, sink_deliveries, start_sink, targets_to};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_receives_it() {

@@ -2,10 +2,9 @@
 //! acknowledged, and stores nothing twice after a restart and a redelivery.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use cordon::simulate::senders::{SendReport, Sender};
 use cordon_schemas::FlatEvent;
@@ -43,14 +42,7 @@ fn serve(data_dir: &Path, flush_interval: &str) -> Served {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(grpc).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "cordon serve did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(grpc, "cordon serve");
     Served { child, grpc }
 }
 

@@ -4,7 +4,6 @@
 //! takeover in a consumer group.
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -292,14 +291,7 @@ topics = [{{ name = "{topic}", format = "otlp_proto" }}]
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(&api).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "cordon serve did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(api.as_str(), "cordon serve");
         Consumer {
             child,
             data_dir: data_dir.to_path_buf(),
@@ -408,16 +400,14 @@ async fn a_consumer_killed_mid_stream_resumes_with_nothing_lost_or_doubled() {
     );
 
     let consumer = Consumer::start(&broker, &data_dir, "resume", "stream", 5);
-    let started = Instant::now();
     // Caught up: every partition's lag is known and zero (everything committed), so
     // whatever is missing now was lost.
-    while !consumer.lag_settled("stream", 3).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the restarted consumer did not catch up"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(90),
+        "the restarted consumer to catch up",
+        async || consumer.lag_settled("stream", 3).await.then_some(()),
+    )
+    .await;
     // It resumed from the committed offsets: it read again only what was stored but not
     // yet committed at the kill, not everything stored before it.
     let read_again = consumer.metric("cordon_events_duplicate_total", "").await;
@@ -439,21 +429,15 @@ async fn two_instances_split_the_partitions_and_one_takes_over_when_killed() {
     let dir_b = tempfile::tempdir().unwrap();
     let a = Consumer::start(&broker, dir_a.path(), "pair", "shared", 100);
     let b = Consumer::start(&broker, dir_b.path(), "pair", "shared", 100);
-    let started = Instant::now();
-    loop {
+    eventually_seen(Duration::from_secs(60), "the group to split", async || {
         let (owned_a, owned_b) = (
             a.metric("cordon_kafka_assigned_partitions", "").await,
             b.metric("cordon_kafka_assigned_partitions", "").await,
         );
-        if owned_a + owned_b == 4.0 && owned_a > 0.0 && owned_b > 0.0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the group never split: {owned_a} + {owned_b}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let split = owned_a + owned_b == 4.0 && owned_a > 0.0 && owned_b > 0.0;
+        split.then_some(()).ok_or(format!("{owned_a} + {owned_b} partitions"))
+    })
+    .await;
 
     let first = simulated(91, 1_200, &[]);
     // One message per record batch, so no commit falls inside a batch.
@@ -463,25 +447,21 @@ async fn two_instances_split_the_partitions_and_one_takes_over_when_killed() {
         &first,
         &["--per-message", "10", "--one-per-batch"],
     );
-    let started = Instant::now();
-    loop {
+    let (done_a, done_b) = eventually_seen(Duration::from_secs(60), "the first batch stored", async || {
         let (done_a, done_b) = (
             a.metric("cordon_events_out_total", "stage=\"ingest\"").await,
             b.metric("cordon_events_out_total", "stage=\"ingest\"").await,
         );
-        if done_a + done_b >= first.len() as f64 {
-            assert!(
-                done_a > 0.0 && done_b > 0.0,
-                "one instance did all the work: {done_a} / {done_b}"
-            );
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "first batch not stored: {done_a} + {done_b}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let stored = done_a + done_b >= first.len() as f64;
+        stored
+            .then_some((done_a, done_b))
+            .ok_or(format!("{done_a} + {done_b} events"))
+    })
+    .await;
+    assert!(
+        done_a > 0.0 && done_b > 0.0,
+        "one instance did all the work: {done_a} / {done_b}"
+    );
 
     let dir_b = b.kill();
     let second = simulated(92, 1_200, &[]);
@@ -491,19 +471,15 @@ async fn two_instances_split_the_partitions_and_one_takes_over_when_killed() {
         &second,
         &["--per-message", "10", "--one-per-batch"],
     );
-    let started = Instant::now();
-    loop {
+    eventually_seen(Duration::from_secs(90), "the survivor to take over", async || {
         let owned = a.metric("cordon_kafka_assigned_partitions", "").await;
         let lag = a.metric("cordon_kafka_consumer_lag", "topic=\"shared\"").await;
-        if owned == 4.0 && a.lag_settled("shared", 4).await {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the survivor did not take over: owns {owned} partitions, lag {lag}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let took_over = owned == 4.0 && a.lag_settled("shared", 4).await;
+        took_over
+            .then_some(())
+            .ok_or(format!("owns {owned} partitions, lag {lag}"))
+    })
+    .await;
     let dir_a = a.stop();
     let stored_a = stored_ids(&dir_a);
     let stored_b = stored_ids(&dir_b);

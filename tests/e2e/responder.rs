@@ -3,11 +3,11 @@
 //! `hmac`; secrets stay out of logs and the API; responders act through the CLI.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cordon::api::Role;
 use cordon::simulate::senders::{SendReport, Sender};
@@ -28,17 +28,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn wait_for_port(addr: SocketAddr, what: &str) {
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what} did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -144,17 +133,6 @@ pub async fn sink_deliveries(sink: SocketAddr) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn calls(deliveries: &[Value], action: &str, host: &str) -> usize {
