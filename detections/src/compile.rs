@@ -36,8 +36,14 @@ pub const TIME: &str = "time";
 /// An optional input.sql column: the event time until which a row must be kept.
 /// Without it a row is kept until its time falls a window behind the watermark.
 pub const KEEP_UNTIL: &str = "keep_until";
+/// An optional input.sql column: the row's partition is evaluated once its watermark
+/// passes this time, with `is_due` true on the row (absence: "A, then no B by then").
+pub const DUE_AT: &str = "due_at";
 /// The column the engine adds to `kept`: true for rows that arrived in this evaluation.
 pub const IS_NEW: &str = "is_new";
+/// The column the engine adds to `kept`: true in the one evaluation in which the
+/// partition's watermark first passed the row's `due_at`.
+pub const IS_DUE: &str = "is_due";
 
 /// Limits every evaluation runs under.
 #[derive(Debug, Clone, Copy)]
@@ -232,21 +238,25 @@ pub async fn compile(
         )?;
     }
 
-    if let Ok(field) = input.output.field_with_name(KEEP_UNTIL)
-        && !is_timestamp(field.data_type())
-    {
-        return Err(definition.input.error_at(
-            None,
-            None,
-            format!("column `{KEEP_UNTIL}` must be a timestamp, e.g. time + ${{window}}"),
-        ));
+    for (column, example) in [(KEEP_UNTIL, "time + ${window}"), (DUE_AT, "time + ${window}")] {
+        if let Ok(field) = input.output.field_with_name(column)
+            && !is_timestamp(field.data_type())
+        {
+            return Err(definition.input.error_at(
+                None,
+                None,
+                format!("column `{column}` must be a timestamp, e.g. {example}"),
+            ));
+        }
     }
-    if input.output.field_with_name(IS_NEW).is_ok() {
-        return Err(definition.input.error_at(
-            None,
-            None,
-            format!("`{IS_NEW}` is added by the engine for match.sql; input.sql must not return it"),
-        ));
+    for column in [IS_NEW, IS_DUE] {
+        if input.output.field_with_name(column).is_ok() {
+            return Err(definition.input.error_at(
+                None,
+                None,
+                format!("`{column}` is added by the engine for match.sql; input.sql must not return it"),
+            ));
+        }
     }
     let match_context = session(limits, reference).map_err(setup_error)?;
     let kept_schema = Arc::new(kept_schema(&input.output));
@@ -301,7 +311,7 @@ pub fn stored_schema(output: &SchemaRef) -> arrow::datatypes::Schema {
     arrow::datatypes::Schema::new(fields)
 }
 
-/// What match.sql sees as `kept`: the stored rows plus `is_new`.
+/// What match.sql sees as `kept`: the stored rows plus `is_new` and `is_due`.
 pub fn kept_schema(output: &SchemaRef) -> arrow::datatypes::Schema {
     let mut fields: Vec<arrow::datatypes::Field> = stored_schema(output)
         .fields()
@@ -309,5 +319,6 @@ pub fn kept_schema(output: &SchemaRef) -> arrow::datatypes::Schema {
         .map(|field| field.as_ref().clone())
         .collect();
     fields.push(arrow::datatypes::Field::new(IS_NEW, DataType::Boolean, false));
+    fields.push(arrow::datatypes::Field::new(IS_DUE, DataType::Boolean, false));
     arrow::datatypes::Schema::new(fields)
 }

@@ -1,37 +1,46 @@
 //! The rule engine: new events in, matches out.
 //!
-//! For each batch of newly stored events: events later than the lateness bound are
-//! counted and set aside; every rule's input.sql runs over the rest, its output joins
-//! the rule's kept rows by partition, and match.sql runs over the partitions that
-//! received rows. Time is event time: the watermark is the newest event time seen
-//! (capped near arrival time, so one host with a clock in the future cannot push
-//! everyone else's events out) minus the lateness.
+//! For each batch of newly stored events, in arrival order (ties in event-time order):
+//! each event is judged against its key's clock (`clock.rs`: a host's for
+//! host-partitioned rules, a user's for user-partitioned ones); every rule's input.sql
+//! runs over the events on time for it, its output joins the rule's kept rows by
+//! partition, and match.sql runs over the partitions that received rows or have rows
+//! falling due. Rows are evicted only after match.sql has seen them.
+//!
+//! The invariant (detections/README.md, "Time"): for the same arrivals, the alerts are
+//! the same however they were batched, merged across hosts or replayed; an event
+//! within the lateness bound of its key's clock is always evaluated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::BooleanArray;
+use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
+use crate::clock::{KeyClocks, TimePolicy, Verdict, row_keys};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
+use crate::health::{HealthBook, HealthReport, Standing};
 use crate::matches::{Match, matches_from, resolve_evidence};
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
 use crate::window::{KeptRows, timestamp_nanos};
+use cordon_schemas::event_schema;
 use cordon_schemas::fields::col;
 
 /// How the engine treats time, and the limits rules run under.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Events up to this late (behind the newest event time) still complete matches.
+    /// Events up to this far behind their key's newest event still complete matches.
     pub lateness: Duration,
-    /// How far ahead of its arrival an event's time may move the watermark.
+    /// How far ahead of its arrival an event's time may be and still move its key's clock.
     pub max_clock_skew: Duration,
+    /// Events older than this on arrival are stored and reported, not evaluated.
+    pub max_event_age: Duration,
     pub limits: Limits,
     /// Replaces every rule's non-zero window (benchmarks, what-if runs).
     pub window_override: Option<Duration>,
@@ -42,6 +51,7 @@ impl Default for EngineConfig {
         EngineConfig {
             lateness: Duration::from_secs(300),
             max_clock_skew: Duration::from_secs(60),
+            max_event_age: Duration::from_secs(7 * 24 * 3600),
             limits: Limits {
                 memory_bytes: 256 << 20,
                 timeout: Duration::from_secs(10),
@@ -51,30 +61,72 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    pub fn time_policy(&self) -> TimePolicy {
+        TimePolicy {
+            lateness: self.lateness,
+            max_clock_skew: self.max_clock_skew,
+            max_event_age: self.max_event_age,
+        }
+    }
+}
+
+/// An evaluation that failed, and the event times it covered: those events were not
+/// evaluated by this rule (a backtest over the range re-runs them).
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedEvaluation {
+    /// RFC 3339, wall clock.
+    pub at: String,
+    pub timed_out: bool,
+    pub error: String,
+    /// Event times of the events it covered, RFC 3339.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub events: usize,
+}
+
+/// Failed evaluations kept per rule for the API.
+const FAILURES_KEPT: usize = 20;
+
 /// What a rule did lately, for `cordon rules` and the API.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStatus {
     pub evaluations: u64,
     pub matches: u64,
     pub errors: u64,
+    pub timeouts: u64,
     pub last_error: Option<String>,
+    /// The latest failed evaluations, newest last.
+    pub failures: Vec<FailedEvaluation>,
     /// Wall-clock time of the last evaluation, RFC 3339.
     pub last_evaluated: Option<String>,
     pub kept_rows: usize,
     pub kept_partitions: usize,
+    /// The event columns whose values key this rule's clocks (empty: one for all).
+    pub clock_key: Vec<String>,
 }
 
 struct LiveRule {
     compiled: CompiledRule,
     kept: KeptRows,
     status: RuleStatus,
+    /// Index into `Engine::clocks`.
+    clock: usize,
+}
+
+/// The clocks of one set of key columns, shared by the rules keyed on them.
+struct ClockGroup {
+    columns: Vec<String>,
+    clocks: KeyClocks,
 }
 
 /// What one batch produced.
 #[derive(Debug, Default)]
 pub struct Processed {
+    /// In the order they completed: by last seen, then first seen.
     pub matches: Vec<Match>,
     pub errors: Vec<EvalError>,
+    /// Events not evaluated by at least one rule: late for their key, or too old.
     pub late_events: usize,
     /// Earliest arrival time (ns) of the batch's events, for latency figures.
     pub earliest_arrival: Option<i64>,
@@ -82,22 +134,36 @@ pub struct Processed {
 
 pub struct Engine {
     config: EngineConfig,
+    policy: TimePolicy,
     reference: BTreeMap<String, ReferenceTable>,
     rules: BTreeMap<String, LiveRule>,
-    newest_time: Option<i64>,
+    clocks: Vec<ClockGroup>,
+    health: HealthBook,
+    /// Newest arrival seen (ns): what "too old" and forgetting silent keys count from.
+    newest_arrival: Option<i64>,
+    /// Arrival time at which silent keys were last forgotten.
+    last_forget: i64,
     late_events: u64,
     metrics: DetectionMetrics,
-    /// When, and at which watermark, the last evaluation swept: the sweep's pace.
+    /// When, and at which arrival time, the last evaluation swept: the sweep's pace.
     last_sweep: Option<(Instant, i64)>,
 }
+
+/// How often (in arrival time) keys silent for longer than the maximum event age are
+/// forgotten.
+const FORGET_EVERY: i64 = 60_000_000_000;
 
 impl Engine {
     pub fn new(config: EngineConfig, reference: BTreeMap<String, ReferenceTable>, metrics: DetectionMetrics) -> Self {
         Engine {
+            policy: config.time_policy(),
             config,
             reference,
             rules: BTreeMap::new(),
-            newest_time: None,
+            clocks: Vec::new(),
+            health: HealthBook::default(),
+            newest_arrival: None,
+            last_forget: i64::MIN,
             late_events: 0,
             metrics,
             last_sweep: None,
@@ -137,6 +203,25 @@ impl Engine {
         compile(definition, &self.reference, self.config.limits).await.map(Some)
     }
 
+    /// The clock group for a rule's partition columns: those that are event columns
+    /// (a partition column input.sql computes has no clock of its own).
+    fn clock_for(&mut self, partition_by: &[String]) -> usize {
+        let schema = event_schema();
+        let columns: Vec<String> = partition_by
+            .iter()
+            .filter(|name| schema.index_of(name).is_ok())
+            .cloned()
+            .collect();
+        if let Some(index) = self.clocks.iter().position(|group| group.columns == columns) {
+            return index;
+        }
+        self.clocks.push(ClockGroup {
+            columns,
+            clocks: KeyClocks::default(),
+        });
+        self.clocks.len() - 1
+    }
+
     /// Adds or replaces a rule. A replaced rule keeps its kept rows when its input
     /// stage produces the same columns; otherwise it starts empty.
     pub fn install(&mut self, compiled: CompiledRule) {
@@ -144,6 +229,7 @@ impl Engine {
         let previous = self.rules.remove(&id);
         let schema = Arc::new(crate::compile::stored_schema(&compiled.input.output));
         let settings = &compiled.definition.settings;
+        let clock = self.clock_for(&settings.partition_by);
         let fresh = || {
             KeptRows::new(
                 schema.clone(),
@@ -154,7 +240,7 @@ impl Engine {
             .expect("checked at compile")
         };
         // A reloaded rule keeps its rows when they still fit its new input and keys.
-        let (kept, status) = match previous {
+        let (kept, mut status) = match previous {
             Some(previous)
                 if previous.kept.schema() == &schema
                     && previous.compiled.definition.settings.partition_by == settings.partition_by
@@ -167,27 +253,36 @@ impl Engine {
             Some(previous) => (fresh(), previous.status),
             None => (fresh(), RuleStatus::default()),
         };
+        status.clock_key = self.clocks[clock].columns.clone();
         // Series from zero, so `rate()` and alerting on errors work before the first one.
         let label = rule_label(&id);
         let _ = self.metrics.evaluations.get_or_create(&label);
         let _ = self.metrics.evaluation_errors.get_or_create(&label);
         let _ = self.metrics.matches.get_or_create(&label);
-        self.rules.insert(id, LiveRule { compiled, kept, status });
+        self.rules.insert(
+            id,
+            LiveRule {
+                compiled,
+                kept,
+                status,
+                clock,
+            },
+        );
     }
 
     /// The share of each rule's kept rows this evaluation sweeps: the time since the
     /// last sweep over `SWEEP_ROUND`, at most all of them.
-    fn sweep_share(&mut self, watermark: i64) -> f64 {
+    fn sweep_share(&mut self, arrival: i64) -> f64 {
         let round = SWEEP_ROUND.as_secs_f64();
         let share = match self.last_sweep {
             None => 1.0,
             Some((at, previous)) => {
                 let wall = at.elapsed().as_secs_f64() / round;
-                let event = (watermark.saturating_sub(previous)).max(0) as f64 / 1e9 / round;
+                let event = (arrival.saturating_sub(previous)).max(0) as f64 / 1e9 / round;
                 wall.max(event).min(1.0)
             }
         };
-        self.last_sweep = Some((Instant::now(), watermark));
+        self.last_sweep = Some((Instant::now(), arrival));
         share
     }
 
@@ -222,15 +317,25 @@ impl Engine {
             .collect()
     }
 
-    /// Events seen later than the lateness bound, since start.
+    /// Events not evaluated by some rule (late for their key, or too old), since start.
     pub fn late_events(&self) -> u64 {
         self.late_events
     }
 
-    /// Newest event time seen minus the lateness: older events are too late.
-    pub fn watermark(&self) -> Option<i64> {
-        self.newest_time
-            .map(|newest| newest.saturating_sub(self.config.lateness.as_nanos() as i64))
+    /// Data health per host: the worst `limit` hosts, and those silent for `silent_after`.
+    pub fn health(&self, limit: usize, silent_after: Duration) -> HealthReport {
+        let silent_since = self
+            .newest_arrival
+            .map_or(i64::MIN, |newest| newest.saturating_sub(silent_after.as_nanos() as i64));
+        self.health.report(limit, silent_since)
+    }
+
+    /// Keys tracked: clocks of every group, and hosts in the health book.
+    pub fn tracked_keys(&self) -> (usize, usize) {
+        (
+            self.clocks.iter().map(|group| group.clocks.len()).sum(),
+            self.health.len(),
+        )
     }
 
     /// Runs every rule over `batch` (events in the stored event schema).
@@ -240,49 +345,26 @@ impl Engine {
             return processed;
         }
         self.metrics.events_in.inc_by(batch.num_rows() as u64);
-        let schema = batch.schema();
-        let time = batch.column(schema.index_of(col::TIME).expect("event schema"));
-        let received = schema
-            .index_of(col::RECEIVED_TIME)
-            .ok()
-            .map(|index| batch.column(index).clone());
-        let cutoff = self.watermark();
-        let skew = self.config.max_clock_skew.as_nanos() as i64;
-        let mut keep = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            let event_time = timestamp_nanos(time.as_ref(), row).unwrap_or(i64::MIN);
-            let arrival = received
-                .as_ref()
-                .and_then(|column| timestamp_nanos(column.as_ref(), row));
-            if let Some(arrival) = arrival {
-                processed.earliest_arrival = Some(processed.earliest_arrival.map_or(arrival, |e| e.min(arrival)));
-            }
-            let on_time = cutoff.is_none_or(|cutoff| event_time >= cutoff);
-            keep.push(on_time);
-            let bounded = arrival.map_or(event_time, |arrival| event_time.min(arrival.saturating_add(skew)));
-            self.newest_time = Some(self.newest_time.map_or(bounded, |newest| newest.max(bounded)));
-        }
-        let late = keep.iter().filter(|on_time| !**on_time).count();
-        let batch = if late > 0 {
-            processed.late_events = late;
-            self.late_events += late as u64;
-            self.metrics.late_events.inc_by(late as u64);
-            tracing::warn!(
-                late,
-                lateness = ?self.config.lateness,
-                "events arrived later than the lateness bound; they are stored but not evaluated by rules"
-            );
-            filter_record_batch(batch, &BooleanArray::from(keep)).expect("mask matches the batch")
-        } else {
-            batch.clone()
-        };
-        let watermark = self.watermark().unwrap_or(i64::MIN);
-        let sweep_share = self.sweep_share(watermark);
+        let judged = self.judge(batch);
+        processed.earliest_arrival = judged.arrivals.iter().copied().min();
+        processed.late_events = judged.not_evaluated;
+        let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
+        let sweep_share = self.sweep_share(arrival_now);
         let limits = self.config.limits;
-        for (id, rule) in self.rules.iter_mut() {
+        let ids: Vec<String> = self.rules.keys().cloned().collect();
+        for id in ids {
+            let group = self.rules[&id].clock;
+            let input = &judged.inputs[group];
             let started = Instant::now();
-            let result = evaluate(id, rule, &batch, watermark, sweep_share, limits).await;
-            let label = rule_label(id);
+            let watermarks = Watermarks {
+                group: &self.clocks[group],
+                newest_arrival: arrival_now,
+                lateness: self.policy.lateness_nanos(),
+                max_event_age: TimePolicy::nanos(self.config.max_event_age),
+            };
+            let rule = self.rules.get_mut(&id).expect("present");
+            let result = evaluate(&id, rule, &watermarks, input, &judged.keys[group], sweep_share, limits).await;
+            let label = rule_label(&id);
             self.metrics
                 .kept_rows
                 .get_or_create(&label)
@@ -299,7 +381,7 @@ impl Engine {
                 .observe(took.as_secs_f64());
             if took > Duration::from_secs(1) {
                 tracing::warn!(
-                    rule = %id, took = ?took, events = batch.num_rows(), kept_rows = rule.kept.rows(),
+                    rule = %id, took = ?took, events = input.num_rows(), kept_rows = rule.kept.rows(),
                     "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
                 );
             }
@@ -310,16 +392,259 @@ impl Engine {
                     processed.matches.extend(matches);
                 }
                 Err(error) => {
+                    let timed_out = matches!(error, EvalError::Timeout { .. });
+                    let (from, to) = time_range(input);
                     rule.status.errors += 1;
+                    rule.status.timeouts += u64::from(timed_out);
                     rule.status.last_error = Some(error.to_string());
+                    rule.status.failures.push(FailedEvaluation {
+                        at: chrono::Utc::now().to_rfc3339(),
+                        timed_out,
+                        error: error.to_string(),
+                        from: from.map(rfc3339),
+                        to: to.map(rfc3339),
+                        events: input.num_rows(),
+                    });
+                    if rule.status.failures.len() > FAILURES_KEPT {
+                        rule.status.failures.remove(0);
+                    }
                     self.metrics.evaluation_errors.get_or_create(&label).inc();
-                    tracing::error!(rule = %id, error = %error, "rule evaluation failed; the other rules go on");
+                    tracing::error!(
+                        rule = %id, error = %error, events = input.num_rows(),
+                        from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
+                        "rule evaluation failed; its events in that range were not evaluated by it (backtest the range); the other rules go on"
+                    );
                     processed.errors.push(error);
                 }
             }
         }
+        self.stamp_detection_delay(&mut processed.matches, batch, arrival_now);
+        processed.matches.sort_by(|a, b| {
+            (a.last_seen, a.first_seen, &a.rule_id, a.entity_key()).cmp(&(
+                b.last_seen,
+                b.first_seen,
+                &b.rule_id,
+                b.entity_key(),
+            ))
+        });
+        self.forget_silent_keys(arrival_now);
         processed
     }
+
+    /// Judges every event of `batch` against each clock group, in arrival order (ties
+    /// by event time), and returns, per group, the events it evaluates.
+    fn judge(&mut self, batch: &RecordBatch) -> Judged {
+        let rows = batch.num_rows();
+        let schema = batch.schema();
+        let time = batch.column(schema.index_of(col::TIME).expect("event schema")).clone();
+        let received = schema
+            .index_of(col::RECEIVED_TIME)
+            .ok()
+            .map(|index| batch.column(index).clone());
+        let times: Vec<i64> = (0..rows)
+            .map(|row| timestamp_nanos(time.as_ref(), row).unwrap_or(i64::MIN))
+            .collect();
+        let arrivals: Vec<i64> = (0..rows)
+            .map(|row| {
+                received
+                    .as_ref()
+                    .and_then(|column| timestamp_nanos(column.as_ref(), row))
+                    .unwrap_or(times[row])
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..rows).collect();
+        order.sort_by_key(|&row| (arrivals[row], times[row]));
+        let lateness = self.policy.lateness_nanos();
+        let mut standing: Vec<Standing> = (0..rows)
+            .map(|row| Standing {
+                verdict: Verdict::OnTime,
+                delayed: arrivals[row].saturating_sub(times[row]) > lateness,
+            })
+            .collect();
+        let mut inputs = Vec::with_capacity(self.clocks.len());
+        let mut keys_per_group = Vec::with_capacity(self.clocks.len());
+        let policy = self.policy;
+        for group in &mut self.clocks {
+            let keys = row_keys(batch, &group.columns).unwrap_or_else(|| vec![String::new(); rows]);
+            let keys = if group.columns.is_empty() {
+                vec![String::new(); rows]
+            } else {
+                keys
+            };
+            let mut evaluated = vec![false; rows];
+            for &row in &order {
+                let verdict = group.clocks.observe(&policy, &keys[row], times[row], arrivals[row]);
+                evaluated[row] = verdict.evaluated();
+                let worst = &mut standing[row].verdict;
+                if rank(verdict) > rank(*worst) {
+                    *worst = verdict;
+                }
+            }
+            let input = if evaluated.iter().all(|on| *on) {
+                batch.clone()
+            } else {
+                filter_record_batch(batch, &BooleanArray::from(evaluated)).expect("mask matches the batch")
+            };
+            inputs.push(input);
+            keys_per_group.push(keys.into_iter().collect::<HashSet<String>>());
+        }
+        let hosts = batch
+            .column_by_name(col::HOST_ID)
+            .and_then(|column| column.as_string_opt::<i32>().cloned());
+        let mut not_evaluated = 0;
+        let (mut too_old, mut skewed, mut delayed) = (0u64, 0u64, 0u64);
+        for row in 0..rows {
+            let stood = standing[row];
+            match stood.verdict {
+                Verdict::Late | Verdict::TooOld => not_evaluated += 1,
+                Verdict::Skewed => skewed += 1,
+                Verdict::OnTime => {}
+            }
+            too_old += u64::from(stood.verdict == Verdict::TooOld);
+            delayed += u64::from(stood.delayed && stood.verdict.evaluated());
+            if let Some(hosts) = &hosts
+                && hosts.is_valid(row)
+            {
+                self.health.observe(hosts.value(row), times[row], arrivals[row], stood);
+            }
+        }
+        if let Some(&newest) = arrivals.iter().max() {
+            self.newest_arrival = Some(self.newest_arrival.map_or(newest, |known| known.max(newest)));
+        }
+        self.metrics.too_old_events.inc_by(too_old);
+        self.metrics.skewed_events.inc_by(skewed);
+        self.metrics.delayed_events.inc_by(delayed);
+        if not_evaluated > 0 {
+            self.late_events += not_evaluated as u64;
+            self.metrics.late_events.inc_by(not_evaluated as u64);
+            tracing::warn!(
+                events = not_evaluated,
+                too_old,
+                lateness = ?self.config.lateness,
+                "events behind their host's (or user's) clock by more than the lateness, or older than the maximum event age: stored, not evaluated; GET /api/v1/health/hosts names the hosts"
+            );
+        }
+        Judged {
+            inputs,
+            keys: keys_per_group,
+            arrivals,
+            not_evaluated,
+        }
+    }
+
+    /// Stamps each match with how long after its last event it was detected: the
+    /// arrival of the newest-arriving evidence of this batch (for a match that fell
+    /// due, the batch's newest arrival) minus the match's last seen.
+    fn stamp_detection_delay(&self, matches: &mut [Match], batch: &RecordBatch, arrival_now: i64) {
+        if matches.is_empty() {
+            return;
+        }
+        let wanted: HashSet<&str> = matches
+            .iter()
+            .flat_map(|found| found.evidence.iter().map(|evidence| evidence.event_id.as_str()))
+            .collect();
+        let mut arrival_of: HashMap<String, i64> = HashMap::new();
+        let ids = batch
+            .column_by_name(col::EVENT_ID)
+            .and_then(|column| column.as_string_opt::<i32>().cloned());
+        let received = batch.column_by_name(col::RECEIVED_TIME).cloned();
+        if let (Some(ids), Some(received)) = (ids, received) {
+            for row in 0..ids.len() {
+                if ids.is_valid(row)
+                    && wanted.contains(ids.value(row))
+                    && let Some(arrival) = timestamp_nanos(received.as_ref(), row)
+                {
+                    arrival_of.insert(ids.value(row).to_string(), arrival);
+                }
+            }
+        }
+        for found in matches.iter_mut() {
+            let completed = found
+                .evidence
+                .iter()
+                .filter_map(|evidence| arrival_of.get(&evidence.event_id).copied())
+                .max()
+                .unwrap_or(arrival_now);
+            found.detected_after = Some(completed.saturating_sub(found.last_seen).max(0));
+        }
+    }
+
+    /// Forgets clocks and health of keys silent for longer than the maximum event age:
+    /// that bound already rules out anything their clocks could, so no verdict changes
+    /// and memory follows the keys heard from lately, not every key ever seen.
+    fn forget_silent_keys(&mut self, arrival_now: i64) {
+        if arrival_now.saturating_sub(self.last_forget) < FORGET_EVERY {
+            return;
+        }
+        self.last_forget = arrival_now;
+        let max_age = TimePolicy::nanos(self.config.max_event_age);
+        let floor = arrival_now
+            .saturating_sub(max_age)
+            .saturating_add(self.policy.lateness_nanos());
+        for group in &mut self.clocks {
+            group.clocks.forget_before(floor);
+        }
+        self.health.forget_before(arrival_now.saturating_sub(max_age));
+    }
+}
+
+/// The worse of two verdicts, for reporting an event once across clock groups.
+fn rank(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::OnTime => 0,
+        Verdict::Skewed => 1,
+        Verdict::Late => 2,
+        Verdict::TooOld => 3,
+    }
+}
+
+/// A batch judged: per clock group, the events it evaluates and the keys it touched.
+struct Judged {
+    inputs: Vec<RecordBatch>,
+    keys: Vec<HashSet<String>>,
+    arrivals: Vec<i64>,
+    not_evaluated: usize,
+}
+
+/// The watermarks of one clock group's keys.
+struct Watermarks<'a> {
+    group: &'a ClockGroup,
+    newest_arrival: i64,
+    lateness: i64,
+    max_event_age: i64,
+}
+
+impl Watermarks<'_> {
+    /// `key`'s clock minus the lateness, never behind what the maximum event age still
+    /// lets in. A partition whose key has no clock (input.sql computed the key) runs on
+    /// its newest row, capped at the newest arrival.
+    fn of(&self, key: &str, partition_newest: i64) -> i64 {
+        let lookup = if self.group.columns.is_empty() { "" } else { key };
+        let clock = self
+            .group
+            .clocks
+            .newest(lookup)
+            .unwrap_or_else(|| partition_newest.min(self.newest_arrival));
+        let floor = self.newest_arrival.saturating_sub(self.max_event_age);
+        clock.saturating_sub(self.lateness).max(floor)
+    }
+}
+
+fn time_range(batch: &RecordBatch) -> (Option<i64>, Option<i64>) {
+    let Some(time) = batch.column_by_name(col::TIME) else {
+        return (None, None);
+    };
+    let times = (0..batch.num_rows()).filter_map(|row| timestamp_nanos(time.as_ref(), row));
+    times.fold((None, None), |(low, high), time| {
+        (
+            Some(low.map_or(time, |low: i64| low.min(time))),
+            Some(high.map_or(time, |high: i64| high.max(time))),
+        )
+    })
+}
+
+fn rfc3339(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The incremental sweep looks at every kept row once per this much time (wall or
@@ -328,31 +653,38 @@ impl Engine {
 /// for most of a second; the same work spread over the evaluations costs each a slice.
 const SWEEP_ROUND: Duration = Duration::from_secs(10);
 
-/// One rule over one batch: None when the batch was empty (nothing ran).
+/// One rule over the events on time for it: None when nothing ran. Rows meet
+/// match.sql before any is evicted or trimmed.
 async fn evaluate(
     id: &str,
     rule: &mut LiveRule,
-    batch: &RecordBatch,
-    watermark: i64,
+    watermarks: &Watermarks<'_>,
+    input: &RecordBatch,
+    batch_keys: &HashSet<String>,
     sweep_share: f64,
     limits: Limits,
 ) -> Option<Result<Vec<Match>, EvalError>> {
-    if batch.num_rows() == 0 {
+    let may_fall_due = rule.kept.has_due_column() && !batch_keys.is_empty();
+    if input.num_rows() == 0 && !may_fall_due {
         return None;
     }
-    let kept = match rule.compiled.input.run(id, vec![batch.clone()], limits).await {
-        Ok(kept) => kept,
-        Err(error) => return Some(Err(error)),
+    let kept = if input.num_rows() > 0 {
+        match rule.compiled.input.run(id, vec![input.clone()], limits).await {
+            Ok(kept) => kept,
+            Err(error) => return Some(Err(error)),
+        }
+    } else {
+        Vec::new()
     };
-    // Untouched partitions expire a slice at a time (touched ones are evicted below).
+    let watermark_of = |key: &str, newest: i64| watermarks.of(key, newest);
+    // Untouched partitions expire a slice at a time (evaluated ones settle below).
     let budget = (rule.kept.rows() as f64 * sweep_share).ceil() as usize;
-    let _ = rule.kept.sweep(watermark, budget.max(1));
-    let mut touched = std::collections::BTreeSet::new();
-    let nothing = || Some(Ok(Vec::new()));
+    let _ = rule.kept.sweep(budget.max(1), &watermark_of);
     rule.kept.begin();
+    let mut evaluated: BTreeSet<String> = BTreeSet::new();
     for part in kept.iter().filter(|part| part.num_rows() > 0) {
         match rule.kept.insert(part) {
-            Ok(keys) => touched.extend(keys),
+            Ok(keys) => evaluated.extend(keys),
             Err(error) => {
                 return Some(Err(EvalError::Output {
                     rule: id.to_string(),
@@ -361,15 +693,25 @@ async fn evaluate(
             }
         }
     }
-    if touched.is_empty() {
-        return nothing();
+    if may_fall_due {
+        evaluated.extend(
+            batch_keys
+                .iter()
+                .filter(|key| rule.kept.has_due(key, &watermark_of))
+                .cloned(),
+        );
     }
-    let _ = rule.kept.evict(watermark, &touched);
-    let rows = rule.kept.rows_of(&touched);
-    if rows.is_empty() {
-        return nothing();
+    if evaluated.is_empty() {
+        return if input.num_rows() > 0 {
+            Some(Ok(Vec::new()))
+        } else {
+            None
+        };
     }
-    let output = match rule.compiled.matcher.run(id, rows.clone(), limits).await {
+    let rows = rule.kept.rows_of(&evaluated, &watermark_of);
+    let output = rule.compiled.matcher.run(id, rows.clone(), limits).await;
+    let _ = rule.kept.settle(&evaluated, &watermark_of);
+    let output = match output {
         Ok(output) => output,
         Err(error) => return Some(Err(error)),
     };

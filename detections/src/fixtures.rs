@@ -3,6 +3,10 @@
 //! `tests/<case>.expected.json` holds the alerts the rule must raise from them.
 //! A case named `fire-*` must raise at least one alert and `quiet-*` none, whatever
 //! its expected file says, so blessing cannot turn a quiet case into a firing one.
+//!
+//! Every case runs twice: one event at a time (checked against the expected file),
+//! and all its events in one batch, as the server evaluates a burst of arrivals; the
+//! two must raise the same alerts (the engine's invariant, detections/README.md).
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +18,8 @@ use crate::error::RuleError;
 use crate::metrics::DetectionMetrics;
 use crate::reference::ReferenceTable;
 use crate::rule::TESTS_DIR;
-use cordon_schemas::{EventBatchBuilder, flat::flat_json_to_event};
+use arrow::record_batch::RecordBatch;
+use cordon_schemas::{EventBatchBuilder, flat::flat_json_to_event, flat::parse_time};
 
 /// What a case must produce.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,11 +69,17 @@ fn expected_path(case: &Path) -> PathBuf {
     case.with_extension("expected.json")
 }
 
+/// The key an event line may carry to say when it arrived (RFC 3339 or integer
+/// nanoseconds); without it an event arrives just after the line before it, and no
+/// earlier than its own time.
+pub const ARRIVAL_KEY: &str = "arrival";
+
 /// Reads a case's events: one record batch per event, in file order.
 pub fn read_events(case: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>, RuleError> {
     let text = std::fs::read_to_string(case).map_err(|error| RuleError::io(case, error))?;
     let stem = case.file_stem().and_then(|stem| stem.to_str()).unwrap_or("case");
     let mut batches = Vec::new();
+    let mut previous_arrival = i64::MIN;
     for (index, line) in text.lines().enumerate() {
         let line_number = index as u64 + 1;
         let trimmed = line.trim();
@@ -78,16 +89,24 @@ pub fn read_events(case: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>,
         let bad = |message: String| RuleError::at(case, Some(line_number), None, message);
         let mut value: serde_json::Value =
             serde_json::from_str(trimmed).map_err(|error| bad(format!("not JSON: {error}")))?;
+        let mut arrival = None;
         if let Some(object) = value.as_object_mut() {
             object
                 .entry("event.id")
                 .or_insert_with(|| serde_json::Value::from(format!("{stem}:{line_number}")));
+            if let Some(given) = object.remove(ARRIVAL_KEY) {
+                let nanos = parse_time(&given).map_err(|reason| bad(format!("{ARRIVAL_KEY}: {reason}")))?;
+                arrival = Some(i64::try_from(nanos).unwrap_or(i64::MAX));
+            }
         }
         let record = flat_json_to_event(&value).map_err(|reason| bad(reason.to_string()))?;
         record.validate().map_err(|reason| bad(reason.to_string()))?;
         let mut builder = EventBatchBuilder::with_capacity(1);
-        // The event arrives "at" its own time: fixtures describe lateness by file order.
-        let arrival = record.time_unix_nano as i64;
+        // Fixtures describe lateness by file order: each event arrives after the one
+        // before it, and no earlier than its own time.
+        let event_time = i64::try_from(record.time_unix_nano).unwrap_or(i64::MAX);
+        let arrival = arrival.unwrap_or_else(|| previous_arrival.saturating_add(1).max(event_time));
+        previous_arrival = previous_arrival.max(arrival);
         builder
             .append(&record, arrival)
             .map_err(|reason| bad(reason.to_string()))?;
@@ -119,9 +138,29 @@ pub async fn run_case(
         failure: None,
         blessed: false,
     };
-    match produce(rule_dir, case, reference, config).await {
-        Err(message) => result.failure = Some(message),
-        Ok(actual) => {
+    let events = match read_events(case) {
+        Ok(events) => events,
+        Err(error) => {
+            result.failure = Some(error.to_string());
+            return result;
+        }
+    };
+    let batched = match events.first() {
+        Some(first) => vec![arrow::compute::concat_batches(&first.schema(), &events).expect("one schema")],
+        None => Vec::new(),
+    };
+    let one_by_one = produce(rule_dir, events, reference, config).await;
+    let in_one_batch = produce(rule_dir, batched, reference, config).await;
+    match (one_by_one, in_one_batch) {
+        (Err(message), _) | (_, Err(message)) => result.failure = Some(message),
+        (Ok(actual), Ok(batched)) if actual.shape() != batched.shape() => {
+            result.failure = Some(format!(
+                "the alerts depend on batching: one event at a time {}\n     all in one batch {}",
+                serde_json::to_string(&actual.shape()).unwrap_or_default(),
+                serde_json::to_string(&batched.shape()).unwrap_or_default()
+            ));
+        }
+        (Ok(actual), Ok(_)) => {
             if name.starts_with("fire-") && actual.alerts.is_empty() {
                 result.failure = Some("a fire- case raised no alert".into());
             } else if name.starts_with("quiet-") && !actual.alerts.is_empty() {
@@ -169,10 +208,45 @@ fn compare(case: &Path, actual: &Expected) -> Option<String> {
     ))
 }
 
-/// Runs the case and returns what it raised.
-async fn produce(
+/// What must not depend on batching: the alerts' entity, first and last seen and
+/// evidence, and the events set aside. (`count`, the matches folded in, may: one
+/// evaluation of a burst can see a match that one event at a time never formed.)
+pub type Shape = (
+    Vec<(
+        std::collections::BTreeMap<String, Option<String>>,
+        String,
+        String,
+        Vec<String>,
+    )>,
+    u64,
+);
+
+impl Expected {
+    pub fn shape(&self) -> Shape {
+        let mut alerts: Vec<_> = self
+            .alerts
+            .iter()
+            .map(|alert| {
+                let mut evidence = alert.evidence.clone();
+                evidence.sort();
+                (
+                    alert.entity.clone(),
+                    alert.first_seen.clone(),
+                    alert.last_seen.clone(),
+                    evidence,
+                )
+            })
+            .collect();
+        alerts.sort();
+        (alerts, self.late_events)
+    }
+}
+
+/// Runs the rule in `rule_dir` over `batches`, one evaluation each, and returns what
+/// it raised.
+pub async fn produce(
     rule_dir: &Path,
-    case: &Path,
+    batches: Vec<RecordBatch>,
     reference: &std::collections::BTreeMap<String, ReferenceTable>,
     config: &EngineConfig,
 ) -> Result<Expected, String> {
@@ -185,7 +259,7 @@ async fn produce(
     let meta = RuleMeta::from(&compiled.definition.settings);
     engine.install(compiled);
     let store = AlertStore::in_memory();
-    for batch in read_events(case).map_err(|error| error.to_string())? {
+    for batch in batches {
         let processed = engine.process(&batch).await;
         if let Some(error) = processed.errors.first() {
             return Err(error.to_string());

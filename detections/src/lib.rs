@@ -4,11 +4,13 @@
 //! alerts. See `detections/README.md` for how to write a rule.
 
 pub mod alerts;
+pub mod clock;
 pub mod compile;
 pub mod engine;
 pub mod error;
 pub mod fixtures;
 pub mod guard;
+pub mod health;
 pub mod matches;
 pub mod metrics;
 pub mod params;

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{EVIDENCE, FIRST_SEEN, IS_NEW, LAST_SEEN};
+use crate::compile::{EVIDENCE, FIRST_SEEN, IS_DUE, IS_NEW, LAST_SEEN};
 use crate::window::timestamp_nanos;
 use cordon_schemas::fields::col;
 
@@ -34,6 +34,10 @@ pub struct Match {
     pub evidence: Vec<EvidenceRef>,
     /// Every other column, as JSON.
     pub fields: serde_json::Map<String, serde_json::Value>,
+    /// How long after its last event the match was found (ns): the arrival of the
+    /// evidence that completed it minus `last_seen`. Set by the engine.
+    #[serde(default)]
+    pub detected_after: Option<i64>,
 }
 
 impl Match {
@@ -60,8 +64,8 @@ impl Match {
 }
 
 /// Fills in the time, kind and host of each match's evidence from the rows match.sql
-/// read, and drops the matches none of whose evidence arrived in this evaluation (those
-/// were raised when their newest event came). Only the rows of evidence ids are looked
+/// read, and drops the matches none of whose evidence arrived or fell due in this
+/// evaluation (those were raised when their newest event came). Only the rows of evidence ids are looked
 /// at, and only when there are matches: most evaluations find none. Without an
 /// `event_id` column in the rows, matches are kept as they are.
 pub fn resolve_evidence(found: Vec<Match>, rows: &[RecordBatch]) -> Vec<Match> {
@@ -92,6 +96,7 @@ pub fn resolve_evidence(found: Vec<Match>, rows: &[RecordBatch]) -> Vec<Match> {
         };
         let (kinds, hosts) = (text(col::EVENT_NAME), text(col::HOST_ID));
         let is_new = batch.column_by_name(IS_NEW).map(|flags| flags.as_boolean().clone());
+        let is_due = batch.column_by_name(IS_DUE).map(|flags| flags.as_boolean().clone());
         for row in 0..batch.num_rows() {
             if ids.is_null(row) || !wanted.contains(ids.value(row)) {
                 continue;
@@ -102,7 +107,9 @@ pub fn resolve_evidence(found: Vec<Match>, rows: &[RecordBatch]) -> Vec<Match> {
                     .filter(|column| column.is_valid(row))
                     .map(|column| column.value(row).to_string())
             };
-            let new = is_new.as_ref().is_some_and(|flags| flags.value(row));
+            // Fresh: arrived now, or fell due now (an absence whose window just closed).
+            let new = is_new.as_ref().is_some_and(|flags| flags.value(row))
+                || is_due.as_ref().is_some_and(|flags| flags.value(row));
             let entry = seen.entry(ids.value(row).to_string()).or_insert_with(|| {
                 let evidence = EvidenceRef {
                     event_id: ids.value(row).to_string(),
@@ -222,6 +229,7 @@ pub fn matches_from(rule_id: &str, entity: &[String], output: &[RecordBatch]) ->
                 last_seen,
                 evidence,
                 fields,
+                detected_after: None,
             });
         }
     }
@@ -284,6 +292,7 @@ mod tests {
                 })
                 .collect(),
             fields: serde_json::Map::new(),
+            detected_after: None,
         }
     }
 

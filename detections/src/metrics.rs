@@ -21,6 +21,17 @@ pub struct DetectionMetrics {
     pub events_in: Counter,
     /// Events later than the lateness bound: counted and left out of windows.
     pub late_events: Counter,
+    /// Events older than detections.max_event_age on arrival.
+    pub too_old_events: Counter,
+    /// Events ahead of their arrival by more than detections.max_clock_skew.
+    pub skewed_events: Counter,
+    /// Events evaluated although they arrived more than the lateness after their time.
+    pub delayed_events: Counter,
+    /// Per host, for the hosts with the most events set aside (`kind`: late, too_old,
+    /// skewed, delayed); refreshed as the engine publishes its state.
+    pub top_hosts: Family<Vec<(&'static str, String)>, Gauge>,
+    /// Keys with a clock, and hosts in the data-health book.
+    pub tracked_keys: Family<Vec<(&'static str, String)>, Gauge>,
     pub evaluations: Family<RuleLabel, Counter>,
     pub evaluation_seconds: Family<RuleLabel, Histogram>,
     pub evaluation_errors: Family<RuleLabel, Counter>,
@@ -47,6 +58,11 @@ impl DetectionMetrics {
         DetectionMetrics {
             events_in: StageMetrics::counter(&stages.events_in, vec![("stage", "detections")]),
             late_events: Counter::default(),
+            too_old_events: Counter::default(),
+            skewed_events: Counter::default(),
+            delayed_events: Counter::default(),
+            top_hosts: Family::default(),
+            tracked_keys: Family::default(),
             evaluations: Family::default(),
             evaluation_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),
             evaluation_errors: Family::default(),
@@ -64,8 +80,33 @@ impl DetectionMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "cordon_detection_late_events",
-            "Events later than detections.lateness: counted and not evaluated",
+            "Events behind their key's clock by more than detections.lateness, or older than detections.max_event_age: stored, not evaluated",
             self.late_events.clone(),
+        );
+        registry.register(
+            "cordon_detection_too_old_events",
+            "Events older than detections.max_event_age on arrival: stored, not evaluated",
+            self.too_old_events.clone(),
+        );
+        registry.register(
+            "cordon_detection_skewed_events",
+            "Events ahead of their arrival by more than detections.max_clock_skew: evaluated, moving no clock",
+            self.skewed_events.clone(),
+        );
+        registry.register(
+            "cordon_detection_delayed_events",
+            "Events evaluated although they arrived more than detections.lateness after their time (buffered hosts)",
+            self.delayed_events.clone(),
+        );
+        registry.register(
+            "cordon_detection_host_events",
+            "Per host, for the hosts with the most events late, too old, skewed or delayed (top 10 per kind)",
+            self.top_hosts.clone(),
+        );
+        registry.register(
+            "cordon_detection_tracked_keys",
+            "Keys the engine tracks: clocks (what=clocks) and hosts in the data-health book (what=hosts)",
+            self.tracked_keys.clone(),
         );
         registry.register("cordon_rule_evaluations", "Rule evaluations", self.evaluations.clone());
         registry.register(

@@ -30,9 +30,16 @@ pub struct DetectionConfig {
     /// Events up to this late still complete matches; later ones are counted.
     #[serde(with = "humantime_serde")]
     pub lateness: Duration,
-    /// How far an event's time may run ahead of its arrival and still move time on.
+    /// How far an event's time may run ahead of its arrival and still move its key's clock.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// Events older than this on arrival are stored and reported, not evaluated (a
+    /// laptop's buffered events are evaluated up to this age).
+    #[serde(with = "humantime_serde")]
+    pub max_event_age: Duration,
+    /// A host not heard from for this long shows as silent in the data-health view.
+    #[serde(with = "humantime_serde")]
+    pub silent_after: Duration,
     /// Longest one stage of one rule may run.
     #[serde(with = "humantime_serde")]
     pub eval_timeout: Duration,
@@ -57,6 +64,8 @@ impl Default for DetectionConfig {
             reference_dir: PathBuf::from("detections/reference"),
             lateness: Duration::from_secs(300),
             max_clock_skew: Duration::from_secs(60),
+            max_event_age: Duration::from_secs(7 * 24 * 3600),
+            silent_after: Duration::from_secs(15 * 60),
             eval_timeout: Duration::from_secs(10),
             eval_memory_mib: 256,
             reload_interval: Duration::from_secs(2),
@@ -72,6 +81,7 @@ impl DetectionConfig {
         EngineConfig {
             lateness: self.lateness,
             max_clock_skew: self.max_clock_skew,
+            max_event_age: self.max_event_age,
             limits: Limits {
                 memory_bytes: self.eval_memory_mib << 20,
                 timeout: self.eval_timeout,

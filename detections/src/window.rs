@@ -1,8 +1,16 @@
 //! A rule's kept rows, partitioned by its `partition_by` columns. New rows touch their
-//! partitions; only touched partitions are evaluated, so the work of an evaluation
-//! follows the new events and the windows of the keys they touch, not the whole
-//! window. A row leaves once the watermark passes its `keep_until` (default: its time
-//! plus the window). match.sql sees `is_new` on the rows of the current evaluation.
+//! partitions; only touched partitions (and those with rows falling due) are
+//! evaluated, so the work of an evaluation follows the new events and the windows of
+//! the keys they touch, not the whole window.
+//!
+//! Each partition runs on its key's own watermark (the key's clock minus the
+//! lateness, see `clock.rs`). An evaluation first inserts the new rows, then match.sql
+//! runs, and only then are rows evicted and trimmed: a row always meets match.sql at
+//! least once, whatever else its batch held. A row leaves once its partition's
+//! watermark passes its `keep_until` (default: its time plus the window). A row with a
+//! `due_at` is `is_due` in the one evaluation in which the watermark first passes it:
+//! the moment nothing that can still arrive on time can come before it ("A not
+//! followed by B": fire when the window has closed, not before).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,12 +20,15 @@ use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_i
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::compile::{KEEP_UNTIL, TIME};
+use crate::clock::row_keys;
+use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
 
 /// The partition key of a row: its partition columns as text, joined.
 pub type PartitionKey = String;
+
+/// A partition's watermark from its key and its newest row's time.
+pub type WatermarkOf<'a> = &'a dyn Fn(&str, i64) -> i64;
 
 struct Partition {
     batches: Vec<RecordBatch>,
@@ -26,20 +37,23 @@ struct Partition {
     tick: u64,
     /// The earliest expiry of its rows (ns).
     earliest_expiry: i64,
+    /// The newest row time (ns): the partition's clock when its key has none.
+    newest: i64,
+    /// The watermark of its last evaluation: rows due at or after it have not fired.
+    due_watermark: i64,
+    /// The earliest `due_at` not yet fired (i64::MAX: none).
+    earliest_due: i64,
     rows: usize,
 }
 
-/// At the start of an evaluation a partition merges its batches into one once it has
-/// this many: many small batches cost more memory (buffers, headers) than their rows.
-const MERGE_AFTER: usize = 1;
-
 pub struct KeptRows {
     schema: SchemaRef,
-    /// What match.sql reads: `schema` plus `is_new`.
-    with_new: SchemaRef,
-    key_columns: Vec<usize>,
+    /// What match.sql reads: `schema` plus `is_new` and `is_due`.
+    with_flags: SchemaRef,
+    key_columns: Vec<String>,
     time_column: usize,
     keep_until_column: Option<usize>,
+    due_column: Option<usize>,
     /// Added to a row's time when it has no `keep_until`.
     retention_nanos: i64,
     max_rows: Option<usize>,
@@ -60,24 +74,18 @@ pub fn timestamp_nanos(column: &dyn Array, row: usize) -> Option<i64> {
         DataType::Timestamp(TimeUnit::Nanosecond, _) => column
             .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
             .value(row),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            column
-                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-                .value(row)
-                * 1_000
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            column
-                .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                .value(row)
-                * 1_000_000
-        }
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            column
-                .as_primitive::<arrow::datatypes::TimestampSecondType>()
-                .value(row)
-                * 1_000_000_000
-        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => column
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+            .value(row)
+            .saturating_mul(1_000),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => column
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+            .value(row)
+            .saturating_mul(1_000_000),
+        DataType::Timestamp(TimeUnit::Second, _) => column
+            .as_primitive::<arrow::datatypes::TimestampSecondType>()
+            .value(row)
+            .saturating_mul(1_000_000_000),
         _ => return None,
     };
     Some(value)
@@ -90,17 +98,17 @@ impl KeptRows {
         retention: std::time::Duration,
         max_rows: Option<usize>,
     ) -> Result<KeptRows, ArrowError> {
-        let key_columns = partition_by
-            .iter()
-            .map(|name| schema.index_of(name))
-            .collect::<Result<Vec<_>, _>>()?;
+        for name in partition_by {
+            schema.index_of(name)?;
+        }
         Ok(KeptRows {
             time_column: schema.index_of(TIME)?,
             keep_until_column: schema.index_of(KEEP_UNTIL).ok(),
-            with_new: Arc::new(crate::compile::kept_schema(&schema)),
+            due_column: schema.index_of(DUE_AT).ok(),
+            with_flags: Arc::new(crate::compile::kept_schema(&schema)),
             schema,
-            key_columns,
-            retention_nanos: retention.as_nanos() as i64,
+            key_columns: partition_by.to_vec(),
+            retention_nanos: i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX),
             max_rows,
             partitions: HashMap::new(),
             rows: 0,
@@ -141,22 +149,18 @@ impl KeptRows {
         }
     }
 
+    fn due(&self, batch: &RecordBatch, row: usize) -> Option<i64> {
+        self.due_column
+            .and_then(|column| timestamp_nanos(batch.column(column).as_ref(), row))
+    }
+
     /// Adds the rows of `batch` (input.sql's output) and returns the partitions it touched.
     pub fn insert(&mut self, batch: &RecordBatch) -> Result<BTreeSet<PartitionKey>, ArrowError> {
         let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
-        let options = FormatOptions::default().with_null("\u{2205}");
-        let formatters = self
-            .key_columns
-            .iter()
-            .map(|&index| ArrayFormatter::try_new(batch.column(index).as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = row_keys(&batch, &self.key_columns)
+            .ok_or_else(|| ArrowError::InvalidArgumentError("partition columns cannot be shown as text".into()))?;
         let mut rows_by_key: HashMap<PartitionKey, Vec<u32>> = HashMap::new();
-        for row in 0..batch.num_rows() {
-            let key = formatters
-                .iter()
-                .map(|formatter| formatter.value(row).to_string())
-                .collect::<Vec<_>>()
-                .join("\u{1f}");
+        for (row, key) in keys.into_iter().enumerate() {
             rows_by_key.entry(key).or_default().push(row as u32);
         }
         let mut touched = BTreeSet::new();
@@ -166,6 +170,12 @@ impl KeptRows {
                 .map(|&row| self.expiry(&batch, row as usize))
                 .min()
                 .unwrap_or(i64::MIN);
+            let newest = rows
+                .iter()
+                .filter_map(|&row| timestamp_nanos(batch.column(self.time_column).as_ref(), row as usize))
+                .max()
+                .unwrap_or(i64::MIN);
+            let dues: Vec<i64> = rows.iter().filter_map(|&row| self.due(&batch, row as usize)).collect();
             let part = if rows.len() == batch.num_rows() {
                 batch.clone()
             } else {
@@ -177,91 +187,162 @@ impl KeptRows {
                 new_from: 0,
                 tick,
                 earliest_expiry: i64::MAX,
+                newest: i64::MIN,
+                due_watermark: i64::MIN,
+                earliest_due: i64::MAX,
                 rows: 0,
             });
             if partition.tick != tick {
                 // The first rows of this evaluation: what is there now is old.
-                if partition.batches.len() >= MERGE_AFTER {
+                if partition.batches.len() > 1 {
                     partition.batches = vec![concat_batches(&self.schema, &partition.batches)?];
                 }
                 partition.new_from = partition.batches.len();
                 partition.tick = tick;
             }
             partition.earliest_expiry = partition.earliest_expiry.min(earliest);
+            partition.newest = partition.newest.max(newest);
+            for due in dues {
+                if due >= partition.due_watermark {
+                    partition.earliest_due = partition.earliest_due.min(due);
+                }
+            }
             partition.rows += part.num_rows();
             self.rows += part.num_rows();
             partition.batches.push(part);
             touched.insert(key);
         }
-        if let Some(cap) = self.max_rows {
-            for key in &touched {
-                self.trim(key, cap)?;
-            }
-        }
         Ok(touched)
     }
 
-    /// Keeps the newest `cap` rows (by time) of a partition.
-    fn trim(&mut self, key: &PartitionKey, cap: usize) -> Result<(), ArrowError> {
-        let Some(partition) = self.partitions.get_mut(key) else {
-            return Ok(());
-        };
-        if partition.rows <= cap {
-            return Ok(());
-        }
-        let all = concat_batches(&self.schema, &partition.batches)?;
-        let new_rows: usize = partition.batches[partition.new_from..]
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        let is_new: BooleanArray = (0..all.num_rows())
-            .map(|row| Some(row >= all.num_rows() - new_rows))
-            .collect();
-        let order = sort_to_indices(all.column(self.time_column), Some(SortOptions::default()), None)?;
-        let newest = order.slice(order.len() - cap, cap);
-        let mut indices: Vec<u32> = newest.values().to_vec();
-        // Old rows first, then new, as the partition's batches are laid out.
-        indices.sort_by_key(|&row| (is_new.value(row as usize), row));
-        let split = indices
-            .iter()
-            .position(|&row| is_new.value(row as usize))
-            .unwrap_or(indices.len());
-        let old = take_record_batch(&all, &UInt32Array::from(indices[..split].to_vec()))?;
-        let new = take_record_batch(&all, &UInt32Array::from(indices[split..].to_vec()))?;
-        let dropped = partition.rows - cap;
-        self.trimmed += dropped as u64;
-        self.rows -= dropped;
-        partition.rows = cap;
-        partition.batches = vec![old];
-        partition.new_from = 1;
-        partition.batches.push(new);
-        Ok(())
+    /// Whether input.sql returns `due_at`.
+    pub fn has_due_column(&self) -> bool {
+        self.due_column.is_some()
     }
 
-    /// The kept rows of `keys`, each batch with `is_new` appended.
-    pub fn rows_of<'a>(&self, keys: impl IntoIterator<Item = &'a PartitionKey>) -> Vec<RecordBatch> {
+    /// Whether `key` holds a row that falls due at `watermark` (a reason to evaluate
+    /// it although no row of it is new).
+    pub fn has_due(&self, key: &str, watermark_of: WatermarkOf<'_>) -> bool {
+        self.partitions
+            .get(key)
+            .is_some_and(|partition| partition.earliest_due < watermark_of(key, partition.newest))
+    }
+
+    /// The newest row time of `key`'s partition.
+    pub fn newest(&self, key: &str) -> Option<i64> {
+        self.partitions.get(key).map(|partition| partition.newest)
+    }
+
+    /// The kept rows of `keys`, each batch with `is_new` and `is_due` appended.
+    pub fn rows_of<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a PartitionKey>,
+        watermark_of: WatermarkOf<'_>,
+    ) -> Vec<RecordBatch> {
         let mut out = Vec::new();
-        for partition in keys.into_iter().filter_map(|key| self.partitions.get(key)) {
+        for (key, partition) in keys
+            .into_iter()
+            .filter_map(|key| self.partitions.get(key).map(|partition| (key, partition)))
+        {
+            let watermark = watermark_of(key, partition.newest);
             for (index, batch) in partition.batches.iter().enumerate() {
                 if batch.num_rows() == 0 {
                     continue;
                 }
                 let new = partition.tick == self.tick && index >= partition.new_from;
+                let due: BooleanArray = (0..batch.num_rows())
+                    .map(|row| {
+                        Some(
+                            self.due(batch, row)
+                                .is_some_and(|due| due >= partition.due_watermark && due < watermark),
+                        )
+                    })
+                    .collect();
                 let mut columns = batch.columns().to_vec();
                 columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
-                out.push(RecordBatch::try_new(self.with_new.clone(), columns).expect("schema built from the batch's"));
+                columns.push(Arc::new(due) as ArrayRef);
+                out.push(
+                    RecordBatch::try_new(self.with_flags.clone(), columns).expect("schema built from the batch's"),
+                );
             }
         }
         out
     }
 
-    /// Drops the rows of `keys` whose expiry the watermark has passed; returns how many.
-    /// Partitions left empty are removed.
-    pub fn evict(&mut self, watermark: i64, keys: &BTreeSet<PartitionKey>) -> Result<usize, ArrowError> {
+    /// Ends the evaluation of `keys`: rows due by now have fired, expired rows leave,
+    /// and partitions over their cap keep their newest rows. Returns rows dropped.
+    pub fn settle<'a>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'a PartitionKey>,
+        watermark_of: WatermarkOf<'_>,
+    ) -> Result<usize, ArrowError> {
         let mut dropped = 0;
         for key in keys {
-            dropped += self.evict_partition(key, watermark)?;
+            let Some(partition) = self.partitions.get(key) else {
+                continue;
+            };
+            let watermark = watermark_of(key, partition.newest);
+            if self.due_column.is_some() {
+                self.advance_due(key, watermark);
+            }
+            let due_floor = self
+                .partitions
+                .get(key)
+                .map_or(i64::MAX, |partition| partition.earliest_due);
+            dropped += self.evict_partition_keeping(key, watermark, due_floor)?;
+            if let Some(cap) = self.max_rows {
+                dropped += self.trim(key, cap)?;
+            }
         }
+        Ok(dropped)
+    }
+
+    fn advance_due(&mut self, key: &str, watermark: i64) {
+        let Some(partition) = self.partitions.get(key) else {
+            return;
+        };
+        let due_watermark = partition.due_watermark.max(watermark);
+        let mut earliest = i64::MAX;
+        for batch in &partition.batches {
+            for row in 0..batch.num_rows() {
+                if let Some(due) = self.due(batch, row)
+                    && due >= due_watermark
+                {
+                    earliest = earliest.min(due);
+                }
+            }
+        }
+        let partition = self.partitions.get_mut(key).expect("present");
+        partition.due_watermark = due_watermark;
+        partition.earliest_due = earliest;
+    }
+
+    /// Keeps the newest `cap` rows (by time) of a partition; returns how many it dropped.
+    fn trim(&mut self, key: &str, cap: usize) -> Result<usize, ArrowError> {
+        let Some(partition) = self.partitions.get(key) else {
+            return Ok(0);
+        };
+        if partition.rows <= cap {
+            return Ok(0);
+        }
+        let all = concat_batches(&self.schema, &partition.batches)?;
+        let order = sort_to_indices(all.column(self.time_column), Some(SortOptions::default()), None)?;
+        let mut newest: Vec<u32> = order.slice(order.len() - cap, cap).values().to_vec();
+        newest.sort_unstable();
+        let remaining = take_record_batch(&all, &UInt32Array::from(newest))?;
+        let earliest = (0..remaining.num_rows())
+            .map(|row| self.expiry(&remaining, row))
+            .min()
+            .unwrap_or(i64::MAX);
+        let dropped = partition.rows - cap;
+        self.trimmed += dropped as u64;
+        self.rows -= dropped;
+        let partition = self.partitions.get_mut(key).expect("present");
+        partition.rows = cap;
+        // Trimming happens after the evaluation: every row left is old from now on.
+        partition.batches = vec![remaining];
+        partition.new_from = 1;
+        partition.earliest_expiry = earliest;
         Ok(dropped)
     }
 
@@ -269,8 +350,9 @@ impl KeptRows {
     /// rewrites at most about `budget_rows` rows, going round all partitions in turn.
     /// One sweep of every partition at once rewrote all kept rows in one evaluation
     /// and held alerts up for most of a second; slices keep each evaluation's share
-    /// small while a full round still finishes within a few evaluations.
-    pub fn sweep(&mut self, watermark: i64, budget_rows: usize) -> Result<usize, ArrowError> {
+    /// small while a full round still finishes within a few evaluations. Rows still to
+    /// fall due stay until their partition is evaluated.
+    pub fn sweep(&mut self, budget_rows: usize, watermark_of: WatermarkOf<'_>) -> Result<usize, ArrowError> {
         let mut rewritten = 0;
         let mut dropped = 0;
         let mut refilled = false;
@@ -286,16 +368,20 @@ impl KeptRows {
             let Some(partition) = self.partitions.get(&key) else {
                 continue;
             };
+            let watermark = watermark_of(&key, partition.newest);
             if partition.earliest_expiry >= watermark {
                 continue;
             }
             rewritten += partition.rows;
-            dropped += self.evict_partition(&key, watermark)?;
+            let floor = partition.earliest_due;
+            dropped += self.evict_partition_keeping(&key, watermark, floor)?;
         }
         Ok(dropped)
     }
 
-    fn evict_partition(&mut self, key: &PartitionKey, watermark: i64) -> Result<usize, ArrowError> {
+    /// Drops the rows of `key` whose expiry the watermark has passed, except rows
+    /// due at or after `due_floor` (not fired yet). A partition left empty is removed.
+    fn evict_partition_keeping(&mut self, key: &str, watermark: i64, due_floor: i64) -> Result<usize, ArrowError> {
         let Some(partition) = self.partitions.get(key) else {
             return Ok(0);
         };
@@ -308,13 +394,20 @@ impl KeptRows {
         let mut new_from = partition.new_from;
         for (index, batch) in partition.batches.iter().enumerate() {
             let expiries: Vec<i64> = (0..batch.num_rows()).map(|row| self.expiry(batch, row)).collect();
-            let keep: BooleanArray = expiries.iter().map(|&expiry| Some(expiry >= watermark)).collect();
+            let keep: BooleanArray = expiries
+                .iter()
+                .enumerate()
+                .map(|(row, &expiry)| {
+                    Some(expiry >= watermark || self.due(batch, row).is_some_and(|due| due >= due_floor))
+                })
+                .collect();
             let remaining = filter_record_batch(batch, &keep)?;
             dropped += batch.num_rows() - remaining.num_rows();
             earliest = expiries
                 .iter()
-                .copied()
-                .filter(|&expiry| expiry >= watermark)
+                .zip(keep.iter())
+                .filter(|(_, keep)| keep.unwrap_or(false))
+                .map(|(&expiry, _)| expiry)
                 .fold(earliest, i64::min);
             if remaining.num_rows() > 0 {
                 kept.push(remaining);
@@ -358,14 +451,34 @@ mod tests {
         .unwrap()
     }
 
-    fn new_flags(batches: &[RecordBatch]) -> Vec<bool> {
+    fn flags(batches: &[RecordBatch], column: &str) -> Vec<bool> {
         batches
             .iter()
             .flat_map(|batch| {
-                let flags = batch.column(2).as_boolean();
-                (0..flags.len()).map(|row| flags.value(row)).collect::<Vec<_>>()
+                let flags = batch.column_by_name(column).unwrap().as_boolean().clone();
+                (0..flags.len()).map(move |row| flags.value(row)).collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    fn times(batches: &[RecordBatch]) -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|batch| {
+                let column = batch.column(1).clone();
+                (0..batch.num_rows())
+                    .map(move |row| timestamp_nanos(column.as_ref(), row).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn at(watermark: i64) -> impl Fn(&str, i64) -> i64 {
+        move |_, _| watermark
+    }
+
+    fn host(key: &str) -> BTreeSet<PartitionKey> {
+        [key.to_string()].into()
     }
 
     #[test]
@@ -377,16 +490,48 @@ mod tests {
         assert_eq!(touched.iter().map(String::as_str).collect::<Vec<_>>(), vec!["a", "b"]);
         kept.begin();
         let touched = kept.insert(&batch(&["a"], &[40])).unwrap();
-        let rows = kept.rows_of(&touched);
+        let rows = kept.rows_of(&touched, &at(0));
         assert_eq!(
-            new_flags(&rows),
+            flags(&rows, "is_new"),
             vec![false, false, true],
             "only partition a, its new row marked"
         );
         // Expiry is time + 5: the watermark 30 drops 10 and 20.
-        assert_eq!(kept.sweep(30, usize::MAX).unwrap(), 2);
+        assert_eq!(kept.sweep(usize::MAX, &at(30)).unwrap(), 2);
         assert_eq!(kept.rows(), 2);
         assert_eq!(kept.partitions(), 1, "b emptied and removed");
+    }
+
+    #[test]
+    fn rows_meet_the_match_before_they_are_evicted() {
+        let rows = batch(&["a", "a"], &[10, 1_000]);
+        let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+        kept.begin();
+        let touched = kept.insert(&rows).unwrap();
+        // The same batch moved the watermark past the first row: it is still there.
+        assert_eq!(times(&kept.rows_of(&touched, &at(900))), vec![10, 1_000]);
+        assert_eq!(
+            kept.settle(&touched, &at(900)).unwrap(),
+            1,
+            "evicted after the evaluation"
+        );
+        assert_eq!(kept.rows(), 1);
+    }
+
+    #[test]
+    fn each_partition_runs_on_its_own_watermark() {
+        let rows = batch(&["laptop", "desk"], &[10, 10]);
+        let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+        kept.begin();
+        kept.insert(&rows).unwrap();
+        let per_host = |key: &str, _: i64| if key == "desk" { 100 } else { 12 };
+        assert_eq!(
+            kept.sweep(usize::MAX, &per_host).unwrap(),
+            1,
+            "only desk's clock has passed"
+        );
+        assert_eq!(kept.partitions(), 1);
+        assert!(kept.newest("laptop").is_some());
     }
 
     #[test]
@@ -398,17 +543,17 @@ mod tests {
         kept.begin();
         kept.insert(&rows).unwrap();
         // Each partition holds one expired row: a budget of 3 rewrites 3 of them.
-        assert_eq!(kept.sweep(100, 3).unwrap(), 3);
+        assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
         assert_eq!(kept.partitions(), 7);
-        assert_eq!(kept.sweep(100, 3).unwrap(), 3);
-        assert_eq!(kept.sweep(100, 3).unwrap(), 3);
-        assert_eq!(kept.sweep(100, 3).unwrap(), 1, "the round ends with the last one");
+        assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
+        assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
+        assert_eq!(kept.sweep(3, &at(100)).unwrap(), 1, "the round ends with the last one");
         assert_eq!((kept.rows(), kept.partitions()), (0, 0));
-        assert_eq!(kept.sweep(100, 3).unwrap(), 0, "nothing left: no endless loop");
+        assert_eq!(kept.sweep(3, &at(100)).unwrap(), 0, "nothing left: no endless loop");
     }
 
     #[test]
-    fn a_cap_keeps_the_newest_rows() {
+    fn a_cap_keeps_the_newest_rows_after_the_evaluation() {
         let first = batch(&["a", "a", "a"], &[30, 10, 20]);
         let mut kept = KeptRows::new(
             first.schema(),
@@ -418,45 +563,82 @@ mod tests {
         )
         .unwrap();
         kept.begin();
-        kept.insert(&first).unwrap();
+        let touched = kept.insert(&first).unwrap();
+        assert_eq!(
+            kept.rows_of(&touched, &at(0))
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>(),
+            3
+        );
+        kept.settle(&touched, &at(0)).unwrap();
+        assert_eq!((kept.rows(), kept.trimmed()), (2, 1));
         kept.begin();
         let touched = kept.insert(&batch(&["a"], &[5])).unwrap();
-        assert_eq!((kept.rows(), kept.trimmed()), (2, 2));
-        let rows = kept.rows_of(&touched);
-        let times: Vec<i64> = rows
-            .iter()
-            .flat_map(|batch| {
-                let column = batch.column(1).clone();
-                (0..batch.num_rows())
-                    .map(move |row| timestamp_nanos(column.as_ref(), row).unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        assert_eq!(times, vec![30, 20]);
-        assert_eq!(new_flags(&rows), vec![false, false]);
+        kept.settle(&touched, &at(0)).unwrap();
+        let rows = kept.rows_of(&host("a"), &at(0));
+        assert_eq!(times(&rows), vec![30, 20], "the newest two, in the order they came");
+        assert_eq!(flags(&rows, "is_new"), vec![false, false]);
+    }
+
+    fn with_column(name: &str, hosts: &[&str], times: &[i64], extra: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host_id", DataType::Utf8, true),
+            Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+            Field::new(name, DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(hosts.to_vec())),
+                Arc::new(TimestampNanosecondArray::from(times.to_vec())),
+                Arc::new(TimestampNanosecondArray::from(extra.to_vec())),
+            ],
+        )
+        .unwrap()
     }
 
     #[test]
     fn keep_until_overrides_the_window() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("host_id", DataType::Utf8, true),
-            Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
-            Field::new("keep_until", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec!["a", "a"])),
-                Arc::new(TimestampNanosecondArray::from(vec![10, 10])),
-                Arc::new(TimestampNanosecondArray::from(vec![10, 1_000])),
-            ],
-        )
-        .unwrap();
-        let mut kept = KeptRows::new(schema, &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+        let batch = with_column("keep_until", &["a", "a"], &[10, 10], &[10, 1_000]);
+        let mut kept = KeptRows::new(batch.schema(), &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
         kept.begin();
         kept.insert(&batch).unwrap();
         // The window alone would keep both rows well past 20; keep_until lets one go.
-        assert_eq!(kept.sweep(20, usize::MAX).unwrap(), 1);
+        assert_eq!(kept.sweep(usize::MAX, &at(20)).unwrap(), 1);
         assert_eq!(kept.rows(), 1);
+    }
+
+    #[test]
+    fn a_due_row_is_due_once_when_the_watermark_passes_it() {
+        let rows = with_column("due_at", &["a"], &[10], &[50]);
+        let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+        kept.begin();
+        let touched = kept.insert(&rows).unwrap();
+        assert!(!kept.has_due("a", &at(40)));
+        assert_eq!(flags(&kept.rows_of(&touched, &at(40)), "is_due"), vec![false]);
+        kept.settle(&touched, &at(40)).unwrap();
+        assert!(kept.has_due("a", &at(60)), "the watermark passed due_at");
+        kept.begin();
+        assert_eq!(flags(&kept.rows_of(&host("a"), &at(60)), "is_due"), vec![true]);
+        kept.settle(&host("a"), &at(60)).unwrap();
+        assert!(!kept.has_due("a", &at(70)), "fired once");
+        kept.begin();
+        assert_eq!(flags(&kept.rows_of(&host("a"), &at(70)), "is_due"), vec![false]);
+    }
+
+    #[test]
+    fn the_sweep_leaves_rows_that_have_not_fallen_due() {
+        let rows = with_column("due_at", &["a"], &[10], &[50]);
+        let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(1), None).unwrap();
+        kept.begin();
+        kept.insert(&rows).unwrap();
+        assert_eq!(
+            kept.sweep(usize::MAX, &at(100)).unwrap(),
+            0,
+            "due but not evaluated yet"
+        );
+        kept.settle(&host("a"), &at(100)).unwrap();
+        assert_eq!(kept.rows(), 0, "gone once evaluated");
     }
 }

@@ -624,6 +624,7 @@ mod tests {
                 })
                 .collect(),
             fields: serde_json::Map::new(),
+            detected_after: None,
         }
     }
 

@@ -200,6 +200,7 @@ pub fn raise(alerts: &AlertStore, host: &str, user: &str) -> Alert {
             host_id: Some(host.into()),
         }],
         fields: serde_json::Map::new(),
+        detected_after: Some(0),
     };
     let meta = RuleMeta {
         title: "sensitive reads, denied upload, clipboard copy".into(),

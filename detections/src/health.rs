@@ -1,0 +1,187 @@
+//! Data health per host: how each host's events stood against event time. Nothing the
+//! engine sets aside goes unreported: a host whose events come late, too old or with a
+//! clock ahead of its arrivals is named here, on `/metrics` and in the console.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::clock::Verdict;
+
+/// One host's counts since it was first seen (or since it was last forgotten).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct HostHealth {
+    pub host_id: String,
+    /// Events evaluated although they arrived more than the lateness after their time
+    /// (buffered on the host while it was offline, then uploaded).
+    pub delayed: u64,
+    /// Events not evaluated by at least one rule: behind their key's clock by more
+    /// than the lateness.
+    pub late: u64,
+    /// Events older than the maximum event age on arrival: stored, never evaluated.
+    pub too_old: u64,
+    /// Events whose time was ahead of their arrival by more than the allowed skew.
+    pub skewed: u64,
+    /// Newest event time seen (ns).
+    pub newest_time: i64,
+    /// Newest arrival (ns).
+    pub last_arrival: i64,
+    /// The largest delay seen: arrival minus event time (ns).
+    pub max_delay: i64,
+}
+
+impl HostHealth {
+    pub fn troubled(&self) -> bool {
+        self.late + self.too_old + self.skewed + self.delayed > 0
+    }
+}
+
+/// The health of every host heard from within the maximum event age.
+#[derive(Debug, Default)]
+pub struct HealthBook {
+    hosts: HashMap<String, HostHealth>,
+}
+
+/// How one event stood, across every rule's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub verdict: Verdict,
+    /// Arrived more than the lateness after its time.
+    pub delayed: bool,
+}
+
+impl HealthBook {
+    pub fn observe(&mut self, host: &str, event_time: i64, arrival: i64, standing: Standing) {
+        let health = match self.hosts.get_mut(host) {
+            Some(health) => health,
+            None => self.hosts.entry(host.to_string()).or_insert_with(|| HostHealth {
+                host_id: host.to_string(),
+                newest_time: i64::MIN,
+                last_arrival: i64::MIN,
+                ..HostHealth::default()
+            }),
+        };
+        match standing.verdict {
+            Verdict::Late => health.late += 1,
+            Verdict::TooOld => health.too_old += 1,
+            Verdict::Skewed => health.skewed += 1,
+            Verdict::OnTime => {}
+        }
+        if standing.delayed && standing.verdict.evaluated() {
+            health.delayed += 1;
+        }
+        if standing.verdict == Verdict::OnTime {
+            health.newest_time = health.newest_time.max(event_time);
+        }
+        health.last_arrival = health.last_arrival.max(arrival);
+        health.max_delay = health.max_delay.max(arrival.saturating_sub(event_time));
+    }
+
+    pub fn get(&self, host: &str) -> Option<&HostHealth> {
+        self.hosts.get(host)
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// Forgets hosts not heard from since `floor` (arrival time, ns).
+    pub fn forget_before(&mut self, floor: i64) {
+        self.hosts.retain(|_, health| health.last_arrival >= floor);
+    }
+
+    /// Hosts with anything to report, worst first (most events set aside or
+    /// delayed), at most `limit`; then hosts silent since `silent_since`.
+    pub fn report(&self, limit: usize, silent_since: i64) -> HealthReport {
+        let mut troubled: Vec<&HostHealth> = self.hosts.values().filter(|health| health.troubled()).collect();
+        troubled.sort_by(|a, b| {
+            let weight = |h: &HostHealth| (h.late + h.too_old + h.skewed, h.delayed);
+            weight(b).cmp(&weight(a)).then_with(|| a.host_id.cmp(&b.host_id))
+        });
+        let mut silent: Vec<&HostHealth> = self
+            .hosts
+            .values()
+            .filter(|health| health.last_arrival < silent_since)
+            .collect();
+        silent.sort_by(|a, b| {
+            a.last_arrival
+                .cmp(&b.last_arrival)
+                .then_with(|| a.host_id.cmp(&b.host_id))
+        });
+        let totals = self.hosts.values().fold(HealthTotals::default(), |mut totals, health| {
+            totals.hosts += 1;
+            totals.delayed += health.delayed;
+            totals.late += health.late;
+            totals.too_old += health.too_old;
+            totals.skewed += health.skewed;
+            totals
+        });
+        HealthReport {
+            totals,
+            silent_hosts: silent.len(),
+            troubled: troubled.into_iter().take(limit).cloned().collect(),
+            silent: silent.into_iter().take(limit).cloned().collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct HealthTotals {
+    pub hosts: u64,
+    pub delayed: u64,
+    pub late: u64,
+    pub too_old: u64,
+    pub skewed: u64,
+}
+
+/// What the API, the console and `/metrics` show.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HealthReport {
+    pub totals: HealthTotals,
+    pub silent_hosts: usize,
+    /// Hosts whose events came delayed, late, too old or skewed, worst first.
+    pub troubled: Vec<HostHealth>,
+    /// Hosts not heard from lately, longest silent first.
+    pub silent: Vec<HostHealth>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(verdict: Verdict, delayed: bool) -> Standing {
+        Standing { verdict, delayed }
+    }
+
+    #[test]
+    fn counts_per_host_and_ranks_the_worst_first() {
+        let mut book = HealthBook::default();
+        book.observe("quiet", 10, 10, standing(Verdict::OnTime, false));
+        book.observe("laptop", 0, 3_600, standing(Verdict::OnTime, true));
+        book.observe("skewed", 9_000, 10, standing(Verdict::Skewed, false));
+        book.observe("skewed", 1, 10, standing(Verdict::Late, false));
+        book.observe("skewed", 0, 10, standing(Verdict::TooOld, false));
+        let report = book.report(10, 5);
+        let names: Vec<&str> = report.troubled.iter().map(|h| h.host_id.as_str()).collect();
+        assert_eq!(names, vec!["skewed", "laptop"], "quiet has nothing to report");
+        assert_eq!(
+            (
+                report.totals.late,
+                report.totals.too_old,
+                report.totals.skewed,
+                report.totals.delayed
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(report.troubled[1].max_delay, 3_600);
+        assert_eq!(report.silent_hosts, 0);
+        let later = book.report(10, 100);
+        assert_eq!(later.silent_hosts, 2, "quiet and skewed last arrived at 10");
+        book.forget_before(100);
+        assert_eq!(book.len(), 1);
+    }
+}
