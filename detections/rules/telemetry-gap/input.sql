@@ -9,7 +9,11 @@ WITH numbered AS (
     FROM numbered
     GROUP BY host_id, run
 )
-SELECT n.time, n.host_id, n.event_id, n.event_name, n.event_sequence, r.run_start, r.run_end
+SELECT n.time, n.host_id, n.event_id, n.event_name, n.event_sequence, r.run_start, r.run_end,
+       -- What comes before a run is judged once the host's clock has passed the run's
+       -- first event by the lateness: a missing number has until then to arrive.
+       CASE WHEN n.event_sequence = r.run_start THEN n.time END AS due_at,
+       n.time + ${window} AS keep_until
 FROM numbered n
 JOIN runs r ON n.host_id = r.host_id AND n.run = r.run
 WHERE n.event_sequence = r.run_start OR n.event_sequence = r.run_end

@@ -3,17 +3,26 @@ WITH runs AS (
            min(time) AS run_time,
            max(CASE WHEN event_sequence = run_start THEN event_id END) AS first_id,
            max(CASE WHEN event_sequence = run_end THEN event_id END) AS last_id,
-           max(CASE WHEN event_sequence = run_end THEN time END) AS last_time
+           max(CASE WHEN event_sequence = run_end THEN time END) AS last_time,
+           -- The run's first event fell due now: nothing missing before it can still arrive.
+           bool_or(is_due AND event_sequence = run_start) AS start_due
     FROM kept
     GROUP BY host_id, run_start, run_end
-), ordered AS (
+), sessions AS (
+    -- A run from 0 or 1 is the producer counting again (a new session after a
+    -- restart or reinstall), in event-time order: not a gap.
     SELECT *,
-           -- The highest number seen before this run, and the event that carried it.
-           max(run_end) OVER (PARTITION BY host_id ORDER BY run_time, run_start
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached,
-           lag(last_id) OVER (PARTITION BY host_id ORDER BY run_time, run_start) AS before_id,
-           lag(last_time) OVER (PARTITION BY host_id ORDER BY run_time, run_start) AS before_time
+           sum(CASE WHEN run_start <= 1 THEN 1 ELSE 0 END)
+               OVER (PARTITION BY host_id ORDER BY run_time, run_start ROWS UNBOUNDED PRECEDING) AS session
     FROM runs
+), ordered AS (
+    -- Within a session, runs in number order: late numbers fill the gaps they belong to.
+    SELECT *,
+           max(run_end) OVER (PARTITION BY host_id, session ORDER BY run_start, run_time
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached,
+           lag(last_id) OVER (PARTITION BY host_id, session ORDER BY run_start, run_time) AS before_id,
+           lag(last_time) OVER (PARTITION BY host_id, session ORDER BY run_start, run_time) AS before_time
+    FROM sessions
 )
 SELECT host_id,
        before_time AS first_seen, run_time AS last_seen,
@@ -21,4 +30,4 @@ SELECT host_id,
        reached + 1 AS missing_from, run_start - 1 AS missing_to,
        run_start - reached - 1 AS missing
 FROM ordered
-WHERE reached IS NOT NULL AND run_start - reached - 1 >= ${min_missing}
+WHERE start_due AND reached IS NOT NULL AND run_start - reached - 1 >= ${min_missing}
