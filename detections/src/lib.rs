@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod clock;
 pub mod compile;
+pub mod destination;
 pub mod engine;
 pub mod error;
 pub mod fixtures;
@@ -14,6 +15,7 @@ pub mod health;
 pub mod matches;
 pub mod metrics;
 pub mod params;
+pub mod program;
 pub mod reference;
 pub mod rule;
 pub mod service;

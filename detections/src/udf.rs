@@ -10,18 +10,23 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
+use crate::destination::DestinationPattern;
+
 /// Registers every Cordon function on `context`.
 pub fn register(context: &SessionContext) {
     context.register_udf(domain_match_udf());
     context.register_udf(path_match_udf());
     context.register_udf(glob_match_udf());
+    context.register_udf(crate::program::program_name_udf());
+    context.register_udf(crate::program::command_word_udf());
 }
 
-/// `domain_match(host, pattern)`: `*` matches any run of characters, so
-/// `*.sharepoint.com` matches `corp.sharepoint.com` but not `sharepoint.com`, and
-/// `10.*` matches an address in 10/8. A trailing dot on the host is ignored.
+/// `domain_match(destination, pattern)`: a host-name pattern (`*` any run of
+/// characters: `*.sharepoint.com` matches `corp.sharepoint.com`, not
+/// `sharepoint.com`; a trailing dot is ignored) matches only names; an address pattern
+/// (`10.0.0.0/8`, `10.*`, `::1`) matches only IP addresses (`destination.rs`).
 pub fn domain_match(host: &str, pattern: &str) -> bool {
-    Glob::new(pattern, false).matches(host.trim_end_matches('.'), &mut Vec::new())
+    DestinationPattern::new(pattern).matches(host, &mut Vec::new())
 }
 
 /// `path_match(path, pattern)`: `*` matches within one path segment, `**` across
@@ -48,7 +53,7 @@ enum Token {
 /// A compiled glob. Matching is over bytes, ASCII case folded (`\` read as `/` for
 /// paths); rows are matched against one compiled pattern, so the work per row is the
 /// dynamic programme alone.
-struct Glob {
+pub struct Glob {
     tokens: Vec<Token>,
     segments: bool,
     shape: Shape,
@@ -103,7 +108,7 @@ fn fold(byte: u8, segments: bool) -> u8 {
 }
 
 impl Glob {
-    fn new(pattern: &str, segments: bool) -> Glob {
+    pub fn new(pattern: &str, segments: bool) -> Glob {
         let bytes: Vec<u8> = pattern.trim().bytes().map(|byte| fold(byte, segments)).collect();
         let mut tokens = Vec::with_capacity(bytes.len());
         let mut i = 0;
@@ -166,7 +171,7 @@ impl Glob {
     }
 
     /// `scratch` is reused across calls to avoid allocating per row.
-    fn matches(&self, text: &str, scratch: &mut Vec<bool>) -> bool {
+    pub fn matches(&self, text: &str, scratch: &mut Vec<bool>) -> bool {
         let text = text.as_bytes();
         if let Some(quick) = self.quick(text) {
             return quick;
@@ -217,14 +222,38 @@ impl Glob {
     }
 }
 
-fn string_pair_udf(name: &str, segments: bool, trim_dot: bool) -> ScalarUDF {
+/// A pattern compiled once per distinct pattern text of a call.
+trait Pattern {
+    fn compile(pattern: &str, segments: bool) -> Self;
+    fn test(&self, text: &str, scratch: &mut Vec<bool>) -> bool;
+}
+
+impl Pattern for Glob {
+    fn compile(pattern: &str, segments: bool) -> Self {
+        Glob::new(pattern, segments)
+    }
+    fn test(&self, text: &str, scratch: &mut Vec<bool>) -> bool {
+        self.matches(text, scratch)
+    }
+}
+
+impl Pattern for DestinationPattern {
+    fn compile(pattern: &str, _segments: bool) -> Self {
+        DestinationPattern::new(pattern)
+    }
+    fn test(&self, text: &str, scratch: &mut Vec<bool>) -> bool {
+        self.matches(text, scratch)
+    }
+}
+
+fn string_pair_udf<P: Pattern + 'static>(name: &str, segments: bool) -> ScalarUDF {
     let function = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let texts = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
         let patterns = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
         let (texts, patterns) = (texts.as_string::<i32>(), patterns.as_string::<i32>());
         // A join calls this with few distinct patterns over many rows: compile each once.
-        let mut compiled: std::collections::HashMap<&str, Glob> = std::collections::HashMap::new();
+        let mut compiled: std::collections::HashMap<&str, P> = std::collections::HashMap::new();
         let mut scratch = Vec::new();
         let result: BooleanArray = (0..texts.len())
             .map(|row| {
@@ -232,10 +261,8 @@ fn string_pair_udf(name: &str, segments: bool, trim_dot: bool) -> ScalarUDF {
                     return None;
                 }
                 let pattern = patterns.value(row);
-                let glob = compiled.entry(pattern).or_insert_with(|| Glob::new(pattern, segments));
-                let text = texts.value(row);
-                let text = if trim_dot { text.trim_end_matches('.') } else { text };
-                Some(glob.matches(text, &mut scratch))
+                let compiled = compiled.entry(pattern).or_insert_with(|| P::compile(pattern, segments));
+                Some(compiled.test(texts.value(row), &mut scratch))
             })
             .collect();
         let scalar = args.iter().all(|arg| matches!(arg, ColumnarValue::Scalar(_)));
@@ -258,15 +285,15 @@ fn string_pair_udf(name: &str, segments: bool, trim_dot: bool) -> ScalarUDF {
 }
 
 pub fn domain_match_udf() -> ScalarUDF {
-    string_pair_udf("domain_match", false, true)
+    string_pair_udf::<DestinationPattern>("domain_match", false)
 }
 
 pub fn glob_match_udf() -> ScalarUDF {
-    string_pair_udf("glob_match", false, false)
+    string_pair_udf::<Glob>("glob_match", false)
 }
 
 pub fn path_match_udf() -> ScalarUDF {
-    string_pair_udf("path_match", true, false)
+    string_pair_udf::<Glob>("path_match", true)
 }
 
 #[cfg(test)]
@@ -281,6 +308,10 @@ mod tests {
         assert!(domain_match("github.com", "github.com"));
         assert!(!domain_match("github.com.evil.net", "github.com"));
         assert!(domain_match("10.20.0.15", "10.*"));
+        assert!(
+            !domain_match("10.anything.example", "10.*"),
+            "an address pattern is not text"
+        );
         assert!(!domain_match("110.20.0.15", "10.*"));
         assert!(glob_match("CI-Helper", "ci-*"));
         assert!(!glob_match("cowork", "ci-*"));
