@@ -89,8 +89,8 @@ pub async fn test(config: &DetectionConfig, only: Option<&str>, bless: bool) -> 
     Ok(failed)
 }
 
-/// Runs the rules over stored events between `from` and `to` (event time) and
-/// returns the alerts they would have raised. Nothing is written to the server's
+/// Runs the rules over stored events between `from` and `to` (event time), in the
+/// order they arrived, and returns the alerts the live server would have raised. Nothing is written to the server's
 /// alert store.
 pub async fn backtest(
     config: &crate::Config,
@@ -139,7 +139,13 @@ pub async fn backtest(
     );
     let store = AlertStore::in_memory();
     let mut stream = context
-        .sql(&format!("SELECT * FROM events WHERE {range} ORDER BY time"))
+        // In arrival order, as the live server met them: each event is judged against
+        // its key's clock as it stood when the event arrived, so late and buffered
+        // events come out as they did live (event-time order would evaluate events
+        // live had set aside, and miss nothing live saw).
+        .sql(&format!(
+            "SELECT * FROM events WHERE {range} ORDER BY received_time, time"
+        ))
         .await?
         .execute_stream()
         .await?;

@@ -195,7 +195,9 @@ pub async fn shutdown_signal() {
 }
 
 /// Stored events recent enough to matter to a rule window (the longest window plus
-/// the lateness), oldest first, so a restart rebuilds the windows it had.
+/// the lateness, by event time or by arrival: a laptop's buffered events are old but
+/// recently arrived), in arrival order, so a restart rebuilds the windows and clocks
+/// it had.
 async fn recent_events(
     store: &Arc<EventStore>,
     config: &Config,
@@ -216,8 +218,9 @@ async fn recent_events(
     let context = datafusion::prelude::SessionContext::new();
     cordon_ingest::catalog::register_event_tables(&context, snapshot).await?;
     let sql = format!(
-        "SELECT * FROM events WHERE time >= to_timestamp_nanos({}) ORDER BY time",
-        since.timestamp_nanos_opt().unwrap_or(0)
+        "SELECT * FROM events WHERE time >= to_timestamp_nanos({since}) OR received_time >= to_timestamp_nanos({since}) \
+         ORDER BY received_time, time",
+        since = since.timestamp_nanos_opt().unwrap_or(0)
     );
     Ok(context.sql(&sql).await?.collect().await?)
 }

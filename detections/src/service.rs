@@ -107,6 +107,13 @@ impl DetectionConfig {
     }
 }
 
+/// Hosts kept in the published data-health report (the API lists up to this many).
+const HEALTH_HOSTS_KEPT: usize = 1000;
+/// How often the data-health report is rebuilt.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// Hosts per kind on `/metrics`.
+const TOP_HOSTS_ON_METRICS: usize = 10;
+
 /// A rule's state as the API and CLI show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleView {
@@ -127,6 +134,8 @@ pub struct RuleView {
 #[derive(Default)]
 pub struct Shared {
     pub rules: RwLock<BTreeMap<String, RuleView>>,
+    /// The data-health report, refreshed as the engine publishes.
+    pub health: RwLock<crate::health::HealthReport>,
 }
 
 /// Called with each alert created or updated, and the rule that raised it.
@@ -197,6 +206,7 @@ impl DetectionService {
             config: config.clone(),
             fingerprints: BTreeMap::new(),
             reference_fingerprint: fingerprint(&config.reference_dir),
+            last_health: std::cell::Cell::new(None),
         };
         state.fingerprints = state.current_fingerprints();
         let warm_rows: usize = warmup.iter().map(RecordBatch::num_rows).sum();
@@ -285,6 +295,7 @@ struct Running {
     config: DetectionConfig,
     fingerprints: BTreeMap<PathBuf, Vec<(PathBuf, u64, Option<SystemTime>)>>,
     reference_fingerprint: Vec<(PathBuf, u64, Option<SystemTime>)>,
+    last_health: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl Running {
@@ -382,6 +393,44 @@ impl Running {
             });
         }
         *self.shared.rules.write().expect("rules lock") = views;
+        // The report ranks every host: at most once a second, not once a burst.
+        let due = self.last_health.get().is_none_or(|at| at.elapsed() >= HEALTH_EVERY);
+        if due {
+            self.last_health.set(Some(std::time::Instant::now()));
+            let report = self.engine.health(HEALTH_HOSTS_KEPT, self.config.silent_after);
+            self.publish_health_metrics(&report);
+            *self.shared.health.write().expect("health lock") = report;
+        }
+    }
+
+    /// The top hosts per kind on `/metrics` (a bounded number of series, whatever the
+    /// fleet's size), and how many keys the engine tracks.
+    fn publish_health_metrics(&self, report: &crate::health::HealthReport) {
+        let top = &self.metrics.top_hosts;
+        top.clear();
+        type Count = fn(&crate::health::HostHealth) -> u64;
+        let kinds: [(&str, Count); 4] = [
+            ("late", |h| h.late),
+            ("too_old", |h| h.too_old),
+            ("skewed", |h| h.skewed),
+            ("delayed", |h| h.delayed),
+        ];
+        for (kind, count) in kinds {
+            let mut hosts: Vec<_> = report.troubled.iter().filter(|h| count(h) > 0).collect();
+            hosts.sort_by(|a, b| count(b).cmp(&count(a)).then_with(|| a.host_id.cmp(&b.host_id)));
+            for host in hosts.into_iter().take(TOP_HOSTS_ON_METRICS) {
+                top.get_or_create(&vec![("kind", kind.to_string()), ("host", host.host_id.clone())])
+                    .set(count(host) as i64);
+            }
+        }
+        let (clocks, hosts) = self.engine.tracked_keys();
+        let tracked = &self.metrics.tracked_keys;
+        tracked
+            .get_or_create(&vec![("what", "clocks".to_string())])
+            .set(clocks as i64);
+        tracked
+            .get_or_create(&vec![("what", "hosts".to_string())])
+            .set(hosts as i64);
     }
 
     /// Reloads the rule folders whose files changed (all of them when a reference
@@ -447,8 +496,8 @@ impl Running {
             }
         }
         self.fingerprints = current;
-        if changed {
-            self.publish();
-        }
+        // Also when nothing changed: the data-health report may be waiting on its pace.
+        let _ = changed;
+        self.publish();
     }
 }

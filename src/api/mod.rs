@@ -43,6 +43,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ("PATCH", "/api/v1/alerts/{id}", patch(alerts::triage)),
         ("GET", "/api/v1/alerts/{id}/events", get(hunt::alert_events)),
         ("GET", "/api/v1/rules", get(rules::list)),
+        ("GET", "/api/v1/health/hosts", get(rules::host_health)),
         ("GET", "/api/v1/actions", get(actions::list)),
         ("GET", "/api/v1/actions/{id}", get(actions::get)),
         ("POST", "/api/v1/actions/{id}/approve", post(actions::approve)),

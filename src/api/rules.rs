@@ -1,8 +1,13 @@
-//! `GET /api/v1/rules`: every rule with its evaluations, matches, errors and load errors.
+//! `GET /api/v1/rules`: every rule with its evaluations, matches, errors (with the
+//! event times each failed evaluation covered) and load errors; `GET
+//! /api/v1/health/hosts`: data health per host.
 
 use axum::Json;
+use axum::extract::Query;
 use axum::extract::State;
+use cordon_detections::health::HealthReport;
 use cordon_detections::service::RuleView;
+use serde::Deserialize;
 use serde::Serialize;
 
 use super::ApiState;
@@ -25,4 +30,23 @@ pub async fn list(caller: Caller, State(state): State<ApiState>) -> Result<Json<
         .cloned()
         .collect();
     Ok(Json(RuleList { rules }))
+}
+
+#[derive(Deserialize)]
+pub struct HealthQuery {
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/health/hosts`: how each host's events stood against event time.
+pub async fn host_health(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Query(query): Query<HealthQuery>,
+) -> Result<Json<HealthReport>, ApiError> {
+    caller.require(&[Role::Analyst, Role::Engineer, Role::Responder])?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let mut report = state.rules.health.read().expect("health lock").clone();
+    report.troubled.truncate(limit);
+    report.silent.truncate(limit);
+    Ok(Json(report))
 }
