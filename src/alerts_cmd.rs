@@ -57,8 +57,16 @@ pub fn render_alerts(alerts: &[Alert]) -> String {
             alert.user_name.as_deref().unwrap_or("-"),
             alert.count,
             alert.risk,
-            alert.last_seen
+            alert.last_seen,
         ));
+        // An alert detected well after the fact (a laptop's buffered upload) says so.
+        if let Some(delay) = alert.detection_delay().filter(|delay| delay.as_secs() > 300) {
+            out.pop();
+            out.push_str(&format!(
+                "  (late: detected {} after)\n",
+                humantime::format_duration(std::time::Duration::from_secs(delay.as_secs()))
+            ));
+        }
     }
     out.push_str(&format!("{} alert(s)", alerts.len()));
     out

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod ingest_stage;
 pub mod query;
+pub mod response_events;
 pub mod rules_cmd;
 pub mod server;
 pub mod simulate;

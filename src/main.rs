@@ -297,7 +297,11 @@ fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<Scenario>> {
         } else if let Some(scenario) = Scenario::from_rule_id(name) {
             scenarios.push(scenario);
         } else {
-            let known: Vec<&str> = Scenario::ALL.iter().map(|scenario| scenario.rule_id()).collect();
+            let known: Vec<&str> = Scenario::ALL
+                .iter()
+                .chain(&Scenario::WITH_RESPONSES)
+                .map(|scenario| scenario.rule_id())
+                .collect();
             bail!("unknown scenario {name:?}; known: all, {}", known.join(", "));
         }
     }
@@ -639,7 +643,9 @@ async fn cordon_demo(
         rate,
         duration,
         start_unix_nano: Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        scenarios: Scenario::ALL.to_vec(),
+        // Every attack, and the one only delivered responses reveal: the demo's
+        // responder delivers to the sink.
+        scenarios: Scenario::ALL.into_iter().chain(Scenario::WITH_RESPONSES).collect(),
         ..SimConfig::default()
     };
     for injection in Simulator::new(sim.clone()).injections() {
@@ -688,6 +694,16 @@ async fn cordon_demo(
     println!(
         "alerts raised (cordon alerts list):\n{}",
         cordon::alerts_cmd::render_alerts(&alerts)
+    );
+    let health = server.detections.shared.health.read().expect("health lock").clone();
+    println!(
+        "data health (console: Data health; GET /api/v1/health/hosts): {} hosts; events delayed {}, late {}, too old {}, skewed {}; {} silent host(s)",
+        health.totals.hosts,
+        health.totals.delayed,
+        health.totals.late,
+        health.totals.too_old,
+        health.totals.skewed,
+        health.silent_hosts
     );
     // Let the responses go out, then show them.
     let unsettled = |responder: &cordon_responder::Responder| {

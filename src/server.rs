@@ -32,6 +32,7 @@ pub struct Server {
     storage: JoinHandle<()>,
     engine: JoinHandle<()>,
     responder_task: JoinHandle<()>,
+    response_events: JoinHandle<()>,
     publisher: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
@@ -109,6 +110,11 @@ impl Server {
             let detections = detections.clone();
             store.add_listener(Arc::new(move |batch| detections.submit(batch)));
         }
+        let response_events = tokio::spawn(crate::response_events::run(
+            responder.clone(),
+            ingestor.clone(),
+            shutdown_receiver.clone(),
+        ));
         let tokens = Arc::new(Tokens::load(&config.api.tokens)?);
         if tokens.is_empty() {
             tracing::warn!("no API tokens: every API call will get 401; add [[api.tokens]] or set CORDON_ADMIN_TOKEN");
@@ -154,6 +160,7 @@ impl Server {
             storage,
             engine,
             responder_task,
+            response_events,
             publisher,
             api,
         })
@@ -167,6 +174,7 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.sources.join().await?;
+        self.response_events.await.context("response events task panicked")?;
         self.storage.await.context("storage task panicked")?;
         self.engine.await.context("detection task panicked")?;
         self.responder_task.await.context("responder task panicked")?;

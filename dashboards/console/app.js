@@ -5,6 +5,17 @@ const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 let token = sessionStorage.getItem("cordon-token") || "";
 let alerts = [], selected = 0, current = null;
+/** "6h 2m" from seconds. */
+function span(seconds) {
+  const s = Math.round(seconds); if (s < 60) return s + "s";
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return [d && d + "d", h && h + "h", m && m + "m"].filter(Boolean).join(" ") || "0m";
+}
+/** A badge for an alert detected well after its last event (past the 5-minute lateness). */
+function lateBadge(a) {
+  return a.detected_after > 300 ? ` <span class="late" title="detected ${esc(span(a.detected_after))} after its last event">late ${esc(span(a.detected_after))}</span>` : "";
+}
+const nanosToIso = (ns) => (ns && ns > 0 ? new Date(ns / 1e6).toISOString() : "-");
 
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json", ...(options.headers || {}) } });
@@ -47,6 +58,7 @@ function route() {
   else if (page === "actions") { show("actions"); loadActions(); }
   else if (page === "rules") { show("rules"); loadRules(); }
   else if (page === "hunt") { show("hunt"); }
+  else if (page === "health") { show("health"); loadHealth(); }
   else { show("alerts"); loadAlerts(); }
 }
 window.addEventListener("hashchange", route);
@@ -66,7 +78,7 @@ function renderAlerts() {
   $("alerts").innerHTML = shown.map((a, i) => `<tr data-id="${esc(a.id)}" class="${i === selected ? "sel" : ""}">
     <td class="sev ${esc(a.severity)}">${esc(a.severity)}</td><td>${esc(a.rule_id)}<div class="hint">${esc(a.title)}</div></td>
     <td>${esc(a.host_id || "-")}</td><td>${esc(a.user_name || "-")}</td><td>${a.count}</td><td>${a.risk}</td>
-    <td>${esc(a.status)}</td><td class="mono">${esc(a.last_seen)}</td></tr>`).join("") ||
+    <td>${esc(a.status)}</td><td class="mono">${esc(a.last_seen)}${lateBadge(a)}</td></tr>`).join("") ||
     `<tr><td colspan="8" class="hint">No alerts match.</td></tr>`;
   document.querySelectorAll("#alerts tr[data-id]").forEach((row) => row.addEventListener("click", () => { location.hash = "#/alert/" + encodeURIComponent(row.dataset.id); }));
 }
@@ -78,7 +90,9 @@ async function loadAlert(id) {
   $("a-title").innerHTML = `<span class="sev ${esc(a.severity)}">${esc(a.severity)}</span> ${esc(a.title)}`;
   const fields = { id: a.id, rule: a.rule_id, status: a.status + (a.close_reason ? " (" + a.close_reason + ")" : ""),
     assignee: a.assignee || "-", host: a.host_id || "-", user: a.user_name || "-", agent: a.agent_id || "-",
-    "first / last seen": a.first_seen + " / " + a.last_seen, "count / risk": a.count + " / " + a.risk,
+    "first / last seen": a.first_seen + " / " + a.last_seen,
+    "detected after": a.detected_after == null ? "-" : span(a.detected_after) + (a.detected_after > 300 ? " (late: the host's events arrived after the attack)" : ""),
+    "count / risk": a.count + " / " + a.risk,
     "ATT&CK": (a.attack || []).join(", ") || "-", ...Object.fromEntries(Object.entries(a.fields || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])) };
   $("a-fields").innerHTML = Object.entries(fields).map(([k, v]) => `<div>${esc(k)}</div><div class="mono">${esc(v)}</div>`).join("");
   $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono" data-event="${esc(e.event_id)}">${esc(e.event_id)}</td></tr>`).join("") +
@@ -162,6 +176,23 @@ async function loadRules() {
     <td>${r.kept_rows ?? 0}</td><td class="mono">${esc(r.last_evaluated || "-")}</td><td class="err">${esc(r.load_error || r.last_error || "")}</td></tr>`).join("");
 }
 
+async function loadHealth() {
+  try {
+    const [body, gaps] = await Promise.all([api("/api/v1/health/hosts?limit=200"), api("/api/v1/alerts?rule_id=telemetry-gap&status=open&limit=500")]);
+    const t = body.totals;
+    $("h-totals").innerHTML = [["hosts", t.hosts], ["delayed", t.delayed], ["late", t.late], ["too old", t.too_old], ["skewed", t.skewed], ["silent hosts", body.silent_hosts]]
+      .map(([k, v]) => `<span>${k} <b>${v}</b></span>`).join("");
+    const gapCount = {}; for (const a of gaps.alerts) gapCount[a.host_id] = (gapCount[a.host_id] || 0) + 1;
+    const row = (h, silent) => `<tr><td>${esc(h.host_id)}${silent ? ' <span class="late">silent</span>' : ""}</td><td>${h.delayed}</td><td>${h.late}</td><td>${h.too_old}</td><td>${h.skewed}</td>
+      <td>${gapCount[h.host_id] || 0}</td><td>${esc(h.max_delay > 0 ? span(h.max_delay / 1e9) : "-")}</td><td class="mono">${esc(nanosToIso(h.newest_time))}</td><td class="mono">${esc(nanosToIso(h.last_arrival))}</td></tr>`;
+    const seen = new Set(body.troubled.map((h) => h.host_id));
+    const gapOnly = Object.keys(gapCount).filter((host) => !seen.has(host)).map((host) => ({ host_id: host, delayed: 0, late: 0, too_old: 0, skewed: 0 }));
+    $("health").innerHTML = [...body.troubled.map((h) => row(h, false)), ...gapOnly.map((h) => row(h, false)), ...body.silent.map((h) => row(h, true))].join("") ||
+      `<tr><td colspan="9" class="hint">Every host's events are on time.</td></tr>`;
+    $("health-error").textContent = "";
+  } catch (error) { $("health-error").textContent = error.message; }
+}
+
 async function hunt() {
   $("hunt-error").textContent = ""; $("hunt-info").textContent = "running...";
   try {
@@ -181,7 +212,7 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   const page = location.hash.split("/")[1];
-  const go = { a: "#/alerts", c: "#/actions", r: "#/rules", h: "#/hunt" }[event.key];
+  const go = { a: "#/alerts", c: "#/actions", r: "#/rules", h: "#/hunt", d: "#/health" }[event.key];
   if (go) { location.hash = go; return; }
   if (event.key === "Escape" && page === "alert") { location.hash = "#/alerts"; return; }
   if (page === "alerts" || !page) {
@@ -192,5 +223,5 @@ document.addEventListener("keydown", (event) => {
     else if (event.key === "/") { event.preventDefault(); $("f-text").focus(); }
   }
 });
-setInterval(() => { const page = location.hash.split("/")[1]; if (token && (page === "alerts")) loadAlerts(); if (token && page === "actions") loadActions(); }, 10000);
+setInterval(() => { const page = location.hash.split("/")[1]; if (token && (page === "alerts")) loadAlerts(); if (token && page === "actions") loadActions(); if (token && page === "health") loadHealth(); }, 10000);
 if (token) start(); else signOut();

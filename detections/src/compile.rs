@@ -96,6 +96,8 @@ pub struct CompiledRule {
     pub definition: Arc<RuleDefinition>,
     pub input: PlannedStage,
     pub matcher: PlannedStage,
+    /// Rewrites the kept rows of the evaluated partitions after the match.
+    pub compact: Option<PlannedStage>,
 }
 
 fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Result<SessionContext, DataFusionError> {
@@ -293,10 +295,40 @@ pub async fn compile(
             "an entity column",
         )?;
     }
+    let compact = match &definition.compact {
+        Some(sql) => {
+            let context = session(limits, reference).map_err(setup_error)?;
+            let stored = Arc::new(stored_schema(&input.output));
+            let kept = Arc::new(MemTable::try_new(stored.clone(), vec![vec![]]).map_err(setup_error)?);
+            context.register_table(KEPT_TABLE, kept.clone()).map_err(setup_error)?;
+            let planned = plan_stage(&definition, Stage::Compact, context, kept).await?;
+            let returns = |schema: &SchemaRef| -> Vec<String> {
+                schema
+                    .fields()
+                    .iter()
+                    .map(|field| format!("{} {}", field.name(), field.data_type()))
+                    .collect()
+            };
+            if returns(&planned.output) != returns(&stored) {
+                return Err(sql.error_at(
+                    None,
+                    None,
+                    format!(
+                        "compact.sql must return the columns input.sql returns, in order: {}; it returns: {}",
+                        returns(&stored).join(", "),
+                        returns(&planned.output).join(", ")
+                    ),
+                ));
+            }
+            Some(planned)
+        }
+        None => None,
+    };
     Ok(CompiledRule {
         definition: Arc::new(definition),
         input,
         matcher,
+        compact,
     })
 }
 

@@ -677,9 +677,13 @@ async fn evaluate(
         Vec::new()
     };
     let watermark_of = |key: &str, newest: i64| watermarks.of(key, newest);
-    // Untouched partitions expire a slice at a time (evaluated ones settle below).
-    let budget = (rule.kept.rows() as f64 * sweep_share).ceil() as usize;
-    let _ = rule.kept.sweep(budget.max(1), &watermark_of);
+    // Untouched partitions expire a slice at a time, after the match: swept before
+    // it, a partition this batch completes would lose rows its match needs (a chain's
+    // last step, kept only to its own time, evicted by the batch's newer events).
+    let sweep = |kept: &mut KeptRows| {
+        let budget = (kept.rows() as f64 * sweep_share).ceil() as usize;
+        let _ = kept.sweep(budget.max(1), &watermark_of);
+    };
     rule.kept.begin();
     let mut evaluated: BTreeSet<String> = BTreeSet::new();
     for part in kept.iter().filter(|part| part.num_rows() > 0) {
@@ -702,6 +706,7 @@ async fn evaluate(
         );
     }
     if evaluated.is_empty() {
+        sweep(&mut rule.kept);
         return if input.num_rows() > 0 {
             Some(Ok(Vec::new()))
         } else {
@@ -711,6 +716,10 @@ async fn evaluate(
     let rows = rule.kept.rows_of(&evaluated, &watermark_of);
     let output = rule.compiled.matcher.run(id, rows.clone(), limits).await;
     let _ = rule.kept.settle(&evaluated, &watermark_of);
+    if let Err(error) = compact(id, rule, &evaluated, limits).await {
+        return Some(Err(error));
+    }
+    sweep(&mut rule.kept);
     let output = match output {
         Ok(output) => output,
         Err(error) => return Some(Err(error)),
@@ -723,4 +732,46 @@ async fn evaluate(
             message,
         })),
     }
+}
+
+/// Rewrites the kept rows of `keys` with the rule's compact.sql, if it has one.
+async fn compact(id: &str, rule: &mut LiveRule, keys: &BTreeSet<String>, limits: Limits) -> Result<(), EvalError> {
+    let Some(stage) = &rule.compiled.compact else {
+        return Ok(());
+    };
+    let rows = rule.kept.stored_rows_of(keys);
+    let output = stage.run(id, rows, limits).await?;
+    let columns = &rule.compiled.definition.settings.partition_by;
+    let mut by_key: BTreeMap<String, Vec<RecordBatch>> = keys.iter().map(|key| (key.clone(), Vec::new())).collect();
+    for batch in output.iter().filter(|batch| batch.num_rows() > 0) {
+        let row_keys = crate::clock::row_keys(batch, columns).ok_or_else(|| EvalError::Output {
+            rule: id.to_string(),
+            message: "compact.sql's partition columns cannot be shown as text".into(),
+        })?;
+        let mut rows_by_key: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (row, key) in row_keys.iter().enumerate() {
+            rows_by_key.entry(key.as_str()).or_default().push(row as u32);
+        }
+        for (key, rows) in rows_by_key {
+            // A row of a partition not under evaluation would be new state out of nowhere.
+            let Some(kept) = by_key.get_mut(key) else {
+                continue;
+            };
+            let part =
+                arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(rows)).map_err(|error| {
+                    EvalError::Output {
+                        rule: id.to_string(),
+                        message: error.to_string(),
+                    }
+                })?;
+            kept.push(part);
+        }
+    }
+    for (key, rows) in by_key {
+        rule.kept.replace(&key, &rows).map_err(|error| EvalError::Output {
+            rule: id.to_string(),
+            message: format!("compact.sql returned rows the engine cannot keep: {error}"),
+        })?;
+    }
+    Ok(())
 }

@@ -74,12 +74,20 @@ fn expected_path(case: &Path) -> PathBuf {
 /// earlier than its own time.
 pub const ARRIVAL_KEY: &str = "arrival";
 
-/// Reads a case's events: one record batch per event, in file order.
-pub fn read_events(case: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>, RuleError> {
+/// One event line of a case: the flat JSON (its `event.id` filled in when absent) and
+/// the arrival it gives, if any.
+#[derive(Debug, Clone)]
+pub struct FixtureEvent {
+    pub value: serde_json::Value,
+    pub arrival: Option<i64>,
+    pub line: u64,
+}
+
+/// Reads a case's event lines, in file order.
+pub fn read_lines(case: &Path) -> Result<Vec<FixtureEvent>, RuleError> {
     let text = std::fs::read_to_string(case).map_err(|error| RuleError::io(case, error))?;
     let stem = case.file_stem().and_then(|stem| stem.to_str()).unwrap_or("case");
-    let mut batches = Vec::new();
-    let mut previous_arrival = i64::MIN;
+    let mut events = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line_number = index as u64 + 1;
         let trimmed = line.trim();
@@ -99,20 +107,53 @@ pub fn read_events(case: &Path) -> Result<Vec<arrow::record_batch::RecordBatch>,
                 arrival = Some(i64::try_from(nanos).unwrap_or(i64::MAX));
             }
         }
-        let record = flat_json_to_event(&value).map_err(|reason| bad(reason.to_string()))?;
-        record.validate().map_err(|reason| bad(reason.to_string()))?;
-        let mut builder = EventBatchBuilder::with_capacity(1);
-        // Fixtures describe lateness by file order: each event arrives after the one
-        // before it, and no earlier than its own time.
+        events.push(FixtureEvent {
+            value,
+            arrival,
+            line: line_number,
+        });
+    }
+    Ok(events)
+}
+
+/// Gives every event without an arrival one: just after the event before it, and no
+/// earlier than its own time (fixtures describe lateness by file order).
+pub fn fill_arrivals(case: &Path, events: &mut [FixtureEvent]) -> Result<(), RuleError> {
+    let mut previous_arrival = i64::MIN;
+    for event in events.iter_mut() {
+        let record = flat_json_to_event(&event.value)
+            .map_err(|reason| RuleError::at(case, Some(event.line), None, reason.to_string()))?;
         let event_time = i64::try_from(record.time_unix_nano).unwrap_or(i64::MAX);
-        let arrival = arrival.unwrap_or_else(|| previous_arrival.saturating_add(1).max(event_time));
+        let arrival = event
+            .arrival
+            .unwrap_or_else(|| previous_arrival.saturating_add(1).max(event_time));
+        event.arrival = Some(arrival);
         previous_arrival = previous_arrival.max(arrival);
+    }
+    Ok(())
+}
+
+/// One record batch per event, in the given order (arrivals as `fill_arrivals` gives).
+pub fn to_batches(case: &Path, events: &[FixtureEvent]) -> Result<Vec<RecordBatch>, RuleError> {
+    let mut events = events.to_vec();
+    fill_arrivals(case, &mut events)?;
+    let mut batches = Vec::with_capacity(events.len());
+    for event in &events {
+        let bad = |message: String| RuleError::at(case, Some(event.line), None, message);
+        let record = flat_json_to_event(&event.value).map_err(|reason| bad(reason.to_string()))?;
+        record.validate().map_err(|reason| bad(reason.to_string()))?;
+        let mut builder = EventBatchBuilder::with_capacity(1).allowing_own_kinds();
         builder
-            .append(&record, arrival)
+            .append(&record, event.arrival.unwrap_or_default())
             .map_err(|reason| bad(reason.to_string()))?;
         batches.push(builder.finish());
     }
     Ok(batches)
+}
+
+/// Reads a case's events: one record batch per event, in file order.
+pub fn read_events(case: &Path) -> Result<Vec<RecordBatch>, RuleError> {
+    to_batches(case, &read_lines(case)?)
 }
 
 /// Runs one case of the rule in `rule_dir`.

@@ -1,6 +1,8 @@
 //! A rule folder, loaded and checked: `rule.toml`, `input.sql` (which events the rule
-//! keeps, run on each new batch) and `match.sql` (run over the kept rows of the
-//! partitions that just received some).
+//! keeps, run on each new batch), `match.sql` (run over the kept rows of the
+//! partitions that just received some) and, optionally, `compact.sql` (rewrites those
+//! kept rows after the match, so a rule's state stays small however events were
+//! batched: `telemetry-gap` merges runs of numbers that meet).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,13 +15,15 @@ use crate::settings::RuleSettings;
 pub const SETTINGS_FILE: &str = "rule.toml";
 pub const INPUT_FILE: &str = "input.sql";
 pub const MATCH_FILE: &str = "match.sql";
+pub const COMPACT_FILE: &str = "compact.sql";
 pub const TESTS_DIR: &str = "tests";
 
-/// The two SQL stages of a rule.
+/// The SQL stages of a rule (compact is optional).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Input,
     Match,
+    Compact,
 }
 
 impl Stage {
@@ -27,6 +31,7 @@ impl Stage {
         match self {
             Stage::Input => "input",
             Stage::Match => "match",
+            Stage::Compact => "compact",
         }
     }
 
@@ -34,6 +39,7 @@ impl Stage {
         match self {
             Stage::Input => INPUT_FILE,
             Stage::Match => MATCH_FILE,
+            Stage::Compact => COMPACT_FILE,
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct RuleDefinition {
     pub settings: RuleSettings,
     pub input: StageSql,
     pub matcher: StageSql,
+    pub compact: Option<StageSql>,
 }
 
 impl RuleDefinition {
@@ -129,6 +136,11 @@ impl RuleDefinition {
             dir: dir.to_path_buf(),
             input: read(Stage::Input)?,
             matcher: read(Stage::Match)?,
+            compact: if dir.join(COMPACT_FILE).exists() {
+                Some(read(Stage::Compact)?)
+            } else {
+                None
+            },
             settings,
         })
     }
@@ -137,6 +149,10 @@ impl RuleDefinition {
         match stage {
             Stage::Input => &self.input,
             Stage::Match => &self.matcher,
+            Stage::Compact => self
+                .compact
+                .as_ref()
+                .expect("the compact stage is asked for only when the rule has compact.sql"),
         }
     }
 }

@@ -59,6 +59,33 @@ pub enum ResponseMode {
 pub struct ResponseStep {
     pub action: String,
     pub mode: ResponseMode,
+    /// An alert detected more than this after its last event (a laptop's buffered
+    /// upload, an attack that ended hours ago) takes `late_mode` instead of `mode`.
+    #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
+    pub late_after: Option<Duration>,
+    /// The mode for late alerts; `approval` when `late_after` is set without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_mode: Option<ResponseMode>,
+}
+
+impl ResponseStep {
+    pub fn new(action: &str, mode: ResponseMode) -> ResponseStep {
+        ResponseStep {
+            action: action.to_string(),
+            mode,
+            late_after: None,
+            late_mode: None,
+        }
+    }
+
+    /// The mode for an alert detected `detected_after` after its last event (None: not
+    /// known, as for alerts from before the field existed: the normal mode).
+    pub fn mode_for(&self, detected_after: Option<Duration>) -> ResponseMode {
+        match (self.late_after, detected_after) {
+            (Some(bound), Some(delay)) if delay > bound => self.late_mode.unwrap_or(ResponseMode::Approval),
+            _ => self.mode,
+        }
+    }
 }
 
 /// A named value the SQL refers to as `${name}`.
@@ -151,6 +178,15 @@ impl RuleSettings {
             if step.action.trim().is_empty() {
                 return Err(RuleError::in_file(path, "a [[response]] step needs an action name"));
             }
+            if step.late_mode.is_some() && step.late_after.is_none() {
+                return Err(RuleError::in_file(
+                    path,
+                    format!(
+                        "the [[response]] step `{}` has late_mode but no late_after: say how late an alert must be (e.g. late_after = \"1h\")",
+                        step.action
+                    ),
+                ));
+            }
         }
         for name in self.params.keys() {
             if matches!(name.as_str(), "window" | "lateness") {
@@ -222,5 +258,21 @@ mode = "approval"
         let error = RuleSettings::load(&path).unwrap_err().to_string();
         assert!(error.contains("rule.toml:4:"), "{error}");
         assert!(error.contains("unknown variant"), "{error}");
+    }
+
+    #[test]
+    fn a_late_alert_takes_the_late_mode() {
+        let late = GOOD.replace("mode = \"approval\"", "mode = \"auto\"\nlate_after = \"1h\"");
+        let (_dir, path) = write(&late);
+        let step = &RuleSettings::load(&path).unwrap().response[0];
+        assert_eq!(step.mode_for(Some(Duration::from_secs(60))), ResponseMode::Auto);
+        assert_eq!(step.mode_for(None), ResponseMode::Auto);
+        assert_eq!(
+            step.mode_for(Some(Duration::from_secs(6 * 3600))),
+            ResponseMode::Approval
+        );
+        let (_dir, path) = write(&GOOD.replace("mode = \"approval\"", "mode = \"auto\"\nlate_mode = \"auto\""));
+        let error = RuleSettings::load(&path).unwrap_err().to_string();
+        assert!(error.contains("late_after"), "{error}");
     }
 }

@@ -269,6 +269,45 @@ impl KeptRows {
         out
     }
 
+    /// The kept rows of `keys` as stored (for compact.sql).
+    pub fn stored_rows_of<'a>(&self, keys: impl IntoIterator<Item = &'a PartitionKey>) -> Vec<RecordBatch> {
+        keys.into_iter()
+            .filter_map(|key| self.partitions.get(key))
+            .flat_map(|partition| partition.batches.iter().filter(|batch| batch.num_rows() > 0).cloned())
+            .collect()
+    }
+
+    /// Replaces the rows of `key` with `rows` (compact.sql's rewrite of them); all old.
+    pub fn replace(&mut self, key: &str, rows: &[RecordBatch]) -> Result<(), ArrowError> {
+        let Some(partition) = self.partitions.get(key) else {
+            return Ok(());
+        };
+        let (due_watermark, before) = (partition.due_watermark, partition.rows);
+        let rows: Vec<RecordBatch> = rows
+            .iter()
+            .map(|batch| RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec()))
+            .collect::<Result<_, _>>()?;
+        let merged = concat_batches(&self.schema, &rows)?;
+        let count = merged.num_rows();
+        let earliest_expiry = (0..count)
+            .map(|row| self.expiry(&merged, row))
+            .min()
+            .unwrap_or(i64::MAX);
+        let earliest_due = (0..count)
+            .filter_map(|row| self.due(&merged, row))
+            .filter(|due| *due >= due_watermark)
+            .min()
+            .unwrap_or(i64::MAX);
+        self.rows = self.rows - before + count;
+        let partition = self.partitions.get_mut(key).expect("present");
+        partition.rows = count;
+        partition.batches = vec![merged];
+        partition.new_from = 1;
+        partition.earliest_expiry = earliest_expiry;
+        partition.earliest_due = earliest_due;
+        Ok(())
+    }
+
     /// Ends the evaluation of `keys`: rows due by now have fired, expired rows leave,
     /// and partitions over their cap keep their newest rows. Returns rows dropped.
     pub fn settle<'a>(

@@ -17,7 +17,7 @@ async fn every_builtin_rule_plans() {
     let errors = engine.load_dir(&detections_dir().join("rules")).await.unwrap();
     let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert!(messages.is_empty(), "{}", messages.join("\n"));
-    assert_eq!(engine.rule_ids().len(), 7, "{:?}", engine.rule_ids());
+    assert_eq!(engine.rule_ids().len(), 8, "{:?}", engine.rule_ids());
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub enum Transport {
     OtlpHttp,
     Kafka,
     OpaLogs,
+    /// Cordon's own responses, stored back as `cordon.response` events.
+    Responder,
 }
 
 impl Transport {
@@ -31,6 +33,7 @@ impl Transport {
             Transport::OtlpHttp => "otlp_http",
             Transport::Kafka => "kafka",
             Transport::OpaLogs => "opa_logs",
+            Transport::Responder => "responder",
         }
     }
 }
@@ -90,7 +93,14 @@ impl Ingestor {
         IngestBatch {
             ingestor: self,
             transport,
-            builder: EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone()),
+            builder: {
+                let builder = EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone());
+                if transport == Transport::Responder {
+                    builder.allowing_own_kinds()
+                } else {
+                    builder
+                }
+            },
             report: ConversionReport::default(),
             records: 0,
             received: now_unix_nano(),

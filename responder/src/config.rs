@@ -321,10 +321,10 @@ mod tests {
 
         config.playbooks.insert(
             "repeated-policy-denies".into(),
-            vec![ResponseStep {
-                action: "reboot".into(),
-                mode: cordon_detections::settings::ResponseMode::Auto,
-            }],
+            vec![ResponseStep::new(
+                "reboot",
+                cordon_detections::settings::ResponseMode::Auto,
+            )],
         );
         assert!(
             config

@@ -43,10 +43,7 @@ mod tests {
     use super::*;
 
     fn step(action: &str, mode: ResponseMode) -> ResponseStep {
-        ResponseStep {
-            action: action.into(),
-            mode,
-        }
+        ResponseStep::new(action, mode)
     }
 
     #[test]

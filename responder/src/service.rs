@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cordon_detections::alerts::{Alert, AlertStore};
-use cordon_detections::settings::ResponseMode;
+use cordon_detections::settings::{ResponseMode, ResponseStep};
 use rand::SeedableRng;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -210,10 +210,9 @@ impl Responder {
                     ActionState::Failed,
                     Some(format!("the alert does not name the target: {why}")),
                 ),
-                Ok(()) if step.mode == ResponseMode::Approval => (
-                    ActionState::AwaitingApproval,
-                    Some(format!("the playbook of {} asks for approval", alert.rule_id)),
-                ),
+                Ok(()) if step.mode_for(alert.detection_delay()) == ResponseMode::Approval => {
+                    (ActionState::AwaitingApproval, Some(approval_note(&step, alert)))
+                }
                 Ok(()) => match self.guardrail(action, &target)? {
                     guardrails::Verdict::Proceed => (ActionState::Pending, None),
                     guardrails::Verdict::Hold(why) => (ActionState::AwaitingApproval, Some(why)),
@@ -472,6 +471,15 @@ impl Responder {
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ResponderError> {
         self.store.audit(filter)
     }
+
+    /// A named reader's position in the audit log (a sequence number).
+    pub fn cursor(&self, name: &str) -> Result<Option<i64>, ResponderError> {
+        self.store.cursor(name)
+    }
+
+    pub fn set_cursor(&self, name: &str, position: i64) -> Result<(), ResponderError> {
+        self.store.set_cursor(name, position)
+    }
 }
 
 /// A URL without its query string, for logs and the audit log.
@@ -480,6 +488,20 @@ fn redact_query(url: &str) -> String {
         Some((base, _)) => format!("{base}?[redacted]"),
         None => url.to_string(),
     }
+}
+
+/// Why a playbook step waits for a responder.
+fn approval_note(step: &ResponseStep, alert: &Alert) -> String {
+    if step.mode == ResponseMode::Approval {
+        return format!("the playbook of {} asks for approval", alert.rule_id);
+    }
+    let delay = alert.detection_delay().unwrap_or_default();
+    format!(
+        "detected {} after its last event (late_after {}): the playbook of {} asks for approval for late alerts",
+        humantime_serde::re::humantime::format_duration(Duration::from_secs(delay.as_secs())),
+        humantime_serde::re::humantime::format_duration(step.late_after.unwrap_or_default()),
+        alert.rule_id
+    )
 }
 
 #[cfg(test)]

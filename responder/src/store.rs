@@ -132,6 +132,9 @@ pub struct AuditFilter {
     pub action_id: Option<String>,
     /// Entries at or after this time (ns).
     pub since: Option<i64>,
+    /// Only entries after this sequence number, the oldest `limit` of them (a reader
+    /// that follows the log with a cursor).
+    pub after_seq: Option<i64>,
     /// The newest this many (returned oldest first).
     pub limit: usize,
 }
@@ -624,15 +627,17 @@ impl ActionStore {
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ResponderError> {
         let connection = self.connection.lock().expect("action store lock");
         let limit = if filter.limit == 0 { 200 } else { filter.limit };
+        // Following a cursor takes the oldest after it; otherwise the newest.
+        let newest_first = if filter.after_seq.is_some() { "" } else { "DESC" };
         let sql = format!(
             "SELECT * FROM (SELECT seq, at, action_id, action, event, actor, attempt, status_code, latency_ms, error, detail
-             FROM audit WHERE (?1 IS NULL OR action_id = ?1) AND (?2 IS NULL OR at >= ?2)
-             ORDER BY seq DESC LIMIT {limit}) ORDER BY seq"
+             FROM audit WHERE (?1 IS NULL OR action_id = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR seq > ?3)
+             ORDER BY seq {newest_first} LIMIT {limit}) ORDER BY seq"
         );
         let run = || -> rusqlite::Result<Vec<AuditEntry>> {
             let mut statement = connection.prepare(&sql)?;
             statement
-                .query_map(params![filter.action_id, filter.since], |row| {
+                .query_map(params![filter.action_id, filter.since, filter.after_seq], |row| {
                     Ok(AuditEntry {
                         seq: row.get(0)?,
                         at: rfc3339(row.get(1)?),

@@ -52,6 +52,9 @@ pub struct EventBatchBuilder {
     assigned_ids: u64,
     id_prefix: String,
     keys: std::sync::Arc<crate::signature::KeyRegistry>,
+    /// Whether Cordon's own kinds (`cordon.response`) may be appended: only for
+    /// Cordon's own writers, so no producer can forge a response outcome.
+    own_kinds: bool,
 }
 
 /// What happened to one appended record.
@@ -83,7 +86,14 @@ impl EventBatchBuilder {
             assigned_ids: 0,
             id_prefix: String::new(),
             keys: std::sync::Arc::new(crate::signature::KeyRegistry::new()),
+            own_kinds: false,
         }
+    }
+
+    /// Accepts Cordon's own event kinds (its response feed, rule fixtures).
+    pub fn allowing_own_kinds(mut self) -> Self {
+        self.own_kinds = true;
+        self
     }
 
     /// Verifies signatures against `keys`; without, every signature is `bad`.
@@ -104,6 +114,11 @@ impl EventBatchBuilder {
     /// `received_unix_nano` is when the pipeline got it.
     pub fn append(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
         record.validate()?;
+        if !self.own_kinds
+            && record.event_name.as_deref().map(crate::EventKind::from_name) == Some(crate::EventKind::CordonResponse)
+        {
+            return Err(RejectReason::ReservedKind(crate::EventKind::CordonResponse.as_str()));
+        }
         let notices = record.notices();
         let received = received_unix_nano;
         let (time, estimated) = match (record.time_unix_nano, record.observed_time_unix_nano) {
@@ -287,5 +302,27 @@ mod tests {
         assert_eq!(builder.append(&record, 1), Err(RejectReason::MissingHostId));
         assert!(builder.is_empty());
         assert_eq!(builder.finish().num_rows(), 0);
+    }
+
+    #[test]
+    fn only_cordon_writes_its_own_kinds() {
+        let mut record = flow();
+        record.set("event.name".into(), AttrValue::Str("cordon.response".into()));
+        let mut producer = EventBatchBuilder::with_capacity(1);
+        assert_eq!(
+            producer.append(&record, 1),
+            Err(RejectReason::ReservedKind("cordon.response"))
+        );
+        assert!(producer.is_empty());
+        let mut own = EventBatchBuilder::with_capacity(1).allowing_own_kinds();
+        assert!(own.append(&record, 1).unwrap().is_empty());
+        assert_eq!(
+            own.finish()
+                .column_by_name("event_name")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "cordon.response"
+        );
     }
 }

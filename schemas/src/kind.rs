@@ -23,13 +23,16 @@ pub enum EventKind {
     CredentialToken,
     #[serde(rename = "credential.pop_failure")]
     CredentialPopFailure,
+    /// Cordon's own: the outcome of one of its responses. Only Cordon writes these.
+    #[serde(rename = "cordon.response")]
+    CordonResponse,
     #[serde(rename = "other")]
     Other,
 }
 
 impl EventKind {
     /// Every kind, `Other` last.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::BrokerRequest,
         EventKind::PolicyDecision,
         EventKind::FileAccess,
@@ -39,6 +42,7 @@ impl EventKind {
         EventKind::DlpMatch,
         EventKind::CredentialToken,
         EventKind::CredentialPopFailure,
+        EventKind::CordonResponse,
         EventKind::Other,
     ];
 
@@ -54,6 +58,7 @@ impl EventKind {
             EventKind::DlpMatch => "dlp.match",
             EventKind::CredentialToken => "credential.token",
             EventKind::CredentialPopFailure => "credential.pop_failure",
+            EventKind::CordonResponse => "cordon.response",
             EventKind::Other => "other",
         }
     }
@@ -78,6 +83,7 @@ impl EventKind {
             EventKind::DlpMatch => "dlp_match",
             EventKind::CredentialToken => "credential_token",
             EventKind::CredentialPopFailure => "credential_pop_failure",
+            EventKind::CordonResponse => "cordon_response",
             EventKind::Other => "other_events",
         }
     }

@@ -20,6 +20,8 @@ pub enum RejectReason {
     NotAnObject,
     #[error("{0}")]
     Malformed(String),
+    #[error("event.name {0} is Cordon's own (the outcomes of its responses); producers may not send it")]
+    ReservedKind(&'static str),
 }
 
 impl RejectReason {
@@ -32,6 +34,7 @@ impl RejectReason {
             RejectReason::InvalidTime(_) => "invalid_time",
             RejectReason::NotAnObject => "not_an_object",
             RejectReason::Malformed(_) => "malformed",
+            RejectReason::ReservedKind(_) => "reserved_kind",
         }
     }
 }

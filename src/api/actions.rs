@@ -121,8 +121,8 @@ pub async fn get(
         let body = responder.body(&id)?.unwrap_or_default();
         let audit = responder.audit(&AuditFilter {
             action_id: Some(id.clone()),
-            since: None,
             limit: 1000,
+            ..AuditFilter::default()
         })?;
         Ok(Json(ActionDetail {
             action,
@@ -219,6 +219,7 @@ pub async fn audit(
         action_id: query.action_id,
         since,
         limit: limit(query.limit, 200)?,
+        after_seq: None,
     };
     let responder = state.responder.clone();
     let audit = blocking(move || responder.audit(&filter)).await?;

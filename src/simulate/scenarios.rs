@@ -28,6 +28,10 @@ pub enum Scenario {
     ExfilAttemptChain,
     TelemetryTampering,
     TelemetryGap,
+    /// An exfiltration chain (its alert isolates the host), then the host keeps
+    /// reaching unapproved destinations: caught only once Cordon's own isolation was
+    /// delivered, so it needs a responder with a webhook target.
+    ActivityAfterIsolation,
 }
 
 impl Scenario {
@@ -41,6 +45,10 @@ impl Scenario {
         Scenario::TelemetryGap,
     ];
 
+    /// Attacks that only a pipeline whose responses are delivered can catch (the
+    /// demo's; not in `ALL`, which telemetry alone reveals).
+    pub const WITH_RESPONSES: [Scenario; 1] = [Scenario::ActivityAfterIsolation];
+
     /// The rule id that should fire on it.
     pub fn rule_id(self) -> &'static str {
         match self {
@@ -51,11 +59,15 @@ impl Scenario {
             Scenario::ExfilAttemptChain => "exfil-attempt-chain",
             Scenario::TelemetryTampering => "telemetry-tampering",
             Scenario::TelemetryGap => "telemetry-gap",
+            Scenario::ActivityAfterIsolation => "activity-after-isolation",
         }
     }
 
     pub fn from_rule_id(name: &str) -> Option<Scenario> {
-        Scenario::ALL.into_iter().find(|scenario| scenario.rule_id() == name)
+        Scenario::ALL
+            .into_iter()
+            .chain(Scenario::WITH_RESPONSES)
+            .find(|scenario| scenario.rule_id() == name)
     }
 }
 
@@ -197,6 +209,23 @@ pub fn events(scenario: Scenario, rng: &mut ChaCha8Rng, start: i64, host: &Host,
                 .set(attr::SIGNATURE_ED25519, BASE64.encode(&bytes));
             vec![plain(event)]
         }
+        Scenario::ActivityAfterIsolation => {
+            // The chain's alert isolates the host about 35 s in; from 110 s (past the
+            // rule's grace after delivery) the host still uploads to a drop site.
+            let mut out = events(Scenario::ExfilAttemptChain, rng, start, host, agent);
+            for index in 0..4 {
+                out.push(plain(network_flow(
+                    rng,
+                    at(110 + index * 10),
+                    host,
+                    Some(agent),
+                    EXFIL_DESTINATIONS[2],
+                    2_400_000,
+                    &agent.executable,
+                )));
+            }
+            out
+        }
         Scenario::TelemetryGap => {
             let path = home(host, INTERNAL_DOCS[0]);
             let event = file_access(rng, at(0), host, path, "internal", "code");
@@ -214,7 +243,7 @@ mod tests {
 
     #[test]
     fn names_are_rule_ids() {
-        for scenario in Scenario::ALL {
+        for scenario in Scenario::ALL.into_iter().chain(Scenario::WITH_RESPONSES) {
             assert_eq!(Scenario::from_rule_id(scenario.rule_id()), Some(scenario));
             assert_eq!(serde_json::to_value(scenario).unwrap(), scenario.rule_id());
         }

@@ -147,15 +147,18 @@ fn rules_test_runs_every_fixture() {
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
 
-/// The attacks of the simulator, sent to a server that is then stopped; its data dir.
-async fn stored_attacks() -> (tempfile::TempDir, cordon::simulate::Simulator) {
+/// The attacks of the simulator, from an hour ago, sent to a server that is then
+/// stopped; its data dir. Recent, because the backtest judges events by when they
+/// arrived, as the live server did: a day-old event received now is too old for the
+/// default settings, and the backtest runs on those.
+async fn stored_attacks(start_unix_nano: i64) -> (tempfile::TempDir, cordon::simulate::Simulator) {
     use cordon::simulate::{Scenario, SimConfig, Simulator};
     let mut simulator = Simulator::new(SimConfig {
         seed: 21,
         hosts: 10,
         rate: 20.0,
         duration: std::time::Duration::from_secs(90),
-        start_unix_nano: 1_768_471_200_000_000_000,
+        start_unix_nano,
         scenarios: Scenario::ALL.to_vec(),
         ..SimConfig::default()
     });
@@ -171,17 +174,13 @@ async fn stored_attacks() -> (tempfile::TempDir, cordon::simulate::Simulator) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backtest_lists_what_the_rules_would_have_raised_from_stored_parquet() {
-    let (dir, simulator) = stored_attacks().await;
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let (dir, simulator) = stored_attacks(start.timestamp_nanos_opt().unwrap()).await;
+    let from = (start - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (start + chrono::Duration::hours(1)).to_rfc3339();
     let output = tokio::task::spawn_blocking(move || {
         let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-            .args([
-                "rules",
-                "backtest",
-                "--from",
-                "2026-01-15T09:00:00Z",
-                "--to",
-                "2026-01-15T11:00:00Z",
-            ])
+            .args(["rules", "backtest", "--from", &from, "--to", &to])
             .args(["--format", "json", "--data-dir"])
             .arg(dir.path())
             .env("CORDON_LOG", "warn")

@@ -87,6 +87,11 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.otlp.http_listen = "127.0.0.1:0".parse().unwrap();
     config.storage.data_dir = data_dir.to_path_buf();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
+    // The suites send events of a fixed day (2026-01-15) so their assertions can name
+    // times; received today, those are older than the default maximum event age and
+    // would be stored unevaluated. Ten years covers them; `stale_events_*` tests the
+    // default.
+    config.detections.max_event_age = Duration::from_secs(3650 * 24 * 3600);
     config.api.tokens = cordon::api::Role::ALL
         .iter()
         .map(|role| cordon::api::TokenConfig {

@@ -28,6 +28,19 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
     let (events, simulator) = attack_events(&[Scenario::AgentSpawnedNetworkTool], 21);
     let host = simulator.injections()[0].host_id.clone();
     send(server.server.grpc_addr, &events).await;
+    // A host whose clock runs 10 minutes ahead: the data-health page names it.
+    let ahead = chrono::Utc::now().timestamp_nanos_opt().unwrap() + 600_000_000_000;
+    let skewed: Vec<cordon_schemas::FlatEvent> = (0..3)
+        .map(|index| {
+            let mut event = cordon_schemas::FlatEvent::new(ahead + index, "process.start", "wks-clock-ahead");
+            event
+                .set("event.id", format!("clock-ahead-{index}"))
+                .set("user.name", "dave")
+                .set("process.executable.name", "ls");
+            event
+        })
+        .collect();
+    send(server.server.grpc_addr, &skewed).await;
     eventually(Duration::from_secs(60), "a held isolation", async || {
         let (_, body) = server
             .api_get("/api/v1/actions?state=awaiting_approval", Some(Role::Analyst))
@@ -77,8 +90,16 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
             .any(|state| state == "succeeded"),
         "{summary}"
     );
-    assert_eq!(summary["rules"].as_u64(), Some(7), "{summary}");
+    assert_eq!(summary["rules"].as_u64(), Some(8), "{summary}");
     assert!(summary["hunt_rows"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(
+        summary["health"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row[0] == "wks-clock-ahead" && row[4] == "3"),
+        "the data-health page shows the skewed host: {summary}"
+    );
     assert_eq!(
         summary["console_errors"],
         serde_json::json!([]),
@@ -90,7 +111,15 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
     assert_eq!(deliveries[0]["action"], "isolate_host");
     assert_eq!(deliveries[0]["host_id"], host.as_str());
     assert_eq!(deliveries[0]["signature"], "valid");
-    for page in ["alerts", "alert", "alert-approved", "rules", "responses", "hunt"] {
+    for page in [
+        "alerts",
+        "alert",
+        "alert-approved",
+        "rules",
+        "responses",
+        "hunt",
+        "health",
+    ] {
         let file = shots.join(format!("{page}.png"));
         assert!(
             std::fs::metadata(&file).map(|meta| meta.len() > 1000).unwrap_or(false),

@@ -75,6 +75,11 @@ try:
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#hunt-table tbody tr")))
     summary["hunt_rows"] = len(driver.find_elements(By.CSS_SELECTOR, "#hunt-table tbody tr"))
     driver.save_screenshot(f"{shots}/hunt.png")
+    driver.get(base + "/#/health")
+    wait.until(ready.presence_of_element_located((By.XPATH, "//tbody[@id='health']/tr[td[contains(., 'wks-clock-ahead')]]")))
+    summary["health"] = driver.execute_script(
+        "return [...document.querySelectorAll('#health tr')].map((row) => [...row.cells].map((cell) => cell.textContent))")
+    driver.save_screenshot(f"{shots}/health.png")
     summary["console_errors"] = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 finally:
     driver.quit()

@@ -74,9 +74,23 @@ pub struct Alert {
     /// Why it was closed: `true_positive`, `false_positive`, `benign`, `duplicate`.
     #[serde(default)]
     pub close_reason: Option<CloseReason>,
+    /// Seconds from the alert's last event to the arrival of the event that completed
+    /// it: near 0 when live, hours for a laptop's buffered upload. None for alerts
+    /// raised before Cordon recorded it.
+    #[serde(default)]
+    pub detected_after: Option<f64>,
     /// Analysts' notes and every triage change, oldest first (alert detail only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<AlertNote>,
+}
+
+impl Alert {
+    /// `detected_after` as a duration.
+    pub fn detection_delay(&self) -> Option<std::time::Duration> {
+        self.detected_after
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+            .map(std::time::Duration::from_secs_f64)
+    }
 }
 
 /// Why an alert was closed.

@@ -144,7 +144,11 @@ impl AlertStore {
             .map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
         // Columns added after the first release: stores from before get them here.
-        for (column, kind) in [("assignee", "TEXT"), ("close_reason", "TEXT")] {
+        for (column, kind) in [
+            ("assignee", "TEXT"),
+            ("close_reason", "TEXT"),
+            ("detected_after", "INTEGER"),
+        ] {
             let present: bool = connection
                 .query_row(
                     "SELECT count(*) > 0 FROM pragma_table_info('alerts') WHERE name = ?1",
@@ -259,8 +263,8 @@ impl AlertStore {
                 tx.execute(
                     "INSERT INTO alerts (id, rule_id, entity_key, entity, title, severity, attack, status,
                      host_id, user_name, agent_id, first_seen, last_seen, count, risk, fields, evidence_total,
-                     created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?10, ?11, ?12, 1, 0, ?13, 0, ?14, ?14)",
+                     created_at, updated_at, detected_after)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?10, ?11, ?12, 1, 0, ?13, 0, ?14, ?14, ?15)",
                     params![
                         id,
                         found.rule_id,
@@ -275,7 +279,8 @@ impl AlertStore {
                         found.first_seen,
                         found.last_seen,
                         fields,
-                        now
+                        now,
+                        found.detected_after
                     ],
                 )?;
                 (id, true)
@@ -510,7 +515,7 @@ impl AlertStore {
 
 const SELECT_ALERT: &str = "SELECT id, rule_id, title, severity, status, host_id, user_name, agent_id, entity,
     first_seen, last_seen, count, risk, attack, fields, evidence_total, created_at, updated_at, assignee,
-    close_reason FROM alerts";
+    close_reason, detected_after FROM alerts";
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
@@ -553,6 +558,9 @@ fn alert_from_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Ale
         close_reason: row
             .get::<_, Option<String>>(at + 19)?
             .and_then(|reason| CloseReason::parse(&reason)),
+        detected_after: row
+            .get::<_, Option<i64>>(at + 20)?
+            .map(|nanos| nanos.max(0) as f64 / 1e9),
         notes: Vec::new(),
     })
 }

@@ -168,10 +168,7 @@ pub fn config(receiver: &Receiver, secret: &Path) -> ResponderConfig {
 }
 
 pub fn step(action: &str, mode: ResponseMode) -> ResponseStep {
-    ResponseStep {
-        action: action.into(),
-        mode,
-    }
+    ResponseStep::new(action, mode)
 }
 
 /// Playbooks for the rule ids the tests raise alerts for.
@@ -180,9 +177,16 @@ pub fn playbooks(steps: Vec<ResponseStep>) -> Arc<dyn PlaybookSource> {
     Arc::new(map)
 }
 
-/// Raises a new alert of `test-rule` for `host` and `user`.
+/// Raises a new alert of `test-rule` for `host` and `user`, detected as it happened.
 pub fn raise(alerts: &AlertStore, host: &str, user: &str) -> Alert {
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    raise_detected_after(alerts, host, user, Duration::ZERO)
+}
+
+/// Raises a new alert of `test-rule` whose last event happened `delay` before it was
+/// detected (a buffered upload).
+pub fn raise_detected_after(alerts: &AlertStore, host: &str, user: &str, delay: Duration) -> Alert {
+    let detected = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let now = detected - delay.as_nanos() as i64;
     let entity: BTreeMap<String, Option<String>> = [
         ("host_id".to_string(), Some(host.to_string())),
         ("user_name".to_string(), Some(user.to_string())),
@@ -200,7 +204,7 @@ pub fn raise(alerts: &AlertStore, host: &str, user: &str) -> Alert {
             host_id: Some(host.into()),
         }],
         fields: serde_json::Map::new(),
-        detected_after: Some(0),
+        detected_after: Some(detected - now),
     };
     let meta = RuleMeta {
         title: "sensitive reads, denied upload, clipboard copy".into(),

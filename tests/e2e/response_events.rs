@@ -1,0 +1,134 @@
+//! Responses flow back as events: the simulator's `activity-after-isolation` attack
+//! (an exfiltration chain, then the host keeps uploading) is sent in real time; the
+//! chain's alert isolates the host through a real webhook sink; the responder's
+//! outcomes are stored as `cordon.response` events; the host's uploads after the
+//! delivered isolation raise `activity-after-isolation`; a restart stores no outcome
+//! twice; and a producer cannot forge a `cordon.response`.
+
+use std::time::Duration;
+
+use cordon::api::Role;
+use cordon::simulate::runner::{Pace, run};
+use cordon::simulate::senders::{SendReport, Sender};
+use cordon::simulate::{Scenario, SimConfig, Simulator};
+use cordon_schemas::FlatEvent;
+use serde_json::Value;
+
+use crate::common::*;
+use crate::responder::{SINK_SECRET, start_sink, targets_to};
+
+async fn response_events(server: &TestServer, host: &str) -> Vec<(String, String)> {
+    let sql = format!(
+        "SELECT attributes['response.action'] AS action, attributes['response.outcome'] AS outcome \
+         FROM cordon_response WHERE host_id = '{host}' ORDER BY time, event_id"
+    );
+    let batches = cordon::query::query(&server.storage(), &sql, 256 << 20).await.unwrap();
+    let rows = cordon::query::render(&batches, cordon::query::OutputFormat::Json).unwrap();
+    let rows: Value = serde_json::from_str(&rows).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["action"].as_str().unwrap_or_default().to_string(),
+                row["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an_alert() {
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("secret");
+    std::fs::write(&secret_file, SINK_SECRET).unwrap();
+    let (_sink, sink) = start_sink(SINK_SECRET);
+    let server = TestServer::start_with(|config| targets_to(config, sink, &secret_file)).await;
+
+    // A forged outcome from a producer is refused, and says why.
+    let mut forged = FlatEvent::new(
+        chrono::Utc::now().timestamp_nanos_opt().unwrap(),
+        "cordon.response",
+        "wks-x",
+    );
+    forged.set("event.id", "forged-1").set("response.outcome", "delivered");
+    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
+    let mut report = SendReport::default();
+    sender.send(&[forged], &mut report).await.unwrap();
+    assert_eq!(report.rejected, 1, "{report:?}");
+    assert!(
+        report
+            .last_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Cordon's own"),
+        "{report:?}"
+    );
+
+    // Real time: the uploads come 75 s after the chain, past the rule's 1-minute grace
+    // after the isolation is delivered.
+    let config = SimConfig {
+        seed: 31,
+        hosts: 3,
+        rate: 6.0,
+        duration: Duration::from_secs(20),
+        start_unix_nano: chrono::Utc::now().timestamp_nanos_opt().unwrap() - 30_000_000_000,
+        scenarios: vec![Scenario::ActivityAfterIsolation],
+        attack_at: Duration::from_secs(1),
+        ..SimConfig::default()
+    };
+    let host = Simulator::new(config.clone()).injections()[0].host_id.clone();
+    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
+    let report = run(config, &mut sender, 100, Pace::Realtime, |_| {}).await.unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    server.detections_idle().await;
+
+    let alerts = eventually(Duration::from_secs(30), "the alert", async || {
+        let alerts = server.alerts().await;
+        alerts
+            .iter()
+            .any(|alert| alert["rule_id"] == "activity-after-isolation")
+            .then_some(alerts)
+    })
+    .await;
+    let after: Vec<&Value> = alerts
+        .iter()
+        .filter(|alert| alert["rule_id"] == "activity-after-isolation")
+        .collect();
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0]["host_id"], host.as_str());
+    let (_, detail) = server
+        .api_get(
+            &format!("/api/v1/alerts/{}", after[0]["id"].as_str().unwrap()),
+            Some(Role::Analyst),
+        )
+        .await;
+    let kinds: Vec<&str> = detail["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|evidence| evidence["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds[0], "cordon.response",
+        "the delivered isolation is the first evidence: {detail:#}"
+    );
+    assert!(kinds[1..].iter().all(|kind| *kind == "network.flow"), "{kinds:?}");
+
+    let outcomes = response_events(&server, &host).await;
+    for expected in [("isolate_host", "requested"), ("isolate_host", "delivered")] {
+        assert!(
+            outcomes
+                .iter()
+                .any(|(action, outcome)| (action.as_str(), outcome.as_str()) == expected),
+            "{expected:?} in {outcomes:?}"
+        );
+    }
+
+    // A restart resumes the feed where it stopped: nothing stored twice.
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, |config| targets_to(config, sink, &secret_file)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(response_events(&server, &host).await, outcomes);
+    server.stop().await;
+}
