@@ -32,7 +32,7 @@ pub struct Server {
     storage: JoinHandle<()>,
     engine: JoinHandle<()>,
     responder_task: JoinHandle<()>,
-    response_events: JoinHandle<()>,
+    response_events: Option<JoinHandle<()>>,
     publisher: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
@@ -110,11 +110,13 @@ impl Server {
             let detections = detections.clone();
             store.add_listener(Arc::new(move |batch| detections.submit(batch)));
         }
-        let response_events = tokio::spawn(crate::response_events::run(
-            responder.clone(),
-            ingestor.clone(),
-            shutdown_receiver.clone(),
-        ));
+        let response_events = config.responder.outcome_events.then(|| {
+            tokio::spawn(crate::response_events::run(
+                responder.clone(),
+                ingestor.clone(),
+                shutdown_receiver.clone(),
+            ))
+        });
         let tokens = Arc::new(Tokens::load(&config.api.tokens)?);
         if tokens.is_empty() {
             tracing::warn!("no API tokens: every API call will get 401; add [[api.tokens]] or set CORDON_ADMIN_TOKEN");
@@ -174,7 +176,9 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.sources.join().await?;
-        self.response_events.await.context("response events task panicked")?;
+        if let Some(feed) = self.response_events {
+            feed.await.context("response events task panicked")?;
+        }
         self.storage.await.context("storage task panicked")?;
         self.engine.await.context("detection task panicked")?;
         self.responder_task.await.context("responder task panicked")?;

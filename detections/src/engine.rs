@@ -461,6 +461,9 @@ impl Engine {
                 delayed: arrivals[row].saturating_sub(times[row]) > lateness,
             })
             .collect();
+        // Delayed means evaluated although it came late; "by some rule", as a user-keyed
+        // rule may set aside what the host-keyed ones evaluate.
+        let mut evaluated_anywhere = vec![self.clocks.is_empty(); rows];
         let mut inputs = Vec::with_capacity(self.clocks.len());
         let mut keys_per_group = Vec::with_capacity(self.clocks.len());
         let policy = self.policy;
@@ -475,6 +478,7 @@ impl Engine {
             for &row in &order {
                 let verdict = group.clocks.observe(&policy, &keys[row], times[row], arrivals[row]);
                 evaluated[row] = verdict.evaluated();
+                evaluated_anywhere[row] |= evaluated[row];
                 let worst = &mut standing[row].verdict;
                 if rank(verdict) > rank(*worst) {
                     *worst = verdict;
@@ -494,6 +498,7 @@ impl Engine {
         let mut not_evaluated = 0;
         let (mut too_old, mut skewed, mut delayed) = (0u64, 0u64, 0u64);
         for row in 0..rows {
+            standing[row].delayed &= evaluated_anywhere[row];
             let stood = standing[row];
             match stood.verdict {
                 Verdict::Late | Verdict::TooOld => not_evaluated += 1,
@@ -501,7 +506,7 @@ impl Engine {
                 Verdict::OnTime => {}
             }
             too_old += u64::from(stood.verdict == Verdict::TooOld);
-            delayed += u64::from(stood.delayed && stood.verdict.evaluated());
+            delayed += u64::from(stood.delayed);
             if let Some(hosts) = &hosts
                 && hosts.is_valid(row)
             {

@@ -46,7 +46,7 @@ pub struct HealthBook {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub verdict: Verdict,
-    /// Arrived more than the lateness after its time.
+    /// Arrived more than the lateness after its time, and some rule evaluated it.
     pub delayed: bool,
 }
 
@@ -67,10 +67,10 @@ impl HealthBook {
             Verdict::Skewed => health.skewed += 1,
             Verdict::OnTime => {}
         }
-        if standing.delayed && standing.verdict.evaluated() {
+        if standing.delayed {
             health.delayed += 1;
         }
-        if standing.verdict == Verdict::OnTime {
+        if standing.verdict == Verdict::OnTime || standing.delayed {
             health.newest_time = health.newest_time.max(event_time);
         }
         health.last_arrival = health.last_arrival.max(arrival);

@@ -132,6 +132,9 @@ pub struct ResponderConfig {
     /// How often the responder looks for due retries when nothing wakes it.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// Store each response's outcome as a `cordon.response` event, so rules can use
+    /// them (`activity-after-isolation`).
+    pub outcome_events: bool,
 }
 
 impl Default for ResponderConfig {
@@ -146,6 +149,7 @@ impl Default for ResponderConfig {
             max_alert_age: Duration::from_secs(3600),
             max_in_flight: 8,
             poll_interval: Duration::from_millis(500),
+            outcome_events: true,
         }
     }
 }

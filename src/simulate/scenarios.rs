@@ -228,11 +228,17 @@ pub fn events(scenario: Scenario, rng: &mut ChaCha8Rng, start: i64, host: &Host,
         }
         Scenario::TelemetryGap => {
             let path = home(host, INTERNAL_DOCS[0]);
-            let event = file_access(rng, at(0), host, path, "internal", "code");
-            vec![AttackEvent {
-                event,
-                skip_sequence: 7,
-            }]
+            let event = file_access(rng, at(0), host, path.clone(), "internal", "code");
+            // A gap is final only once the host's own clock has passed it by the
+            // lateness (5 min): the host, and the background with it, goes on past that.
+            let later = file_access(rng, at(310), host, path, "internal", "code");
+            vec![
+                AttackEvent {
+                    event,
+                    skip_sequence: 7,
+                },
+                plain(later),
+            ]
         }
     }
 }

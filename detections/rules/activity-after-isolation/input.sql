@@ -1,5 +1,5 @@
 -- Isolations and releases the target acknowledged (Cordon's own response events) ...
-SELECT time, host_id, event_id,
+SELECT time, host_id, event_id, event_name,
        CASE attributes['response.action'] WHEN 'isolate_host' THEN 'isolated' ELSE 'released' END AS step,
        CAST(NULL AS VARCHAR) AS destination,
        time + ${window} AS keep_until
@@ -10,7 +10,7 @@ WHERE event_name = 'cordon.response'
 UNION ALL
 -- ... and outbound flows to destinations no approved pattern covers. A flow pairs
 -- only with an isolation before it, so it need not stay once the watermark passes it.
-SELECT time, host_id, event_id,
+SELECT time, host_id, event_id, event_name,
        'flow' AS step,
        coalesce(destination_address, tls_client_server_name, destination_ip) AS destination,
        time AS keep_until
