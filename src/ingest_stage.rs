@@ -93,7 +93,9 @@ impl IngestStage {
         config.validate()?;
         let metrics = IngestMetrics::default();
         let store = open_store(config, &metrics).await?;
-        let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()));
+        let ingestor = Arc::new(
+            Ingestor::new(store.clone(), metrics.clone()).with_max_clock_skew(config.detections.max_clock_skew),
+        );
         let (shutdown, receiver) = watch::channel(false);
         let sources = start_sources(&ingestor, config, receiver.clone()).await?;
         let storage = tokio::spawn(store.run_background(receiver));

@@ -14,9 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cordon::bench::ingest::IngestBenchOptions;
 use cordon::query::OutputFormat;
 use cordon::simulate::runner::Pace;
-use cordon::simulate::senders::Sender;
+use cordon::simulate::senders::{SendReport, Sender};
 use cordon::simulate::{Scenario, SimConfig, Simulator};
 use cordon::{Config, Server};
+use cordon_schemas::FlatEvent;
 
 #[derive(Parser)]
 #[command(name = "cordon", version, about = "Detection and response for desktop AI agents")]
@@ -607,6 +608,30 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The demo: server plus simulator with every attack, then what arrived.
+/// A host whose clock runs five minutes fast: its events are stored flagged, evaluated,
+/// and move no clock; data health names it.
+async fn send_fast_clock_host(sender: &mut Sender) -> anyhow::Result<()> {
+    let now = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let events: Vec<FlatEvent> = (0..5)
+        .map(|index| {
+            let mut event = FlatEvent::new(now + (300 + index) * 1_000_000_000, "network.flow", "wks-fast-clock");
+            event
+                .set("event.id", format!("fast-clock-{index}"))
+                .set("user.name", "dana")
+                .set("destination.address", "api.anthropic.com")
+                .set_int("destination.port", 443);
+            event
+        })
+        .collect();
+    let mut report = SendReport::default();
+    sender.send(&events, &mut report).await?;
+    println!(
+        "  sent {} events from wks-fast-clock, whose clock runs 5 minutes fast",
+        report.sent
+    );
+    Ok(())
+}
+
 async fn cordon_demo(
     mut config: Config,
     duration: Duration,
@@ -668,6 +693,7 @@ async fn cordon_demo(
         "  sent {} events over OTLP/gRPC, {} rejected",
         report.sent, report.rejected
     );
+    send_fast_clock_host(&mut sender).await?;
     let summary = cordon::query::query(
         &storage,
         "SELECT event_name, count(*) AS events, count(DISTINCT host_id) AS hosts, min(time) AS first, max(time) AS last \
@@ -694,6 +720,17 @@ async fn cordon_demo(
     println!(
         "alerts raised (cordon alerts list):\n{}",
         cordon::alerts_cmd::render_alerts(&alerts)
+    );
+    let flagged = cordon::query::query(
+        &storage,
+        "SELECT host_id, count(*) AS events, max(CAST(attributes['cordon.clock_ahead_seconds'] AS BIGINT)) AS seconds_ahead \
+         FROM events WHERE attributes['cordon.clock_ahead_seconds'] IS NOT NULL GROUP BY host_id",
+        512 << 20,
+    )
+    .await?;
+    println!(
+        "events stored with a clock ahead of their arrival (attributes['cordon.clock_ahead_seconds']):\n{}",
+        cordon::query::render(&flagged, OutputFormat::Table)?
     );
     let health = server.detections.shared.health.read().expect("health lock").clone();
     println!(

@@ -54,7 +54,11 @@ impl Server {
         let metrics = IngestMetrics::with_stages(&stages);
         metrics.register(&mut registry);
         let store = open_store(&config, &metrics).await?;
-        let ingestor = Arc::new(Ingestor::new(store.clone(), metrics.clone()).with_keys(Arc::new(keys)));
+        let ingestor = Arc::new(
+            Ingestor::new(store.clone(), metrics.clone())
+                .with_keys(Arc::new(keys))
+                .with_max_clock_skew(config.detections.max_clock_skew),
+        );
         let (shutdown, shutdown_receiver) = watch::channel(false);
 
         // Detections start before any source, so every batch stored from now on

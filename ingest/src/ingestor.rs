@@ -54,6 +54,7 @@ pub struct Ingestor {
     store: Arc<EventStore>,
     metrics: IngestMetrics,
     keys: Arc<KeyRegistry>,
+    max_clock_skew: Option<Duration>,
 }
 
 /// Wall-clock now, in nanoseconds since the epoch.
@@ -70,7 +71,15 @@ impl Ingestor {
             store,
             metrics,
             keys: Arc::new(KeyRegistry::new()),
+            max_clock_skew: None,
         }
+    }
+
+    /// Flags events whose time is ahead of their arrival by more than `skew`
+    /// (`cordon.clock_ahead_seconds`, notice `clock_ahead`).
+    pub fn with_max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = Some(skew);
+        self
     }
 
     /// Checks event signatures against `keys` (contract section 5).
@@ -94,7 +103,10 @@ impl Ingestor {
             ingestor: self,
             transport,
             builder: {
-                let builder = EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone());
+                let mut builder = EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone());
+                if let Some(skew) = self.max_clock_skew {
+                    builder = builder.with_max_clock_skew(skew);
+                }
                 if transport == Transport::Responder {
                     builder.allowing_own_kinds()
                 } else {

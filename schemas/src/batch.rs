@@ -55,7 +55,13 @@ pub struct EventBatchBuilder {
     /// Whether Cordon's own kinds (`cordon.response`) may be appended: only for
     /// Cordon's own writers, so no producer can forge a response outcome.
     own_kinds: bool,
+    /// Event times further ahead of arrival than this are flagged (None: never).
+    max_clock_skew_nanos: Option<i64>,
 }
+
+/// The attribute Cordon sets on an event whose time is ahead of its arrival by more
+/// than the allowed skew: how many seconds ahead. A producer's own value is dropped.
+pub const CLOCK_AHEAD_ATTRIBUTE: &str = "cordon.clock_ahead_seconds";
 
 /// What happened to one appended record.
 pub type AppendResult = Result<Vec<Notice>, RejectReason>;
@@ -87,7 +93,14 @@ impl EventBatchBuilder {
             id_prefix: String::new(),
             keys: std::sync::Arc::new(crate::signature::KeyRegistry::new()),
             own_kinds: false,
+            max_clock_skew_nanos: None,
         }
+    }
+
+    /// Flags events whose time is ahead of their arrival by more than `skew`.
+    pub fn with_max_clock_skew(mut self, skew: std::time::Duration) -> Self {
+        self.max_clock_skew_nanos = Some(i64::try_from(skew.as_nanos()).unwrap_or(i64::MAX));
+        self
     }
 
     /// Accepts Cordon's own event kinds (its response feed, rule fixtures).
@@ -119,7 +132,7 @@ impl EventBatchBuilder {
         {
             return Err(RejectReason::ReservedKind(crate::EventKind::CordonResponse.as_str()));
         }
-        let notices = record.notices();
+        let mut notices = record.notices();
         let received = received_unix_nano;
         let (time, estimated) = match (record.time_unix_nano, record.observed_time_unix_nano) {
             (0, 0) => (received, true),
@@ -173,7 +186,17 @@ impl EventBatchBuilder {
             self.extra.keys().append_value("event.name");
             self.extra.values().append_value(name);
         }
+        let ahead = time.saturating_sub(received);
+        if self.max_clock_skew_nanos.is_some_and(|skew| ahead > skew) {
+            let seconds = ahead / 1_000_000_000;
+            notices.push(Notice::ClockAhead(seconds));
+            self.extra.keys().append_value(CLOCK_AHEAD_ATTRIBUTE);
+            self.extra.values().append_value(seconds.to_string());
+        }
         for (key, value) in &record.extra {
+            if key == CLOCK_AHEAD_ATTRIBUTE {
+                continue;
+            }
             self.extra.keys().append_value(key);
             self.extra.values().append_value(value.to_text());
         }
@@ -278,6 +301,38 @@ mod tests {
         let time = batch.column(0).as_primitive::<TimestampNanosecondType>();
         assert_eq!(time.value(0), 42);
         assert!(batch.column(3).as_boolean().value(0));
+    }
+
+    fn attribute(batch: &RecordBatch, row: usize, key: &str) -> Option<String> {
+        let map = batch.column_by_name("attributes").unwrap().as_map();
+        let entries = map.value(row);
+        let keys = entries.column(0).as_string::<i32>();
+        let values = entries.column(1).as_string::<i32>();
+        (0..entries.len())
+            .find(|&index| keys.value(index) == key)
+            .map(|index| values.value(index).to_string())
+    }
+
+    #[test]
+    fn a_time_ahead_of_arrival_beyond_the_skew_is_flagged_and_a_forged_flag_dropped() {
+        let second = 1_000_000_000;
+        let arrival = 1_700_000_000_000_000_000;
+        let mut builder = EventBatchBuilder::with_capacity(3).with_max_clock_skew(std::time::Duration::from_secs(60));
+        let mut ahead = flow();
+        ahead.time_unix_nano = (arrival + 600 * second) as u64;
+        assert_eq!(builder.append(&ahead, arrival).unwrap(), vec![Notice::ClockAhead(600)]);
+        let mut within = flow();
+        within.time_unix_nano = (arrival + 59 * second) as u64;
+        within.set(CLOCK_AHEAD_ATTRIBUTE.into(), AttrValue::Str("9999".into()));
+        assert!(builder.append(&within, arrival).unwrap().is_empty());
+        let batch = builder.finish();
+        assert_eq!(attribute(&batch, 0, CLOCK_AHEAD_ATTRIBUTE).as_deref(), Some("600"));
+        assert_eq!(
+            attribute(&batch, 1, CLOCK_AHEAD_ATTRIBUTE),
+            None,
+            "a producer cannot set Cordon's flag"
+        );
+        assert_eq!(attribute(&batch, 1, "team").as_deref(), Some("blue"));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub enum Notice {
     ContentDropped(String),
     /// The producer gave no `event.id`: one was assigned, so redelivery is not detected.
     EventIdAssigned,
+    /// The event time is this many seconds ahead of its arrival, more than the allowed
+    /// clock skew: stored with `cordon.clock_ahead_seconds`, and it moves no clock.
+    ClockAhead(i64),
 }
 
 impl Notice {
@@ -61,6 +64,7 @@ impl Notice {
             Notice::TimeEstimated => "time_estimated",
             Notice::ContentDropped(_) => "content_attribute_dropped",
             Notice::EventIdAssigned => "event_id_assigned",
+            Notice::ClockAhead(_) => "clock_ahead",
         }
     }
 }
@@ -76,6 +80,10 @@ impl std::fmt::Display for Notice {
                 write!(f, "attribute {name} looks like raw content and was not stored")
             }
             Notice::EventIdAssigned => f.write_str("no event.id: one was assigned"),
+            Notice::ClockAhead(seconds) => write!(
+                f,
+                "event time {seconds} s ahead of arrival: check the host's clock (stored, flagged cordon.clock_ahead_seconds)"
+            ),
         }
     }
 }

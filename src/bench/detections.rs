@@ -68,10 +68,16 @@ pub struct DetectionBenchOptions {
     /// Skip the cost phases (latency only).
     #[arg(long)]
     pub skip_cost: bool,
+    /// Hosts in the idle-keys phase: each sends a burst, then falls silent.
+    #[arg(long, default_value_t = 100_000)]
+    pub idle_hosts: usize,
+    /// Skip the idle-keys phase (memory per silent host).
+    #[arg(long)]
+    pub skip_idle_keys: bool,
 }
 
 /// The background, as Arrow, and the state that makes each replay fresh.
-struct Background {
+pub(crate) struct Background {
     template: Vec<RecordBatch>,
     batch_index: usize,
     offset: usize,
@@ -79,6 +85,9 @@ struct Background {
     cycle_rows: u64,
     cycles: u64,
     sequences: HashMap<String, i64>,
+    /// Goes before the cycle number in renamed identities, so two backgrounds of one
+    /// run never share a host.
+    tag: &'static str,
 }
 
 fn to_batch(events: &[FlatEvent], received: i64) -> anyhow::Result<RecordBatch> {
@@ -103,11 +112,17 @@ fn renamed(column: &ArrayRef, suffix: &str) -> ArrayRef {
 }
 
 impl Background {
-    fn new(options: &DetectionBenchOptions) -> anyhow::Result<Background> {
+    pub(crate) fn new(options: &DetectionBenchOptions) -> anyhow::Result<Background> {
+        Background::of(options.hosts, options.rate, options.cycles, "c")
+    }
+
+    /// `hosts` hosts sending `rate` events/s between them, renamed `-{tag}{cycle}` for
+    /// each of `cycles` replays.
+    pub(crate) fn of(hosts: usize, rate: usize, cycles: usize, tag: &'static str) -> anyhow::Result<Background> {
         let mut simulator = Simulator::new(SimConfig {
             seed: 5,
-            hosts: options.hosts,
-            rate: options.rate as f64,
+            hosts,
+            rate: rate as f64,
             duration: Duration::from_secs(4),
             start_unix_nano: 0,
             scenarios: Vec::new(),
@@ -124,13 +139,25 @@ impl Background {
             batch_index: 0,
             offset: 0,
             emitted: 0,
-            cycles: options.cycles as u64,
+            cycles: cycles as u64,
             sequences: HashMap::new(),
+            tag,
         })
     }
 
+    /// Events in one replay cycle (each of its hosts sends once).
+    pub(crate) fn cycle_rows(&self) -> usize {
+        self.cycle_rows as usize
+    }
+
     /// The next `rows` events, spread evenly over [start, start + span).
-    fn take(&mut self, rows: usize, start: i64, span: i64, received: Option<i64>) -> anyhow::Result<RecordBatch> {
+    pub(crate) fn take(
+        &mut self,
+        rows: usize,
+        start: i64,
+        span: i64,
+        received: Option<i64>,
+    ) -> anyhow::Result<RecordBatch> {
         let mut parts = Vec::new();
         let mut left = rows;
         while left > 0 {
@@ -152,7 +179,7 @@ impl Background {
         let mut index = 0usize;
         for (part, cycle, first_id) in parts {
             let schema = part.schema();
-            let suffix = format!("-c{cycle}");
+            let suffix = format!("-{}{cycle}", self.tag);
             let mut columns: Vec<ArrayRef> = part.columns().to_vec();
             let n = part.num_rows();
             let times: Vec<i64> = (0..n)
@@ -196,19 +223,24 @@ impl Background {
     }
 }
 
-fn default_detections() -> DetectionConfig {
+pub(crate) fn default_detections() -> DetectionConfig {
     DetectionConfig::default()
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes.
 fn peak_rss() -> Option<u64> {
+    process_status("VmHWM:")
+}
+
+/// A memory figure of this process from /proc/self/status, in bytes.
+pub(crate) fn process_status(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -442,7 +474,7 @@ fn cost_line(options: &DetectionBenchOptions, figures: &CostFigures) -> String {
 pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "cordon bench detections ({cores} cores, all 7 built-in rules, fleet {} hosts, {} events/s)",
+        "cordon bench detections ({cores} cores, every built-in rule, fleet {} hosts, {} events/s)",
         options.hosts * options.cycles,
         options.rate
     );
@@ -460,6 +492,10 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
             latency.attacks_sent,
             latency.events_sent
         );
+    }
+    if !options.skip_idle_keys {
+        let figures = super::idle_keys::run(&options).await?;
+        println!("{}", super::idle_keys::line(&options, &figures));
     }
     if options.skip_cost {
         return Ok(());

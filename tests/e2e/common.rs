@@ -322,3 +322,42 @@ pub fn cli(args: &[&str], api: &str, token: &str) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+
+/// `cordon rules backtest --format json` over the data dir `dir` (dropped after) for
+/// event times in `[from, to)`: the alerts it lists.
+pub async fn backtest(dir: tempfile::TempDir, from: i64, to: i64) -> Vec<Value> {
+    let (from, to) = (
+        chrono::DateTime::from_timestamp_nanos(from).to_rfc3339(),
+        chrono::DateTime::from_timestamp_nanos(to).to_rfc3339(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args([
+                "rules",
+                "backtest",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("CORDON_LOG", "warn")
+            .output()
+            .unwrap();
+        drop(dir);
+        output
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    listed["alerts"].as_array().unwrap().clone()
+}

@@ -7,7 +7,6 @@
 //! over the stored run raises exactly what the live server raised.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use cordon::api::Role;
@@ -239,33 +238,18 @@ async fn buffered_laptops_and_mixed_requests_raise_each_attack_once_marked_late_
     assert!(host("laptop-offline-1h")["delayed"].as_u64().unwrap() > 0);
     assert_eq!(health["totals"]["late"], 0, "nothing set aside: {health:#}");
 
+    let storage = server.storage();
     let dir = server.stop().await;
-    let from = chrono::DateTime::from_timestamp_nanos(now - 7 * 3600 * SECOND).to_rfc3339();
-    let to = chrono::DateTime::from_timestamp_nanos(now + 3600 * SECOND).to_rfc3339();
-    let output = tokio::task::spawn_blocking(move || {
-        let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-            .args([
-                "rules",
-                "backtest",
-                "--from",
-                &from,
-                "--to",
-                &to,
-                "--format",
-                "json",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .env("CORDON_LOG", "warn")
-            .output()
-            .unwrap();
-        drop(dir);
-        output
-    })
-    .await
-    .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let backtest: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let backtested = backtest["alerts"].as_array().unwrap();
-    assert_eq!(shapes(backtested), shapes(&alerts), "backtest equals live");
+    let flagged = crate::common::count(
+        &storage,
+        "SELECT count(*) FROM events WHERE host_id = 'wks-clock-2m-ahead' \
+         AND CAST(attributes['cordon.clock_ahead_seconds'] AS BIGINT) > 60",
+    )
+    .await;
+    assert_eq!(
+        flagged, ahead_count as i64,
+        "each event ahead of its arrival is flagged"
+    );
+    let backtested = crate::common::backtest(dir, now - 7 * 3600 * SECOND, now + 3600 * SECOND).await;
+    assert_eq!(shapes(&backtested), shapes(&alerts), "backtest equals live");
 }
