@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use cordon_detections::service::DetectionConfig;
 use cordon_ingest::kafka::KafkaConfig;
-use cordon_ingest::{OtlpConfig, StorageConfig};
+use cordon_ingest::{LimitsConfig, OtlpConfig, StorageConfig};
 
 use crate::api::ApiConfig;
 use cordon_responder::ResponderConfig;
@@ -21,6 +21,7 @@ pub struct Config {
     pub otlp: OtlpConfig,
     pub kafka: KafkaConfig,
     pub storage: StorageConfig,
+    pub limits: LimitsConfig,
     pub detections: DetectionConfig,
     pub api: ApiConfig,
     pub signatures: SignatureConfig,
@@ -74,6 +75,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.otlp.validate().context("invalid setting")?;
         self.storage.validate().context("invalid setting")?;
+        self.limits.validate().context("invalid setting")?;
         self.kafka.validate().context("invalid setting")?;
         self.detections
             .validate()

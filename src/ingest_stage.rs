@@ -94,7 +94,9 @@ impl IngestStage {
         let metrics = IngestMetrics::default();
         let store = open_store(config, &metrics).await?;
         let ingestor = Arc::new(
-            Ingestor::new(store.clone(), metrics.clone()).with_max_clock_skew(config.detections.max_clock_skew),
+            Ingestor::new(store.clone(), metrics.clone())
+                .with_max_clock_skew(config.detections.max_clock_skew)
+                .with_time_bounds(config.limits.time_bounds()),
         );
         let (shutdown, receiver) = watch::channel(false);
         let sources = start_sources(&ingestor, config, receiver.clone()).await?;

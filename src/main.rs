@@ -314,7 +314,12 @@ impl SimulateArgs {
         if self.rate.is_nan() || self.rate <= 0.0 {
             bail!("--rate must be above 0, got {}", self.rate);
         }
-        let start = self.start.unwrap_or_else(Utc::now);
+        // Sent as fast as taken, a run without --start ends now: starting now, it would
+        // run ahead of the clock and the door would refuse what is too far ahead.
+        let start = self.start.unwrap_or_else(|| match self.pace {
+            Pace::Realtime => Utc::now(),
+            Pace::Fast => Utc::now() - self.duration,
+        });
         Ok(SimConfig {
             seed: self.seed,
             hosts: self.hosts,

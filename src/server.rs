@@ -57,7 +57,8 @@ impl Server {
         let ingestor = Arc::new(
             Ingestor::new(store.clone(), metrics.clone())
                 .with_keys(Arc::new(keys))
-                .with_max_clock_skew(config.detections.max_clock_skew),
+                .with_max_clock_skew(config.detections.max_clock_skew)
+                .with_time_bounds(config.limits.time_bounds()),
         );
         let (shutdown, shutdown_receiver) = watch::channel(false);
 

@@ -93,6 +93,53 @@ impl Default for StorageConfig {
     }
 }
 
+/// Bounds every record is checked against at the door (`[limits]`). A record outside
+/// one is rejected with its own reason and counted; the rest of its request is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Oldest event time accepted, behind its arrival.
+    #[serde(with = "humantime_serde")]
+    pub max_event_age: Duration,
+    /// Newest event time accepted, ahead of its arrival.
+    #[serde(with = "humantime_serde")]
+    pub max_event_ahead: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let bounds = cordon_schemas::TimeBounds::default();
+        LimitsConfig {
+            max_event_age: bounds.max_age,
+            max_event_ahead: bounds.max_ahead,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn time_bounds(&self) -> cordon_schemas::TimeBounds {
+        cordon_schemas::TimeBounds {
+            max_age: self.max_event_age,
+            max_ahead: self.max_event_ahead,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        check(
+            self.max_event_age >= Duration::from_secs(60),
+            "limits.max_event_age",
+            format!("{:?}", self.max_event_age),
+            "at least 1m",
+        )?;
+        check(
+            self.max_event_ahead >= Duration::from_secs(1),
+            "limits.max_event_ahead",
+            format!("{:?}", self.max_event_ahead),
+            "at least 1s",
+        )
+    }
+}
+
 /// A setting that is present but cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("{field} = {value}: {expected}")]

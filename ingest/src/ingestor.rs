@@ -55,6 +55,7 @@ pub struct Ingestor {
     metrics: IngestMetrics,
     keys: Arc<KeyRegistry>,
     max_clock_skew: Option<Duration>,
+    time_bounds: Option<cordon_schemas::TimeBounds>,
 }
 
 /// Wall-clock now, in nanoseconds since the epoch.
@@ -72,7 +73,14 @@ impl Ingestor {
             metrics,
             keys: Arc::new(KeyRegistry::new()),
             max_clock_skew: None,
+            time_bounds: None,
         }
+    }
+
+    /// Rejects records whose event time is outside `bounds` around their arrival.
+    pub fn with_time_bounds(mut self, bounds: cordon_schemas::TimeBounds) -> Self {
+        self.time_bounds = Some(bounds);
+        self
     }
 
     /// Flags events whose time is ahead of their arrival by more than `skew`
@@ -106,6 +114,9 @@ impl Ingestor {
                 let mut builder = EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone());
                 if let Some(skew) = self.max_clock_skew {
                     builder = builder.with_max_clock_skew(skew);
+                }
+                if let Some(bounds) = self.time_bounds {
+                    builder = builder.with_time_bounds(bounds);
                 }
                 if transport == Transport::Responder {
                     builder.allowing_own_kinds()

@@ -57,6 +57,8 @@ pub struct EventBatchBuilder {
     own_kinds: bool,
     /// Event times further ahead of arrival than this are flagged (None: never).
     max_clock_skew_nanos: Option<i64>,
+    /// Event times outside these bounds are rejected (None: any time in range).
+    time_bounds: Option<crate::TimeBounds>,
 }
 
 /// The attribute Cordon sets on an event whose time is ahead of its arrival by more
@@ -94,7 +96,14 @@ impl EventBatchBuilder {
             keys: std::sync::Arc::new(crate::signature::KeyRegistry::new()),
             own_kinds: false,
             max_clock_skew_nanos: None,
+            time_bounds: None,
         }
+    }
+
+    /// Rejects records whose event time is outside `bounds` around their arrival.
+    pub fn with_time_bounds(mut self, bounds: crate::TimeBounds) -> Self {
+        self.time_bounds = Some(bounds);
+        self
     }
 
     /// Flags events whose time is ahead of their arrival by more than `skew`.
@@ -134,16 +143,22 @@ impl EventBatchBuilder {
         }
         let mut notices = record.notices();
         let received = received_unix_nano;
+        let in_range = |nanos: u64| i64::try_from(nanos).map_err(|_| RejectReason::TimeOutOfRange(nanos));
         let (time, estimated) = match (record.time_unix_nano, record.observed_time_unix_nano) {
             (0, 0) => (received, true),
-            (0, observed) => (observed as i64, false),
-            (time, _) => (time as i64, false),
+            (0, observed) => (in_range(observed)?, false),
+            (time, _) => (in_range(time)?, false),
         };
+        // Checked before anything is appended: a rejected record adds no row.
+        let observed = in_range(record.observed_time_unix_nano)?;
+        if let Some(bounds) = &self.time_bounds {
+            bounds.check(time, received).map_err(|breach| breach.reason(bounds))?;
+        }
         self.time.append_value(time);
-        if record.observed_time_unix_nano == 0 {
+        if observed == 0 {
             self.observed_time.append_null();
         } else {
-            self.observed_time.append_value(record.observed_time_unix_nano as i64);
+            self.observed_time.append_value(observed);
         }
         self.received_time.append_value(received);
         self.time_estimated.append_value(estimated);
@@ -333,6 +348,46 @@ mod tests {
             "a producer cannot set Cordon's flag"
         );
         assert_eq!(attribute(&batch, 1, "team").as_deref(), Some("blue"));
+    }
+
+    #[test]
+    fn times_outside_the_bounds_or_the_timestamp_range_are_rejected_and_add_no_row() {
+        let second = 1_000_000_000i64;
+        let arrival = 1_700_000_000 * second;
+        let mut builder = EventBatchBuilder::with_capacity(4).with_time_bounds(crate::TimeBounds::default());
+        let mut poison = flow();
+        poison.time_unix_nano = 1 << 63;
+        assert_eq!(
+            builder.append(&poison, arrival).unwrap_err().label(),
+            "time_out_of_range"
+        );
+        poison.time_unix_nano = i64::MAX as u64;
+        assert_eq!(
+            builder.append(&poison, arrival).unwrap_err().label(),
+            "time_too_far_ahead"
+        );
+        poison.time_unix_nano = 0;
+        poison.observed_time_unix_nano = u64::MAX;
+        assert_eq!(
+            builder.append(&poison, arrival).unwrap_err().label(),
+            "time_out_of_range"
+        );
+        let mut old = flow();
+        old.time_unix_nano = (arrival - 8 * 24 * 3600 * second) as u64;
+        let error = builder.append(&old, arrival).unwrap_err();
+        assert_eq!(error.label(), "time_too_old");
+        assert!(error.to_string().contains("limits.max_event_age"), "{error}");
+        let mut good = flow();
+        good.time_unix_nano = arrival as u64;
+        builder.append(&good, arrival).unwrap();
+        assert_eq!(builder.finish().num_rows(), 1);
+        // Without bounds (replays, fixtures) any time in range is taken.
+        let mut unbounded = EventBatchBuilder::with_capacity(1);
+        unbounded.append(&old, arrival).unwrap();
+        assert_eq!(
+            unbounded.append(&poison, arrival).unwrap_err().label(),
+            "time_out_of_range"
+        );
     }
 
     #[test]

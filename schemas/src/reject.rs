@@ -20,6 +20,16 @@ pub enum RejectReason {
     NotAnObject,
     #[error("{0}")]
     Malformed(String),
+    #[error("time {0} ns is beyond the range of timestamps (after 2262-04-11): send nanoseconds since the Unix epoch")]
+    TimeOutOfRange(u64),
+    #[error(
+        "event time is {days:.1} days before its arrival, older than limits.max_event_age ({limit_days:.1} days): check the producer's clock, or raise the limit to take back-filled events"
+    )]
+    TimeTooOld { days: f64, limit_days: f64 },
+    #[error(
+        "event time is {seconds} s ahead of its arrival, more than limits.max_event_ahead ({limit_seconds} s): check the producer's clock"
+    )]
+    TimeTooFarAhead { seconds: i64, limit_seconds: u64 },
     #[error("event.name {0} is Cordon's own (the outcomes of its responses); producers may not send it")]
     ReservedKind(&'static str),
 }
@@ -35,6 +45,9 @@ impl RejectReason {
             RejectReason::NotAnObject => "not_an_object",
             RejectReason::Malformed(_) => "malformed",
             RejectReason::ReservedKind(_) => "reserved_kind",
+            RejectReason::TimeOutOfRange(_) => "time_out_of_range",
+            RejectReason::TimeTooOld { .. } => "time_too_old",
+            RejectReason::TimeTooFarAhead { .. } => "time_too_far_ahead",
         }
     }
 }

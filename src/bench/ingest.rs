@@ -212,11 +212,15 @@ impl Decoder for ResponseDecoder {
 
 /// Simulated background telemetry, encoded as OTLP requests of `batch` records.
 pub fn payloads(events: usize, batch: usize) -> Vec<Bytes> {
+    let duration = Duration::from_secs_f64(events as f64 / 100_000.0);
+    // Ending a minute ago: times the door takes (limits.max_event_age) whenever the
+    // benchmark runs.
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let mut simulator = Simulator::new(SimConfig {
         hosts: 500,
         rate: 100_000.0,
-        duration: Duration::from_secs_f64(events as f64 / 100_000.0),
-        start_unix_nano: 1_768_471_445_000_000_000,
+        duration,
+        start_unix_nano: now - duration.as_nanos() as i64 - 60_000_000_000,
         ..SimConfig::default()
     });
     let mut out = Vec::new();

@@ -4,13 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cordon::bench::ingest::PreEncoded;
 use cordon_ingest::sources::{SourceContext, SourcesConfig, start_all};
 use cordon_ingest::storage::EventStore;
 use cordon_ingest::{IngestMetrics, Ingestor, StorageConfig};
 use cordon_schemas::FlatEvent;
 use cordon_schemas::otlp::events_to_request;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use prost::Message;
 use tonic::Code;
 
@@ -23,20 +21,6 @@ fn event(host: Option<&str>, name: &str, id: &str) -> FlatEvent {
     }
     event.set("event.id", id).set("user.name", "alice");
     event
-}
-
-async fn grpc_raw(url: &str, body: Bytes) -> Result<ExportLogsServiceResponse, tonic::Status> {
-    let channel = tonic::transport::Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static(cordon_ingest::otlp::grpc::EXPORT_PATH);
-    grpc.unary(tonic::Request::new(body), path, PreEncoded)
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 async fn post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {

@@ -81,6 +81,10 @@ pub fn python_script(name: &str) -> PathBuf {
 }
 
 /// Settings for a test server: loopback ports chosen by the OS, a scratch data dir.
+/// For a `cordon serve` process that takes the suites' fixed-date events: what
+/// `test_config` sets, as an environment variable.
+pub const FIXED_DATE_EVENT_AGE: (&str, &str) = ("CORDON_LIMITS__MAX_EVENT_AGE", "3650d");
+
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config::default();
     config.otlp.grpc_listen = "127.0.0.1:0".parse().unwrap();
@@ -88,10 +92,11 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.storage.data_dir = data_dir.to_path_buf();
     config.api.listen = "127.0.0.1:0".parse().unwrap();
     // The suites send events of a fixed day (2026-01-15) so their assertions can name
-    // times; received today, those are older than the default maximum event age and
-    // would be stored unevaluated. Ten years covers them; `stale_events_*` tests the
-    // default.
-    config.detections.max_event_age = Duration::from_secs(3650 * 24 * 3600);
+    // times; received today, those are older than the default maximum event age: the
+    // door would refuse them and the rules would not evaluate them. Ten years covers
+    // them; `bad_input::event_times_outside_the_bounds_*` tests the defaults.
+    config.limits.max_event_age = Duration::from_secs(3650 * 24 * 3600);
+    config.detections.max_event_age = config.limits.max_event_age;
     // The suites count the events they stored; Cordon's own response outcomes would
     // add to them. `response_events` turns the feed on and tests it.
     config.responder.outcome_events = false;
@@ -360,4 +365,22 @@ pub async fn backtest(dir: tempfile::TempDir, from: i64, to: i64) -> Vec<Value> 
     );
     let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
     listed["alerts"].as_array().unwrap().clone()
+}
+
+/// Sends an encoded OTLP logs request over gRPC as it is.
+pub async fn grpc_raw(
+    url: &str,
+    body: bytes::Bytes,
+) -> Result<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse, tonic::Status> {
+    let channel = tonic::transport::Channel::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static(cordon_ingest::otlp::grpc::EXPORT_PATH);
+    grpc.unary(tonic::Request::new(body), path, cordon::bench::ingest::PreEncoded)
+        .await
+        .map(tonic::Response::into_inner)
 }

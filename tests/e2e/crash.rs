@@ -38,6 +38,7 @@ fn serve(data_dir: &Path, flush_interval: &str) -> Served {
         .env("CORDON_OTLP__HTTP_LISTEN", http.to_string())
         .env("CORDON_API__LISTEN", "127.0.0.1:0")
         .env("CORDON_STORAGE__FLUSH_INTERVAL", flush_interval)
+        .env(FIXED_DATE_EVENT_AGE.0, FIXED_DATE_EVENT_AGE.1)
         .env("CORDON_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -287,6 +287,7 @@ topics = [{{ name = "{topic}", format = "otlp_proto" }}]
             .arg(&path)
             .arg("--data-dir")
             .arg(data_dir)
+            .env(FIXED_DATE_EVENT_AGE.0, FIXED_DATE_EVENT_AGE.1)
             .env("CORDON_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

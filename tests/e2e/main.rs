@@ -8,6 +8,7 @@ mod console;
 mod crash;
 mod detections;
 mod duckdb;
+mod hostile_input;
 mod hunt;
 mod kafka;
 mod kafka_broker;

@@ -164,7 +164,9 @@ pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) ->
             super::snapshot::boundary_tag(boundary),
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
-        Partition::of(hour * HOUR).dir(root).join(name)
+        // Saturating: the hours of extreme times (replayed from before the door checked
+        // them) still name a partition.
+        Partition::of(hour.saturating_mul(HOUR)).dir(root).join(name)
     };
     let all_times = times.iter().flat_map(|batch| batch.iter().copied());
     let (first, last) = all_times.fold((i64::MAX, i64::MIN), |(low, high), time| {
@@ -312,6 +314,23 @@ mod tests {
                 ids.iter().map(|id| id.unwrap().to_string()).collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    #[test]
+    fn extreme_event_times_are_written_without_overflow() {
+        use crate::storage::wal::tests::batch_of;
+        use arrow::array::{ArrayRef, TimestampNanosecondArray};
+        let root = tempfile::tempdir().unwrap();
+        // Times no producer can send past the door, but a write-ahead log from before
+        // the door checked them may replay: they must not stop storage.
+        let batch = batch_of("a", 0..3);
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns[0] = std::sync::Arc::new(
+            TimestampNanosecondArray::from(vec![i64::MIN, 1_768_471_445_000_000_000, i64::MAX]).with_timezone("UTC"),
+        );
+        let extreme = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        let files = write_partitioned(root.path(), &[extreme], 1).unwrap();
+        assert_eq!(files.len(), 3, "one file an hour: {files:?}");
     }
 
     #[test]

@@ -1,0 +1,94 @@
+//! What one record may be, checked at the door. A record outside a bound is rejected
+//! with a reason of its own (and counted); the rest of its request is kept.
+
+use std::time::Duration;
+
+/// Bounds on one record's event time, relative to its arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// Oldest accepted: this far behind arrival.
+    pub max_age: Duration,
+    /// Newest accepted: this far ahead of arrival.
+    pub max_ahead: Duration,
+}
+
+impl Default for TimeBounds {
+    fn default() -> Self {
+        TimeBounds {
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_ahead: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> i64 {
+    i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Where an event time falls against the bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfBounds {
+    /// Older than `max_age` before arrival, by this many nanoseconds behind arrival.
+    TooOld(i64),
+    /// Further ahead of arrival than `max_ahead`, by this many nanoseconds.
+    TooFarAhead(i64),
+}
+
+impl TimeBounds {
+    /// Checks `time` (ns) against `arrival` (ns); checked arithmetic, so any pair of
+    /// i64 times gives an answer.
+    pub fn check(&self, time: i64, arrival: i64) -> Result<(), OutOfBounds> {
+        let behind = i128::from(arrival) - i128::from(time);
+        if behind > i128::from(nanos(self.max_age)) {
+            return Err(OutOfBounds::TooOld(i64::try_from(behind).unwrap_or(i64::MAX)));
+        }
+        if -behind > i128::from(nanos(self.max_ahead)) {
+            return Err(OutOfBounds::TooFarAhead(i64::try_from(-behind).unwrap_or(i64::MAX)));
+        }
+        Ok(())
+    }
+}
+
+impl OutOfBounds {
+    /// The rejection, naming the bound and what to do.
+    pub fn reason(self, bounds: &TimeBounds) -> crate::RejectReason {
+        const DAY: f64 = 86_400e9;
+        match self {
+            OutOfBounds::TooOld(behind) => crate::RejectReason::TimeTooOld {
+                days: behind as f64 / DAY,
+                limit_days: bounds.max_age.as_secs_f64() / 86_400.0,
+            },
+            OutOfBounds::TooFarAhead(ahead) => crate::RejectReason::TimeTooFarAhead {
+                seconds: ahead / 1_000_000_000,
+                limit_seconds: bounds.max_ahead.as_secs(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000_000;
+
+    #[test]
+    fn times_inside_the_bounds_pass_and_extremes_are_refused_without_overflow() {
+        let bounds = TimeBounds::default();
+        let now = 1_800_000_000 * SECOND;
+        assert_eq!(bounds.check(now, now), Ok(()));
+        assert_eq!(bounds.check(now + 600 * SECOND, now), Ok(()));
+        assert_eq!(bounds.check(now - 7 * 24 * 3600 * SECOND, now), Ok(()));
+        assert_eq!(
+            bounds.check(now + 601 * SECOND, now),
+            Err(OutOfBounds::TooFarAhead(601 * SECOND))
+        );
+        assert!(matches!(bounds.check(i64::MAX, now), Err(OutOfBounds::TooFarAhead(_))));
+        assert!(matches!(bounds.check(i64::MIN, now), Err(OutOfBounds::TooOld(_))));
+        assert!(matches!(bounds.check(0, now), Err(OutOfBounds::TooOld(_))));
+        assert!(matches!(
+            bounds.check(i64::MIN, i64::MAX),
+            Err(OutOfBounds::TooOld(i64::MAX))
+        ));
+    }
+}
