@@ -434,8 +434,17 @@ fn init_logging() {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Rules plan on the engine's blocking thread; nested expressions (up to
+    // guard::MAX_NESTING) need more than the 2 MiB a runtime thread gets by default.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     cordon::allocator::configure();
     let cli = Cli::parse();
     init_logging();

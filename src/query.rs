@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use cordon_ingest::StorageConfig;
 use cordon_ingest::catalog::register_event_tables;
-use cordon_ingest::storage::read_snapshot;
+use cordon_ingest::storage::{Snapshot, read_snapshot};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -24,6 +24,15 @@ pub enum OutputFormat {
 /// A session with the event tables registered, reading Parquet plus what is still in
 /// the write-ahead log, with a memory limit so a careless query cannot take the host.
 pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyhow::Result<SessionContext> {
+    let storage_config = storage.clone();
+    let snapshot = tokio::task::spawn_blocking(move || read_snapshot(&storage_config)).await??;
+    session_over(snapshot, memory_limit_bytes)
+        .await
+        .with_context(|| format!("cannot open the event tables in {}", storage.data_dir.display()))
+}
+
+/// A session over `snapshot` (the running server's store: no reading of the WAL).
+pub async fn session_over(snapshot: Snapshot, memory_limit_bytes: usize) -> anyhow::Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory_limit_bytes, 1.0)
         .build_arc()?;
@@ -31,13 +40,10 @@ pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyh
         .with_config(SessionConfig::new().with_information_schema(true))
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_physical_optimizer_rules(crate::yield_points::rules())
         .build();
     let context = SessionContext::new_with_state(state);
-    let storage_config = storage.clone();
-    let snapshot = tokio::task::spawn_blocking(move || read_snapshot(&storage_config)).await??;
-    register_event_tables(&context, snapshot)
-        .await
-        .with_context(|| format!("cannot open the event tables in {}", storage.data_dir.display()))?;
+    register_event_tables(&context, snapshot).await?;
     Ok(context)
 }
 
@@ -55,6 +61,8 @@ pub async fn query(storage: &StorageConfig, sql: &str, memory_limit_bytes: usize
 
 /// Runs one read-only statement.
 pub async fn run(context: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    // Size and nesting first: planning a deeply nested expression overflows the stack.
+    cordon_detections::guard::single_query(sql).map_err(|refusal| anyhow::anyhow!(refusal.message))?;
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)

@@ -126,10 +126,15 @@ impl Server {
         if tokens.is_empty() {
             tracing::warn!("no API tokens: every API call will get 401; add [[api.tokens]] or set CORDON_ADMIN_TOKEN");
         }
+        let hunt_metrics = crate::api::hunt_pool::HuntMetrics::default();
+        hunt_metrics.register(&mut registry);
         let registry = Arc::new(registry);
+        let hunts = crate::api::hunt_pool::HuntPool::start(config.api.hunt.clone(), hunt_metrics)
+            .context("cannot start the hunt runtime")?;
         let api_state = ApiState {
             registry: registry.clone(),
-            storage: config.storage.clone(),
+            store: store.clone(),
+            hunts,
             alerts: detections.alerts.clone(),
             rules: detections.shared.clone(),
             responder: responder.clone(),

@@ -1,11 +1,21 @@
 //! Rules may only read. A rule's SQL must be exactly one query: DDL, DML, `COPY`,
 //! `CREATE EXTERNAL TABLE`, `SET` and the like are refused when the rule is loaded,
-//! and the plan is checked again after planning.
+//! and the plan is checked again after planning. Its size and nesting are bounded before
+//! anything plans it: DataFusion plans and displays expressions recursively, so a
+//! 500-byte `1+1+...` or a few thousand `OR`s would otherwise overflow the stack.
+
+use std::ops::ControlFlow;
 
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SQLOptions;
 use datafusion::sql::parser::{DFParser, Statement};
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::ast::{Expr, Query, Statement as SqlStatement, Visit, Visitor};
+
+/// The longest SQL text accepted (bytes).
+pub const MAX_SQL_BYTES: usize = 64 << 10;
+/// How deeply expressions and subqueries may nest. An `IN (...)` list of any length is
+/// one level; `a OR b OR c` is one level per `OR`.
+pub const MAX_NESTING: usize = 256;
 
 /// Options every rule and hunt is planned under.
 pub fn read_only() -> SQLOptions {
@@ -23,8 +33,81 @@ pub struct Refusal {
     pub column: Option<u64>,
 }
 
-/// Parses `sql` and returns its one query statement.
+/// Parses `sql` and returns its one query statement, once its size and nesting are
+/// within bounds.
 pub fn single_query(sql: &str) -> Result<Statement, Refusal> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(Refusal {
+            message: format!(
+                "the SQL is {} KiB; at most {} KiB is accepted (long value lists belong in a reference table)",
+                sql.len().div_ceil(1024),
+                MAX_SQL_BYTES >> 10
+            ),
+            line: None,
+            column: None,
+        });
+    }
+    let statement = parse_single_query(sql)?;
+    check_nesting(&statement)?;
+    Ok(statement)
+}
+
+/// Refuses a statement whose expressions or subqueries nest deeper than `MAX_NESTING`.
+/// The walk stops at the limit, so it is bounded itself.
+pub fn check_nesting(statement: &Statement) -> Result<(), Refusal> {
+    let Statement::Statement(inner) = statement else {
+        return Ok(());
+    };
+    let mut depth = NestingDepth::default();
+    match inner.visit(&mut depth) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(Refusal {
+            message: format!(
+                "expressions nest more than {MAX_NESTING} levels deep: use IN (...) for long lists of values, or split the query"
+            ),
+            line: None,
+            column: None,
+        }),
+    }
+}
+
+#[derive(Default)]
+struct NestingDepth {
+    depth: usize,
+}
+
+impl NestingDepth {
+    fn enter(&mut self) -> ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+    fn leave(&mut self) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for NestingDepth {
+    type Break = ();
+    fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.enter()
+    }
+    fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.leave()
+    }
+    fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.enter()
+    }
+    fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.leave()
+    }
+}
+
+fn parse_single_query(sql: &str) -> Result<Statement, Refusal> {
     let mut statements = DFParser::parse_sql(sql).map_err(|error| {
         let (line, column) = error_position(&error);
         Refusal {
@@ -48,16 +131,16 @@ pub fn single_query(sql: &str) -> Result<Statement, Refusal> {
     match &statement {
         Statement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::Query(_)) => Ok(statement),
         Statement::Statement(inner) => Err(refusal(format!(
-            "rules may only read: `{}` is not a query",
+            "only reading is allowed: `{}` is not a query",
             first_words(&inner.to_string())
         ))),
         Statement::CreateExternalTable(_) => Err(refusal(
-            "rules may only read: CREATE EXTERNAL TABLE is refused (reference data belongs in detections/reference/)"
+            "only reading is allowed: CREATE EXTERNAL TABLE is refused (reference data belongs in detections/reference/)"
                 .into(),
         )),
-        Statement::CopyTo(_) => Err(refusal("rules may only read: COPY is refused".into())),
+        Statement::CopyTo(_) => Err(refusal("only reading is allowed: COPY is refused".into())),
         Statement::Explain(_) | Statement::Reset(_) => {
-            Err(refusal("rules may only read: only a SELECT query is allowed".into()))
+            Err(refusal("only reading is allowed: only a SELECT query is allowed".into()))
         }
     }
 }
@@ -117,6 +200,35 @@ mod tests {
                 "{sql}: {refusal:?}"
             );
         }
+    }
+
+    fn sum_of(terms: usize) -> String {
+        format!("SELECT {}", vec!["1"; terms].join("+"))
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_passes_and_deeper_is_refused_before_planning() {
+        assert!(single_query(&sum_of(MAX_NESTING - 1)).is_ok());
+        for sql in [
+            sum_of(MAX_NESTING + 2),
+            sum_of(20_000),
+            format!(
+                "SELECT * FROM events WHERE {}",
+                vec!["host_id = 'h'"; 3000].join(" OR ")
+            ),
+        ] {
+            let refusal = single_query(&sql).unwrap_err();
+            assert!(refusal.message.contains("nest more than"), "{refusal:?}");
+        }
+        // A long value list is one level.
+        let list = (0..5000).map(|n| format!("'h{n}'")).collect::<Vec<_>>().join(",");
+        assert!(single_query(&format!("SELECT * FROM events WHERE host_id IN ({list})")).is_ok());
+    }
+
+    #[test]
+    fn oversized_sql_is_refused_unparsed() {
+        let sql = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
+        assert!(single_query(&sql).unwrap_err().message.contains("KiB"));
     }
 
     #[test]

@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+/// Attributes one record may carry (resource and log attributes together). OpenTelemetry
+/// SDKs default to 128; past this the record is rejected, and the rest not even looked at.
+pub const MAX_ATTRIBUTES: usize = 1024;
+/// The largest string, bytes or structured attribute value accepted (bytes of text).
+pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
 /// Bounds on one record's event time, relative to its arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeBounds {

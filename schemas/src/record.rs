@@ -25,6 +25,23 @@ pub struct EventRecord<'a> {
     pub extra: Vec<(Cow<'a, str>, AttrValue<'a>)>,
     /// Attributes dropped because they looked like raw content.
     pub dropped_content: Vec<String>,
+    /// Attributes set, kept or not: past `MAX_ATTRIBUTES` the record is rejected.
+    attributes_set: usize,
+    /// The first value over `MAX_VALUE_BYTES`: its name and size.
+    oversized: Option<(String, usize)>,
+    /// Where each name is in `extra`, once it is too long to search.
+    extra_index: ahash::AHashMap<Cow<'a, str>, usize>,
+}
+
+/// Below this many unnamed attributes a linear search beats hashing.
+const LINEAR_SEARCH: usize = 16;
+
+fn text_bytes(value: &AttrValue<'_>) -> usize {
+    match value {
+        AttrValue::Str(text) => text.len(),
+        AttrValue::Complex(text) => text.len(),
+        AttrValue::Int(_) | AttrValue::Double(_) | AttrValue::Bool(_) => 0,
+    }
 }
 
 fn typed_index(name: &str) -> Option<usize> {
@@ -70,11 +87,23 @@ impl<'a> EventRecord<'a> {
         self.typed.iter_mut().for_each(|slot| *slot = None);
         self.extra.clear();
         self.dropped_content.clear();
+        self.attributes_set = 0;
+        self.oversized = None;
+        self.extra_index.clear();
     }
 
     /// Sets one attribute by its contract name; a later call for the same name wins
     /// (log attributes are applied after resource attributes, so they override).
     pub fn set(&mut self, name: Cow<'a, str>, value: AttrValue<'a>) {
+        self.attributes_set += 1;
+        if self.attributes_set > crate::limits::MAX_ATTRIBUTES || self.oversized.is_some() {
+            return; // rejected already: the rest costs nothing
+        }
+        let bytes = text_bytes(&value);
+        if bytes > crate::limits::MAX_VALUE_BYTES {
+            self.oversized = Some((name.into_owned(), bytes));
+            return;
+        }
         match name.as_ref() {
             attr::HOST_ID => self.host_id = Some(text_of(value)),
             attr::HOST_NAME => self.host_name = Some(text_of(value)),
@@ -87,11 +116,31 @@ impl<'a> EventRecord<'a> {
                     self.typed[position] = Some(value);
                 } else if is_content_like(other) {
                     self.dropped_content.push(other.to_string());
-                } else if let Some(slot) = self.extra.iter_mut().find(|(key, _)| key == &name) {
-                    slot.1 = value;
                 } else {
-                    self.extra.push((name, value));
+                    self.set_extra(name, value);
                 }
+            }
+        }
+    }
+
+    fn set_extra(&mut self, name: Cow<'a, str>, value: AttrValue<'a>) {
+        if self.extra.len() < LINEAR_SEARCH {
+            match self.extra.iter_mut().find(|(key, _)| key == &name) {
+                Some(slot) => slot.1 = value,
+                None => self.extra.push((name, value)),
+            }
+            return;
+        }
+        if self.extra_index.is_empty() {
+            for (position, (key, _)) in self.extra.iter().enumerate() {
+                self.extra_index.insert(key.clone(), position);
+            }
+        }
+        match self.extra_index.get(&name) {
+            Some(&position) => self.extra[position].1 = value,
+            None => {
+                self.extra_index.insert(name.clone(), self.extra.len());
+                self.extra.push((name, value));
             }
         }
     }
@@ -104,6 +153,19 @@ impl<'a> EventRecord<'a> {
     /// Checks the record against the contract without changing it: what would be stored,
     /// or why it cannot be.
     pub fn validate(&self) -> Result<(), RejectReason> {
+        if self.attributes_set > crate::limits::MAX_ATTRIBUTES {
+            return Err(RejectReason::TooManyAttributes {
+                count: self.attributes_set,
+                limit: crate::limits::MAX_ATTRIBUTES,
+            });
+        }
+        if let Some((name, bytes)) = &self.oversized {
+            return Err(RejectReason::ValueTooLarge {
+                name: name.clone(),
+                bytes: *bytes,
+                limit: crate::limits::MAX_VALUE_BYTES,
+            });
+        }
         if self.host_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
             return Err(RejectReason::MissingHostId);
         }
@@ -181,6 +243,41 @@ mod tests {
         assert_eq!(error.label(), "invalid_attribute");
         assert!(error.to_string().contains("destination.port"), "{error}");
         assert!(valid().validate().is_ok());
+    }
+
+    #[test]
+    fn many_attributes_stay_in_order_and_the_last_value_of_a_name_wins() {
+        let mut record = valid();
+        for round in 0..2 {
+            for n in 0..100 {
+                record.set(format!("custom.{n}").into(), AttrValue::Int(round));
+            }
+        }
+        assert_eq!(record.extra.len(), 100);
+        assert_eq!(record.extra[42], ("custom.42".into(), AttrValue::Int(1)));
+        assert!(record.validate().is_ok());
+    }
+
+    #[test]
+    fn a_record_past_the_attribute_or_value_bounds_is_rejected() {
+        let mut crowded = valid();
+        for n in 0..100_000 {
+            crowded.set(format!("custom.{n}").into(), AttrValue::Int(n));
+        }
+        assert_eq!(crowded.validate().unwrap_err().label(), "too_many_attributes");
+        assert!(crowded.extra.len() < crate::limits::MAX_ATTRIBUTES);
+        let mut large = valid();
+        large.set(
+            "custom.blob".into(),
+            AttrValue::Str("x".repeat(crate::limits::MAX_VALUE_BYTES + 1).into()),
+        );
+        let error = large.validate().unwrap_err();
+        assert_eq!(error.label(), "value_too_large");
+        assert!(error.to_string().contains("custom.blob"), "{error}");
+        large.reset();
+        large.set("host.id".into(), AttrValue::Str("wks-1".into()));
+        large.set("event.name".into(), AttrValue::Str("network.flow".into()));
+        assert!(large.validate().is_ok(), "reset clears the bounds");
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub enum RejectReason {
         "event time is {seconds} s ahead of its arrival, more than limits.max_event_ahead ({limit_seconds} s): check the producer's clock"
     )]
     TimeTooFarAhead { seconds: i64, limit_seconds: u64 },
+    #[error(
+        "the record has {count} attributes, more than the {limit} accepted: send fewer (raw content belongs nowhere; details belong in the fields the contract names)"
+    )]
+    TooManyAttributes { count: usize, limit: usize },
+    #[error(
+        "attribute {name} is {bytes} bytes, more than the {limit} accepted: send a hash or a summary, never raw content"
+    )]
+    ValueTooLarge { name: String, bytes: usize, limit: usize },
     #[error("event.name {0} is Cordon's own (the outcomes of its responses); producers may not send it")]
     ReservedKind(&'static str),
 }
@@ -48,6 +56,8 @@ impl RejectReason {
             RejectReason::TimeOutOfRange(_) => "time_out_of_range",
             RejectReason::TimeTooOld { .. } => "time_too_old",
             RejectReason::TimeTooFarAhead { .. } => "time_too_far_ahead",
+            RejectReason::TooManyAttributes { .. } => "too_many_attributes",
+            RejectReason::ValueTooLarge { .. } => "value_too_large",
         }
     }
 }

@@ -40,7 +40,11 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     let back = humantime::parse_duration(text)
         .map_err(|_| format!("since must be an RFC 3339 time or a duration like 15m, not {text:?}"))?;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    Ok(now - back.as_nanos() as i64)
+    // Further back than nanoseconds reach (about 1677): from the beginning.
+    Ok(i64::try_from(back.as_nanos())
+        .ok()
+        .and_then(|back| now.checked_sub(back))
+        .unwrap_or(i64::MIN))
 }
 
 pub async fn list(

@@ -1,26 +1,32 @@
 //! Hunting and entity timelines over the stored events: read-only SQL (as `cordon
-//! query`) with a row limit, a time limit and a memory limit, answered as JSON rows.
+//! query`) with a row limit, a size and nesting limit checked before planning, and a
+//! memory limit, run on the hunt pool (its own runtime, a few at once, stopped at the
+//! time limit or when the caller leaves) over the live store's snapshot.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use datafusion::prelude::{SQLOptions, col, lit};
+use axum::http::StatusCode;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{SQLOptions, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::alerts::parse_since;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::hunt_pool::HuntError;
 
 const READERS: &[Role] = &[Role::Analyst, Role::Engineer, Role::Responder];
 /// Rows a hunt or timeline returns at most.
 pub const MAX_ROWS: usize = 10_000;
-/// How long a hunt may run.
-pub const TIME_LIMIT: Duration = Duration::from_secs(30);
-/// Memory a hunt may use.
+/// Memory a hunt's operators (sorts, joins, aggregations) may use.
 pub const MEMORY_LIMIT: usize = 512 << 20;
+/// The rows a hunt answers, in Arrow, at most: the result is built in memory.
+pub const MAX_RESULT_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,20 +53,60 @@ fn row_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     Ok(limit)
 }
 
-/// Runs `frame` with the row and time limits and turns the rows into JSON objects.
-async fn rows_of(frame: datafusion::dataframe::DataFrame, limit: usize, started: Instant) -> Result<Rows, ApiError> {
+impl From<HuntError> for ApiError {
+    fn from(error: HuntError) -> Self {
+        match error {
+            HuntError::Busy { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.to_string()),
+            HuntError::TimedOut(_) => ApiError::bad_request(error.to_string()),
+            HuntError::Crashed(_) => ApiError::internal(error),
+        }
+    }
+}
+
+/// Runs `query` (which builds a frame in a session over the live events) on the hunt
+/// pool and answers its rows.
+async fn on_pool<Q, F>(state: &ApiState, limit: usize, query: Q) -> Result<Json<Rows>, ApiError>
+where
+    Q: FnOnce(SessionContext) -> F + Send + 'static,
+    F: std::future::Future<Output = Result<DataFrame, ApiError>> + Send + 'static,
+{
+    let store = state.store.clone();
+    let started = Instant::now();
+    let rows = state
+        .hunts
+        .run(async move {
+            let snapshot = store.snapshot().map_err(ApiError::internal)?;
+            let context = crate::query::session_over(snapshot, MEMORY_LIMIT)
+                .await
+                .map_err(ApiError::internal)?;
+            rows_of(query(context).await?, limit, started).await
+        })
+        .await??;
+    Ok(Json(rows))
+}
+
+/// Runs `frame` with the row and size limits and turns the rows into JSON objects.
+async fn rows_of(frame: DataFrame, limit: usize, started: Instant) -> Result<Rows, ApiError> {
     let frame = frame
         .limit(0, Some(limit + 1))
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let batches = tokio::time::timeout(TIME_LIMIT, frame.collect())
+    let mut stream = frame
+        .execute_stream()
         .await
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "the query ran past {} s: narrow it (a time range, fewer columns)",
-                TIME_LIMIT.as_secs()
-            ))
-        })?
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let mut batches = Vec::new();
+    let mut bytes = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|error| ApiError::bad_request(error.to_string()))?;
+        bytes += batch.get_array_memory_size();
+        if bytes > MAX_RESULT_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "the rows come to more than {} MiB: select fewer or narrower columns, or fewer rows",
+                MAX_RESULT_BYTES >> 20
+            )));
+        }
+        batches.push(batch);
+    }
     let mut writer = arrow::json::ArrayWriter::new(Vec::new());
     for batch in &batches {
         writer.write(batch).map_err(ApiError::internal)?;
@@ -82,7 +128,8 @@ async fn rows_of(frame: datafusion::dataframe::DataFrame, limit: usize, started:
 }
 
 /// `POST /api/v1/hunt`: `{"sql": "...", "limit": 1000}`. One read-only statement over
-/// `events` and the per-kind tables; DDL, DML and other statements are refused.
+/// `events` and the per-kind tables; DDL, DML and other statements are refused, and so
+/// is SQL over 64 KiB or nested past `guard::MAX_NESTING`, before anything plans it.
 pub async fn hunt(
     caller: Caller,
     State(state): State<ApiState>,
@@ -91,20 +138,27 @@ pub async fn hunt(
     caller.require(READERS)?;
     let Json(request) = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let limit = row_limit(request.limit)?;
-    let started = Instant::now();
-    let context = crate::query::session(&state.storage, MEMORY_LIMIT)
-        .await
-        .map_err(ApiError::internal)?;
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let frame = context
-        .sql_with_options(&request.sql, options)
-        .await
-        .map_err(|error| ApiError::bad_request(error.to_string()))?;
     tracing::info!(who = %caller.name, "hunt query run");
-    Ok(Json(rows_of(frame, limit, started).await?))
+    on_pool(&state, limit, move |context| async move {
+        let statement = cordon_detections::guard::single_query(&request.sql)
+            .map_err(|refusal| ApiError::bad_request(refusal.message))?;
+        let plan = context
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|error| ApiError::bad_request(error.to_string()))?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|error| ApiError::bad_request(error.to_string()))?;
+        context
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|error| ApiError::bad_request(error.to_string()))
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,32 +190,30 @@ pub async fn timeline(
         Some(text) => parse_since(text).map_err(ApiError::bad_request)?,
         None => chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX),
     };
-    let started = Instant::now();
-    let context = crate::query::session(&state.storage, MEMORY_LIMIT)
-        .await
-        .map_err(ApiError::internal)?;
     let time = |nanos: i64| lit(ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into())));
-    // Values go in as literals, never spliced into SQL text.
-    let mut frame = context
-        .table("events")
-        .await
-        .map_err(ApiError::internal)?
-        .filter(col("time").gt_eq(time(since)).and(col("time").lt_eq(time(until))))
-        .map_err(ApiError::internal)?;
-    if let Some(host) = &query.host_id {
-        frame = frame
-            .filter(col("host_id").eq(lit(host.as_str())))
+    on_pool(&state, limit, move |context| async move {
+        // Values go in as literals, never spliced into SQL text.
+        let mut frame = context
+            .table("events")
+            .await
+            .map_err(ApiError::internal)?
+            .filter(col("time").gt_eq(time(since)).and(col("time").lt_eq(time(until))))
             .map_err(ApiError::internal)?;
-    }
-    if let Some(user) = &query.user_name {
-        frame = frame
-            .filter(col("user_name").eq(lit(user.as_str())))
-            .map_err(ApiError::internal)?;
-    }
-    let frame = frame
-        .sort(vec![col("time").sort(false, false)])
-        .map_err(ApiError::internal)?;
-    Ok(Json(rows_of(frame, limit, started).await?))
+        if let Some(host) = &query.host_id {
+            frame = frame
+                .filter(col("host_id").eq(lit(host.as_str())))
+                .map_err(ApiError::internal)?;
+        }
+        if let Some(user) = &query.user_name {
+            frame = frame
+                .filter(col("user_name").eq(lit(user.as_str())))
+                .map_err(ApiError::internal)?;
+        }
+        frame
+            .sort(vec![col("time").sort(false, false)])
+            .map_err(ApiError::internal)
+    })
+    .await
 }
 
 /// `GET /api/v1/alerts/{id}/events`: the stored events an alert rests on, oldest first.
@@ -178,7 +230,6 @@ pub async fn alert_events(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
-    let started = Instant::now();
     let ids: Vec<datafusion::logical_expr::Expr> = alert
         .evidence
         .iter()
@@ -191,16 +242,15 @@ pub async fn alert_events(
             elapsed_ms: 0,
         }));
     }
-    let context = crate::query::session(&state.storage, MEMORY_LIMIT)
-        .await
-        .map_err(ApiError::internal)?;
-    let frame = context
-        .table("events")
-        .await
-        .map_err(ApiError::internal)?
-        .filter(col("event_id").in_list(ids, false))
-        .map_err(ApiError::internal)?
-        .sort(vec![col("time").sort(true, false)])
-        .map_err(ApiError::internal)?;
-    Ok(Json(rows_of(frame, MAX_ROWS, started).await?))
+    on_pool(&state, MAX_ROWS, move |context| async move {
+        context
+            .table("events")
+            .await
+            .map_err(ApiError::internal)?
+            .filter(col("event_id").in_list(ids, false))
+            .map_err(ApiError::internal)?
+            .sort(vec![col("time").sort(true, false)])
+            .map_err(ApiError::internal)
+    })
+    .await
 }

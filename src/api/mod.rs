@@ -7,6 +7,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod hunt;
+pub mod hunt_pool;
 pub mod metrics;
 pub mod openapi;
 pub mod rules;
@@ -19,7 +20,7 @@ use cordon_detections::alerts::AlertStore;
 use cordon_detections::service::Shared;
 
 pub use auth::Role;
-pub use config::{ApiConfig, TokenConfig};
+pub use config::{ApiConfig, HuntConfig, TokenConfig};
 
 /// What handlers read.
 #[derive(Clone)]
@@ -27,8 +28,9 @@ pub struct ApiState {
     pub alerts: Arc<AlertStore>,
     pub rules: Arc<Shared>,
     pub responder: Arc<cordon_responder::Responder>,
-    /// Where the events are, for hunting and timelines.
-    pub storage: cordon_ingest::StorageConfig,
+    /// The live events, for hunting, timelines and evidence.
+    pub store: Arc<cordon_ingest::storage::EventStore>,
+    pub hunts: hunt_pool::HuntPool,
     /// Every stage's metrics, for `/metrics`.
     pub registry: Arc<prometheus_client::registry::Registry>,
     pub tokens: Arc<auth::Tokens>,

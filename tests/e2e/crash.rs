@@ -15,9 +15,9 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Served {
-    child: Child,
-    grpc: SocketAddr,
+pub struct Served {
+    pub child: Child,
+    pub grpc: SocketAddr,
 }
 
 impl Drop for Served {
@@ -28,7 +28,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(data_dir: &Path, flush_interval: &str) -> Served {
+pub fn serve(data_dir: &Path, flush_interval: &str) -> Served {
     let grpc: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_cordon"))

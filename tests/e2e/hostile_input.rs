@@ -129,3 +129,90 @@ async fn poison_timestamps_are_refused_at_the_door_and_neither_stop_storage_nor_
     assert_eq!(count(&again.storage(), "SELECT count(*) FROM events").await, 3);
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_query_parameters_get_answers_not_crashes() {
+    let server = TestServer::start().await;
+    for path in [
+        "/api/v1/alerts?since=300years",
+        "/api/v1/alerts?offset=18446744073709551615",
+        "/api/v1/alerts?since=300years&offset=9223372036854775808",
+        "/api/v1/audit?since=300years",
+        "/api/v1/timeline?host_id=h&since=300years",
+    ] {
+        let (status, body) = server.api_get(path, Some(cordon::api::Role::Responder)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, body) = server
+        .api_get(
+            "/api/v1/alerts?offset=18446744073709551615",
+            Some(cordon::api::Role::Analyst),
+        )
+        .await;
+    assert_eq!((status, body["alerts"].as_array().map(Vec::len)), (200, Some(0)));
+    server.stop().await;
+}
+
+fn text_attribute(key: String, value: String) -> opentelemetry_proto::tonic::common::v1::KeyValue {
+    opentelemetry_proto::tonic::common::v1::KeyValue {
+        key,
+        value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+            value: Some(AnyValue::StringValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crowded_and_oversized_records_are_refused_in_bounded_time_beside_good_ones() {
+    let test = TestServer::start().await;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    // One record with 100,000 attributes (took 101 s before), one with a 1 MiB value,
+    // one good, in one request.
+    let mut request = events_to_request(&[
+        flow("wks-crowd", "crowded", now),
+        flow("wks-crowd", "oversized", now),
+        flow("wks-crowd", "good", now),
+    ]);
+    let records = &mut request.resource_logs[0].scope_logs[0].log_records;
+    records[0]
+        .attributes
+        .extend((0..100_000).map(|n| text_attribute(format!("custom.a{n}"), "v".into())));
+    records[1]
+        .attributes
+        .push(text_attribute("custom.blob".into(), "x".repeat(1 << 20)));
+    let started = std::time::Instant::now();
+    let response = grpc_raw(&test.grpc_url(), Bytes::from(request.encode_to_vec()))
+        .await
+        .unwrap();
+    let crowded_took = started.elapsed();
+    let partial = response.partial_success.expect("two records refused");
+    assert_eq!(partial.rejected_log_records, 2, "{}", partial.error_message);
+    assert!(partial.error_message.contains("100"), "{}", partial.error_message);
+    assert_eq!(test.server.metrics.rejected_count("too_many_attributes"), 1);
+    assert_eq!(test.server.metrics.rejected_count("value_too_large"), 1);
+
+    // 2,000 resource attributes over 2,000 records (took 99 s before): each record is
+    // refused once it passes the bound, without the rest being applied.
+    let flows: Vec<FlatEvent> = (0..2000).map(|n| flow("wks-crowd", &format!("r{n}"), now)).collect();
+    let mut request = events_to_request(&flows);
+    for resource in &mut request.resource_logs {
+        if let Some(resource) = resource.resource.as_mut() {
+            resource
+                .attributes
+                .extend((0..2000).map(|n| text_attribute(format!("custom.r{n}"), "v".into())));
+        }
+    }
+    let started = std::time::Instant::now();
+    let response = grpc_raw(&test.grpc_url(), Bytes::from(request.encode_to_vec()))
+        .await
+        .unwrap();
+    let resource_took = started.elapsed();
+    assert_eq!(response.partial_success.unwrap().rejected_log_records, 2000);
+    eprintln!("crowded request answered in {crowded_took:?}, crowded resource in {resource_took:?}");
+    // Bounds, not targets: a debug build, beside the other suites, minutes before.
+    assert!(crowded_took < Duration::from_secs(20), "{crowded_took:?}");
+    assert!(resource_took < Duration::from_secs(20), "{resource_took:?}");
+    assert_eq!(count(&test.storage(), "SELECT count(*) FROM events").await, 1);
+    test.stop().await;
+}

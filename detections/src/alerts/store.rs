@@ -371,9 +371,11 @@ impl AlertStore {
             add("last_seen >=", since.into());
         }
         let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        // SQLite's integers are signed: past i64::MAX there is nothing anyway.
         sql.push_str(&format!(
-            " ORDER BY last_seen DESC, id LIMIT {limit} OFFSET {}",
-            filter.offset
+            " ORDER BY last_seen DESC, id LIMIT {} OFFSET {}",
+            limit.min(i64::MAX as usize),
+            filter.offset.min(i64::MAX as usize)
         ));
         let run = || -> Result<Vec<Alert>, rusqlite::Error> {
             let mut statement = connection.prepare(&sql)?;

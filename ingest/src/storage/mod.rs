@@ -3,6 +3,7 @@
 mod background;
 pub mod compaction;
 pub mod dedup;
+mod inflight;
 pub mod partition;
 pub mod snapshot;
 pub mod store;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::compaction::{compact_partition, recover_partition};
 use super::dedup::{DedupIndex, batch_keys, event_key};
+use super::inflight::{self, Admission, Seen};
 use super::partition::{parquet_files, partition_dirs, read_parquet_columns, write_partitioned};
 use super::snapshot::{self, Snapshot};
 use super::wal::{self, Wal, WalFull};
@@ -40,15 +41,36 @@ pub struct Appended {
 }
 
 pub struct EventStore {
+    /// Held while open: a second server on the same directory would lose flushes.
+    _lock: std::fs::File,
     config: StorageConfig,
     wal: Wal,
     memory: Arc<RwLock<Vec<Buffered>>>,
     buffered_rows: Arc<AtomicUsize>,
-    dedup: Mutex<DedupIndex>,
+    seen: Arc<Mutex<Seen>>,
     metrics: IngestMetrics,
     flush_lock: tokio::sync::Mutex<()>,
     retry_after: Duration,
     listeners: Arc<RwLock<Vec<BatchListener>>>,
+}
+
+/// Locks `data_dir` for this process (released by the kernel however it ends).
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = data_dir.join("cordon.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| StorageError::io("opening", &path, error))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Corrupt(format!(
+            "another Cordon server is using the data directory {}: stop it, or give this one its own --data-dir",
+            data_dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(error)) => Err(StorageError::io("locking", &path, error)),
+    }
 }
 
 fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
@@ -73,6 +95,7 @@ impl EventStore {
         for dir in [&events_dir, &wal_dir] {
             std::fs::create_dir_all(dir).map_err(|error| StorageError::io("creating", dir, error))?;
         }
+        let lock = lock_data_dir(&config.data_dir)?;
         for partition in partition_dirs(&events_dir) {
             recover_partition(&partition)?;
         }
@@ -149,7 +172,8 @@ impl EventStore {
         };
         let wal = Wal::start(&wal_dir, first_segment, config.wal_queue, on_durable, metrics.clone())?;
         Ok(Arc::new(EventStore {
-            dedup: Mutex::new(dedup),
+            _lock: lock,
+            seen: Arc::new(Mutex::new(Seen::new(dedup))),
             config,
             wal,
             memory,
@@ -183,55 +207,67 @@ impl EventStore {
             });
         }
         let keys = batch_keys(&batch);
-        let mut fresh_keys = Vec::with_capacity(keys.len());
-        let keep: BooleanArray = {
-            let mut dedup = self.dedup.lock().expect("dedup lock");
-            keys.iter()
-                .map(|key| {
-                    let fresh = dedup.insert(*key);
-                    if fresh {
-                        fresh_keys.push(*key);
-                    }
-                    Some(fresh)
-                })
-                .collect()
+        let (keep, fresh_keys, outcome) = loop {
+            let admission = self.seen.lock().expect("dedup lock").admit(&keys);
+            match admission {
+                Admission::Admitted {
+                    keep,
+                    fresh_keys,
+                    outcome,
+                } => break (keep, fresh_keys, outcome),
+                // Redelivered while the original is on its way: its outcome decides.
+                Admission::Wait(outcomes) => inflight::wait_for_all(outcomes).await,
+            }
         };
         let duplicates = keys.len() - fresh_keys.len();
         self.metrics.events_duplicate.inc_by(duplicates as u64);
         if fresh_keys.is_empty() {
             return Ok(Appended { stored: 0, duplicates });
         }
+        let settle = {
+            let seen = self.seen.clone();
+            move |durable: bool| {
+                seen.lock().expect("dedup lock").settle(&fresh_keys, durable);
+                outcome.send_replace(Some(durable));
+            }
+        };
         let fresh = if duplicates == 0 {
             batch
         } else {
-            filter_record_batch(&batch, &keep).map_err(StorageError::from)?
+            match filter_record_batch(&batch, &keep) {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    settle(false);
+                    return Err(StorageError::from(error).into());
+                }
+            }
         };
         let stored = fresh.num_rows();
-        let forget = |store: &EventStore| store.dedup.lock().expect("dedup lock").remove(&fresh_keys);
         let durable = match self.wal.try_append(fresh) {
             Ok(durable) => durable,
             Err(WalFull::Full) => {
-                forget(self);
+                settle(false);
                 return Err(IngestError::Overloaded {
                     what: "write-ahead log queue is full",
                     retry_after: self.retry_after,
                 });
             }
             Err(WalFull::Stopped) => {
-                forget(self);
+                settle(false);
                 return Err(StorageError::WalStopped.into());
             }
         };
-        match durable.await {
-            Ok(Ok(())) => Ok(Appended { stored, duplicates }),
-            Ok(Err(error)) => {
-                forget(self);
-                Err(error.into())
-            }
-            Err(_) => {
-                forget(self);
-                Err(StorageError::WalStopped.into())
-            }
+        // Settled on a task of its own, so a caller that leaves (a client that hung up)
+        // cannot leave its events marked as on their way or as stored when they are not.
+        let settled = tokio::spawn(async move {
+            let result = durable.await;
+            settle(matches!(result, Ok(Ok(()))));
+            result
+        });
+        match settled.await {
+            Ok(Ok(Ok(()))) => Ok(Appended { stored, duplicates }),
+            Ok(Ok(Err(error))) => Err(error.into()),
+            Ok(Err(_)) | Err(_) => Err(StorageError::WalStopped.into()),
         }
     }
 
@@ -443,6 +479,66 @@ mod tests {
             }
         );
         assert_eq!(rows(&store.recent()), 15);
+    }
+
+    #[tokio::test]
+    async fn a_second_store_on_the_same_directory_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path());
+        let refused = EventStore::open(
+            config(dir.path()),
+            IngestMetrics::default(),
+            Duration::from_secs(1),
+            vec![],
+        );
+        let message = refused.err().expect("a second store is refused").to_string();
+        assert!(message.contains("another Cordon server"), "{message}");
+        drop(first);
+        open(dir.path());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redelivery_is_answered_only_once_its_original_is_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        // A listener that holds the first batch stands for an original still on its way.
+        let (entered, entered_rx) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let hold: BatchListener = Arc::new(move |_| {
+            let _ = entered.send(());
+            let _ = release_rx.lock().unwrap().recv();
+        });
+        let store = EventStore::open(
+            config(dir.path()),
+            IngestMetrics::default(),
+            Duration::from_secs(1),
+            vec![],
+        )
+        .unwrap();
+        store.add_listener(hold);
+        let original = tokio::spawn({
+            let store = store.clone();
+            async move { store.append(batch_of("a", 0..10)).await }
+        });
+        tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+            .await
+            .unwrap();
+        let retry = tokio::spawn({
+            let store = store.clone();
+            async move { store.append(batch_of("a", 0..10)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!retry.is_finished(), "the retry was answered before its original");
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        assert_eq!(original.await.unwrap().unwrap().stored, 10);
+        assert_eq!(
+            retry.await.unwrap().unwrap(),
+            Appended {
+                stored: 0,
+                duplicates: 10
+            }
+        );
     }
 
     #[tokio::test]

@@ -118,6 +118,10 @@ struct Writer {
     dir: PathBuf,
     segment: u64,
     file: File,
+    /// Bytes of whole, synced records in the segment.
+    len: u64,
+    /// A write or sync failed: the file may end in a torn record past `len`.
+    torn: bool,
 }
 
 impl Writer {
@@ -133,17 +137,66 @@ impl Writer {
             dir: dir.to_path_buf(),
             segment,
             file,
+            len: 0,
+            torn: false,
         })
     }
 
+    /// Appends and syncs one group. After a failure (a full disk, an I/O error) the
+    /// next group first cuts the segment back to its last whole record, or moves to a
+    /// new segment if it cannot: replay stops at a torn record, so nothing may be
+    /// acknowledged behind one.
     fn write_group(&mut self, buffer: &[u8]) -> Result<(), StorageError> {
+        self.repair()?;
         let path = segment_path(&self.dir, self.segment);
-        self.file
+        let written = self
+            .file
             .write_all(buffer)
-            .map_err(|error| StorageError::io("writing", &path, error))?;
-        self.file
-            .sync_data()
-            .map_err(|error| StorageError::io("syncing", &path, error))
+            .map_err(|error| StorageError::io("writing", &path, error))
+            .and_then(|()| {
+                self.file
+                    .sync_data()
+                    .map_err(|error| StorageError::io("syncing", &path, error))
+            });
+        match written {
+            Ok(()) => {
+                self.len += buffer.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                self.torn = true;
+                // Repaired now if the disk allows; else before the next write.
+                let _ = self.repair();
+                Err(error)
+            }
+        }
+    }
+
+    fn repair(&mut self) -> Result<(), StorageError> {
+        if !self.torn {
+            return Ok(());
+        }
+        let path = segment_path(&self.dir, self.segment);
+        let cut = self.file.set_len(self.len).and_then(|()| self.file.sync_all());
+        match cut {
+            Ok(()) => {
+                tracing::warn!(
+                    segment = self.segment,
+                    bytes = self.len,
+                    "write-ahead log cut back to its last whole record after a failed write"
+                );
+                self.torn = false;
+                Ok(())
+            }
+            Err(cut_error) => {
+                // The torn tail stays (replay skips it); later records go to a new segment.
+                self.rotate().map_err(|error| {
+                    tracing::error!(%error, cut_error = %cut_error, path = %path.display(), "write-ahead log can neither cut its torn tail nor start a new segment");
+                    error
+                })?;
+                Ok(())
+            }
+        }
     }
 
     fn rotate(&mut self) -> Result<u64, StorageError> {
@@ -324,6 +377,46 @@ pub(crate) mod tests {
         let path = dir.path().join("00000000000000000001.wal");
         fs::write(&path, &bytes).unwrap();
         assert_eq!(read_segment(&path).unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn after_a_failed_write_the_segment_is_cut_back_and_later_records_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = Writer::open(dir.path(), 1).unwrap();
+        let record = |ids| {
+            let mut bytes = Vec::new();
+            encode_record(&batch_of("a", ids), &mut bytes).unwrap();
+            bytes
+        };
+        writer.write_group(&record(0..3)).unwrap();
+        // What a write cut short by a full disk leaves: half a record.
+        let half = record(3..6);
+        writer.file.write_all(&half[..half.len() / 2]).unwrap();
+        writer.torn = true;
+        writer.write_group(&record(6..9)).unwrap();
+        let (batches, skipped) = read_segment(&segment_path(dir.path(), 1)).unwrap();
+        assert_eq!(
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            6,
+            "both whole groups replay"
+        );
+        assert_eq!(skipped, 0);
+    }
+
+    #[test]
+    fn a_segment_that_cannot_be_cut_is_left_for_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = Writer::open(dir.path(), 1).unwrap();
+        let mut bytes = Vec::new();
+        encode_record(&batch_of("a", 0..3), &mut bytes).unwrap();
+        writer.write_group(&bytes).unwrap();
+        // A handle that cannot be truncated stands for a cut that fails.
+        writer.file = File::open(segment_path(dir.path(), 1)).unwrap();
+        writer.torn = true;
+        writer.write_group(&bytes).unwrap();
+        assert_eq!(writer.segment, 2);
+        assert_eq!(list_segments(dir.path()).unwrap(), vec![1, 2]);
+        assert_eq!(read_segment(&segment_path(dir.path(), 2)).unwrap().0.len(), 1);
     }
 
     #[tokio::test]
