@@ -16,6 +16,7 @@ pub mod model;
 pub mod playbook;
 pub mod secret;
 pub mod service;
+pub mod shown_url;
 pub mod signing;
 pub mod sink;
 pub mod store;

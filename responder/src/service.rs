@@ -311,7 +311,9 @@ impl Responder {
         let target = self.targets.get(&name);
         let dry_run = self.config.dry_run || target.is_some_and(|target| target.config.dry_run);
         let (line, after) = if dry_run {
-            let url = target.map_or("(no target configured)".to_string(), |target| target.config.url.clone());
+            let url = target.map_or("(no target configured)".to_string(), |target| {
+                crate::shown_url::shown_url(&target.config.url)
+            });
             (
                 None,
                 After::DryRun(format!("dry run: would POST to {url}: {}", claimed.body)),
@@ -325,7 +327,7 @@ impl Responder {
             line.status_code = attempt.status;
             line.latency_ms = Some(attempt.latency.as_millis() as u64);
             line.error = attempt.error.clone();
-            line.detail = Some(format!("POST {}", redact_query(&target.config.url)));
+            line.detail = Some(format!("POST {}", crate::shown_url::shown_url(&target.config.url)));
             let after = match attempt.verdict {
                 Verdict::Success => After::Succeeded,
                 Verdict::Fail => After::Failed(format!(
@@ -483,13 +485,6 @@ impl Responder {
 }
 
 /// A URL without its query string, for logs and the audit log.
-fn redact_query(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?[redacted]"),
-        None => url.to_string(),
-    }
-}
-
 /// Why a playbook step waits for a responder.
 fn approval_note(step: &ResponseStep, alert: &Alert) -> String {
     if step.mode == ResponseMode::Approval {
@@ -523,14 +518,5 @@ mod tests {
             playbook_action_id("alr-2", "notify")
         );
         assert!(playbook_action_id("alr-1", "notify").starts_with("act-"));
-    }
-
-    #[test]
-    fn query_strings_stay_out_of_the_audit_log() {
-        assert_eq!(
-            redact_query("https://chat/hook?token=abc"),
-            "https://chat/hook?[redacted]"
-        );
-        assert_eq!(redact_query("https://edr/isolate"), "https://edr/isolate");
     }
 }
