@@ -419,6 +419,7 @@ async fn demo_targets(
                 timeout: Duration::from_secs(5),
                 headers: Default::default(),
                 dry_run: false,
+                max_in_flight: None,
             },
         );
     }

@@ -44,7 +44,8 @@ mod tests {
         RetryConfig {
             initial: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
-            max_attempts: 10,
+            horizon: Duration::from_secs(3600),
+            max_attempts: Some(10),
             max_retry_after: Duration::from_secs(600),
         }
     }

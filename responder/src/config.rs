@@ -43,6 +43,10 @@ pub struct TargetConfig {
     /// Record, do not send, this action's deliveries.
     #[serde(default)]
     pub dry_run: bool,
+    /// Tries under way at once to this target; default `responder.max_in_flight`.
+    /// Each target has its own, so a slow one cannot hold up another.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_timeout() -> Duration {
@@ -65,10 +69,16 @@ pub struct RetryConfig {
     /// The delay before the second try; it doubles each try, with jitter.
     #[serde(with = "humantime_serde")]
     pub initial: Duration,
+    /// The longest wait between tries: also the most a delivery lags behind a target
+    /// that comes back.
     #[serde(with = "humantime_serde")]
     pub max_delay: Duration,
-    /// Tries in all before the action fails (a responder can retry it then).
-    pub max_attempts: u32,
+    /// How long after its first try an action is still retried (an outage of the EDR
+    /// or IdP can last hours); then it fails and a responder can retry it.
+    #[serde(with = "humantime_serde")]
+    pub horizon: Duration,
+    /// Tries in all before the action fails, if fewer than the horizon allows.
+    pub max_attempts: Option<u32>,
     /// The longest `Retry-After` honoured as given; longer ones are cut to this.
     #[serde(with = "humantime_serde")]
     pub max_retry_after: Duration,
@@ -78,8 +88,9 @@ impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
             initial: Duration::from_secs(1),
-            max_delay: Duration::from_secs(300),
-            max_attempts: 8,
+            max_delay: Duration::from_secs(60),
+            horizon: Duration::from_secs(24 * 3600),
+            max_attempts: None,
             max_retry_after: Duration::from_secs(3600),
         }
     }
@@ -127,7 +138,7 @@ pub struct ResponderConfig {
     /// response (say, after the responder was off for a day).
     #[serde(with = "humantime_serde")]
     pub max_alert_age: Duration,
-    /// Deliveries under way at once.
+    /// Deliveries under way at once per target (a target may set its own).
     pub max_in_flight: usize,
     /// How often the responder looks for due retries when nothing wakes it.
     #[serde(with = "humantime_serde")]
@@ -172,6 +183,9 @@ impl ResponderConfig {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(ResponderError::config(setting("url"), "use an http:// or https:// URL"));
             }
+            if target.max_in_flight == Some(0) {
+                return Err(ResponderError::config(setting("max_in_flight"), "at least 1"));
+            }
             if target.timeout.is_zero() {
                 return Err(ResponderError::config(
                     setting("timeout"),
@@ -197,8 +211,17 @@ impl ResponderConfig {
                 .resolve()
                 .map_err(|message| ResponderError::config(setting("secret_env"), message))?;
         }
-        if self.retry.max_attempts == 0 {
-            return Err(ResponderError::config("retry.max_attempts", "at least 1"));
+        if self.retry.max_attempts == Some(0) {
+            return Err(ResponderError::config(
+                "retry.max_attempts",
+                "at least 1 (or leave it out: retry.horizon bounds the tries)",
+            ));
+        }
+        if self.retry.horizon.is_zero() {
+            return Err(ResponderError::config(
+                "retry.horizon",
+                "must be above 0 (e.g. \"24h\")",
+            ));
         }
         if self.retry.initial.is_zero() || self.retry.initial > self.retry.max_delay {
             return Err(ResponderError::config(
@@ -274,6 +297,7 @@ mod tests {
             timeout: default_timeout(),
             headers: BTreeMap::new(),
             dry_run: false,
+            max_in_flight: None,
         }
     }
 

@@ -113,7 +113,7 @@ impl Responder {
     ) -> tokio::task::JoinHandle<()> {
         let responder = Arc::clone(self);
         tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(responder.config.max_in_flight));
+            let slots = responder.slots_per_target();
             let mut tries = JoinSet::new();
             loop {
                 if *shutdown.borrow() {
@@ -279,30 +279,48 @@ impl Responder {
         }
     }
 
-    /// Starts a try for every due action, as slots allow.
-    async fn deliver_due(self: &Arc<Self>, slots: &Arc<Semaphore>, tries: &mut JoinSet<()>) {
-        let free = slots.available_permits();
-        if free == 0 {
-            return;
-        }
-        let claimed = match self.store.claim_due(now_nanos(), free) {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::error!(%error, "cannot read due actions");
-                return;
+    /// One set of slots per action (each action has its own target), so a target
+    /// that hangs fills only its own.
+    fn slots_per_target(&self) -> BTreeMap<&'static str, Arc<Semaphore>> {
+        actions::names()
+            .into_iter()
+            .map(|name| {
+                let slots = self
+                    .targets
+                    .get(name)
+                    .and_then(|target| target.config.max_in_flight)
+                    .unwrap_or(self.config.max_in_flight);
+                (name, Arc::new(Semaphore::new(slots)))
+            })
+            .collect()
+    }
+
+    /// Starts a try for every due action, as each target's slots allow.
+    async fn deliver_due(self: &Arc<Self>, slots: &BTreeMap<&'static str, Arc<Semaphore>>, tries: &mut JoinSet<()>) {
+        for (name, slots) in slots {
+            let free = slots.available_permits();
+            if free == 0 {
+                continue;
             }
-        };
-        for claimed in claimed {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
+            let claimed = match self.store.claim_due(name, now_nanos(), free) {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read due actions");
+                    return;
+                }
             };
-            let responder = Arc::clone(self);
-            tries.spawn(async move {
-                responder.try_once(claimed).await;
-                drop(permit);
-                // A slot is free: look for more work.
-                responder.wake.notify_one();
-            });
+            for claimed in claimed {
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let responder = Arc::clone(self);
+                tries.spawn(async move {
+                    responder.try_once(claimed).await;
+                    drop(permit);
+                    // A slot is free: look for more work.
+                    responder.wake.notify_one();
+                });
+            }
         }
     }
 
@@ -334,16 +352,7 @@ impl Responder {
                     "{} (not retried: a 4xx other than 429 means the request itself is wrong)",
                     attempt.error.clone().unwrap_or_default()
                 )),
-                Verdict::Retry if claimed.attempt >= self.config.retry.max_attempts => After::Failed(format!(
-                    "gave up after {} tries; last: {}",
-                    claimed.attempt,
-                    attempt.error.clone().unwrap_or_default()
-                )),
-                Verdict::Retry => {
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(uuid::Uuid::new_v4().as_u64_pair().0);
-                    let wait = backoff::delay(&self.config.retry, claimed.attempt, attempt.retry_after, &mut rng);
-                    After::RetryAt(now_nanos() + wait.as_nanos() as i64)
-                }
+                Verdict::Retry => self.retry_or_give_up(&claimed, attempt.retry_after, attempt.error.as_deref()),
             };
             (Some(line), after)
         } else {
@@ -361,6 +370,35 @@ impl Responder {
                 tracing::error!(action_id = %claimed.action.id, %error, "cannot record a try; it will be resent after a restart")
             }
         }
+    }
+
+    /// The next try's time, unless the tries allowed or the horizon are used up.
+    fn retry_or_give_up(&self, claimed: &Claimed, retry_after: Option<Duration>, error: Option<&str>) -> After {
+        let retry = &self.config.retry;
+        let last = error.unwrap_or_default();
+        if retry.max_attempts.is_some_and(|max| claimed.attempt >= max) {
+            return After::Failed(format!(
+                "gave up after {} tries (responder.retry.max_attempts); last: {last}",
+                claimed.attempt
+            ));
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(uuid::Uuid::new_v4().as_u64_pair().0);
+        let wait = backoff::delay(retry, claimed.attempt, retry_after, &mut rng);
+        let now = now_nanos();
+        let next = now.saturating_add(wait.as_nanos().min(i64::MAX as u128) as i64);
+        let horizon_end = claimed
+            .trying_since
+            .saturating_add(retry.horizon.as_nanos().min(i64::MAX as u128) as i64);
+        if next > horizon_end {
+            let tried_for = Duration::from_secs(((now - claimed.trying_since).max(0) / 1_000_000_000) as u64);
+            return After::Failed(format!(
+                "gave up after {} tries over {} (responder.retry.horizon is {}); last: {last}",
+                claimed.attempt,
+                humantime_serde::re::humantime::format_duration(tried_for),
+                humantime_serde::re::humantime::format_duration(retry.horizon),
+            ));
+        }
+        After::RetryAt(next)
     }
 
     fn settled(&self, action: &Action, after: &After) {
@@ -484,7 +522,6 @@ impl Responder {
     }
 }
 
-/// A URL without its query string, for logs and the audit log.
 /// Why a playbook step waits for a responder.
 fn approval_note(step: &ResponseStep, alert: &Alert) -> String {
     if step.mode == ResponseMode::Approval {

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS actions (
     last_status INTEGER,
     last_error TEXT,
     completed_at INTEGER,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    first_attempt_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS actions_due ON actions (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS actions_by_alert ON actions (alert_id);
@@ -106,6 +107,9 @@ pub struct Claimed {
     pub action: Action,
     pub body: String,
     pub attempt: u32,
+    /// When the first try of this round was made (ns): retries stop at the horizon
+    /// from it. A responder's retry by hand starts a new round.
+    pub trying_since: i64,
 }
 
 /// What a finished try leads to.
@@ -178,6 +182,19 @@ fn action_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Action> {
     })
 }
 
+/// Columns added since the first release, added to a database made before them.
+fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
+    let has_first_attempt: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('actions') WHERE name = 'first_attempt_at'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_first_attempt {
+        connection.execute_batch("ALTER TABLE actions ADD COLUMN first_attempt_at INTEGER")?;
+    }
+    Ok(())
+}
+
 fn audit_in(transaction: &Transaction<'_>, action_id: &str, action: &str, line: &AuditLine) -> rusqlite::Result<()> {
     transaction.execute(
         "INSERT INTO audit (at, action_id, action, event, actor, attempt, status_code, latency_ms, error, detail)
@@ -223,6 +240,7 @@ impl ActionStore {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
             .map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        add_missing_columns(&connection).map_err(sqlite)?;
         Ok(ActionStore {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),
@@ -363,28 +381,32 @@ impl ActionStore {
 
     /// Takes up to `limit` pending actions that are due, marking them in flight and
     /// counting the try, so no other worker takes them.
-    pub fn claim_due(&self, now: i64, limit: usize) -> Result<Vec<Claimed>, ResponderError> {
+    pub fn claim_due(&self, action: &str, now: i64, limit: usize) -> Result<Vec<Claimed>, ResponderError> {
         let sqlite = self.sqlite();
         self.write(|transaction| {
             let ids: Vec<(String, String)> = {
                 let mut statement = transaction
                     .prepare_cached(
-                        "SELECT id, body FROM actions WHERE state = 'pending' AND next_attempt_at <= ?1
+                        "SELECT id, body FROM actions WHERE state = 'pending' AND action = ?3 AND next_attempt_at <= ?1
                          ORDER BY next_attempt_at, id LIMIT ?2",
                     )
                     .map_err(&sqlite)?;
                 statement
-                    .query_map(params![now, limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .query_map(params![now, limit as i64, action], |row| Ok((row.get(0)?, row.get(1)?)))
                     .map_err(&sqlite)?
                     .collect::<Result<_, _>>()
                     .map_err(&sqlite)?
             };
             let mut claimed = Vec::with_capacity(ids.len());
             for (id, body) in ids {
-                transaction
-                    .execute(
-                        "UPDATE actions SET state = 'in_flight', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+                let trying_since: i64 = transaction
+                    .query_row(
+                        "UPDATE actions SET state = 'in_flight', attempts = attempts + 1, updated_at = ?2,
+                            first_attempt_at = CASE WHEN attempts = 0 OR first_attempt_at IS NULL THEN ?2
+                                                    ELSE first_attempt_at END
+                         WHERE id = ?1 RETURNING first_attempt_at",
                         params![id, now],
+                        |row| row.get(0),
                     )
                     .map_err(&sqlite)?;
                 let action = get_in(transaction, &id)
@@ -394,6 +416,7 @@ impl ActionStore {
                     attempt: action.attempts,
                     action,
                     body,
+                    trying_since,
                 });
             }
             Ok(claimed)
@@ -710,11 +733,15 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let claimed = store.claim_due(now_nanos(), 10).unwrap();
+        assert!(
+            store.claim_due("notify", now_nanos(), 10).unwrap().is_empty(),
+            "claims are per action"
+        );
+        let claimed = store.claim_due("isolate_host", now_nanos(), 10).unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].attempt, 1);
         assert!(
-            store.claim_due(now_nanos(), 10).unwrap().is_empty(),
+            store.claim_due("isolate_host", now_nanos(), 10).unwrap().is_empty(),
             "in flight is not due"
         );
         let action = store.finish_attempt(&claimed[0], None, &After::Succeeded).unwrap();
@@ -732,6 +759,7 @@ mod tests {
     fn interrupted_tries_resume_and_decisions_need_the_right_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
+        let first_try;
         {
             let store = ActionStore::open(&path).unwrap();
             store
@@ -740,12 +768,15 @@ mod tests {
             store
                 .insert(&new("act-2", "isolate_host", ActionState::AwaitingApproval))
                 .unwrap();
-            assert_eq!(store.claim_due(now_nanos(), 10).unwrap().len(), 1);
+            let first = store.claim_due("revoke_token", now_nanos(), 10).unwrap();
+            assert_eq!(first.len(), 1);
+            first_try = first[0].trying_since;
         }
         let store = ActionStore::open(&path).unwrap();
         assert_eq!(store.resume_interrupted().unwrap(), 1);
-        let again = store.claim_due(now_nanos(), 10).unwrap();
+        let again = store.claim_due("revoke_token", now_nanos(), 10).unwrap();
         assert_eq!((again[0].action.id.as_str(), again[0].attempt), ("act-1", 2));
+        assert_eq!(again[0].trying_since, first_try, "a second try keeps the round's start");
 
         assert!(matches!(
             store.retry("act-2", "bob", None),
@@ -764,6 +795,38 @@ mod tests {
             store.approve("act-9", "bob", None),
             Err(ResponderError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_database_made_before_first_attempt_at_opens_and_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        {
+            let store = ActionStore::open(&path).unwrap();
+            store.insert(&new("act-1", "notify", ActionState::Pending)).unwrap();
+            store
+                .execute("ALTER TABLE actions DROP COLUMN first_attempt_at")
+                .unwrap();
+        }
+        let store = ActionStore::open(&path).unwrap();
+        let before = now_nanos();
+        let claimed = store.claim_due("notify", now_nanos(), 10).unwrap();
+        assert!(claimed[0].trying_since >= before);
+    }
+
+    #[test]
+    fn a_retry_by_hand_starts_a_new_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ActionStore::open(&dir.path().join("r.db")).unwrap();
+        store.insert(&new("act-1", "notify", ActionState::Pending)).unwrap();
+        let first = store.claim_due("notify", now_nanos(), 10).unwrap().remove(0);
+        store
+            .finish_attempt(&first, None, &After::Failed("gave up".into()))
+            .unwrap();
+        store.retry("act-1", "bob", None).unwrap();
+        let later = now_nanos() + 1_000_000_000;
+        let again = store.claim_due("notify", later, 10).unwrap().remove(0);
+        assert_eq!((again.attempt, again.trying_since), (1, later));
     }
 
     #[test]

@@ -261,7 +261,7 @@ async fn a_pending_action_survives_a_crash_and_is_delivered_once_after_it() {
     raise(&alerts, "wks-1", "alice");
     let mut slow_retries = config(&down, &secret);
     slow_retries.retry.initial = Duration::from_millis(200);
-    slow_retries.retry.max_attempts = 100;
+    slow_retries.retry.max_attempts = Some(100);
     let running = Running::start(
         slow_retries,
         &db,

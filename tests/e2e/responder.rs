@@ -274,6 +274,7 @@ pub fn targets_to(config: &mut cordon::Config, addr: SocketAddr, secret_file: &P
                 timeout: Duration::from_secs(2),
                 headers: [("X-Tenant".to_string(), "acme".to_string())].into(),
                 dry_run: false,
+                max_in_flight: None,
             },
         );
     }

@@ -57,6 +57,8 @@ pub struct Seen {
     pub at: Instant,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// What the receiver answered.
+    pub status: u16,
 }
 
 impl Seen {
@@ -77,6 +79,9 @@ pub struct Receiver {
     script: Mutex<VecDeque<Reply>>,
     otherwise: Reply,
     seen: Mutex<Vec<Seen>>,
+    /// Until then every request gets a 503, as from a load balancer before a target
+    /// that is down.
+    down_until: Mutex<Option<Instant>>,
 }
 
 impl Receiver {
@@ -88,6 +93,7 @@ impl Receiver {
             script: Mutex::new(script.into()),
             otherwise,
             seen: Mutex::new(Vec::new()),
+            down_until: Mutex::new(None),
         });
         let app = axum::Router::new()
             .route("/{*path}", axum::routing::post(answer))
@@ -103,20 +109,35 @@ impl Receiver {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+
+    /// An outage from now: 503 to everything for `outage`.
+    pub fn down_for(&self, outage: Duration) {
+        *self.down_until.lock().unwrap() = Some(Instant::now() + outage);
+    }
 }
 
 async fn answer(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> Response {
+    let down = receiver
+        .down_until
+        .lock()
+        .unwrap()
+        .is_some_and(|until| Instant::now() < until);
+    let reply = if down {
+        Reply::status(503)
+    } else {
+        receiver
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| receiver.otherwise.clone())
+    };
     receiver.seen.lock().unwrap().push(Seen {
         at: Instant::now(),
         headers,
         body,
+        status: reply.status,
     });
-    let reply = receiver
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| receiver.otherwise.clone());
     tokio::time::sleep(reply.delay).await;
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
@@ -144,6 +165,7 @@ pub fn target(url: String, secret: &Path) -> TargetConfig {
         timeout: Duration::from_secs(5),
         headers: BTreeMap::new(),
         dry_run: false,
+        max_in_flight: None,
     }
 }
 
@@ -153,7 +175,8 @@ pub fn config(receiver: &Receiver, secret: &Path) -> ResponderConfig {
         retry: RetryConfig {
             initial: Duration::from_millis(50),
             max_delay: Duration::from_millis(200),
-            max_attempts: 4,
+            horizon: Duration::from_secs(3600),
+            max_attempts: Some(4),
             max_retry_after: Duration::from_secs(30),
         },
         poll_interval: Duration::from_millis(50),
