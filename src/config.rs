@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use cordon_detections::service::DetectionConfig;
 use cordon_ingest::kafka::KafkaConfig;
+use cordon_ingest::listener::ListenerConfig;
 use cordon_ingest::{LimitsConfig, OtlpConfig, StorageConfig};
 
 use crate::api::ApiConfig;
@@ -24,6 +25,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub detections: DetectionConfig,
     pub api: ApiConfig,
+    /// Limits every HTTP and gRPC listener serves under (OTLP, OPA, the API).
+    pub listeners: ListenerConfig,
     pub signatures: SignatureConfig,
     pub responder: ResponderConfig,
 }
@@ -77,6 +80,9 @@ impl Config {
         self.storage.validate().context("invalid setting")?;
         self.limits.validate().context("invalid setting")?;
         self.kafka.validate().context("invalid setting")?;
+        if let Some(problem) = self.listeners.problem() {
+            anyhow::bail!("invalid setting: {problem}");
+        }
         self.detections
             .validate()
             .map_err(|message| anyhow::anyhow!("invalid setting: {message}"))?;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use cordon_ingest::listener::Listeners;
 use cordon_ingest::sources::{SourceContext, SourcesConfig, start_all};
 use cordon_ingest::storage::EventStore;
 use cordon_ingest::{IngestMetrics, Ingestor};
@@ -45,6 +46,7 @@ impl RunningSources {
 pub async fn start_sources(
     ingestor: &Arc<Ingestor>,
     config: &Config,
+    listeners: &Listeners,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<RunningSources> {
     let context = SourceContext {
@@ -53,6 +55,7 @@ pub async fn start_sources(
             otlp: config.otlp.clone(),
             kafka: config.kafka.clone(),
         },
+        listeners: listeners.clone(),
         shutdown,
     };
     let mut running = RunningSources {
@@ -99,7 +102,8 @@ impl IngestStage {
                 .with_time_bounds(config.limits.time_bounds()),
         );
         let (shutdown, receiver) = watch::channel(false);
-        let sources = start_sources(&ingestor, config, receiver.clone()).await?;
+        let listeners = Listeners::new(config.listeners.clone(), metrics.listeners.clone());
+        let sources = start_sources(&ingestor, config, &listeners, receiver.clone()).await?;
         let storage = tokio::spawn(store.run_background(receiver));
         Ok(IngestStage {
             grpc_addr: sources.grpc_addr,

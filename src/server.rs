@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
+use cordon_ingest::listener::Listeners;
 use cordon_ingest::storage::EventStore;
 use cordon_ingest::{IngestMetrics, Ingestor};
 use prometheus_client::registry::Registry;
@@ -144,19 +145,22 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
         let api_addr = api_listener.local_addr()?;
+        let listeners = Listeners::new(config.listeners.clone(), metrics.listeners.clone());
         let api = {
-            let mut shutdown = shutdown_receiver.clone();
-            let app = crate::api::router(api_state);
+            let serve = listeners.serve(
+                "api",
+                api_listener,
+                crate::api::router(api_state),
+                None,
+                shutdown_receiver.clone(),
+            );
             tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = shutdown.changed().await;
-                };
-                if let Err(error) = axum::serve(api_listener, app).with_graceful_shutdown(stopped).await {
+                if let Err(error) = serve.await {
                     tracing::error!(%error, "API server failed");
                 }
             })
         };
-        let sources = start_sources(&ingestor, &config, shutdown_receiver.clone()).await?;
+        let sources = start_sources(&ingestor, &config, &listeners, shutdown_receiver.clone()).await?;
         let storage = tokio::spawn(store.run_background(shutdown_receiver));
         Ok(Server {
             grpc_addr: sources.grpc_addr,

@@ -103,13 +103,7 @@ impl RuleDefinition {
         {
             settings.window = window;
         }
-        let mut values: BTreeMap<String, String> = settings
-            .params
-            .iter()
-            .map(|(name, param)| (name.clone(), params::literal(param)))
-            .collect();
-        values.insert("window".into(), params::interval(settings.window));
-        values.insert("lateness".into(), params::interval(lateness));
+        let values = param_values(&settings, lateness);
         let read = |stage: Stage| -> Result<StageSql, RuleError> {
             let path = dir.join(stage.file());
             let written = std::fs::read_to_string(&path).map_err(|error| RuleError::io(&path, error))?;
@@ -155,6 +149,18 @@ impl RuleDefinition {
                 .expect("the compact stage is asked for only when the rule has compact.sql"),
         }
     }
+}
+
+/// What each `${name}` of a rule's SQL becomes: its params, `window` and `lateness`.
+pub fn param_values(settings: &RuleSettings, lateness: Duration) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = settings
+        .params
+        .iter()
+        .map(|(name, param)| (name.clone(), params::literal(param)))
+        .collect();
+    values.insert("window".into(), params::interval(settings.window));
+    values.insert("lateness".into(), params::interval(lateness));
+    values
 }
 
 /// The rule folders under `rules_dir` (each sub-folder with a `rule.toml`), sorted.

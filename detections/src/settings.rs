@@ -151,10 +151,15 @@ pub struct RuleSettings {
 impl RuleSettings {
     pub fn load(path: &Path) -> Result<RuleSettings, RuleError> {
         let text = std::fs::read_to_string(path).map_err(|error| RuleError::io(path, error))?;
-        let mut settings: RuleSettings = toml::from_str(&text).map_err(|error| {
+        RuleSettings::parse(&text, path)
+    }
+
+    /// Parses and checks a `rule.toml`'s text; `path` is named in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<RuleSettings, RuleError> {
+        let mut settings: RuleSettings = toml::from_str(text).map_err(|error| {
             let (line, column) = error
                 .span()
-                .map(|span| line_column(&text, span.start))
+                .map(|span| line_column(text, span.start))
                 .map_or((None, None), |(line, column)| (Some(line), Some(column)));
             RuleError::at(path, line, column, error.message().to_string())
         })?;

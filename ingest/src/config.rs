@@ -23,7 +23,8 @@ pub struct OtlpConfig {
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
     /// OTLP/gRPC: bytes one connection may have in flight before Cordon reads them
-    /// (HTTP/2 connection window). It bounds the memory a connection can make Cordon hold.
+    /// (HTTP/2 connection window): bytes held unread. What requests hold once read,
+    /// on every connection together, is bounded by `listeners.memory_budget_bytes`.
     pub grpc_connection_window_bytes: u32,
     /// OTLP/gRPC: the same for one request (HTTP/2 stream window).
     pub grpc_stream_window_bytes: u32,

@@ -47,6 +47,9 @@ pub enum IngestError {
     TooLarge { size: usize, limit: usize },
     #[error("unsupported content type {0:?}; send application/x-protobuf or application/json")]
     UnsupportedMediaType(String),
+    /// The body did not arrive within `listeners.body_timeout`.
+    #[error("{0}")]
+    BodyTimeout(String),
     #[error("storage failed: {0}")]
     Storage(#[from] StorageError),
 }
@@ -59,6 +62,7 @@ impl IngestError {
             IngestError::Undecodable(_) => "undecodable",
             IngestError::TooLarge { .. } => "too_large",
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::BodyTimeout(_) => "body_timeout",
             IngestError::Storage(_) => "storage",
         }
     }

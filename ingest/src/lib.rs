@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod kafka;
+pub mod listener;
 pub mod metrics;
 pub mod opa;
 pub mod storage;

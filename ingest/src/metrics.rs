@@ -42,6 +42,8 @@ pub struct IngestMetrics {
     pub stage_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// The Kafka source's own metrics (lag, messages, commits, dead letters).
     pub kafka: crate::kafka::KafkaMetrics,
+    /// What the listener limits did (every HTTP and gRPC listener, the API's included).
+    pub listeners: crate::listener::ListenerMetrics,
 }
 
 impl Default for IngestMetrics {
@@ -70,6 +72,7 @@ impl IngestMetrics {
             dedup_window_shortened: Counter::default(),
             stage_seconds: Family::default(),
             kafka: crate::kafka::KafkaMetrics::default(),
+            listeners: crate::listener::ListenerMetrics::default(),
         }
     }
 
@@ -77,6 +80,7 @@ impl IngestMetrics {
     /// once, by whoever owns them (`StageMetrics::register`).
     pub fn register(&self, registry: &mut Registry) {
         self.kafka.register(registry);
+        self.listeners.register(registry);
         registry.register(
             "cordon_events_duplicate",
             "Records already stored under the same host.id and event.id",

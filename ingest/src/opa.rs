@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::error::IngestError;
 use crate::ingestor::{Ingestor, Transport};
+use crate::listener::RequestCharge;
 use crate::otlp::http::{Encoding, HttpLimits, error_response, read_limited};
 
 pub const OPA_LOGS_PATH: &str = "/v1/opa/logs";
@@ -32,8 +33,13 @@ pub fn router(ingestor: Arc<Ingestor>, limits: HttpLimits) -> Router {
         .with_state(OpaState { ingestor, limits })
 }
 
-async fn upload(State(state): State<OpaState>, headers: HeaderMap, body: Body) -> Response {
-    match store(&state, &headers, body).await {
+async fn upload(
+    State(state): State<OpaState>,
+    charge: Option<Extension<RequestCharge>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match store(&state, &headers, body, charge.as_deref()).await {
         // OPA retries any upload that is not 2xx: entries that can never be stored
         // (no host label) are counted and named here instead of retried forever.
         Ok(outcome) => {
@@ -49,8 +55,13 @@ async fn upload(State(state): State<OpaState>, headers: HeaderMap, body: Body) -
     }
 }
 
-async fn store(state: &OpaState, headers: &HeaderMap, body: Body) -> Result<crate::IngestOutcome, IngestError> {
-    let bytes = read_limited(headers, body, state.limits).await?;
+async fn store(
+    state: &OpaState,
+    headers: &HeaderMap,
+    body: Body,
+    charge: Option<&RequestCharge>,
+) -> Result<crate::IngestOutcome, IngestError> {
+    let bytes = read_limited(headers, body, state.limits, charge).await?;
     let entries: Value = serde_json::from_slice(&bytes).map_err(|error| {
         IngestError::Undecodable(format!(
             "body is not an OPA decision-log upload (a JSON array): {error}"

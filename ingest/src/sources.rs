@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::config::OtlpConfig;
 use crate::ingestor::Ingestor;
 use crate::kafka::{KafkaConfig, KafkaSource};
+use crate::listener::Listeners;
 use crate::{opa, otlp};
 
 /// Settings every source can read.
@@ -23,6 +24,8 @@ pub struct SourcesConfig {
 pub struct SourceContext {
     pub ingestor: Arc<Ingestor>,
     pub config: SourcesConfig,
+    /// The limits every HTTP and gRPC listener is served under.
+    pub listeners: Listeners,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -97,13 +100,18 @@ fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<R
     Box::pin(async move {
         let name = "otlp_grpc";
         let config = &context.config.otlp;
-        let (local, serve) = otlp::grpc::bind(config, context.ingestor.clone(), context.shutdown.clone())
-            .await
-            .map_err(|source| SourceError::Bind {
-                name,
-                addr: config.grpc_listen,
-                source,
-            })?;
+        let (local, serve) = otlp::grpc::bind(
+            config,
+            context.ingestor.clone(),
+            &context.listeners,
+            context.shutdown.clone(),
+        )
+        .await
+        .map_err(|source| SourceError::Bind {
+            name,
+            addr: config.grpc_listen,
+            source,
+        })?;
         Ok(Some(running(name, local, serve)))
     })
 }
@@ -119,7 +127,7 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
         // OPA's decision-log upload shares the OTLP/HTTP listener (contract section 1).
         let router =
             otlp::http::router(context.ingestor.clone(), limits).merge(opa::router(context.ingestor.clone(), limits));
-        let (local, serve) = otlp::http::bind(config.http_listen, router, context.shutdown.clone())
+        let (local, serve) = otlp::http::bind(config.http_listen, router, &context.listeners, context.shutdown.clone())
             .await
             .map_err(|source| SourceError::Bind {
                 name,

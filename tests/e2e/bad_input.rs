@@ -247,6 +247,7 @@ async fn a_full_buffer_answers_429_and_resource_exhausted_with_retry_after() {
             otlp: config.otlp.clone(),
             kafka: config.kafka.clone(),
         },
+        listeners: cordon_ingest::listener::Listeners::new(Default::default(), metrics.listeners.clone()),
         shutdown: receiver,
     })
     .await

@@ -15,6 +15,7 @@ mod hunt_limits;
 mod kafka;
 mod kafka_broker;
 mod late_data;
+mod listeners;
 mod metrics;
 mod opa;
 mod otel_sdk;

@@ -22,6 +22,7 @@ use super::retry_info_details;
 use crate::config::OtlpConfig;
 use crate::error::IngestError;
 use crate::ingestor::{IngestOutcome, Ingestor, Transport, retry_after};
+use crate::listener::{Http2Windows, Listeners, OVER_BUDGET_RETRY, RequestCharge};
 
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
@@ -102,6 +103,7 @@ pub fn status_for(error: &IngestError) -> Status {
         }
         IngestError::Undecodable(_) | IngestError::UnsupportedMediaType(_) => Status::invalid_argument(message),
         IngestError::TooLarge { .. } => Status::out_of_range(message),
+        IngestError::BodyTimeout(_) => Status::deadline_exceeded(message),
     }
 }
 
@@ -112,7 +114,24 @@ impl UnaryService<Bytes> for Export {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingestor = self.0.clone();
         Box::pin(async move {
+            // What tonic decompressed is memory the wire bytes did not account for.
+            let compressed = request
+                .metadata()
+                .get("grpc-encoding")
+                .is_some_and(|encoding| encoding != "identity");
+            let charge = request.extensions().get::<RequestCharge>().cloned();
             let bytes = request.into_inner();
+            if compressed
+                && let Some(charge) = charge
+                && charge.take(bytes.len()).is_err()
+            {
+                let error = IngestError::Overloaded {
+                    what: "request memory budget, listeners.memory_budget_bytes",
+                    retry_after: OVER_BUDGET_RETRY,
+                };
+                ingestor.refused(Transport::OtlpGrpc, &error);
+                return Err(status_for(&error));
+            }
             let result = ingestor.ingest_encoded_otlp(Transport::OtlpGrpc, &bytes).await;
             match result {
                 Ok(outcome) => Ok(tonic::Response::new(response_for(&outcome))),
@@ -173,24 +192,27 @@ where
     }
 }
 
-/// Binds the gRPC listener; the returned future serves until `shutdown` turns true.
+/// Binds the gRPC listener; the returned future serves under the listener limits until
+/// `shutdown` turns true.
 pub async fn bind(
     config: &OtlpConfig,
     ingestor: Arc<Ingestor>,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<(SocketAddr, BoxFuture<'static, Result<(), tonic::transport::Error>>)> {
+    listeners: &Listeners,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, BoxFuture<'static, std::io::Result<()>>)> {
     let listener = TcpListener::bind(config.grpc_listen).await?;
     let local = listener.local_addr()?;
     let service = LogsGrpcService {
         ingestor,
         max_message_bytes: config.max_request_bytes,
     };
-    let serve = tonic::transport::Server::builder()
-        .initial_stream_window_size(Some(config.grpc_stream_window_bytes))
-        .initial_connection_window_size(Some(config.grpc_connection_window_bytes))
-        .add_service(service)
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        });
-    Ok((local, Box::pin(serve)))
+    let windows = Http2Windows {
+        stream: config.grpc_stream_window_bytes,
+        connection: config.grpc_connection_window_bytes,
+    };
+    let router = axum::Router::new().fallback_service(service);
+    Ok((
+        local,
+        listeners.serve("otlp_grpc", listener, router, Some(windows), shutdown),
+    ))
 }

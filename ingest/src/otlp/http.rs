@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -21,6 +21,7 @@ use super::RpcStatus;
 use super::grpc::response_for;
 use crate::error::IngestError;
 use crate::ingestor::{Ingestor, Transport, retry_after};
+use crate::listener::{BodyLimitError, Http2Windows, Listeners, OVER_BUDGET_RETRY, RequestCharge};
 
 pub const LOGS_PATH: &str = "/v1/logs";
 
@@ -71,8 +72,14 @@ struct HttpState {
     limits: HttpLimits,
 }
 
-/// Decompresses a body if its `Content-Encoding` says so, within `limit` bytes.
-pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+/// Decompresses a body if its `Content-Encoding` says so, within `limit` bytes. What it
+/// decompresses to is charged to the request's share of the memory budget as it grows.
+pub fn decompress(
+    headers: &HeaderMap,
+    body: Bytes,
+    limit: usize,
+    charge: Option<&RequestCharge>,
+) -> Result<Bytes, IngestError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
@@ -82,11 +89,21 @@ pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
     match encoding.as_str() {
         "" | "identity" => Ok(body),
         "gzip" | "x-gzip" => {
-            let mut decoded = Vec::with_capacity(body.len() * 4);
-            flate2::read::MultiGzDecoder::new(body.as_ref())
-                .take(limit as u64 + 1)
-                .read_to_end(&mut decoded)
-                .map_err(|error| IngestError::Undecodable(format!("body is not valid gzip: {error}")))?;
+            let mut decoder = flate2::read::MultiGzDecoder::new(body.as_ref()).take(limit as u64 + 1);
+            let mut decoded = Vec::with_capacity(body.len().saturating_mul(4).min(limit + 1));
+            loop {
+                let before = decoded.len();
+                let read = (&mut decoder)
+                    .take(DECOMPRESS_STEP as u64)
+                    .read_to_end(&mut decoded)
+                    .map_err(|error| IngestError::Undecodable(format!("body is not valid gzip: {error}")))?;
+                if read == 0 {
+                    break;
+                }
+                if let Some(charge) = charge {
+                    charge.take(decoded.len() - before).map_err(|_| over_budget())?;
+                }
+            }
             if decoded.len() > limit {
                 return Err(IngestError::TooLarge {
                     size: decoded.len(),
@@ -96,6 +113,16 @@ pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
             Ok(Bytes::from(decoded))
         }
         other => Err(IngestError::UnsupportedMediaType(format!("Content-Encoding: {other}"))),
+    }
+}
+
+/// Decompressed bytes charged at a time.
+const DECOMPRESS_STEP: usize = 256 << 10;
+
+fn over_budget() -> IngestError {
+    IngestError::Overloaded {
+        what: "request memory budget, listeners.memory_budget_bytes",
+        retry_after: OVER_BUDGET_RETRY,
     }
 }
 
@@ -133,6 +160,7 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
         IngestError::Undecodable(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
         IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::OutOfRange),
         IngestError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
+        IngestError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
     };
     let mut response = encoded(encoding, status, &RpcStatus::new(code, error.to_string()));
     if let Some(delay) = retry_after(error) {
@@ -144,7 +172,14 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
     response
 }
 
-pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limits: HttpLimits) -> Result<Bytes, IngestError> {
+/// Reads a whole body within `limits`, the listener's body timeout and the memory
+/// budget (`charge`, which the listener puts in each request's extensions).
+pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limits: HttpLimits,
+    charge: Option<&RequestCharge>,
+) -> Result<Bytes, IngestError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -155,16 +190,29 @@ pub(crate) async fn read_limited(headers: &HeaderMap, body: Body, limits: HttpLi
             limit: limits.max_request_bytes,
         });
     }
-    let raw = axum::body::to_bytes(body, limits.max_request_bytes)
-        .await
-        .map_err(|_| IngestError::TooLarge {
-            size: declared.unwrap_or(limits.max_request_bytes + 1),
-            limit: limits.max_request_bytes,
-        })?;
-    decompress(headers, raw, limits.max_decompressed_bytes)
+    let raw =
+        axum::body::to_bytes(body, limits.max_request_bytes)
+            .await
+            .map_err(|error| match BodyLimitError::find(&error) {
+                Some(BodyLimitError::Timeout { .. }) => IngestError::BodyTimeout(error.to_string()),
+                Some(BodyLimitError::OverBudget { .. }) => over_budget(),
+                Some(BodyLimitError::Read(_)) => {
+                    IngestError::Undecodable(format!("the request body broke off: {error}"))
+                }
+                None => IngestError::TooLarge {
+                    size: declared.unwrap_or(limits.max_request_bytes + 1),
+                    limit: limits.max_request_bytes,
+                },
+            })?;
+    decompress(headers, raw, limits.max_decompressed_bytes, charge)
 }
 
-async fn export_logs(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn export_logs(
+    State(state): State<HttpState>,
+    charge: Option<Extension<RequestCharge>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let encoding = match Encoding::from_headers(&headers) {
         Ok(encoding) => encoding,
         Err(error) => {
@@ -172,7 +220,7 @@ async fn export_logs(State(state): State<HttpState>, headers: HeaderMap, body: B
             return error_response(Encoding::Json, &error);
         }
     };
-    let result = match read_limited(&headers, body, state.limits).await {
+    let result = match read_limited(&headers, body, state.limits, charge.as_deref()).await {
         Ok(bytes) => match encoding {
             Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(Transport::OtlpHttp, &bytes).await,
             Encoding::Json => match decode_request(encoding, &bytes) {
@@ -200,18 +248,18 @@ pub fn router(ingestor: Arc<Ingestor>, limits: HttpLimits) -> Router {
         .with_state(HttpState { ingestor, limits })
 }
 
-/// Binds the HTTP listener; the returned future serves `router` until `shutdown`.
+/// Binds the HTTP listener; the returned future serves `router` under the listener
+/// limits until `shutdown`.
 pub async fn bind(
     listen: SocketAddr,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    listeners: &Listeners,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, BoxFuture<'static, std::io::Result<()>>)> {
     let listener = TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    });
-    Ok((local, Box::pin(async move { serve.await })))
+    let windows: Option<Http2Windows> = None;
+    Ok((local, listeners.serve("otlp_http", listener, router, windows, shutdown)))
 }
 
 #[cfg(test)]
@@ -242,12 +290,12 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         assert!(matches!(
-            decompress(&headers, compressed.clone(), 1000),
+            decompress(&headers, compressed.clone(), 1000, None),
             Err(IngestError::TooLarge { .. })
         ));
-        assert_eq!(decompress(&headers, compressed, 2 << 20).unwrap().len(), 1 << 20);
+        assert_eq!(decompress(&headers, compressed, 2 << 20, None).unwrap().len(), 1 << 20);
         assert!(matches!(
-            decompress(&headers, Bytes::from_static(b"not gzip"), 1000),
+            decompress(&headers, Bytes::from_static(b"not gzip"), 1000, None),
             Err(IngestError::Undecodable(_))
         ));
     }

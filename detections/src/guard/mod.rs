@@ -4,12 +4,16 @@
 //! anything plans it: DataFusion plans and displays expressions recursively, so a
 //! 500-byte `1+1+...` or a few thousand `OR`s would otherwise overflow the stack.
 
+mod bounded_dialect;
+
 use std::ops::ControlFlow;
 
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SQLOptions;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::ast::{Expr, Query, Statement as SqlStatement, Visit, Visitor};
+
+use bounded_dialect::BoundedDialect;
 
 /// The longest SQL text accepted (bytes).
 pub const MAX_SQL_BYTES: usize = 64 << 10;
@@ -108,7 +112,15 @@ impl Visitor for NestingDepth {
 }
 
 fn parse_single_query(sql: &str) -> Result<Statement, Refusal> {
-    let mut statements = DFParser::parse_sql(sql).map_err(|error| {
+    let dialect = BoundedDialect::for_sql(sql);
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &dialect).map_err(|error| {
+        if dialect.exhausted() {
+            return Refusal {
+                message: "the SQL is too involved to parse (the parser backtracked past its bound, usually over an unclosed `(` or `[`): check brackets, or split the query".into(),
+                line: None,
+                column: None,
+            };
+        }
         let (line, column) = error_position(&error);
         Refusal {
             message: strip_position(&error.strip_backtrace()),
