@@ -468,4 +468,34 @@ mod tests {
             "string is not UTF-8"
         );
     }
+
+    /// An `AnyValue` that is an array in an array ... `depth` times around "x", built by
+    /// hand: prost would recurse to encode it.
+    fn nested_array(depth: usize) -> Vec<u8> {
+        fn field(number: u64, payload: &[u8]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(payload.len() + 12);
+            prost::encoding::encode_varint((number << 3) | 2, &mut out);
+            prost::encoding::encode_varint(payload.len() as u64, &mut out);
+            out.extend_from_slice(payload);
+            out
+        }
+        let mut value = field(1, b"x");
+        for _ in 0..depth {
+            value = field(5, &field(1, &value));
+        }
+        value
+    }
+
+    #[test]
+    fn deeply_nested_values_are_refused_not_a_stack_overflow() {
+        // prost stops at 100 levels; without that, 100,000 would overflow the stack.
+        let bytes = nested_array(20);
+        let shallow = any_value_of(Reader::new(&bytes, 0)).unwrap().unwrap();
+        assert!(
+            matches!(shallow, AttrValue::Complex(ref json) if json.matches('[').count() == 20),
+            "{shallow:?}"
+        );
+        let error = any_value_of(Reader::new(&nested_array(100_000), 0)).unwrap_err();
+        assert_eq!(error.what, "invalid AnyValue");
+    }
 }

@@ -3,6 +3,8 @@
 //! and the plan is checked again after planning. Its size and nesting are bounded before
 //! anything plans it: DataFusion plans and displays expressions recursively, so a
 //! 500-byte `1+1+...` or a few thousand `OR`s would otherwise overflow the stack.
+//! Parsing itself is bounded too (`bounded_dialect`): sqlparser backtracks, and over
+//! unclosed brackets that takes time exponential in their number.
 
 mod bounded_dialect;
 

@@ -267,6 +267,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn deeply_nested_json_values_are_refused_not_a_stack_overflow() {
+        let request = |depth: usize| {
+            let value = format!(
+                "{}{{\"stringValue\":\"x\"}}{}",
+                "{\"arrayValue\":{\"values\":[".repeat(depth),
+                "]}}".repeat(depth)
+            );
+            format!(
+                "{{\"resourceLogs\":[{{\"scopeLogs\":[{{\"logRecords\":[{{\"attributes\":[{{\"key\":\"d\",\"value\":{value}}}]}}]}}]}}]}}"
+            )
+        };
+        let shallow = decode_request(Encoding::Json, request(20).as_bytes()).unwrap();
+        assert_eq!(shallow.resource_logs.len(), 1);
+        // serde_json stops at 128 levels; without that, 100,000 would overflow the stack.
+        assert!(decode_request(Encoding::Json, request(100_000).as_bytes()).is_err());
+    }
+
+    #[test]
     fn content_types_are_matched_on_their_essence() {
         let mut headers = HeaderMap::new();
         headers.insert(
