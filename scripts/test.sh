@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what the tests need (a Python virtualenv with the real OpenTelemetry SDK
-# exporters and DuckDB) and runs every check: formatting, clippy, unit and end-to-end tests.
+# exporters and DuckDB) and runs every check: formatting, clippy, unit and end-to-end tests,
+# then a short fuzz run of the decoders.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
@@ -24,3 +25,11 @@ if cargo clippy --version >/dev/null 2>&1; then
 fi
 log "tests"
 cargo test --workspace
+# A short run of the decoder fuzz targets on every CI run (a crash fails it); the rule and
+# hunt targets link DataFusion with coverage instrumentation, a second full build, so
+# they run by hand: scripts/fuzz.sh 600 rule_load hunt_guard.
+fuzz_seconds="${CORDON_FUZZ_SECONDS:-15}"
+if [ "$fuzz_seconds" != 0 ]; then
+  log "fuzzing the decoders, ${fuzz_seconds}s each (CORDON_FUZZ_SECONDS; 0 skips)"
+  bash "$here/fuzz.sh" "$fuzz_seconds" otlp_protobuf otlp_json flat_json opa_logs
+fi

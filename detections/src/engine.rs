@@ -11,7 +11,7 @@
 //! the same however they were batched, merged across hosts or replayed; an event
 //! within the lateness bound of its key's clock is always evaluated.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,10 @@ use serde::Serialize;
 use crate::clock::{KeyClocks, TimePolicy, Verdict, row_keys};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
+use crate::evaluate::Watermarks;
 use crate::health::{HealthBook, HealthReport, Standing};
-use crate::matches::{Match, matches_from, resolve_evidence};
+use crate::isolate::{Failure, Outcome, Rule, evaluate_isolating, event_ids};
+use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
@@ -83,10 +85,14 @@ pub struct FailedEvaluation {
     pub from: Option<String>,
     pub to: Option<String>,
     pub events: usize,
+    /// The ids of those events (the first few, then how many in all).
+    pub event_ids: String,
 }
 
 /// Failed evaluations kept per rule for the API.
 const FAILURES_KEPT: usize = 20;
+/// Event ids kept per failed evaluation.
+const FAILED_IDS_KEPT: usize = 20;
 
 /// What a rule did lately, for `cordon rules` and the API.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -112,6 +118,8 @@ struct LiveRule {
     status: RuleStatus,
     /// Index into `Engine::clocks`.
     clock: usize,
+    /// Its last batch failed in every part it was tried in (see `isolate.rs`).
+    broken: bool,
 }
 
 /// The clocks of one set of key columns, shared by the rules keyed on them.
@@ -258,6 +266,7 @@ impl Engine {
         let label = rule_label(&id);
         let _ = self.metrics.evaluations.get_or_create(&label);
         let _ = self.metrics.evaluation_errors.get_or_create(&label);
+        let _ = self.metrics.events_not_evaluated.get_or_create(&label);
         let _ = self.metrics.matches.get_or_create(&label);
         self.rules.insert(
             id,
@@ -266,6 +275,7 @@ impl Engine {
                 kept,
                 status,
                 clock,
+                broken: false,
             },
         );
     }
@@ -357,19 +367,28 @@ impl Engine {
             let input = &judged.inputs[group];
             let started = Instant::now();
             let watermarks = Watermarks {
-                group: &self.clocks[group],
+                clocks: &self.clocks[group].clocks,
+                keyed: !self.clocks[group].columns.is_empty(),
                 newest_arrival: arrival_now,
                 lateness: self.policy.lateness_nanos(),
                 max_event_age: TimePolicy::nanos(self.config.max_event_age),
             };
             let rule = self.rules.get_mut(&id).expect("present");
-            let result = evaluate(&id, rule, &watermarks, input, &judged.keys[group], sweep_share, limits).await;
+            let parts = Rule {
+                id: &id,
+                compiled: &rule.compiled,
+                kept: &mut rule.kept,
+                broken: &mut rule.broken,
+            };
+            let result = evaluate_isolating(parts, &watermarks, input, &judged.keys[group], sweep_share, limits).await;
             let label = rule_label(&id);
             self.metrics
                 .kept_rows
                 .get_or_create(&label)
                 .set(rule.kept.rows() as i64);
-            let Some(result) = result else { continue };
+            let Some(Outcome { matches, failure }) = result else {
+                continue;
+            };
             // Every rule that ran over new events counts, matched or not.
             rule.status.evaluations += 1;
             rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
@@ -385,38 +404,41 @@ impl Engine {
                     "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
                 );
             }
-            match result {
-                Ok(matches) => {
-                    rule.status.matches += matches.len() as u64;
-                    self.metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
-                    processed.matches.extend(matches);
-                }
-                Err(error) => {
-                    let timed_out = matches!(error, EvalError::Timeout { .. });
-                    let (from, to) = time_range(input);
-                    rule.status.errors += 1;
-                    rule.status.timeouts += u64::from(timed_out);
-                    rule.status.last_error = Some(error.to_string());
-                    rule.status.failures.push(FailedEvaluation {
-                        at: chrono::Utc::now().to_rfc3339(),
-                        timed_out,
-                        error: error.to_string(),
-                        from: from.map(rfc3339),
-                        to: to.map(rfc3339),
-                        events: input.num_rows(),
-                    });
-                    if rule.status.failures.len() > FAILURES_KEPT {
-                        rule.status.failures.remove(0);
-                    }
-                    self.metrics.evaluation_errors.get_or_create(&label).inc();
-                    tracing::error!(
-                        rule = %id, error = %error, events = input.num_rows(),
-                        from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
-                        "rule evaluation failed; its events in that range were not evaluated by it (backtest the range); the other rules go on"
-                    );
-                    processed.errors.push(error);
-                }
+            rule.status.matches += matches.len() as u64;
+            self.metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
+            processed.matches.extend(matches);
+            let Some(Failure { error, events }) = failure else {
+                continue;
+            };
+            let timed_out = matches!(error, EvalError::Timeout { .. });
+            let (from, to) = time_range(&events);
+            let count: usize = events.iter().map(RecordBatch::num_rows).sum();
+            rule.status.errors += 1;
+            rule.status.timeouts += u64::from(timed_out);
+            rule.status.last_error = Some(error.to_string());
+            rule.status.failures.push(FailedEvaluation {
+                at: chrono::Utc::now().to_rfc3339(),
+                timed_out,
+                error: error.to_string(),
+                from: from.map(rfc3339),
+                to: to.map(rfc3339),
+                events: count,
+                event_ids: event_ids(&events, FAILED_IDS_KEPT),
+            });
+            if rule.status.failures.len() > FAILURES_KEPT {
+                rule.status.failures.remove(0);
             }
+            self.metrics.evaluation_errors.get_or_create(&label).inc();
+            self.metrics
+                .events_not_evaluated
+                .get_or_create(&label)
+                .inc_by(count as u64);
+            tracing::error!(
+                rule = %id, error = %error, events = count,
+                from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
+                "rule evaluation failed; those events were not evaluated by it (backtest them); the other rules go on"
+            );
+            processed.errors.push(error);
         }
         self.stamp_detection_delay(&mut processed.matches, batch, arrival_now);
         processed.matches.sort_by(|a, b| {
@@ -611,35 +633,11 @@ struct Judged {
     not_evaluated: usize,
 }
 
-/// The watermarks of one clock group's keys.
-struct Watermarks<'a> {
-    group: &'a ClockGroup,
-    newest_arrival: i64,
-    lateness: i64,
-    max_event_age: i64,
-}
-
-impl Watermarks<'_> {
-    /// `key`'s clock minus the lateness, never behind what the maximum event age still
-    /// lets in. A partition whose key has no clock (input.sql computed the key) runs on
-    /// its newest row, capped at the newest arrival.
-    fn of(&self, key: &str, partition_newest: i64) -> i64 {
-        let lookup = if self.group.columns.is_empty() { "" } else { key };
-        let clock = self
-            .group
-            .clocks
-            .newest(lookup)
-            .unwrap_or_else(|| partition_newest.min(self.newest_arrival));
-        let floor = self.newest_arrival.saturating_sub(self.max_event_age);
-        clock.saturating_sub(self.lateness).max(floor)
-    }
-}
-
-fn time_range(batch: &RecordBatch) -> (Option<i64>, Option<i64>) {
-    let Some(time) = batch.column_by_name(col::TIME) else {
-        return (None, None);
-    };
-    let times = (0..batch.num_rows()).filter_map(|row| timestamp_nanos(time.as_ref(), row));
+fn time_range(batches: &[RecordBatch]) -> (Option<i64>, Option<i64>) {
+    let times = batches.iter().flat_map(|batch| {
+        let time = batch.column_by_name(col::TIME).cloned();
+        (0..batch.num_rows()).filter_map(move |row| time.as_ref().and_then(|time| timestamp_nanos(time.as_ref(), row)))
+    });
     times.fold((None, None), |(low, high), time| {
         (
             Some(low.map_or(time, |low: i64| low.min(time))),
@@ -657,126 +655,3 @@ fn rfc3339(nanos: i64) -> String {
 /// One full sweep every 10 s rewrote all kept rows in one evaluation and held alerts up
 /// for most of a second; the same work spread over the evaluations costs each a slice.
 const SWEEP_ROUND: Duration = Duration::from_secs(10);
-
-/// One rule over the events on time for it: None when nothing ran. Rows meet
-/// match.sql before any is evicted or trimmed.
-async fn evaluate(
-    id: &str,
-    rule: &mut LiveRule,
-    watermarks: &Watermarks<'_>,
-    input: &RecordBatch,
-    batch_keys: &HashSet<String>,
-    sweep_share: f64,
-    limits: Limits,
-) -> Option<Result<Vec<Match>, EvalError>> {
-    let may_fall_due = rule.kept.has_due_column() && !batch_keys.is_empty();
-    if input.num_rows() == 0 && !may_fall_due {
-        return None;
-    }
-    let kept = if input.num_rows() > 0 {
-        match rule.compiled.input.run(id, vec![input.clone()], limits).await {
-            Ok(kept) => kept,
-            Err(error) => return Some(Err(error)),
-        }
-    } else {
-        Vec::new()
-    };
-    let watermark_of = |key: &str, newest: i64| watermarks.of(key, newest);
-    // Untouched partitions expire a slice at a time, after the match: swept before
-    // it, a partition this batch completes would lose rows its match needs (a chain's
-    // last step, kept only to its own time, evicted by the batch's newer events).
-    let sweep = |kept: &mut KeptRows| {
-        let budget = (kept.rows() as f64 * sweep_share).ceil() as usize;
-        let _ = kept.sweep(budget.max(1), &watermark_of);
-    };
-    rule.kept.begin();
-    let mut evaluated: BTreeSet<String> = BTreeSet::new();
-    for part in kept.iter().filter(|part| part.num_rows() > 0) {
-        match rule.kept.insert(part) {
-            Ok(keys) => evaluated.extend(keys),
-            Err(error) => {
-                return Some(Err(EvalError::Output {
-                    rule: id.to_string(),
-                    message: format!("rows the engine could not keep: {error}"),
-                }));
-            }
-        }
-    }
-    if may_fall_due {
-        evaluated.extend(
-            batch_keys
-                .iter()
-                .filter(|key| rule.kept.has_due(key, &watermark_of))
-                .cloned(),
-        );
-    }
-    if evaluated.is_empty() {
-        sweep(&mut rule.kept);
-        return if input.num_rows() > 0 {
-            Some(Ok(Vec::new()))
-        } else {
-            None
-        };
-    }
-    let rows = rule.kept.rows_of(&evaluated, &watermark_of);
-    let output = rule.compiled.matcher.run(id, rows.clone(), limits).await;
-    let _ = rule.kept.settle(&evaluated, &watermark_of);
-    if let Err(error) = compact(id, rule, &evaluated, limits).await {
-        return Some(Err(error));
-    }
-    sweep(&mut rule.kept);
-    let output = match output {
-        Ok(output) => output,
-        Err(error) => return Some(Err(error)),
-    };
-    let entity = &rule.compiled.definition.settings.entity;
-    match matches_from(id, entity, &output) {
-        Ok(found) => Some(Ok(resolve_evidence(found, &rows))),
-        Err(message) => Some(Err(EvalError::Output {
-            rule: id.to_string(),
-            message,
-        })),
-    }
-}
-
-/// Rewrites the kept rows of `keys` with the rule's compact.sql, if it has one.
-async fn compact(id: &str, rule: &mut LiveRule, keys: &BTreeSet<String>, limits: Limits) -> Result<(), EvalError> {
-    let Some(stage) = &rule.compiled.compact else {
-        return Ok(());
-    };
-    let rows = rule.kept.stored_rows_of(keys);
-    let output = stage.run(id, rows, limits).await?;
-    let columns = &rule.compiled.definition.settings.partition_by;
-    let mut by_key: BTreeMap<String, Vec<RecordBatch>> = keys.iter().map(|key| (key.clone(), Vec::new())).collect();
-    for batch in output.iter().filter(|batch| batch.num_rows() > 0) {
-        let row_keys = crate::clock::row_keys(batch, columns).ok_or_else(|| EvalError::Output {
-            rule: id.to_string(),
-            message: "compact.sql's partition columns cannot be shown as text".into(),
-        })?;
-        let mut rows_by_key: HashMap<&str, Vec<u32>> = HashMap::new();
-        for (row, key) in row_keys.iter().enumerate() {
-            rows_by_key.entry(key.as_str()).or_default().push(row as u32);
-        }
-        for (key, rows) in rows_by_key {
-            // A row of a partition not under evaluation would be new state out of nowhere.
-            let Some(kept) = by_key.get_mut(key) else {
-                continue;
-            };
-            let part =
-                arrow::compute::take_record_batch(batch, &arrow::array::UInt32Array::from(rows)).map_err(|error| {
-                    EvalError::Output {
-                        rule: id.to_string(),
-                        message: error.to_string(),
-                    }
-                })?;
-            kept.push(part);
-        }
-    }
-    for (key, rows) in by_key {
-        rule.kept.replace(&key, &rows).map_err(|error| EvalError::Output {
-            rule: id.to_string(),
-            message: format!("compact.sql returned rows the engine cannot keep: {error}"),
-        })?;
-    }
-    Ok(())
-}

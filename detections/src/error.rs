@@ -90,6 +90,18 @@ pub enum EvalError {
     },
     #[error("rule {rule}: match.sql returned {message}")]
     Output { rule: String, message: String },
+    #[error(
+        "rule {rule}: {events} of {of} events were left out (event ids: {event_ids}) and the others evaluated without them ({tries} tries in parts); backtest those events once the rule handles them: {source}"
+    )]
+    LeftOut {
+        rule: String,
+        events: usize,
+        of: usize,
+        event_ids: String,
+        tries: usize,
+        #[source]
+        source: Box<EvalError>,
+    },
 }
 
 /// Why the detection service could not start.

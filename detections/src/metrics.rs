@@ -35,6 +35,8 @@ pub struct DetectionMetrics {
     pub evaluations: Family<RuleLabel, Counter>,
     pub evaluation_seconds: Family<RuleLabel, Histogram>,
     pub evaluation_errors: Family<RuleLabel, Counter>,
+    /// Events a rule failed on and left out (the others of their batch were evaluated).
+    pub events_not_evaluated: Family<RuleLabel, Counter>,
     pub matches: Family<RuleLabel, Counter>,
     /// Alerts, by rule and outcome (`created`, `folded`).
     pub alerts: Family<Vec<(&'static str, String)>, Counter>,
@@ -66,6 +68,7 @@ impl DetectionMetrics {
             evaluations: Family::default(),
             evaluation_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),
             evaluation_errors: Family::default(),
+            events_not_evaluated: Family::default(),
             matches: Family::default(),
             alerts: Family::default(),
             kept_rows: Family::default(),
@@ -118,6 +121,11 @@ impl DetectionMetrics {
             "cordon_rule_errors",
             "Rule evaluations that failed",
             self.evaluation_errors.clone(),
+        );
+        registry.register(
+            "cordon_rule_events_not_evaluated",
+            "Events a rule failed on and left out, the rest of their batch evaluated without them",
+            self.events_not_evaluated.clone(),
         );
         registry.register("cordon_rule_matches", "Rows match.sql returned", self.matches.clone());
         registry.register(

@@ -30,6 +30,7 @@ pub type PartitionKey = String;
 /// A partition's watermark from its key and its newest row's time.
 pub type WatermarkOf<'a> = &'a dyn Fn(&str, i64) -> i64;
 
+#[derive(Clone)]
 struct Partition {
     batches: Vec<RecordBatch>,
     /// Batches from this index on arrived in evaluation `tick`.
@@ -63,6 +64,10 @@ pub struct KeptRows {
     trimmed: u64,
     /// Partitions the incremental sweep has yet to visit in its current pass.
     sweep_queue: VecDeque<PartitionKey>,
+    /// Each partition `insert` touched since `begin`, as it was before (None: new),
+    /// so `rollback` can put back what an evaluation that failed added.
+    undo: Vec<(PartitionKey, Option<Partition>)>,
+    rows_at_begin: usize,
 }
 
 /// Nanoseconds of a timestamp column (any unit) at `row`.
@@ -115,6 +120,8 @@ impl KeptRows {
             tick: 0,
             trimmed: 0,
             sweep_queue: VecDeque::new(),
+            undo: Vec::new(),
+            rows_at_begin: 0,
         })
     }
 
@@ -138,6 +145,20 @@ impl KeptRows {
     /// Starts an evaluation: rows inserted from now on are `is_new`.
     pub fn begin(&mut self) {
         self.tick += 1;
+        self.undo.clear();
+        self.rows_at_begin = self.rows;
+    }
+
+    /// Takes back every row inserted since `begin` (before `settle`): the evaluation
+    /// failed, and its events are to be tried again in parts.
+    pub fn rollback(&mut self) {
+        for (key, before) in self.undo.drain(..).rev() {
+            match before {
+                Some(partition) => self.partitions.insert(key, partition),
+                None => self.partitions.remove(&key),
+            };
+        }
+        self.rows = self.rows_at_begin;
     }
 
     fn expiry(&self, batch: &RecordBatch, row: usize) -> i64 {
@@ -182,6 +203,10 @@ impl KeptRows {
                 take_record_batch(&batch, &UInt32Array::from(rows))?
             };
             let tick = self.tick;
+            let before = self.partitions.get(&key);
+            if before.is_none_or(|partition| partition.tick != tick) {
+                self.undo.push((key.clone(), before.cloned()));
+            }
             let partition = self.partitions.entry(key.clone()).or_insert(Partition {
                 batches: Vec::new(),
                 new_from: 0,
@@ -539,6 +564,26 @@ mod tests {
         assert_eq!(kept.sweep(usize::MAX, &at(30)).unwrap(), 2);
         assert_eq!(kept.rows(), 2);
         assert_eq!(kept.partitions(), 1, "b emptied and removed");
+    }
+
+    #[test]
+    fn a_rollback_takes_back_what_the_evaluation_inserted_and_nothing_else() {
+        let first = batch(&["a", "b"], &[10, 20]);
+        let mut kept = KeptRows::new(first.schema(), &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+        kept.begin();
+        kept.insert(&first).unwrap();
+        kept.begin();
+        kept.insert(&batch(&["a", "c"], &[30, 40])).unwrap();
+        kept.insert(&batch(&["a"], &[50])).unwrap();
+        assert_eq!((kept.rows(), kept.partitions()), (5, 3));
+        kept.rollback();
+        assert_eq!((kept.rows(), kept.partitions()), (2, 2), "c was new: gone");
+        assert_eq!(times(&kept.rows_of(&host("a"), &at(0))), vec![10]);
+        assert_eq!(kept.newest("a"), Some(10), "the partition's clock is put back too");
+        // The next evaluation starts from there.
+        kept.begin();
+        let touched = kept.insert(&batch(&["a"], &[60])).unwrap();
+        assert_eq!(flags(&kept.rows_of(&touched, &at(0)), "is_new"), vec![false, true]);
     }
 
     #[test]

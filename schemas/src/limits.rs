@@ -9,6 +9,45 @@ pub const MAX_ATTRIBUTES: usize = 1024;
 /// The largest string, bytes or structured attribute value accepted (bytes of text).
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
 
+/// Attributes one request may expand to: a resource's attributes count once for each
+/// of its records, since each row stores them. 2,000 resource attributes over 2,000
+/// small records (55 KB) made 4 million; an 8 MiB request could make hundreds of
+/// millions. A collector's 8,192 records of 128 attributes are a quarter of this.
+pub const MAX_REQUEST_ATTRIBUTES: usize = 1 << 22;
+/// Bytes of attribute values one request may expand to, counted the same way.
+pub const MAX_REQUEST_VALUE_BYTES: usize = 128 << 20;
+
+/// What a request's records have expanded to so far. Past either bound, the record
+/// that crosses it and every later one are rejected (`request_too_large`), and the
+/// later ones cost no more than reading them.
+#[derive(Debug, Default, Clone)]
+pub struct Expansion {
+    attributes: usize,
+    bytes: usize,
+}
+
+impl Expansion {
+    /// Counts `record` against the request's bounds.
+    pub fn charge(&mut self, record: &crate::EventRecord<'_>) -> Result<(), crate::RejectReason> {
+        if !self.exhausted() {
+            self.attributes += record.attributes_set().min(MAX_ATTRIBUTES);
+            self.bytes += record.value_bytes();
+        }
+        if self.exhausted() {
+            return Err(crate::RejectReason::RequestTooLarge {
+                attributes: MAX_REQUEST_ATTRIBUTES,
+                bytes: MAX_REQUEST_VALUE_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the request is past a bound: its remaining records are rejected.
+    pub fn exhausted(&self) -> bool {
+        self.attributes > MAX_REQUEST_ATTRIBUTES || self.bytes > MAX_REQUEST_VALUE_BYTES
+    }
+}
+
 /// Bounds on one record's event time, relative to its arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeBounds {

@@ -13,6 +13,7 @@ use crate::flat::FlatEvent;
 
 use crate::batch::EventBatchBuilder;
 use crate::fields::attr;
+use crate::limits::Expansion;
 use crate::record::EventRecord;
 use crate::reject::{Notice, RejectReason};
 use crate::value::AttrValue;
@@ -172,6 +173,7 @@ pub fn convert_request(
 ) -> ConversionReport {
     let mut report = ConversionReport::default();
     let mut index = 0;
+    let mut expansion = Expansion::default();
     for resource_logs in &request.resource_logs {
         let resource_attributes: &[KeyValue] = resource_logs
             .resource
@@ -180,8 +182,17 @@ pub fn convert_request(
             .unwrap_or_default();
         for scope_logs in &resource_logs.scope_logs {
             for log in &scope_logs.log_records {
-                let record = log_record_to_event(resource_attributes, log);
-                report.record(index, builder.append(&record, received_unix_nano));
+                // Past the request's bounds a record is rejected without being expanded.
+                let applied = if expansion.exhausted() {
+                    &[][..]
+                } else {
+                    resource_attributes
+                };
+                let record = log_record_to_event(applied, log);
+                let outcome = expansion
+                    .charge(&record)
+                    .and_then(|()| builder.append(&record, received_unix_nano));
+                report.record(index, outcome);
                 index += 1;
             }
         }

@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::common::v1::AnyValue;
 use prost::Message;
 
 use crate::batch::EventBatchBuilder;
+use crate::limits::Expansion;
 use crate::otlp::{ConversionReport, any_value};
 use crate::record::EventRecord;
 use crate::value::AttrValue;
@@ -177,7 +178,14 @@ fn any_value_of<'a>(mut reader: Reader<'a>) -> Result<Option<AttrValue<'a>>, Wir
 }
 
 /// Applies the attributes of a `KeyValue` to `record`.
-fn apply_key_value<'a>(record: &mut EventRecord<'a>, mut reader: Reader<'a>) -> Result<(), WireError> {
+fn apply_key_value<'a>(record: &mut EventRecord<'a>, reader: Reader<'a>) -> Result<(), WireError> {
+    if let Some((key, value)) = key_value_of(reader)? {
+        record.set(Cow::Borrowed(key), value);
+    }
+    Ok(())
+}
+
+fn key_value_of<'a>(mut reader: Reader<'a>) -> Result<Option<(&'a str, AttrValue<'a>)>, WireError> {
     let mut key = None;
     let mut value = None;
     while let Some((field, wire_type)) = reader.key()? {
@@ -193,13 +201,11 @@ fn apply_key_value<'a>(record: &mut EventRecord<'a>, mut reader: Reader<'a>) -> 
             _ => reader.skip(wire_type)?,
         }
     }
-    if let (Some(key), Some(value)) = (key, value) {
-        record.set(Cow::Borrowed(key), value);
-    }
-    Ok(())
+    Ok(key.zip(value))
 }
 
-fn resource_attributes<'a>(mut resource_logs: Reader<'a>) -> Result<Vec<Reader<'a>>, WireError> {
+/// A resource's attributes, decoded once for all of its records.
+fn resource_attributes<'a>(mut resource_logs: Reader<'a>) -> Result<Vec<(&'a str, AttrValue<'a>)>, WireError> {
     let mut attributes = Vec::new();
     while let Some((field, wire_type)) = resource_logs.key()? {
         if field == 1 {
@@ -208,7 +214,7 @@ fn resource_attributes<'a>(mut resource_logs: Reader<'a>) -> Result<Vec<Reader<'
             while let Some((field, wire_type)) = resource.key()? {
                 if field == 1 {
                     resource.expect(wire_type, LEN)?;
-                    attributes.push(resource.nested()?);
+                    attributes.extend(key_value_of(resource.nested()?)?);
                 } else {
                     resource.skip(wire_type)?;
                 }
@@ -222,12 +228,12 @@ fn resource_attributes<'a>(mut resource_logs: Reader<'a>) -> Result<Vec<Reader<'
 
 fn log_record<'a>(
     mut reader: Reader<'a>,
-    resource: &[Reader<'a>],
+    resource: &[(&'a str, AttrValue<'a>)],
     record: &mut EventRecord<'a>,
 ) -> Result<(), WireError> {
     record.reset();
-    for attribute in resource {
-        apply_key_value(record, Reader::new(attribute.bytes, attribute.base))?;
+    for (key, value) in resource {
+        record.set(Cow::Borrowed(key), value.clone());
     }
     let mut event_name = None;
     while let Some((field, wire_type)) = reader.key()? {
@@ -268,6 +274,7 @@ pub fn convert_encoded_request(
     let mut report = ConversionReport::default();
     let mut index = 0;
     let mut record = EventRecord::new();
+    let mut expansion = Expansion::default();
     let mut request = Reader::new(bytes, 0);
     while let Some((field, wire_type)) = request.key()? {
         if field != 1 {
@@ -291,8 +298,13 @@ pub fn convert_encoded_request(
                     continue;
                 }
                 scope_logs.expect(wire_type, LEN)?;
-                log_record(scope_logs.nested()?, &resource, &mut record)?;
-                report.record(index, builder.append(&record, received_unix_nano));
+                // Past the request's bounds a record is read (to be reported) but not expanded.
+                let applied = if expansion.exhausted() { &[][..] } else { &resource[..] };
+                log_record(scope_logs.nested()?, applied, &mut record)?;
+                let outcome = expansion
+                    .charge(&record)
+                    .and_then(|()| builder.append(&record, received_unix_nano));
+                report.record(index, outcome);
                 index += 1;
             }
         }
@@ -397,6 +409,58 @@ mod tests {
             "{values:?}"
         );
         assert!(!first.is_empty());
+    }
+
+    #[test]
+    fn a_resource_is_expanded_over_its_records_only_up_to_the_request_bounds() {
+        // 1,000 resource attributes over 10,000 records (about 1 MB): 10 million
+        // attributes to store, or 4 GB of map entries, before.
+        let events: Vec<FlatEvent> = (0..10_000)
+            .map(|n| FlatEvent::new(1_000 + n, "network.flow", "wks-1"))
+            .collect();
+        let mut request = events_to_request(&events);
+        let resource = request.resource_logs[0].resource.as_mut().unwrap();
+        let per_record = 1_000 + resource.attributes.len();
+        resource
+            .attributes
+            .extend((0..1_000).map(|n| key_value(&format!("custom.r{n}"), &AttrValue::Str(Cow::Borrowed("v")))));
+        let started = std::time::Instant::now();
+        let (batch_prost, batch_wire) = both_ways(&request);
+        let took = started.elapsed();
+        let expected = crate::limits::MAX_REQUEST_ATTRIBUTES / per_record;
+        assert_eq!(batch_wire.num_rows(), expected, "records up to the bound are kept");
+        assert_eq!(batch_prost.num_rows(), expected);
+        let mut builder = EventBatchBuilder::with_capacity(4);
+        let (report, _) = convert_encoded_request(&request.encode_to_vec(), 7, &mut builder).unwrap();
+        assert_eq!(report.rejected.len(), 10_000 - expected);
+        assert!(
+            report
+                .rejected
+                .iter()
+                .all(|rejection| rejection.reason.label() == "request_too_large")
+        );
+        eprintln!("1,000 resource attributes x 10,000 records, both decoders: {took:?}");
+        // A bound, not a target (debug build, both decoders, beside other tests).
+        assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+    }
+
+    #[test]
+    fn the_request_bounds_count_value_bytes_too() {
+        let events: Vec<FlatEvent> = (0..3_000)
+            .map(|n| FlatEvent::new(1_000 + n, "network.flow", "wks-1"))
+            .collect();
+        let mut request = events_to_request(&events);
+        let big = AttrValue::Str(Cow::Owned("x".repeat(crate::limits::MAX_VALUE_BYTES)));
+        let resource = request.resource_logs[0].resource.as_mut().unwrap();
+        resource.attributes.push(key_value("custom.blob", &big));
+        let (_, batch) = both_ways(&request);
+        let expected = crate::limits::MAX_REQUEST_VALUE_BYTES / crate::limits::MAX_VALUE_BYTES;
+        // Each record also carries a few short values of its own.
+        assert!(
+            (expected - 2..=expected).contains(&batch.num_rows()),
+            "{} rows",
+            batch.num_rows()
+        );
     }
 
     #[test]

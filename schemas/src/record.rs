@@ -29,6 +29,8 @@ pub struct EventRecord<'a> {
     attributes_set: usize,
     /// The first value over `MAX_VALUE_BYTES`: its name and size.
     oversized: Option<(String, usize)>,
+    /// Bytes of text in the values set (what the record costs to keep).
+    value_bytes: usize,
     /// Where each name is in `extra`, once it is too long to search.
     extra_index: ahash::AHashMap<Cow<'a, str>, usize>,
 }
@@ -89,6 +91,7 @@ impl<'a> EventRecord<'a> {
         self.dropped_content.clear();
         self.attributes_set = 0;
         self.oversized = None;
+        self.value_bytes = 0;
         self.extra_index.clear();
     }
 
@@ -104,6 +107,7 @@ impl<'a> EventRecord<'a> {
             self.oversized = Some((name.into_owned(), bytes));
             return;
         }
+        self.value_bytes += bytes;
         match name.as_ref() {
             attr::HOST_ID => self.host_id = Some(text_of(value)),
             attr::HOST_NAME => self.host_name = Some(text_of(value)),
@@ -143,6 +147,16 @@ impl<'a> EventRecord<'a> {
                 self.extra.push((name, value));
             }
         }
+    }
+
+    /// Attributes set on the record (resource and log attributes, kept or not).
+    pub fn attributes_set(&self) -> usize {
+        self.attributes_set
+    }
+
+    /// Bytes of text in the values set, up to the first refused one.
+    pub fn value_bytes(&self) -> usize {
+        self.value_bytes
     }
 
     /// The value of a typed attribute by its contract name.

@@ -38,6 +38,10 @@ pub enum RejectReason {
         "attribute {name} is {bytes} bytes, more than the {limit} accepted: send a hash or a summary, never raw content"
     )]
     ValueTooLarge { name: String, bytes: usize, limit: usize },
+    #[error(
+        "the request expands past {attributes} attributes or {bytes} bytes of values (a resource's attributes count once for each of its records): this record and the rest of the request were not stored; send fewer records per export"
+    )]
+    RequestTooLarge { attributes: usize, bytes: usize },
     #[error("event.name {0} is Cordon's own (the outcomes of its responses); producers may not send it")]
     ReservedKind(&'static str),
 }
@@ -58,6 +62,7 @@ impl RejectReason {
             RejectReason::TimeTooFarAhead { .. } => "time_too_far_ahead",
             RejectReason::TooManyAttributes { .. } => "too_many_attributes",
             RejectReason::ValueTooLarge { .. } => "value_too_large",
+            RejectReason::RequestTooLarge { .. } => "request_too_large",
         }
     }
 }

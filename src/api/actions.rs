@@ -143,6 +143,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// The optional body of a decision; one that is not JSON is answered 400 in JSON.
+type DecisionBody = Result<Option<Json<Decision>>, axum::extract::rejection::JsonRejection>;
+
 /// A responder's decision on one action, made by `caller` with the body's note.
 type Decide = fn(&Responder, &str, &str, Option<String>) -> Result<Action, ResponderError>;
 
@@ -150,10 +153,11 @@ async fn decide(
     caller: Caller,
     state: ApiState,
     id: String,
-    body: Option<Json<Decision>>,
+    body: DecisionBody,
     decide: Decide,
 ) -> Result<Json<Action>, ApiError> {
     caller.require(ACTORS)?;
+    let body = body.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let note = body
         .and_then(|Json(decision)| decision.note)
         .filter(|note| !note.trim().is_empty());
@@ -167,7 +171,7 @@ pub async fn approve(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<Decision>>,
+    body: DecisionBody,
 ) -> Result<Json<Action>, ApiError> {
     decide(caller, state, id, body, Responder::approve).await
 }
@@ -176,7 +180,7 @@ pub async fn deny(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<Decision>>,
+    body: DecisionBody,
 ) -> Result<Json<Action>, ApiError> {
     decide(caller, state, id, body, Responder::deny).await
 }
@@ -185,7 +189,7 @@ pub async fn retry(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: Option<Json<Decision>>,
+    body: DecisionBody,
 ) -> Result<Json<Action>, ApiError> {
     decide(caller, state, id, body, Responder::retry).await
 }

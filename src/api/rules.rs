@@ -41,9 +41,10 @@ pub struct HealthQuery {
 pub async fn host_health(
     caller: Caller,
     State(state): State<ApiState>,
-    Query(query): Query<HealthQuery>,
+    query: Result<Query<HealthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HealthReport>, ApiError> {
     caller.require(&[Role::Analyst, Role::Engineer, Role::Responder])?;
+    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
     let mut report = state.rules.health.read().expect("health lock").clone();
     report.troubled.truncate(limit);

@@ -107,3 +107,48 @@ async fn a_full_disk_refuses_exports_and_loses_nothing_acknowledged_after_it() {
     let served = serve(&data_dir, "1h");
     drop(served);
 }
+
+/// The same request sent twice at once (a producer's retry while its first try is on
+/// its way), on a full disk where every first try fails: before, a retry that came
+/// while the first was on its way was answered "duplicates, OK" and its events were
+/// lost. Now a redelivery waits for its original's outcome and is answered with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_racing_its_original_is_acknowledged_only_once_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = Tmpfs::mount(&dir.path().join("fs"), "48m");
+    let data_dir = mount.0.join("data");
+    let events = simulated(62, 8_000, &[]);
+    let mut served = serve(&data_dir, "1h");
+    let url = format!("http://{}", served.grpc);
+    fill(&mount.0.join("filler"));
+
+    let mut acknowledged = std::collections::BTreeSet::new();
+    let (mut answered, mut refused) = (0, 0);
+    for chunk in events.chunks(100) {
+        let body = bytes::Bytes::from(events_to_request(chunk).encode_to_vec());
+        let (first, retry) = tokio::join!(grpc_raw(&url, body.clone()), grpc_raw(&url, body));
+        for result in [first, retry] {
+            match result {
+                Ok(response) => {
+                    assert!(response.partial_success.is_none(), "{response:?}");
+                    answered += 1;
+                    acknowledged.extend(ids(chunk));
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{answered} tries acknowledged, {refused} refused on the full disk");
+    assert!(refused > 0, "the disk was not full");
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    drop(served);
+    std::fs::remove_file(mount.0.join("filler")).unwrap();
+
+    let stored: std::collections::BTreeSet<String> = stored_ids(&data_dir).into_iter().collect();
+    let lost = acknowledged.difference(&stored).count();
+    assert_eq!(lost, 0, "{lost} of {} acknowledged events lost", acknowledged.len());
+}

@@ -1,6 +1,7 @@
 //! End-to-end tests of the pipeline, in one test binary (each binary that links
 //! DataFusion costs seconds to link).
 
+mod api_fuzz;
 mod bad_input;
 mod cli;
 mod common;
