@@ -43,6 +43,9 @@ pub async fn session_over(snapshot: Snapshot, memory_limit_bytes: usize) -> anyh
         .with_physical_optimizer_rules(crate::yield_points::rules())
         .build();
     let context = SessionContext::new_with_state(state);
+    // Hunts call the functions rules do, under the same bound on what one call makes.
+    cordon_detections::udf::register(&context);
+    cordon_detections::bounded_functions::register(&context, memory_limit_bytes / 4);
     register_event_tables(&context, snapshot).await?;
     Ok(context)
 }

@@ -114,6 +114,7 @@ fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Resu
         .build();
     let context = SessionContext::new_with_state(state);
     crate::udf::register(&context);
+    crate::bounded_functions::register(&context, limits.memory_bytes / 4);
     for table in reference.values() {
         let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])?;
         context.register_table(table.name.as_str(), Arc::new(provider))?;

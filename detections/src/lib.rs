@@ -4,6 +4,7 @@
 //! alerts. See `detections/README.md` for how to write a rule.
 
 pub mod alerts;
+pub mod bounded_functions;
 pub mod clock;
 pub mod compile;
 pub mod destination;

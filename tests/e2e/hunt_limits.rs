@@ -161,3 +161,42 @@ async fn a_result_too_large_to_build_is_refused() {
     assert!(body["error"].as_str().unwrap().contains("MiB"), "{body}");
     server.stop().await;
 }
+
+/// Resident memory of this process (the test server runs in it), bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_a_hunt_builds_count_against_its_memory_limit() {
+    let server = TestServer::start().await;
+    let before = resident_bytes();
+    // Took 1.1 GB (and 3.3 GB for 100 rows of 10 MB) past the 512 MiB limit before.
+    for sql in [
+        "SELECT length(repeat('x', 300000000)) AS n",
+        "SELECT length(repeat('x', 10000000)) AS n FROM generate_series(1, 100)",
+        "SELECT length(lpad('x', 300000000)) AS n",
+        "SELECT cardinality(range(1, 300000000)) AS n",
+    ] {
+        let (status, body, _) = hunt(&server, sql).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("one function call may make"), "{sql}: {error}");
+    }
+    let grew = resident_bytes().saturating_sub(before);
+    assert!(grew < 256 << 20, "the hunts grew the server by {} MiB", grew >> 20);
+    // Below the bound the same functions answer, and the rules' functions are there too.
+    let (status, body, _) = hunt(
+        &server,
+        "SELECT length(repeat('ab', 1000)) AS n, path_match('/srv/a/b.txt', '/srv/**') AS matched",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["rows"][0]["n"].clone(), body["rows"][0]["matched"].clone()),
+        (json!(2000), json!(true))
+    );
+    server.stop().await;
+}
