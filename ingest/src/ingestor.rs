@@ -6,6 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use serde::Serialize;
 
+use bytes::Bytes;
+
 use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::storage::EventStore;
@@ -56,6 +58,14 @@ pub struct Ingestor {
     keys: Arc<KeyRegistry>,
     max_clock_skew: Option<Duration>,
     time_bounds: Option<cordon_schemas::TimeBounds>,
+}
+
+/// Requests from this size on are converted on the blocking pool (smaller ones take
+/// well under a millisecond, less than the hand-off).
+const OFF_RUNTIME_BYTES: usize = 64 << 10;
+
+fn undecodable_protobuf(error: cordon_schemas::otlp_wire::WireError) -> IngestError {
+    IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (protobuf): {error}"))
 }
 
 /// Wall-clock now, in nanoseconds since the epoch.
@@ -143,9 +153,38 @@ impl Ingestor {
 
     /// Stores an encoded OTLP logs request (protobuf), converting it without materialising
     /// prost structs; returns once every accepted record is durable.
-    pub async fn ingest_encoded_otlp(&self, transport: Transport, bytes: &[u8]) -> Result<IngestOutcome, IngestError> {
+    pub async fn ingest_encoded_otlp(&self, transport: Transport, bytes: Bytes) -> Result<IngestOutcome, IngestError> {
         let mut batch = self.batch(transport);
-        batch.add_otlp_proto(bytes)?;
+        if bytes.len() < OFF_RUNTIME_BYTES {
+            batch.add_otlp_proto(&bytes)?;
+        } else {
+            batch
+                .convert_off_runtime(move |builder, received| {
+                    convert_encoded_request(&bytes, received, builder).map_err(undecodable_protobuf)
+                })
+                .await?;
+        }
+        batch.commit().await
+    }
+
+    /// Stores an OTLP/JSON logs request, decoded with `decode` (which bounds its nesting).
+    pub async fn ingest_otlp_json(
+        &self,
+        transport: Transport,
+        bytes: Bytes,
+        decode: fn(&[u8]) -> Result<ExportLogsServiceRequest, IngestError>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let mut batch = self.batch(transport);
+        if bytes.len() < OFF_RUNTIME_BYTES {
+            batch.add_otlp(&decode(&bytes)?);
+        } else {
+            batch
+                .convert_off_runtime(move |builder, received| {
+                    let request = decode(&bytes)?;
+                    Ok((convert_request(&request, received, builder), count_records(&request)))
+                })
+                .await?;
+        }
         batch.commit().await
     }
 
@@ -224,9 +263,31 @@ impl IngestBatch<'_> {
     /// structs.
     pub fn add_otlp_proto(&mut self, bytes: &[u8]) -> Result<MessageReport, IngestError> {
         let started = Instant::now();
-        let (report, records) = convert_encoded_request(bytes, self.received, &mut self.builder).map_err(|error| {
-            IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (protobuf): {error}"))
-        })?;
+        let (report, records) =
+            convert_encoded_request(bytes, self.received, &mut self.builder).map_err(undecodable_protobuf)?;
+        self.ingestor.metrics.stage_time("convert", started.elapsed());
+        Ok(self.absorb(records, report))
+    }
+
+    /// Runs `convert` (decoding and converting one request into the batch's builder) on
+    /// the blocking pool: a large request takes up to a second of CPU, and on the
+    /// runtime it would hold up everything else its worker runs (the API, other
+    /// exports, the listeners' timeouts).
+    async fn convert_off_runtime<F>(&mut self, convert: F) -> Result<MessageReport, IngestError>
+    where
+        F: FnOnce(&mut EventBatchBuilder, i64) -> Result<(ConversionReport, usize), IngestError> + Send + 'static,
+    {
+        let started = Instant::now();
+        let received = self.received;
+        let mut builder = std::mem::replace(&mut self.builder, EventBatchBuilder::with_capacity(0));
+        let (builder, converted) = tokio::task::spawn_blocking(move || {
+            let converted = convert(&mut builder, received);
+            (builder, converted)
+        })
+        .await
+        .map_err(|error| IngestError::Undecodable(format!("the conversion of the request stopped: {error}")))?;
+        self.builder = builder;
+        let (report, records) = converted?;
         self.ingestor.metrics.stage_time("convert", started.elapsed());
         Ok(self.absorb(records, report))
     }
@@ -302,5 +363,74 @@ impl IngestBatch<'_> {
             rejected: report.rejected.len(),
             message: report.message(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cordon_schemas::FlatEvent;
+    use cordon_schemas::otlp::{events_to_request, key_value};
+    use prost::Message;
+
+    /// A request that takes a while to convert: 1,000 resource attributes over 4,000
+    /// records (each record stores them all).
+    fn heavy_request() -> Bytes {
+        let events: Vec<FlatEvent> = (0..4_000)
+            .map(|n| FlatEvent::new(1_000 + n, "network.flow", "wks-1"))
+            .collect();
+        let mut request = events_to_request(&events);
+        let value = cordon_schemas::AttrValue::Str("v".into());
+        let resource = request.resource_logs[0].resource.as_mut().unwrap();
+        resource
+            .attributes
+            .extend((0..1_000).map(|n| key_value(&format!("custom.r{n}"), &value)));
+        Bytes::from(request.encode_to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_large_request_is_converted_off_the_runtime() {
+        let bytes = heavy_request();
+        let started = Instant::now();
+        let mut builder = EventBatchBuilder::with_capacity(16);
+        convert_encoded_request(&bytes, now_unix_nano(), &mut builder).unwrap();
+        let conversion = started.elapsed();
+        assert!(
+            conversion > Duration::from_millis(100),
+            "not heavy enough: {conversion:?}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::StorageConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let store = EventStore::open(config, IngestMetrics::default(), Duration::from_secs(1), vec![]).unwrap();
+        let ingestor = Ingestor::new(store, IngestMetrics::default());
+        // On this single-threaded runtime a ticker stands for everything else the
+        // runtime serves: it is held up for the whole conversion if that runs here.
+        let ticking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let ticker = tokio::spawn({
+            let ticking = ticking.clone();
+            async move {
+                let mut longest = Duration::ZERO;
+                let mut last = Instant::now();
+                while ticking.load(std::sync::atomic::Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    longest = longest.max(last.elapsed());
+                    last = Instant::now();
+                }
+                longest
+            }
+        });
+        tokio::task::yield_now().await;
+        let outcome = ingestor.ingest_encoded_otlp(Transport::OtlpGrpc, bytes).await.unwrap();
+        ticking.store(false, std::sync::atomic::Ordering::Relaxed);
+        let longest = ticker.await.unwrap();
+        assert_eq!(outcome.stored, 4_000);
+        assert!(
+            longest < conversion / 3,
+            "the runtime stalled for {longest:?} of a {conversion:?} conversion"
+        );
     }
 }

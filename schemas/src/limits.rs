@@ -17,6 +17,14 @@ pub const MAX_REQUEST_ATTRIBUTES: usize = 1 << 22;
 /// Bytes of attribute values one request may expand to, counted the same way.
 pub const MAX_REQUEST_VALUE_BYTES: usize = 128 << 20;
 
+/// Distinct hours one request's events may fall in: each is a Parquet file at the
+/// next flush (5,000 hours in one 234 KB request wrote about 2,900 files). The default
+/// event-time bounds (7 days back, 10 minutes ahead) span 170, so only raised bounds
+/// (back-filling) can reach it.
+pub const MAX_REQUEST_HOURS: usize = 256;
+
+const HOUR_NANOS: u64 = 3_600_000_000_000;
+
 /// What a request's records have expanded to so far. Past either bound, the record
 /// that crosses it and every later one are rejected (`request_too_large`), and the
 /// later ones cost no more than reading them.
@@ -24,11 +32,26 @@ pub const MAX_REQUEST_VALUE_BYTES: usize = 128 << 20;
 pub struct Expansion {
     attributes: usize,
     bytes: usize,
+    hours: std::collections::HashSet<u64>,
 }
 
 impl Expansion {
     /// Counts `record` against the request's bounds.
     pub fn charge(&mut self, record: &crate::EventRecord<'_>) -> Result<(), crate::RejectReason> {
+        // The hour it will be stored under (no time: received now, an hour of its own).
+        let time = match record.time_unix_nano {
+            0 => record.observed_time_unix_nano,
+            time => time,
+        };
+        let hour = time / HOUR_NANOS;
+        if !self.hours.contains(&hour) {
+            if self.hours.len() >= MAX_REQUEST_HOURS {
+                return Err(crate::RejectReason::TooManyHours {
+                    limit: MAX_REQUEST_HOURS,
+                });
+            }
+            self.hours.insert(hour);
+        }
         if !self.exhausted() {
             self.attributes += record.attributes_set().min(MAX_ATTRIBUTES);
             self.bytes += record.value_bytes();
@@ -114,6 +137,24 @@ impl OutOfBounds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_may_span_a_bounded_number_of_hours() {
+        let mut expansion = Expansion::default();
+        let mut record = crate::EventRecord::new();
+        for hour in 0..MAX_REQUEST_HOURS as u64 {
+            record.time_unix_nano = hour * HOUR_NANOS + 1;
+            assert_eq!(expansion.charge(&record), Ok(()));
+        }
+        record.time_unix_nano = 5_000 * HOUR_NANOS;
+        assert_eq!(
+            expansion.charge(&record).unwrap_err().label(),
+            "too_many_hours",
+            "a new hour past the bound"
+        );
+        record.time_unix_nano = 7 * HOUR_NANOS + 59;
+        assert_eq!(expansion.charge(&record), Ok(()), "an hour already in the request");
+    }
 
     const SECOND: i64 = 1_000_000_000;
 

@@ -42,6 +42,10 @@ pub enum RejectReason {
         "the request expands past {attributes} attributes or {bytes} bytes of values (a resource's attributes count once for each of its records): this record and the rest of the request were not stored; send fewer records per export"
     )]
     RequestTooLarge { attributes: usize, bytes: usize },
+    #[error(
+        "the request's events fall in more than {limit} distinct hours (each is a file of its own): this record was not stored; send events in time order, fewer hours per export"
+    )]
+    TooManyHours { limit: usize },
     #[error("event.name {0} is Cordon's own (the outcomes of its responses); producers may not send it")]
     ReservedKind(&'static str),
 }
@@ -63,6 +67,7 @@ impl RejectReason {
             RejectReason::TooManyAttributes { .. } => "too_many_attributes",
             RejectReason::ValueTooLarge { .. } => "value_too_large",
             RejectReason::RequestTooLarge { .. } => "request_too_large",
+            RejectReason::TooManyHours { .. } => "too_many_hours",
         }
     }
 }

@@ -216,3 +216,33 @@ async fn crowded_and_oversized_records_are_refused_in_bounded_time_beside_good_o
     assert_eq!(count(&test.storage(), "SELECT count(*) FROM events").await, 1);
     test.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_spread_over_thousands_of_hours_is_cut_at_the_hours_bound() {
+    // The suites' event-age bound is ten years: 5,000 hours back are all within it.
+    let test = TestServer::start().await;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    const HOUR: i64 = 3_600_000_000_000;
+    let flows: Vec<FlatEvent> = (0..5_000)
+        .map(|n| flow("wks-hours", &format!("h{n}"), now - n * HOUR))
+        .collect();
+    let response = grpc_raw(&test.grpc_url(), Bytes::from(events_to_request(&flows).encode_to_vec()))
+        .await
+        .unwrap();
+    let limit = cordon_schemas::limits::MAX_REQUEST_HOURS;
+    let partial = response.partial_success.expect("records past the bound refused");
+    assert_eq!(partial.rejected_log_records as usize, 5_000 - limit);
+    assert!(
+        partial.error_message.contains("distinct hours"),
+        "{}",
+        partial.error_message
+    );
+    assert_eq!(
+        test.server.metrics.rejected_count("too_many_hours"),
+        (5_000 - limit) as u64
+    );
+    test.server.ingestor.store().flush().await.unwrap();
+    let files = test.server.metrics.parquet_files_written.get();
+    assert!(files <= limit as u64, "{files} Parquet files for one request");
+    test.stop().await;
+}

@@ -132,7 +132,7 @@ impl UnaryService<Bytes> for Export {
                 ingestor.refused(Transport::OtlpGrpc, &error);
                 return Err(status_for(&error));
             }
-            let result = ingestor.ingest_encoded_otlp(Transport::OtlpGrpc, &bytes).await;
+            let result = ingestor.ingest_encoded_otlp(Transport::OtlpGrpc, bytes).await;
             match result {
                 Ok(outcome) => Ok(tonic::Response::new(response_for(&outcome))),
                 Err(error) => {

@@ -222,11 +222,14 @@ async fn export_logs(
     };
     let result = match read_limited(&headers, body, state.limits, charge.as_deref()).await {
         Ok(bytes) => match encoding {
-            Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(Transport::OtlpHttp, &bytes).await,
-            Encoding::Json => match decode_request(encoding, &bytes) {
-                Ok(request) => state.ingestor.ingest_otlp(Transport::OtlpHttp, &request).await,
-                Err(error) => Err(error),
-            },
+            Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(Transport::OtlpHttp, bytes).await,
+            Encoding::Json => {
+                let decode = |body: &[u8]| decode_request(Encoding::Json, body);
+                state
+                    .ingestor
+                    .ingest_otlp_json(Transport::OtlpHttp, bytes, decode)
+                    .await
+            }
         },
         Err(error) => Err(error),
     };
