@@ -46,8 +46,9 @@ fn reads(events: &[(&str, &str, &str)]) -> RecordBatch {
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
+/// Each match's host and evidence, sorted.
 fn fired(processed: &Processed) -> Vec<(String, Vec<String>)> {
-    processed
+    let mut fired: Vec<(String, Vec<String>)> = processed
         .matches
         .iter()
         .map(|found| {
@@ -59,7 +60,9 @@ fn fired(processed: &Processed) -> Vec<(String, Vec<String>)> {
             evidence.sort();
             (found.value("host_id").unwrap_or_default(), evidence)
         })
-        .collect()
+        .collect();
+    fired.sort();
+    fired
 }
 
 fn not_evaluated(metrics: &DetectionMetrics, rule: &str) -> u64 {
@@ -78,10 +81,8 @@ async fn an_event_input_sql_fails_on_is_left_out_and_named_and_the_rest_evaluate
         ("e5", "wks-3", "5"),
     ]);
     let processed = engine.process(&batch).await;
-    let mut alerts = fired(&processed);
-    alerts.sort();
     assert_eq!(
-        alerts,
+        fired(&processed),
         vec![
             ("wks-1".into(), vec!["e2".into()]),
             ("wks-2".into(), vec!["e4".into()]),
@@ -113,10 +114,8 @@ async fn an_event_match_sql_fails_on_is_not_kept_so_it_fails_no_later_evaluation
         ("e4", "wks-2", "1"),
     ]);
     let processed = engine.process(&batch).await;
-    let mut alerts = fired(&processed);
-    alerts.sort();
     assert_eq!(
-        alerts,
+        fired(&processed),
         vec![
             ("wks-1".into(), vec!["e1".into()]),
             ("wks-2".into(), vec!["e3".into(), "e4".into()])

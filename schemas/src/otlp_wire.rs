@@ -411,14 +411,19 @@ mod tests {
         assert!(!first.is_empty());
     }
 
+    /// `records` flows of one host: one resource over all of them.
+    fn one_host_request(records: i64) -> ExportLogsServiceRequest {
+        let events: Vec<FlatEvent> = (0..records)
+            .map(|n| FlatEvent::new(1_000 + n, "network.flow", "wks-1"))
+            .collect();
+        events_to_request(&events)
+    }
+
     #[test]
     fn a_resource_is_expanded_over_its_records_only_up_to_the_request_bounds() {
         // 1,000 resource attributes over 10,000 records (about 1 MB): 10 million
         // attributes to store, or 4 GB of map entries, before.
-        let events: Vec<FlatEvent> = (0..10_000)
-            .map(|n| FlatEvent::new(1_000 + n, "network.flow", "wks-1"))
-            .collect();
-        let mut request = events_to_request(&events);
+        let mut request = one_host_request(10_000);
         let resource = request.resource_logs[0].resource.as_mut().unwrap();
         let per_record = 1_000 + resource.attributes.len();
         resource
@@ -446,10 +451,7 @@ mod tests {
 
     #[test]
     fn the_request_bounds_count_value_bytes_too() {
-        let events: Vec<FlatEvent> = (0..3_000)
-            .map(|n| FlatEvent::new(1_000 + n, "network.flow", "wks-1"))
-            .collect();
-        let mut request = events_to_request(&events);
+        let mut request = one_host_request(3_000);
         let big = AttrValue::Str(Cow::Owned("x".repeat(crate::limits::MAX_VALUE_BYTES)));
         let resource = request.resource_logs[0].resource.as_mut().unwrap();
         resource.attributes.push(key_value("custom.blob", &big));
