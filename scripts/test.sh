@@ -28,7 +28,7 @@ cargo test --workspace
 # A short run of the decoder fuzz targets on every CI run (a crash fails it); the rule and
 # hunt targets link DataFusion with coverage instrumentation, a second full build, so
 # they run by hand: scripts/fuzz.sh 600 rule_load hunt_guard.
-fuzz_seconds="${CORDON_FUZZ_SECONDS:-15}"
+fuzz_seconds="${CORDON_FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" != 0 ]; then
   log "fuzzing the decoders, ${fuzz_seconds}s each (CORDON_FUZZ_SECONDS; 0 skips)"
   bash "$here/fuzz.sh" "$fuzz_seconds" otlp_protobuf otlp_json flat_json opa_logs
