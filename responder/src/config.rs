@@ -105,6 +105,14 @@ pub struct GuardrailConfig {
     pub isolation_cap: u32,
     #[serde(with = "humantime_serde")]
     pub isolation_window: Duration,
+    /// Automatic isolations of one user's hosts allowed per `isolation_window`.
+    pub isolation_cap_per_user: u32,
+    /// Automatic token revocations allowed per `revocation_window`, fleet-wide and for
+    /// one user: one forged event must not log the company out.
+    pub revocation_cap: u32,
+    pub revocation_cap_per_user: u32,
+    #[serde(with = "humantime_serde")]
+    pub revocation_window: Duration,
     /// Hosts (globs: `dc-*`, `srv-??`) never isolated automatically; a responder may
     /// still approve or request it.
     pub protected_hosts: Vec<String>,
@@ -115,6 +123,10 @@ impl Default for GuardrailConfig {
         GuardrailConfig {
             isolation_cap: 5,
             isolation_window: Duration::from_secs(3600),
+            isolation_cap_per_user: 2,
+            revocation_cap: 10,
+            revocation_cap_per_user: 3,
+            revocation_window: Duration::from_secs(3600),
             protected_hosts: Vec::new(),
         }
     }

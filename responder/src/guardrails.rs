@@ -1,5 +1,6 @@
-//! Limits on automatic containment: protected hosts and a cap on isolations per
-//! window. An action they stop is not dropped: it waits for a responder's approval.
+//! Limits on automatic containment: protected hosts, and caps per window on isolations
+//! and on token revocations, fleet-wide and per user. An action they stop is not
+//! dropped: it waits for a responder's approval.
 
 use cordon_detections::udf::glob_match;
 
@@ -15,29 +16,58 @@ pub enum Verdict {
     Hold(String),
 }
 
-/// Checks an automatic action. `recent_isolations` counts the automatic isolations
-/// already let through in the current window.
-pub fn check(
-    action: &dyn ResponseAction,
-    target: &Target,
-    config: &GuardrailConfig,
-    recent_isolations: u32,
-) -> Verdict {
-    if !action.isolates() {
+/// Automatic actions of the same kind already let through in the current window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recent {
+    /// Fleet-wide.
+    pub fleet: u32,
+    /// For the target's user (0 when it names none).
+    pub user: u32,
+}
+
+/// Checks an automatic action against the protected hosts and the caps of its kind.
+pub fn check(action: &dyn ResponseAction, target: &Target, config: &GuardrailConfig, recent: Recent) -> Verdict {
+    let window = |window| humantime_serde::re::humantime::format_duration(window).to_string();
+    let (what, fleet_cap, user_cap, window, setting) = if action.isolates() {
+        if let Some(host) = &target.host_id
+            && let Some(pattern) = config.protected_hosts.iter().find(|pattern| glob_match(host, pattern))
+        {
+            return Verdict::Hold(format!(
+                "host {host} is protected (responder.guardrails.protected_hosts: {pattern})"
+            ));
+        }
+        let window = window(config.isolation_window);
+        (
+            "isolation",
+            config.isolation_cap,
+            config.isolation_cap_per_user,
+            window,
+            "isolation_cap",
+        )
+    } else if action.revokes() {
+        let window = window(config.revocation_window);
+        (
+            "revocation",
+            config.revocation_cap,
+            config.revocation_cap_per_user,
+            window,
+            "revocation_cap",
+        )
+    } else {
         return Verdict::Proceed;
-    }
-    if let Some(host) = &target.host_id
-        && let Some(pattern) = config.protected_hosts.iter().find(|pattern| glob_match(host, pattern))
-    {
+    };
+    if recent.fleet >= fleet_cap {
         return Verdict::Hold(format!(
-            "host {host} is protected (responder.guardrails.protected_hosts: {pattern})"
+            "{what} cap reached: {} automatic {what}s in the last {window} (responder.guardrails.{setting} = {fleet_cap})",
+            recent.fleet
         ));
     }
-    if recent_isolations >= config.isolation_cap {
+    if let Some(user) = &target.user_name
+        && recent.user >= user_cap
+    {
         return Verdict::Hold(format!(
-            "isolation cap reached: {recent_isolations} automatic isolations in the last {} (responder.guardrails.isolation_cap = {})",
-            humantime_serde::re::humantime::format_duration(config.isolation_window),
-            config.isolation_cap
+            "{what} cap for {user} reached: {} automatic {what}s of theirs in the last {window} (responder.guardrails.{setting}_per_user = {user_cap})",
+            recent.user
         ));
     }
     Verdict::Proceed
@@ -55,23 +85,63 @@ mod tests {
         }
     }
 
+    fn of(host_name: &str, user: &str) -> Target {
+        Target {
+            host_id: Some(host_name.into()),
+            user_name: Some(user.into()),
+            ..Target::default()
+        }
+    }
+
+    fn fleet(count: u32) -> Recent {
+        Recent { fleet: count, user: 0 }
+    }
+
     #[test]
-    fn protected_hosts_and_the_cap_hold_isolations_only() {
+    fn protected_hosts_and_the_caps_hold_isolations() {
         let config = GuardrailConfig {
             isolation_cap: 2,
             protected_hosts: vec!["dc-*".into(), "build-0?".into()],
             ..GuardrailConfig::default()
         };
         let isolate = find("isolate_host").unwrap();
-        assert_eq!(check(isolate, &host("wks-1"), &config, 1), Verdict::Proceed);
-        assert!(matches!(check(isolate, &host("dc-01"), &config, 0), Verdict::Hold(why) if why.contains("protected")));
+        assert_eq!(check(isolate, &host("wks-1"), &config, fleet(1)), Verdict::Proceed);
+        assert!(
+            matches!(check(isolate, &host("dc-01"), &config, fleet(0)), Verdict::Hold(why) if why.contains("protected"))
+        );
         assert!(matches!(
-            check(isolate, &host("BUILD-07"), &config, 0),
+            check(isolate, &host("BUILD-07"), &config, fleet(0)),
             Verdict::Hold(_)
         ));
-        assert_eq!(check(isolate, &host("build-107"), &config, 0), Verdict::Proceed);
-        assert!(matches!(check(isolate, &host("wks-1"), &config, 2), Verdict::Hold(why) if why.contains("cap")));
+        assert_eq!(check(isolate, &host("build-107"), &config, fleet(0)), Verdict::Proceed);
+        assert!(matches!(check(isolate, &host("wks-1"), &config, fleet(2)), Verdict::Hold(why) if why.contains("cap")));
+        let user_full = Recent { fleet: 1, user: 2 };
+        assert!(matches!(
+            check(isolate, &of("wks-1", "alice"), &config, user_full),
+            Verdict::Hold(why) if why.contains("isolation cap for alice") && why.contains("isolation_cap_per_user = 2")
+        ));
+        let notify = find("notify").unwrap();
+        assert_eq!(check(notify, &host("dc-01"), &config, fleet(99)), Verdict::Proceed);
+    }
+
+    #[test]
+    fn revocations_have_caps_of_their_own_but_no_protected_hosts() {
+        let config = GuardrailConfig {
+            protected_hosts: vec!["dc-*".into()],
+            ..GuardrailConfig::default()
+        };
         let revoke = find("revoke_token").unwrap();
-        assert_eq!(check(revoke, &host("dc-01"), &config, 99), Verdict::Proceed);
+        assert_eq!(
+            check(revoke, &of("dc-01", "alice"), &config, Recent { fleet: 9, user: 2 }),
+            Verdict::Proceed
+        );
+        assert!(matches!(
+            check(revoke, &of("wks-1", "alice"), &config, fleet(10)),
+            Verdict::Hold(why) if why.contains("revocation cap reached: 10") && why.contains("revocation_cap = 10")
+        ));
+        assert!(matches!(
+            check(revoke, &of("wks-1", "alice"), &config, Recent { fleet: 3, user: 3 }),
+            Verdict::Hold(why) if why.contains("revocation cap for alice")
+        ));
     }
 }

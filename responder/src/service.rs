@@ -242,17 +242,28 @@ impl Responder {
     }
 
     fn guardrail(&self, action: &dyn ResponseAction, target: &Target) -> Result<guardrails::Verdict, ResponderError> {
-        if !action.isolates() {
+        let config = &self.config.guardrails;
+        let (kind, window): (fn(&dyn ResponseAction) -> bool, _) = if action.isolates() {
+            (|action| action.isolates(), config.isolation_window)
+        } else if action.revokes() {
+            (|action| action.revokes(), config.revocation_window)
+        } else {
             return Ok(guardrails::Verdict::Proceed);
-        }
-        let isolating: Vec<&str> = actions::REGISTRY
+        };
+        let same_kind: Vec<&str> = actions::REGISTRY
             .iter()
-            .filter(|action| action.isolates())
+            .filter(|action| kind(**action))
             .map(|action| action.name())
             .collect();
-        let window = self.config.guardrails.isolation_window.as_nanos() as i64;
-        let recent = self.store.count_automatic_since(&isolating, now_nanos() - window)?;
-        Ok(guardrails::check(action, target, &self.config.guardrails, recent))
+        let since = now_nanos().saturating_sub(i64::try_from(window.as_nanos()).unwrap_or(i64::MAX));
+        let recent = guardrails::Recent {
+            fleet: self.store.count_automatic_since(&same_kind, since, None)?,
+            user: match target.user_name.as_deref() {
+                Some(user) => self.store.count_automatic_since(&same_kind, since, Some(user))?,
+                None => 0,
+            },
+        };
+        Ok(guardrails::check(action, target, config, recent))
     }
 
     fn announce(&self, action: &Action) {

@@ -586,20 +586,28 @@ impl ActionStore {
 
     /// Automatic actions named in `actions` requested since `since` (ns) that were
     /// let through (not held, not denied): what the isolation cap counts.
-    pub fn count_automatic_since(&self, actions: &[&str], since: i64) -> Result<u32, ResponderError> {
+    pub fn count_automatic_since(
+        &self,
+        actions: &[&str],
+        since: i64,
+        user: Option<&str>,
+    ) -> Result<u32, ResponderError> {
         if actions.is_empty() {
             return Ok(0);
         }
         let connection = self.connection.lock().expect("action store lock");
         let placeholders = (0..actions.len())
-            .map(|i| format!("?{}", i + 2))
+            .map(|i| format!("?{}", i + 3))
             .collect::<Vec<_>>()
             .join(", ");
+        // ?2 NULL counts every user's.
         let sql = format!(
             "SELECT count(*) FROM actions WHERE automatic = 1 AND requested_at >= ?1 AND action IN ({placeholders})
+             AND (?2 IS NULL OR user_name = ?2)
              AND state NOT IN ('awaiting_approval', 'denied') AND approval_reason IS NULL"
         );
-        let mut values: Vec<rusqlite::types::Value> = vec![since.into()];
+        let user: rusqlite::types::Value = user.map_or(rusqlite::types::Value::Null, |user| user.to_string().into());
+        let mut values: Vec<rusqlite::types::Value> = vec![since.into(), user];
         values.extend(
             actions
                 .iter()
@@ -854,9 +862,15 @@ mod tests {
             .insert(&new("act-3", "revoke_token", ActionState::Pending))
             .unwrap();
         let since = now_nanos() - 60_000_000_000;
-        assert_eq!(store.count_automatic_since(&["isolate_host"], since).unwrap(), 1);
+        assert_eq!(store.count_automatic_since(&["isolate_host"], since, None).unwrap(), 1);
+        let for_alice = store.count_automatic_since(&["isolate_host"], since, Some("alice"));
+        assert_eq!(for_alice.unwrap(), 1, "the test actions are alice's");
+        let for_bob = store.count_automatic_since(&["isolate_host", "revoke_token"], since, Some("bob"));
+        assert_eq!(for_bob.unwrap(), 0);
         assert_eq!(
-            store.count_automatic_since(&["isolate_host"], now_nanos() + 1).unwrap(),
+            store
+                .count_automatic_since(&["isolate_host"], now_nanos() + 1, None)
+                .unwrap(),
             0
         );
     }

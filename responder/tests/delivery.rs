@@ -458,6 +458,65 @@ async fn isolations_beyond_the_cap_and_of_protected_hosts_wait_for_approval() {
 }
 
 #[tokio::test]
+async fn revocations_beyond_the_fleet_or_the_user_cap_wait_for_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(vec![], Reply::status(200)).await;
+    let alerts = Arc::new(AlertStore::in_memory());
+    let raised = [
+        ("wks-1", "alice"),
+        ("wks-2", "alice"),
+        ("wks-3", "alice"),
+        ("wks-4", "bob"),
+        ("wks-5", "bob"),
+        ("wks-6", "carol"),
+    ];
+    for (host, user) in raised {
+        raise(&alerts, host, user);
+    }
+    let mut config = config(&receiver, &secret_file(dir.path()));
+    config.guardrails.revocation_cap = 4;
+    config.guardrails.revocation_cap_per_user = 2;
+    let running = Running::start(
+        config,
+        &dir.path().join("r.db"),
+        alerts,
+        playbooks(vec![step("revoke_token", auto())]),
+    );
+    eventually(WAIT, "six actions", || {
+        running.responder.list(&ActionFilter::default()).unwrap().len() == 6
+    })
+    .await;
+    eventually(WAIT, "deliveries", || receiver.seen().len() == 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let revoked: Vec<String> = receiver
+        .seen()
+        .iter()
+        .map(|s| s.json()["target"]["host_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(revoked, ["wks-1", "wks-2", "wks-4", "wks-5"]);
+    let held = running
+        .responder
+        .list(&ActionFilter {
+            state: Some(ActionState::AwaitingApproval),
+            ..ActionFilter::default()
+        })
+        .unwrap();
+    let why = |host: &str| {
+        held.iter()
+            .find(|a| a.target.host_id.as_deref() == Some(host))
+            .and_then(|a| a.approval_reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        why("wks-3").contains("revocation cap for alice reached: 2"),
+        "{}",
+        why("wks-3")
+    );
+    assert!(why("wks-6").contains("revocation cap reached: 4"), "{}", why("wks-6"));
+    running.stop().await;
+}
+
+#[tokio::test]
 async fn dry_run_records_what_would_be_sent_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;

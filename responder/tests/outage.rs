@@ -53,6 +53,9 @@ async fn an_outage_is_ridden_out_and_each_action_delivered_once_after_it() {
     settings.retry.max_delay = Duration::from_secs(2);
     settings.retry.max_attempts = None;
     settings.retry.horizon = cordon_responder::config::RetryConfig::default().horizon;
+    // Every host's revocation is let through: this is about the outage, not the caps.
+    settings.guardrails.revocation_cap = 1_000;
+    settings.guardrails.revocation_cap_per_user = 1_000;
     let running = Running::start(
         settings,
         &dir.path().join("r.db"),

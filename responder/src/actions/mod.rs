@@ -28,8 +28,13 @@ pub trait ResponseAction: Send + Sync {
         false
     }
 
-    /// Whether the isolation guardrails (the cap per window, protected hosts) apply.
+    /// Whether the isolation guardrails (the caps per window, protected hosts) apply.
     fn isolates(&self) -> bool {
+        false
+    }
+
+    /// Whether the revocation caps per window apply.
+    fn revokes(&self) -> bool {
         false
     }
 

@@ -19,6 +19,10 @@ impl ResponseAction for RevokeToken {
         true
     }
 
+    fn revokes(&self) -> bool {
+        true
+    }
+
     fn check_target(&self, target: &Target) -> Result<(), String> {
         if target.token_id.is_none() && target.user_name.is_none() {
             return Err("revoke_token needs a token_id or a user_name".into());
