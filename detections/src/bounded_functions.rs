@@ -91,26 +91,28 @@ fn scalar_bytes(scalar: &ScalarValue) -> u128 {
     }
 }
 
-/// The largest value of an integer argument (0 when it has none).
-fn max_integer(argument: &ColumnarValue) -> i128 {
-    let Ok(array) = argument.to_array(1) else {
-        return 0;
-    };
-    let Ok(integers) = arrow::compute::cast(&array, &DataType::Int64) else {
-        return 0;
+/// The smallest and largest values of an integer argument ((0, 0) when it has none).
+fn integer_range(argument: &ColumnarValue) -> (i128, i128) {
+    let integers = argument
+        .to_array(1)
+        .and_then(|array| Ok(arrow::compute::cast(&array, &DataType::Int64)?));
+    let Ok(integers) = integers else {
+        return (0, 0);
     };
     let integers = integers.as_primitive::<Int64Type>();
-    arrow::compute::max(integers).map_or(0, i128::from)
+    let bound = |value: Option<i64>| value.map_or(0, i128::from);
+    (
+        bound(arrow::compute::min(integers)),
+        bound(arrow::compute::max(integers)),
+    )
+}
+
+fn max_integer(argument: &ColumnarValue) -> i128 {
+    integer_range(argument).1
 }
 
 fn min_integer(argument: &ColumnarValue) -> i128 {
-    let Ok(array) = argument.to_array(1) else {
-        return 0;
-    };
-    let Ok(integers) = arrow::compute::cast(&array, &DataType::Int64) else {
-        return 0;
-    };
-    arrow::compute::min(integers.as_primitive::<Int64Type>()).map_or(0, i128::from)
+    integer_range(argument).0
 }
 
 /// The longest text of an argument, in bytes.

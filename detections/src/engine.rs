@@ -23,9 +23,9 @@ use serde::Serialize;
 use crate::clock::{KeyClocks, TimePolicy, Verdict, row_keys};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
-use crate::evaluate::Watermarks;
+use crate::evaluate::{RuleState, Watermarks};
 use crate::health::{HealthBook, HealthReport, Standing};
-use crate::isolate::{Failure, Outcome, Rule, evaluate_isolating, event_ids};
+use crate::isolate::{Failure, Outcome, evaluate_isolating, event_ids};
 use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
@@ -374,13 +374,21 @@ impl Engine {
                 max_event_age: TimePolicy::nanos(self.config.max_event_age),
             };
             let rule = self.rules.get_mut(&id).expect("present");
-            let parts = Rule {
+            let parts = RuleState {
                 id: &id,
                 compiled: &rule.compiled,
                 kept: &mut rule.kept,
-                broken: &mut rule.broken,
             };
-            let result = evaluate_isolating(parts, &watermarks, input, &judged.keys[group], sweep_share, limits).await;
+            let result = evaluate_isolating(
+                parts,
+                &mut rule.broken,
+                &watermarks,
+                input,
+                &judged.keys[group],
+                sweep_share,
+                limits,
+            )
+            .await;
             let label = rule_label(&id);
             self.metrics
                 .kept_rows

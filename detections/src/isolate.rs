@@ -8,11 +8,10 @@ use std::collections::HashSet;
 use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 
-use crate::compile::{CompiledRule, Limits};
+use crate::compile::Limits;
 use crate::error::EvalError;
 use crate::evaluate::{Failed, RuleState, Watermarks, evaluate};
 use crate::matches::Match;
-use crate::window::KeptRows;
 use cordon_schemas::fields::col;
 
 /// Evaluations one batch may take once it has failed: enough to find a few bad events
@@ -40,32 +39,20 @@ pub(crate) struct Failure {
     pub events: Vec<RecordBatch>,
 }
 
-/// The rule's parts, kept for the retries.
-pub(crate) struct Rule<'a> {
-    pub id: &'a str,
-    pub compiled: &'a CompiledRule,
-    pub kept: &'a mut KeptRows,
-    /// The last batch tried in parts failed in every part (a broken rule, not a bad
-    /// event): the next one is not tried in parts unless it succeeds whole first.
-    pub broken: &'a mut bool,
-}
-
 /// Evaluates `input`; on a failure that left the kept rows as they were, evaluates its
 /// halves in turn, and so on, leaving out the single events that fail. None: nothing ran.
+/// `broken`: the last batch tried in parts failed in every part (a broken rule, not a
+/// bad event), so the next one is not tried in parts unless it succeeds whole first.
 pub(crate) async fn evaluate_isolating(
-    rule: Rule<'_>,
+    rule: RuleState<'_>,
+    broken: &mut bool,
     watermarks: &Watermarks<'_>,
     input: &RecordBatch,
     batch_keys: &HashSet<String>,
     sweep_share: f64,
     limits: Limits,
 ) -> Option<Outcome> {
-    let Rule {
-        id,
-        compiled,
-        kept,
-        broken,
-    } = rule;
+    let RuleState { id, compiled, kept } = rule;
     let whole = evaluate(
         RuleState { id, compiled, kept },
         watermarks,

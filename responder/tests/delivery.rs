@@ -1,5 +1,5 @@
 //! The responder against a real HTTP receiver: success, retries, refusals, restarts,
-//! approvals, guardrails and dry-run.
+//! approvals and dry-run (the guardrails: `guardrails.rs`).
 
 mod common;
 
@@ -401,118 +401,6 @@ async fn approval_sends_and_denial_does_not() {
         events_of(&running.responder, &second.id),
         ["requested", "held", "denied"]
     );
-    running.stop().await;
-}
-
-#[tokio::test]
-async fn isolations_beyond_the_cap_and_of_protected_hosts_wait_for_approval() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
-    for host in ["wks-1", "wks-2", "wks-3", "wks-4", "dc-01"] {
-        raise(&alerts, host, "alice");
-    }
-    let mut config = config(&receiver, &secret_file(dir.path()));
-    config.guardrails.isolation_cap = 2;
-    config.guardrails.protected_hosts = vec!["dc-*".into()];
-    let running = Running::start(
-        config,
-        &dir.path().join("r.db"),
-        alerts,
-        playbooks(vec![step("isolate_host", auto()), step("notify", auto())]),
-    );
-    eventually(WAIT, "ten actions", || {
-        running.responder.list(&ActionFilter::default()).unwrap().len() == 10
-    })
-    .await;
-    eventually(WAIT, "deliveries", || receiver.seen().len() == 7).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = receiver.seen();
-    let isolated: Vec<String> = seen
-        .iter()
-        .filter(|s| s.json()["action"] == "isolate_host")
-        .map(|s| s.json()["target"]["host_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(isolated, ["wks-1", "wks-2"], "the first two, in alert order");
-    let held = running
-        .responder
-        .list(&ActionFilter {
-            state: Some(ActionState::AwaitingApproval),
-            ..ActionFilter::default()
-        })
-        .unwrap();
-    assert_eq!(held.len(), 3);
-    let why = |host: &str| {
-        held.iter()
-            .find(|a| a.target.host_id.as_deref() == Some(host))
-            .unwrap()
-            .approval_reason
-            .clone()
-            .unwrap()
-    };
-    assert!(why("wks-3").contains("isolation cap reached: 2"), "{}", why("wks-3"));
-    assert!(why("dc-01").contains("protected"), "{}", why("dc-01"));
-    // Notifications are not isolations: all five went out.
-    assert_eq!(seen.iter().filter(|s| s.json()["action"] == "notify").count(), 5);
-    running.stop().await;
-}
-
-#[tokio::test]
-async fn revocations_beyond_the_fleet_or_the_user_cap_wait_for_approval() {
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
-    let raised = [
-        ("wks-1", "alice"),
-        ("wks-2", "alice"),
-        ("wks-3", "alice"),
-        ("wks-4", "bob"),
-        ("wks-5", "bob"),
-        ("wks-6", "carol"),
-    ];
-    for (host, user) in raised {
-        raise(&alerts, host, user);
-    }
-    let mut config = config(&receiver, &secret_file(dir.path()));
-    config.guardrails.revocation_cap = 4;
-    config.guardrails.revocation_cap_per_user = 2;
-    let running = Running::start(
-        config,
-        &dir.path().join("r.db"),
-        alerts,
-        playbooks(vec![step("revoke_token", auto())]),
-    );
-    eventually(WAIT, "six actions", || {
-        running.responder.list(&ActionFilter::default()).unwrap().len() == 6
-    })
-    .await;
-    eventually(WAIT, "deliveries", || receiver.seen().len() == 4).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let revoked: Vec<String> = receiver
-        .seen()
-        .iter()
-        .map(|s| s.json()["target"]["host_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(revoked, ["wks-1", "wks-2", "wks-4", "wks-5"]);
-    let held = running
-        .responder
-        .list(&ActionFilter {
-            state: Some(ActionState::AwaitingApproval),
-            ..ActionFilter::default()
-        })
-        .unwrap();
-    let why = |host: &str| {
-        held.iter()
-            .find(|a| a.target.host_id.as_deref() == Some(host))
-            .and_then(|a| a.approval_reason.clone())
-            .unwrap_or_default()
-    };
-    assert!(
-        why("wks-3").contains("revocation cap for alice reached: 2"),
-        "{}",
-        why("wks-3")
-    );
-    assert!(why("wks-6").contains("revocation cap reached: 4"), "{}", why("wks-6"));
     running.stop().await;
 }
 

@@ -1,0 +1,232 @@
+//! Tests of `window.rs`: kept rows by partition, eviction, due rows, rollback.
+
+use super::*;
+use arrow::array::{StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{Field, Schema};
+use std::time::Duration;
+
+fn batch(hosts: &[&str], times: &[i64]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("host_id", DataType::Utf8, true),
+        Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(hosts.to_vec())),
+            Arc::new(TimestampNanosecondArray::from(times.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+fn flags(batches: &[RecordBatch], column: &str) -> Vec<bool> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            let flags = batch.column_by_name(column).unwrap().as_boolean().clone();
+            (0..flags.len()).map(move |row| flags.value(row)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn times(batches: &[RecordBatch]) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            let column = batch.column(1).clone();
+            (0..batch.num_rows())
+                .map(move |row| timestamp_nanos(column.as_ref(), row).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn at(watermark: i64) -> impl Fn(&str, i64) -> i64 {
+    move |_, _| watermark
+}
+
+fn host(key: &str) -> BTreeSet<PartitionKey> {
+    [key.to_string()].into()
+}
+
+#[test]
+fn partitions_touches_marks_new_and_evicts() {
+    let first = batch(&["a", "b", "a"], &[10, 20, 30]);
+    let mut kept = KeptRows::new(first.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+    kept.begin();
+    let touched = kept.insert(&first).unwrap();
+    assert_eq!(touched.iter().map(String::as_str).collect::<Vec<_>>(), vec!["a", "b"]);
+    kept.begin();
+    let touched = kept.insert(&batch(&["a"], &[40])).unwrap();
+    let rows = kept.rows_of(&touched, &at(0));
+    assert_eq!(
+        flags(&rows, "is_new"),
+        vec![false, false, true],
+        "only partition a, its new row marked"
+    );
+    // Expiry is time + 5: the watermark 30 drops 10 and 20.
+    assert_eq!(kept.sweep(usize::MAX, &at(30)).unwrap(), 2);
+    assert_eq!(kept.rows(), 2);
+    assert_eq!(kept.partitions(), 1, "b emptied and removed");
+}
+
+#[test]
+fn a_rollback_takes_back_what_the_evaluation_inserted_and_nothing_else() {
+    let first = batch(&["a", "b"], &[10, 20]);
+    let mut kept = KeptRows::new(first.schema(), &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+    kept.begin();
+    kept.insert(&first).unwrap();
+    kept.begin();
+    kept.insert(&batch(&["a", "c"], &[30, 40])).unwrap();
+    kept.insert(&batch(&["a"], &[50])).unwrap();
+    assert_eq!((kept.rows(), kept.partitions()), (5, 3));
+    kept.rollback();
+    assert_eq!((kept.rows(), kept.partitions()), (2, 2), "c was new: gone");
+    assert_eq!(times(&kept.rows_of(&host("a"), &at(0))), vec![10]);
+    assert_eq!(kept.newest("a"), Some(10), "the partition's clock is put back too");
+    // The next evaluation starts from there.
+    kept.begin();
+    let touched = kept.insert(&batch(&["a"], &[60])).unwrap();
+    assert_eq!(flags(&kept.rows_of(&touched, &at(0)), "is_new"), vec![false, true]);
+}
+
+#[test]
+fn rows_meet_the_match_before_they_are_evicted() {
+    let rows = batch(&["a", "a"], &[10, 1_000]);
+    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+    kept.begin();
+    let touched = kept.insert(&rows).unwrap();
+    // The same batch moved the watermark past the first row: it is still there.
+    assert_eq!(times(&kept.rows_of(&touched, &at(900))), vec![10, 1_000]);
+    assert_eq!(
+        kept.settle(&touched, &at(900)).unwrap(),
+        1,
+        "evicted after the evaluation"
+    );
+    assert_eq!(kept.rows(), 1);
+}
+
+#[test]
+fn each_partition_runs_on_its_own_watermark() {
+    let rows = batch(&["laptop", "desk"], &[10, 10]);
+    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+    kept.begin();
+    kept.insert(&rows).unwrap();
+    let per_host = |key: &str, _: i64| if key == "desk" { 100 } else { 12 };
+    assert_eq!(
+        kept.sweep(usize::MAX, &per_host).unwrap(),
+        1,
+        "only desk's clock has passed"
+    );
+    assert_eq!(kept.partitions(), 1);
+    assert!(kept.newest("laptop").is_some());
+}
+
+#[test]
+fn the_sweep_goes_round_the_partitions_a_slice_at_a_time() {
+    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let rows = batch(&names, &[10; 10]);
+    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+    kept.begin();
+    kept.insert(&rows).unwrap();
+    // Each partition holds one expired row: a budget of 3 rewrites 3 of them.
+    assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
+    assert_eq!(kept.partitions(), 7);
+    assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
+    assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
+    assert_eq!(kept.sweep(3, &at(100)).unwrap(), 1, "the round ends with the last one");
+    assert_eq!((kept.rows(), kept.partitions()), (0, 0));
+    assert_eq!(kept.sweep(3, &at(100)).unwrap(), 0, "nothing left: no endless loop");
+}
+
+#[test]
+fn a_cap_keeps_the_newest_rows_after_the_evaluation() {
+    let first = batch(&["a", "a", "a"], &[30, 10, 20]);
+    let mut kept = KeptRows::new(
+        first.schema(),
+        &["host_id".to_string()],
+        Duration::from_secs(60),
+        Some(2),
+    )
+    .unwrap();
+    kept.begin();
+    let touched = kept.insert(&first).unwrap();
+    assert_eq!(
+        kept.rows_of(&touched, &at(0))
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>(),
+        3
+    );
+    kept.settle(&touched, &at(0)).unwrap();
+    assert_eq!((kept.rows(), kept.trimmed()), (2, 1));
+    kept.begin();
+    let touched = kept.insert(&batch(&["a"], &[5])).unwrap();
+    kept.settle(&touched, &at(0)).unwrap();
+    let rows = kept.rows_of(&host("a"), &at(0));
+    assert_eq!(times(&rows), vec![30, 20], "the newest two, in the order they came");
+    assert_eq!(flags(&rows, "is_new"), vec![false, false]);
+}
+
+fn with_column(name: &str, hosts: &[&str], times: &[i64], extra: &[i64]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("host_id", DataType::Utf8, true),
+        Field::new("time", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        Field::new(name, DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(hosts.to_vec())),
+            Arc::new(TimestampNanosecondArray::from(times.to_vec())),
+            Arc::new(TimestampNanosecondArray::from(extra.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn keep_until_overrides_the_window() {
+    let batch = with_column("keep_until", &["a", "a"], &[10, 10], &[10, 1_000]);
+    let mut kept = KeptRows::new(batch.schema(), &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+    kept.begin();
+    kept.insert(&batch).unwrap();
+    // The window alone would keep both rows well past 20; keep_until lets one go.
+    assert_eq!(kept.sweep(usize::MAX, &at(20)).unwrap(), 1);
+    assert_eq!(kept.rows(), 1);
+}
+
+#[test]
+fn a_due_row_is_due_once_when_the_watermark_passes_it() {
+    let rows = with_column("due_at", &["a"], &[10], &[50]);
+    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_secs(60), None).unwrap();
+    kept.begin();
+    let touched = kept.insert(&rows).unwrap();
+    assert!(!kept.has_due("a", &at(40)));
+    assert_eq!(flags(&kept.rows_of(&touched, &at(40)), "is_due"), vec![false]);
+    kept.settle(&touched, &at(40)).unwrap();
+    assert!(kept.has_due("a", &at(60)), "the watermark passed due_at");
+    kept.begin();
+    assert_eq!(flags(&kept.rows_of(&host("a"), &at(60)), "is_due"), vec![true]);
+    kept.settle(&host("a"), &at(60)).unwrap();
+    assert!(!kept.has_due("a", &at(70)), "fired once");
+    kept.begin();
+    assert_eq!(flags(&kept.rows_of(&host("a"), &at(70)), "is_due"), vec![false]);
+}
+
+#[test]
+fn the_sweep_leaves_rows_that_have_not_fallen_due() {
+    let rows = with_column("due_at", &["a"], &[10], &[50]);
+    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(1), None).unwrap();
+    kept.begin();
+    kept.insert(&rows).unwrap();
+    assert_eq!(
+        kept.sweep(usize::MAX, &at(100)).unwrap(),
+        0,
+        "due but not evaluated yet"
+    );
+    kept.settle(&host("a"), &at(100)).unwrap();
+    assert_eq!(kept.rows(), 0, "gone once evaluated");
+}
