@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cordon_detections::service::DetectionConfig;
+use cordon_ingest::auth::ProducersConfig;
 use cordon_ingest::kafka::KafkaConfig;
 use cordon_ingest::listener::ListenerConfig;
 use cordon_ingest::{LimitsConfig, OtlpConfig, StorageConfig};
@@ -29,6 +30,8 @@ pub struct Config {
     pub listeners: ListenerConfig,
     pub signatures: SignatureConfig,
     pub responder: ResponderConfig,
+    /// Who may send events, and for which hosts (`[[producers.credentials]]`).
+    pub producers: ProducersConfig,
 }
 
 /// The `[signatures]` settings (contract section 5).

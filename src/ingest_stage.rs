@@ -96,8 +96,10 @@ impl IngestStage {
         config.validate()?;
         let metrics = IngestMetrics::default();
         let store = open_store(config, &metrics).await?;
+        let auth = crate::trust_boundary::producer_authenticator(config, &metrics)?;
         let ingestor = Arc::new(
             Ingestor::new(store.clone(), metrics.clone())
+                .with_authenticator(auth)
                 .with_max_clock_skew(config.detections.max_clock_skew)
                 .with_time_bounds(config.limits.time_bounds()),
         );

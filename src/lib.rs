@@ -16,6 +16,7 @@ pub mod rules_cmd;
 pub mod server;
 pub mod simulate;
 pub mod token_lookup;
+pub mod trust_boundary;
 pub mod yield_points;
 
 pub use config::Config;

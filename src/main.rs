@@ -267,6 +267,9 @@ struct SimulateArgs {
     /// Receiver address; defaults to the contract ports on localhost.
     #[arg(long)]
     endpoint: Option<String>,
+    /// The producer credential to present (`Authorization: Bearer`), for OTLP.
+    #[arg(long, env = "CORDON_PRODUCER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// With --to kafka: the topic.
     #[arg(long, default_value = "agent-events")]
     topic: String,
@@ -333,6 +336,10 @@ impl SimulateArgs {
     }
 
     async fn sender(&self) -> anyhow::Result<Sender> {
+        Ok(self.unauthenticated_sender().await?.with_token(self.token.as_deref()))
+    }
+
+    async fn unauthenticated_sender(&self) -> anyhow::Result<Sender> {
         Ok(match self.to {
             Transport::Grpc => Sender::grpc(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4317")).await?,
             Transport::Http => Sender::http(self.endpoint.as_deref().unwrap_or("http://127.0.0.1:4318"), false)?,
@@ -622,6 +629,58 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's producer credentials: the simulator relays the whole fleet as a
+/// Collector would; one laptop has a credential for itself only.
+struct DemoProducers {
+    collector: String,
+    laptop: String,
+}
+
+fn demo_producers(config: &mut Config) -> Option<DemoProducers> {
+    if !config.producers.credentials.is_empty() {
+        return None;
+    }
+    let producers = DemoProducers {
+        collector: format!("demo-collector-{}", uuid::Uuid::new_v4().simple()),
+        laptop: format!("demo-wks-0042-{}", uuid::Uuid::new_v4().simple()),
+    };
+    let credential = |name: &str, token: &str, host: &str| cordon_ingest::auth::CredentialConfig {
+        name: name.into(),
+        token: Some(token.into()),
+        hosts: vec![host.into()],
+        ..Default::default()
+    };
+    config.producers.credentials = vec![
+        credential("demo-collector", &producers.collector, "*"),
+        credential("wks-0042", &producers.laptop, "wks-0042"),
+    ];
+    Some(producers)
+}
+
+/// wks-0042's credential sends events claiming to be ceo-laptop: they are rejected
+/// and the `telemetry-spoofing` rule raises an alert naming the producer.
+async fn send_spoofed_events(endpoint: &str, laptop_token: &str) -> anyhow::Result<()> {
+    let now = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let events: Vec<FlatEvent> = (0..3)
+        .map(|index| {
+            let mut event = FlatEvent::new(now + index, "credential.pop_failure", "ceo-laptop");
+            event
+                .set("event.id", format!("spoofed-{index}"))
+                .set("user.name", "ceo")
+                .set("credential.token_id", "tok-ceo-1");
+            event
+        })
+        .collect();
+    let mut sender = Sender::grpc(endpoint).await?.with_token(Some(laptop_token));
+    let mut report = SendReport::default();
+    sender.send(&events, &mut report).await?;
+    println!(
+        "  wks-0042's credential sent {} events claiming host ceo-laptop: {} rejected (host_not_permitted), a telemetry-spoofing finding stored",
+        report.sent, report.rejected
+    );
+    Ok(())
+}
+
 /// The demo: server plus simulator with every attack, then what arrived.
 /// A host whose clock runs five minutes fast: its events are stored flagged, evaluated,
 /// and move no clock; data health names it.
@@ -667,6 +726,7 @@ async fn cordon_demo(
         });
         token
     });
+    let producers = demo_producers(&mut config);
     let server = Server::start(config).await?;
     println!(
         "cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, alert API on http://{}, data in {}",
@@ -678,6 +738,12 @@ async fn cordon_demo(
     println!("  console: http://{}/", server.api_addr);
     if let Some(token) = &demo_token {
         println!("  sign-in token for the console and API (admin): {token}");
+    }
+    if let Some(producers) = &producers {
+        println!(
+            "  producers authenticate: the simulator as credential demo-collector (all hosts; CORDON_PRODUCER_TOKEN={}), one laptop as wks-0042 (its own host only)",
+            producers.collector
+        );
     }
     let sim = SimConfig {
         rate,
@@ -694,7 +760,9 @@ async fn cordon_demo(
             injection.rule_id, injection.host_id, injection.user_name, injection.agent_id
         );
     }
-    let mut sender = Sender::grpc(&format!("http://{}", server.grpc_addr)).await?;
+    let mut sender = Sender::grpc(&format!("http://{}", server.grpc_addr))
+        .await?
+        .with_token(producers.as_ref().map(|producers| producers.collector.as_str()));
     let mut last_print = std::time::Instant::now();
     let report = cordon::simulate::runner::run(sim, &mut sender, 200, Pace::Realtime, |report| {
         if last_print.elapsed() >= Duration::from_secs(5) {
@@ -709,6 +777,9 @@ async fn cordon_demo(
         report.sent, report.rejected
     );
     send_fast_clock_host(&mut sender).await?;
+    if let Some(producers) = &producers {
+        send_spoofed_events(&format!("http://{}", server.grpc_addr), &producers.laptop).await?;
+    }
     let summary = cordon::query::query(
         &storage,
         "SELECT event_name, count(*) AS events, count(DISTINCT host_id) AS hosts, min(time) AS first, max(time) AS last \
@@ -719,6 +790,16 @@ async fn cordon_demo(
     println!(
         "what arrived (cordon query \"SELECT ... FROM events\"):\n{}",
         cordon::query::render(&summary, OutputFormat::Table)?
+    );
+    let provenance = cordon::query::query(
+        &storage,
+        "SELECT transport, producer, tls, count(*) AS events FROM events GROUP BY 1, 2, 3 ORDER BY events DESC",
+        512 << 20,
+    )
+    .await?;
+    println!(
+        "how it arrived (columns transport, producer, tls on every event):\n{}",
+        cordon::query::render(&provenance, OutputFormat::Table)?
     );
     // Let the rules finish the last events, then show what they raised.
     for _ in 0..100 {

@@ -54,9 +54,11 @@ impl Server {
         stages.register(&mut registry);
         let metrics = IngestMetrics::with_stages(&stages);
         metrics.register(&mut registry);
+        let auth = crate::trust_boundary::producer_authenticator(&config, &metrics)?;
         let store = open_store(&config, &metrics).await?;
         let ingestor = Arc::new(
             Ingestor::new(store.clone(), metrics.clone())
+                .with_authenticator(auth)
                 .with_keys(Arc::new(keys))
                 .with_max_clock_skew(config.detections.max_clock_skew)
                 .with_time_bounds(config.limits.time_bounds()),
@@ -146,12 +148,20 @@ impl Server {
             .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
         let api_addr = api_listener.local_addr()?;
         let listeners = Listeners::new(config.listeners.clone(), metrics.listeners.clone());
+        let api_tls = config
+            .api
+            .tls
+            .as_ref()
+            .map(|tls| cordon_ingest::listener::ReloadingTls::load("api", tls))
+            .transpose()
+            .context("invalid setting api.tls")?;
         let api = {
             let serve = listeners.serve(
                 "api",
                 api_listener,
                 crate::api::router(api_state),
                 None,
+                api_tls,
                 shutdown_receiver.clone(),
             );
             tokio::spawn(async move {

@@ -73,6 +73,27 @@ fn expected_path(case: &Path) -> PathBuf {
 /// nanoseconds); without it an event arrives just after the line before it, and no
 /// earlier than its own time.
 pub const ARRIVAL_KEY: &str = "arrival";
+/// A line's key for how the event arrived (`{"transport": "otlp_grpc", "producer":
+/// "wks-1", "tls": true}`); without it, an unauthenticated event of transport `unknown`.
+pub const PROVENANCE_KEY: &str = "provenance";
+
+fn read_provenance(value: &serde_json::Value) -> Result<cordon_schemas::Provenance, String> {
+    const TRANSPORTS: &[&str] = &["otlp_grpc", "otlp_http", "kafka", "opa_logs", "responder", "unknown"];
+    let transport = value
+        .get("transport")
+        .and_then(|value| value.as_str())
+        .unwrap_or("unknown");
+    let transport = TRANSPORTS
+        .iter()
+        .find(|known| **known == transport)
+        .ok_or_else(|| format!("{PROVENANCE_KEY}.transport {transport:?} is none of {TRANSPORTS:?}"))?;
+    Ok(cordon_schemas::Provenance {
+        transport,
+        producer: value.get("producer").and_then(|value| value.as_str()).map(Into::into),
+        tls: value.get("tls").and_then(|value| value.as_bool()).unwrap_or(false),
+        hosts: cordon_schemas::HostScope::Any,
+    })
+}
 
 /// One event line of a case: the flat JSON (its `event.id` filled in when absent) and
 /// the arrival it gives, if any.
@@ -80,6 +101,7 @@ pub const ARRIVAL_KEY: &str = "arrival";
 pub struct FixtureEvent {
     pub value: serde_json::Value,
     pub arrival: Option<i64>,
+    pub provenance: Option<cordon_schemas::Provenance>,
     pub line: u64,
 }
 
@@ -98,7 +120,11 @@ pub fn read_lines(case: &Path) -> Result<Vec<FixtureEvent>, RuleError> {
         let mut value: serde_json::Value =
             serde_json::from_str(trimmed).map_err(|error| bad(format!("not JSON: {error}")))?;
         let mut arrival = None;
+        let mut provenance = None;
         if let Some(object) = value.as_object_mut() {
+            if let Some(given) = object.remove(PROVENANCE_KEY) {
+                provenance = Some(read_provenance(&given).map_err(bad)?);
+            }
             object
                 .entry("event.id")
                 .or_insert_with(|| serde_json::Value::from(format!("{stem}:{line_number}")));
@@ -110,6 +136,7 @@ pub fn read_lines(case: &Path) -> Result<Vec<FixtureEvent>, RuleError> {
         events.push(FixtureEvent {
             value,
             arrival,
+            provenance,
             line: line_number,
         });
     }
@@ -143,6 +170,9 @@ pub fn to_batches(case: &Path, events: &[FixtureEvent]) -> Result<Vec<RecordBatc
         let record = flat_json_to_event(&event.value).map_err(|reason| bad(reason.to_string()))?;
         record.validate().map_err(|reason| bad(reason.to_string()))?;
         let mut builder = EventBatchBuilder::with_capacity(1).allowing_own_kinds();
+        if let Some(provenance) = &event.provenance {
+            builder = builder.with_provenance(provenance.clone());
+        }
         builder
             .append(&record, event.arrival.unwrap_or_default())
             .map_err(|reason| bad(reason.to_string()))?;

@@ -28,13 +28,18 @@ pub struct OtlpConfig {
     pub grpc_connection_window_bytes: u32,
     /// OTLP/gRPC: the same for one request (HTTP/2 stream window).
     pub grpc_stream_window_bytes: u32,
+    /// TLS for both OTLP listeners (and OPA's route): certificate, key, and a client
+    /// CA for mutual TLS. Without it they speak plain text.
+    pub tls: Option<crate::listener::TlsConfig>,
 }
 
 impl Default for OtlpConfig {
     fn default() -> Self {
         OtlpConfig {
-            grpc_listen: "0.0.0.0:4317".parse().expect("valid address"),
-            http_listen: "0.0.0.0:4318".parse().expect("valid address"),
+            // Loopback until producers have credentials (`[producers]`): Cordon does
+            // not take unauthenticated events from the network by default.
+            grpc_listen: "127.0.0.1:4317".parse().expect("valid address"),
+            http_listen: "127.0.0.1:4318".parse().expect("valid address"),
             max_request_bytes: 8 << 20,
             max_decompressed_bytes: 64 << 20,
             retry_after: Duration::from_secs(1),
@@ -43,6 +48,7 @@ impl Default for OtlpConfig {
             // on Cordon (bench ingest: about 380,000 events/s against 510,000).
             grpc_connection_window_bytes: 32 << 20,
             grpc_stream_window_bytes: 4 << 20,
+            tls: None,
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum IngestError {
     BodyTimeout(String),
     #[error("storage failed: {0}")]
     Storage(#[from] StorageError),
+    /// No credential, or one that is not right (401 / `UNAUTHENTICATED`).
+    #[error("{0}")]
+    Unauthenticated(#[from] crate::auth::AuthError),
 }
 
 impl IngestError {
@@ -64,6 +67,7 @@ impl IngestError {
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::BodyTimeout(_) => "body_timeout",
             IngestError::Storage(_) => "storage",
+            IngestError::Unauthenticated(error) => error.label(),
         }
     }
 }

@@ -14,7 +14,9 @@ use crate::storage::EventStore;
 use cordon_schemas::otlp::{convert_request, count_records};
 use cordon_schemas::otlp_wire::convert_encoded_request;
 use cordon_schemas::signature::KeyRegistry;
-use cordon_schemas::{ConversionReport, EventBatchBuilder, flat};
+use cordon_schemas::{ConversionReport, EventBatchBuilder, Provenance, flat};
+
+use crate::auth::{Authenticator, ConnectionInfo};
 
 /// The transports events arrive by; each is a metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,6 +42,14 @@ impl Transport {
     }
 }
 
+/// A transport's requests with nobody vouching for them: any host id, no producer.
+/// Authenticated sources get theirs from `Ingestor::authenticate`.
+impl From<Transport> for Provenance {
+    fn from(transport: Transport) -> Provenance {
+        Provenance::unauthenticated(transport.label())
+    }
+}
+
 /// What happened to the records of one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IngestOutcome {
@@ -58,6 +68,7 @@ pub struct Ingestor {
     keys: Arc<KeyRegistry>,
     max_clock_skew: Option<Duration>,
     time_bounds: Option<cordon_schemas::TimeBounds>,
+    auth: Arc<Authenticator>,
 }
 
 /// Requests from this size on are converted on the blocking pool (smaller ones take
@@ -84,7 +95,35 @@ impl Ingestor {
             keys: Arc::new(KeyRegistry::new()),
             max_clock_skew: None,
             time_bounds: None,
+            auth: Arc::new(Authenticator::default()),
         }
+    }
+
+    /// Checks producers' credentials with `auth` (without: every request is taken,
+    /// unauthenticated).
+    pub fn with_authenticator(mut self, auth: Arc<Authenticator>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// Who sent a request: its provenance, or 401 / `UNAUTHENTICATED` (counted).
+    pub fn authenticate(
+        &self,
+        transport: Transport,
+        authorization: Option<&[u8]>,
+        connection: Option<&ConnectionInfo>,
+    ) -> Result<Provenance, IngestError> {
+        self.auth
+            .authenticate(transport.label(), authorization, connection)
+            .map_err(|error| {
+                let error = IngestError::from(error);
+                self.refused(transport, &error);
+                error
+            })
     }
 
     /// Rejects records whose event time is outside `bounds` around their arrival.
@@ -116,19 +155,23 @@ impl Ingestor {
 
     /// Starts a batch that gathers records from many messages (Kafka, OPA uploads) and
     /// makes them durable with one append.
-    pub fn batch(&self, transport: Transport) -> IngestBatch<'_> {
+    pub fn batch(&self, provenance: impl Into<Provenance>) -> IngestBatch<'_> {
+        let provenance = provenance.into();
+        let transport = provenance.transport;
         IngestBatch {
             ingestor: self,
             transport,
             builder: {
-                let mut builder = EventBatchBuilder::with_capacity(1024).with_keys(self.keys.clone());
+                let mut builder = EventBatchBuilder::with_capacity(1024)
+                    .with_keys(self.keys.clone())
+                    .with_provenance(provenance);
                 if let Some(skew) = self.max_clock_skew {
                     builder = builder.with_max_clock_skew(skew);
                 }
                 if let Some(bounds) = self.time_bounds {
                     builder = builder.with_time_bounds(bounds);
                 }
-                if transport == Transport::Responder {
+                if transport == Transport::Responder.label() {
                     builder.allowing_own_kinds()
                 } else {
                     builder
@@ -143,18 +186,22 @@ impl Ingestor {
     /// Stores an OTLP logs request; returns once every accepted record is durable.
     pub async fn ingest_otlp(
         &self,
-        transport: Transport,
+        provenance: impl Into<Provenance>,
         request: &ExportLogsServiceRequest,
     ) -> Result<IngestOutcome, IngestError> {
-        let mut batch = self.batch(transport);
+        let mut batch = self.batch(provenance);
         batch.add_otlp(request);
         batch.commit().await
     }
 
     /// Stores an encoded OTLP logs request (protobuf), converting it without materialising
     /// prost structs; returns once every accepted record is durable.
-    pub async fn ingest_encoded_otlp(&self, transport: Transport, bytes: Bytes) -> Result<IngestOutcome, IngestError> {
-        let mut batch = self.batch(transport);
+    pub async fn ingest_encoded_otlp(
+        &self,
+        provenance: impl Into<Provenance>,
+        bytes: Bytes,
+    ) -> Result<IngestOutcome, IngestError> {
+        let mut batch = self.batch(provenance);
         if bytes.len() < OFF_RUNTIME_BYTES {
             batch.add_otlp_proto(&bytes)?;
         } else {
@@ -170,11 +217,11 @@ impl Ingestor {
     /// Stores an OTLP/JSON logs request, decoded with `decode` (which bounds its nesting).
     pub async fn ingest_otlp_json(
         &self,
-        transport: Transport,
+        provenance: impl Into<Provenance>,
         bytes: Bytes,
         decode: fn(&[u8]) -> Result<ExportLogsServiceRequest, IngestError>,
     ) -> Result<IngestOutcome, IngestError> {
-        let mut batch = self.batch(transport);
+        let mut batch = self.batch(provenance);
         if bytes.len() < OFF_RUNTIME_BYTES {
             batch.add_otlp(&decode(&bytes)?);
         } else {
@@ -191,10 +238,10 @@ impl Ingestor {
     /// Stores flat JSON events (contract section 3).
     pub async fn ingest_flat(
         &self,
-        transport: Transport,
+        provenance: impl Into<Provenance>,
         events: &[serde_json::Value],
     ) -> Result<IngestOutcome, IngestError> {
-        let mut batch = self.batch(transport);
+        let mut batch = self.batch(provenance);
         for event in events {
             batch.add_flat(event);
         }
@@ -228,7 +275,8 @@ pub fn retry_after(error: &IngestError) -> Option<Duration> {
 /// records in the batch: drop the batch and add the other messages to a new one.
 pub struct IngestBatch<'a> {
     ingestor: &'a Ingestor,
-    transport: Transport,
+    /// The transport's label.
+    transport: &'static str,
     builder: EventBatchBuilder,
     report: ConversionReport,
     records: usize,
@@ -340,9 +388,19 @@ impl IngestBatch<'_> {
             mut builder,
             report,
             records,
-            ..
+            received,
         } = self;
-        ingestor.metrics.received(transport.label(), records);
+        // Records refused for a host their credential does not cover become one
+        // `cordon.spoofing` finding per host, stored with the rest.
+        let findings = builder.append_spoofing_findings(received);
+        if findings > 0 {
+            tracing::warn!(
+                transport,
+                findings,
+                "a producer sent events for hosts its credential does not cover"
+            );
+        }
+        ingestor.metrics.received(transport, records);
         for rejection in &report.rejected {
             ingestor.metrics.rejected(rejection.reason.label());
         }

@@ -1,6 +1,7 @@
 //! Cordon's ingest stage: receives agent telemetry, checks it against the contract and
 //! stores it durably before acknowledging it.
 
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;

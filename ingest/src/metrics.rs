@@ -44,6 +44,8 @@ pub struct IngestMetrics {
     pub kafka: crate::kafka::KafkaMetrics,
     /// What the listener limits did (every HTTP and gRPC listener, the API's included).
     pub listeners: crate::listener::ListenerMetrics,
+    /// 1 while requests without a producer credential are taken.
+    pub unauthenticated_allowed: Gauge,
 }
 
 impl Default for IngestMetrics {
@@ -73,6 +75,7 @@ impl IngestMetrics {
             stage_seconds: Family::default(),
             kafka: crate::kafka::KafkaMetrics::default(),
             listeners: crate::listener::ListenerMetrics::default(),
+            unauthenticated_allowed: Gauge::default(),
         }
     }
 
@@ -132,6 +135,11 @@ impl IngestMetrics {
             self.dedup_window_shortened.clone(),
         );
         registry.register("cordon_compactions", "Partitions compacted", self.compactions.clone());
+        registry.register(
+            "cordon_ingest_unauthenticated_allowed",
+            "1 while events are taken from producers that present no credential (no [[producers.credentials]], or producers.allow_unauthenticated_ingest)",
+            self.unauthenticated_allowed.clone(),
+        );
         registry.register(
             "cordon_storage_errors",
             "Flush or compaction failures (retried)",

@@ -12,10 +12,12 @@ use axum::{Json, Router};
 use cordon_schemas::opa::decision_to_flat;
 use serde_json::Value;
 
+use crate::auth::ConnectionInfo;
 use crate::error::IngestError;
 use crate::ingestor::{Ingestor, Transport};
 use crate::listener::RequestCharge;
-use crate::otlp::http::{Encoding, HttpLimits, error_response, read_limited};
+use crate::otlp::http::{Encoding, HttpLimits, authenticate, error_response, read_limited};
+use cordon_schemas::Provenance;
 
 pub const OPA_LOGS_PATH: &str = "/v1/opa/logs";
 
@@ -36,10 +38,16 @@ pub fn router(ingestor: Arc<Ingestor>, limits: HttpLimits) -> Router {
 async fn upload(
     State(state): State<OpaState>,
     charge: Option<Extension<RequestCharge>>,
+    connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match store(&state, &headers, body, charge.as_deref()).await {
+    // OPA's decision_logs service sends `credentials.bearer` or a client certificate.
+    let provenance = match authenticate(&state.ingestor, Transport::OpaLogs, &headers, connection.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error_response(Encoding::Json, &error),
+    };
+    match store(&state, provenance, &headers, body, charge.as_deref()).await {
         // OPA retries any upload that is not 2xx: entries that can never be stored
         // (no host label) are counted and named here instead of retried forever.
         Ok(outcome) => {
@@ -57,6 +65,7 @@ async fn upload(
 
 async fn store(
     state: &OpaState,
+    provenance: Provenance,
     headers: &HeaderMap,
     body: Body,
     charge: Option<&RequestCharge>,
@@ -77,7 +86,7 @@ async fn store(
             ));
         }
     };
-    let mut batch = state.ingestor.batch(Transport::OpaLogs);
+    let mut batch = state.ingestor.batch(provenance);
     for entry in &entries {
         // An entry that is not an object goes in as it is, to be rejected and counted.
         let event = decision_to_flat(entry).unwrap_or_else(|| entry.clone());

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::config::OtlpConfig;
 use crate::ingestor::Ingestor;
 use crate::kafka::{KafkaConfig, KafkaSource};
-use crate::listener::Listeners;
+use crate::listener::{Listeners, ReloadingTls};
 use crate::{opa, otlp};
 
 /// Settings every source can read.
@@ -96,14 +96,29 @@ fn running<E: std::fmt::Display + 'static>(
     }
 }
 
+/// The OTLP listeners' TLS, if configured; a setting that cannot serve stops the start.
+fn load_tls(name: &'static str, config: &OtlpConfig) -> Result<Option<Arc<ReloadingTls>>, SourceError> {
+    config
+        .tls
+        .as_ref()
+        .map(|tls| ReloadingTls::load(name, tls))
+        .transpose()
+        .map_err(|error| SourceError::Setup {
+            name,
+            message: format!("otlp.tls: {error}"),
+        })
+}
+
 fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<RunningSource>, SourceError>> {
     Box::pin(async move {
         let name = "otlp_grpc";
         let config = &context.config.otlp;
+        let tls = load_tls(name, config)?;
         let (local, serve) = otlp::grpc::bind(
             config,
             context.ingestor.clone(),
             &context.listeners,
+            tls,
             context.shutdown.clone(),
         )
         .await
@@ -127,13 +142,20 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
         // OPA's decision-log upload shares the OTLP/HTTP listener (contract section 1).
         let router =
             otlp::http::router(context.ingestor.clone(), limits).merge(opa::router(context.ingestor.clone(), limits));
-        let (local, serve) = otlp::http::bind(config.http_listen, router, &context.listeners, context.shutdown.clone())
-            .await
-            .map_err(|source| SourceError::Bind {
-                name,
-                addr: config.http_listen,
-                source,
-            })?;
+        let tls = load_tls(name, config)?;
+        let (local, serve) = otlp::http::bind(
+            config.http_listen,
+            router,
+            &context.listeners,
+            tls,
+            context.shutdown.clone(),
+        )
+        .await
+        .map_err(|source| SourceError::Bind {
+            name,
+            addr: config.http_listen,
+            source,
+        })?;
         Ok(Some(running(name, local, serve)))
     })
 }

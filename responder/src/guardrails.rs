@@ -2,7 +2,7 @@
 //! and on token revocations, fleet-wide and per user. An action they stop is not
 //! dropped: it waits for a responder's approval.
 
-use cordon_detections::udf::glob_match;
+use cordon_schemas::glob::glob_match;
 
 use crate::actions::ResponseAction;
 use crate::config::GuardrailConfig;

@@ -7,6 +7,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::fields::{ATTR_FIELDS, FieldType};
 use crate::kind::EventKind;
+use crate::provenance::Provenance;
 use crate::record::EventRecord;
 use crate::reject::{Notice, RejectReason};
 use crate::schema::event_schema;
@@ -46,6 +47,9 @@ pub struct EventBatchBuilder {
     event_name: StringBuilder,
     event_id: StringBuilder,
     signature_status: StringBuilder,
+    transport: StringBuilder,
+    producer: StringBuilder,
+    tls: BooleanBuilder,
     attrs: Vec<AttrBuilder>,
     extra: MapBuilder<StringBuilder, StringBuilder>,
     rows: usize,
@@ -59,6 +63,10 @@ pub struct EventBatchBuilder {
     max_clock_skew_nanos: Option<i64>,
     /// Event times outside these bounds are rejected (None: any time in range).
     time_bounds: Option<crate::TimeBounds>,
+    /// How the records arrive, stored on each row; its host scope is checked.
+    provenance: Provenance,
+    /// Records refused for a host outside the scope, by host, for the findings.
+    spoofed: crate::spoofing::SpoofedHosts,
 }
 
 /// The attribute Cordon sets on an event whose time is ahead of its arrival by more
@@ -82,6 +90,9 @@ impl EventBatchBuilder {
             event_name: strings(),
             event_id: strings(),
             signature_status: strings(),
+            transport: strings(),
+            producer: strings(),
+            tls: BooleanBuilder::with_capacity(capacity),
             attrs: ATTR_FIELDS
                 .iter()
                 .map(|field| match field.ty {
@@ -97,7 +108,16 @@ impl EventBatchBuilder {
             own_kinds: false,
             max_clock_skew_nanos: None,
             time_bounds: None,
+            provenance: Provenance::unauthenticated("unknown"),
+            spoofed: Default::default(),
         }
+    }
+
+    /// Stores `provenance` on each row and rejects records for hosts outside its scope
+    /// (`host_not_permitted`).
+    pub fn with_provenance(mut self, provenance: Provenance) -> Self {
+        self.provenance = provenance;
+        self
     }
 
     /// Rejects records whose event time is outside `bounds` around their arrival.
@@ -136,11 +156,39 @@ impl EventBatchBuilder {
     /// `received_unix_nano` is when the pipeline got it.
     pub fn append(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
         record.validate()?;
-        if !self.own_kinds
-            && record.event_name.as_deref().map(crate::EventKind::from_name) == Some(crate::EventKind::CordonResponse)
-        {
-            return Err(RejectReason::ReservedKind(crate::EventKind::CordonResponse.as_str()));
+        let kind = EventKind::from_name(record.event_name.as_deref().unwrap_or_default());
+        if !self.own_kinds && kind.is_cordons_own() {
+            return Err(RejectReason::ReservedKind(kind.as_str()));
         }
+        let host = record.host_id.as_deref().unwrap_or_default().trim();
+        if !self.provenance.hosts.covers(host) {
+            self.spoofed.add(host, record.event_name.as_deref().unwrap_or_default());
+            return Err(RejectReason::HostNotPermitted {
+                host: host.to_string(),
+                producer: self.provenance.producer.as_deref().unwrap_or("(none)").to_string(),
+            });
+        }
+        self.append_row(record, received_unix_nano)
+    }
+
+    /// Appends a record Cordon itself wrote about a request (a `cordon.spoofing`
+    /// finding), past the checks that hold producers to their kinds and hosts.
+    pub fn append_own(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
+        record.validate()?;
+        self.append_row(record, received_unix_nano)
+    }
+
+    /// Appends one `cordon.spoofing` finding per host that records were refused for
+    /// since the last call; returns how many.
+    pub fn append_spoofing_findings(&mut self, received_unix_nano: i64) -> usize {
+        let findings = std::mem::take(&mut self.spoofed).findings(received_unix_nano);
+        findings
+            .iter()
+            .filter(|finding| self.append_own(finding, received_unix_nano).is_ok())
+            .count()
+    }
+
+    fn append_row(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
         let mut notices = record.notices();
         let received = received_unix_nano;
         let in_range = |nanos: u64| i64::try_from(nanos).map_err(|_| RejectReason::TimeOutOfRange(nanos));
@@ -185,6 +233,9 @@ impl EventBatchBuilder {
             SignatureStatus::Missing
         };
         self.signature_status.append_value(signature.as_str());
+        self.transport.append_value(self.provenance.transport);
+        self.producer.append_option(self.provenance.producer.as_deref());
+        self.tls.append_value(self.provenance.tls);
         for (builder, value) in self.attrs.iter_mut().zip(&record.typed) {
             match (builder, value) {
                 (AttrBuilder::Str(column), Some(value)) => column.append_value(value.to_text()),
@@ -235,6 +286,9 @@ impl EventBatchBuilder {
             Arc::new(self.event_name.finish()),
             Arc::new(self.event_id.finish()),
             Arc::new(self.signature_status.finish()),
+            Arc::new(self.transport.finish()),
+            Arc::new(self.producer.finish()),
+            Arc::new(self.tls.finish()),
         ];
         for builder in &mut self.attrs {
             columns.push(match builder {
@@ -433,6 +487,49 @@ mod tests {
                 .as_string::<i32>()
                 .value(0),
             "cordon.response"
+        );
+    }
+    #[test]
+    fn provenance_is_stored_and_hosts_outside_the_scope_become_one_finding_each() {
+        let provenance = Provenance {
+            transport: "otlp_http",
+            producer: Some("wks-1-agent".into()),
+            tls: true,
+            hosts: crate::HostScope::Only(std::sync::Arc::new(crate::HostPatterns::new(&["wks-1"]))),
+        };
+        let mut builder = EventBatchBuilder::with_capacity(4).with_provenance(provenance);
+        builder.append(&flow(), 5).unwrap();
+        let mut spoofed = flow();
+        spoofed.set("host.id".into(), AttrValue::Str("ceo-laptop".into()));
+        let error = builder.append(&spoofed, 5).unwrap_err();
+        assert_eq!(error.label(), "host_not_permitted");
+        assert!(error.to_string().contains("wks-1-agent"), "{error}");
+        builder.append(&spoofed, 5).unwrap_err();
+        assert_eq!(builder.len(), 1, "a refused record adds no row");
+        assert_eq!(builder.append_spoofing_findings(7), 1);
+        assert_eq!(builder.append_spoofing_findings(8), 0, "each refusal is reported once");
+        let batch = builder.finish();
+        let strings = |name: &str| batch.column_by_name(name).unwrap().as_string::<i32>().clone();
+        assert_eq!(strings("host_id").value(1), "ceo-laptop");
+        assert_eq!(strings("event_name").value(1), "cordon.spoofing");
+        assert_eq!(
+            attribute(&batch, 1, crate::spoofing::RECORDS_ATTRIBUTE).as_deref(),
+            Some("2")
+        );
+        for row in 0..2 {
+            assert_eq!(strings("transport").value(row), "otlp_http");
+            assert_eq!(strings("producer").value(row), "wks-1-agent");
+            assert!(batch.column_by_name("tls").unwrap().as_boolean().value(row));
+        }
+        // A producer cannot write the finding itself.
+        let mut forged = flow();
+        forged.set("event.name".into(), AttrValue::Str("cordon.spoofing".into()));
+        assert_eq!(
+            EventBatchBuilder::with_capacity(1)
+                .append(&forged, 1)
+                .unwrap_err()
+                .label(),
+            "reserved_kind"
         );
     }
 }

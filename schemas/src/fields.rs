@@ -72,6 +72,10 @@ pub mod col {
     pub const EVENT_NAME: &str = "event_name";
     pub const EVENT_ID: &str = "event_id";
     pub const SIGNATURE_STATUS: &str = "signature_status";
+    /// Provenance (`provenance.rs`): how the event arrived, set by Cordon only.
+    pub const TRANSPORT: &str = "transport";
+    pub const PRODUCER: &str = "producer";
+    pub const TLS: &str = "tls";
     pub const ATTRIBUTES: &str = "attributes";
 }
 

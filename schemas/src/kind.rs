@@ -26,13 +26,16 @@ pub enum EventKind {
     /// Cordon's own: the outcome of one of its responses. Only Cordon writes these.
     #[serde(rename = "cordon.response")]
     CordonResponse,
+    /// Cordon's own: a producer sent events for a host its credential does not cover.
+    #[serde(rename = "cordon.spoofing")]
+    CordonSpoofing,
     #[serde(rename = "other")]
     Other,
 }
 
 impl EventKind {
     /// Every kind, `Other` last.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::BrokerRequest,
         EventKind::PolicyDecision,
         EventKind::FileAccess,
@@ -43,6 +46,7 @@ impl EventKind {
         EventKind::CredentialToken,
         EventKind::CredentialPopFailure,
         EventKind::CordonResponse,
+        EventKind::CordonSpoofing,
         EventKind::Other,
     ];
 
@@ -59,8 +63,14 @@ impl EventKind {
             EventKind::CredentialToken => "credential.token",
             EventKind::CredentialPopFailure => "credential.pop_failure",
             EventKind::CordonResponse => "cordon.response",
+            EventKind::CordonSpoofing => "cordon.spoofing",
             EventKind::Other => "other",
         }
+    }
+
+    /// Whether only Cordon writes this kind (a producer's is refused: `reserved_kind`).
+    pub fn is_cordons_own(self) -> bool {
+        matches!(self, EventKind::CordonResponse | EventKind::CordonSpoofing)
     }
 
     /// The kind for an `event.name`; unknown names are `Other`.
@@ -84,6 +94,7 @@ impl EventKind {
             EventKind::CredentialToken => "credential_token",
             EventKind::CredentialPopFailure => "credential_pop_failure",
             EventKind::CordonResponse => "cordon_response",
+            EventKind::CordonSpoofing => "cordon_spoofing",
             EventKind::Other => "other_events",
         }
     }

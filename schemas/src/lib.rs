@@ -5,15 +5,18 @@
 pub mod batch;
 pub mod fields;
 pub mod flat;
+pub mod glob;
 pub mod kind;
 pub mod limits;
 pub mod opa;
 pub mod otlp;
 pub mod otlp_wire;
+pub mod provenance;
 pub mod record;
 pub mod reject;
 pub mod schema;
 pub mod signature;
+pub mod spoofing;
 pub mod stage_metrics;
 pub mod value;
 
@@ -22,6 +25,7 @@ pub use flat::FlatEvent;
 pub use kind::EventKind;
 pub use limits::TimeBounds;
 pub use otlp::{ConversionReport, Rejection};
+pub use provenance::{HostPatterns, HostScope, Provenance};
 pub use record::EventRecord;
 pub use reject::{Notice, RejectReason};
 pub use schema::event_schema;

@@ -46,6 +46,10 @@ pub enum RejectReason {
         "the request's events fall in more than {limit} distinct hours (each is a file of its own): this record was not stored; send events in time order, fewer hours per export"
     )]
     TooManyHours { limit: usize },
+    #[error(
+        "host.id {host} is not among the hosts the credential {producer} may send events for: send each host's events with its own credential, or widen the credential's hosts"
+    )]
+    HostNotPermitted { host: String, producer: String },
     #[error("event.name {0} is Cordon's own (the outcomes of its responses); producers may not send it")]
     ReservedKind(&'static str),
 }
@@ -61,6 +65,7 @@ impl RejectReason {
             RejectReason::NotAnObject => "not_an_object",
             RejectReason::Malformed(_) => "malformed",
             RejectReason::ReservedKind(_) => "reserved_kind",
+            RejectReason::HostNotPermitted { .. } => "host_not_permitted",
             RejectReason::TimeOutOfRange(_) => "time_out_of_range",
             RejectReason::TimeTooOld { .. } => "time_too_old",
             RejectReason::TimeTooFarAhead { .. } => "time_too_far_ahead",

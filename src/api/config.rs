@@ -27,6 +27,9 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     pub tokens: Vec<TokenConfig>,
     pub hunt: HuntConfig,
+    /// TLS for the API and console (certificate and key; a client CA is allowed but
+    /// API callers authenticate by token).
+    pub tls: Option<cordon_ingest::listener::TlsConfig>,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +38,7 @@ impl Default for ApiConfig {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
             tokens: Vec::new(),
             hunt: HuntConfig::default(),
+            tls: None,
         }
     }
 }

@@ -78,10 +78,7 @@ pub async fn run(options: KafkaBenchOptions) -> anyhow::Result<()> {
         enabled: true,
         brokers: options.brokers.clone(),
         group_id: format!("{topic}-group"),
-        topics: vec![TopicConfig {
-            name: topic.clone(),
-            format: MessageFormat::OtlpProto,
-        }],
+        topics: vec![TopicConfig::new(topic.clone(), MessageFormat::OtlpProto)],
         dead_letter_topic: String::new(),
         ..KafkaConfig::default()
     };

@@ -18,11 +18,16 @@ const MAX_RETRIES: u32 = 30;
 
 /// A destination for events.
 pub enum Sender {
-    Grpc(LogsServiceClient<Channel>),
+    Grpc {
+        client: LogsServiceClient<Channel>,
+        /// `Bearer <token>`, the producer credential, if any.
+        authorization: Option<String>,
+    },
     Http {
         client: reqwest::Client,
         url: String,
         json: bool,
+        authorization: Option<String>,
     },
     JsonLines(Box<dyn Write + Send>),
     Kafka {
@@ -60,9 +65,21 @@ impl Sender {
             .connect()
             .await
             .with_context(|| format!("cannot connect to OTLP/gRPC at {endpoint}: is `cordon serve` running?"))?;
-        Ok(Sender::Grpc(
-            LogsServiceClient::new(channel).max_decoding_message_size(16 << 20),
-        ))
+        Ok(Sender::Grpc {
+            client: LogsServiceClient::new(channel).max_decoding_message_size(16 << 20),
+            authorization: None,
+        })
+    }
+
+    /// Presents `token` as the producer credential (`Authorization: Bearer`), as an
+    /// OpenTelemetry SDK does from `OTEL_EXPORTER_OTLP_HEADERS`. OTLP senders only.
+    pub fn with_token(mut self, token: Option<&str>) -> Sender {
+        let header = token.map(|token| format!("Bearer {token}"));
+        match &mut self {
+            Sender::Grpc { authorization, .. } | Sender::Http { authorization, .. } => *authorization = header,
+            Sender::JsonLines(_) | Sender::Kafka { .. } => {}
+        }
+        self
     }
 
     pub fn http(endpoint: &str, json: bool) -> anyhow::Result<Sender> {
@@ -73,7 +90,12 @@ impl Sender {
             format!("{base}/v1/logs")
         };
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(Sender::Http { client, url, json })
+        Ok(Sender::Http {
+            client,
+            url,
+            json,
+            authorization: None,
+        })
     }
 
     /// Produces to `topic` on `brokers`, waiting for every in-sync replica.
@@ -115,11 +137,18 @@ impl Sender {
                 topic,
                 format,
             } => send_kafka(producer, topic, *format, events).await?,
-            Sender::Grpc(client) => {
+            Sender::Grpc { client, authorization } => {
                 let request = events_to_request(events);
                 let mut attempt = 0;
                 loop {
-                    match client.export(request.clone()).await {
+                    let mut call = tonic::Request::new(request.clone());
+                    if let Some(header) = authorization.as_deref() {
+                        call.metadata_mut().insert(
+                            "authorization",
+                            header.parse().context("the token is not a header value")?,
+                        );
+                    }
+                    match client.export(call).await {
                         Ok(response) => {
                             report.absorb(response.get_ref());
                             break;
@@ -136,7 +165,12 @@ impl Sender {
                     }
                 }
             }
-            Sender::Http { client, url, json } => {
+            Sender::Http {
+                client,
+                url,
+                json,
+                authorization,
+            } => {
                 let request = events_to_request(events);
                 let (body, content_type) = if *json {
                     (serde_json::to_vec(&request)?, "application/json")
@@ -145,10 +179,14 @@ impl Sender {
                 };
                 let mut attempt = 0;
                 loop {
-                    let response = client
+                    let mut post = client
                         .post(url.as_str())
                         .header("content-type", content_type)
-                        .body(body.clone())
+                        .body(body.clone());
+                    if let Some(header) = authorization.as_deref() {
+                        post = post.header("authorization", header);
+                    }
+                    let response = post
                         .send()
                         .await
                         .with_context(|| format!("cannot reach OTLP/HTTP at {url}: is `cordon serve` running?"))?;

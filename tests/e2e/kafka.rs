@@ -30,10 +30,7 @@ pub fn kafka_config(broker: &Broker, group: &str, topics: &[(&str, MessageFormat
         group_id: group.into(),
         topics: topics
             .iter()
-            .map(|(name, format)| TopicConfig {
-                name: name.to_string(),
-                format: *format,
-            })
+            .map(|(name, format)| TopicConfig::new(*name, *format))
             .collect(),
         dead_letter_topic: "dead-letters".into(),
         commit_interval: Duration::from_millis(200),

@@ -20,6 +20,8 @@ mod listeners;
 mod metrics;
 mod opa;
 mod otel_sdk;
+mod pki;
+mod producer_auth;
 mod responder;
 mod response_events;
 mod routes;

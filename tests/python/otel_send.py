@@ -5,6 +5,11 @@ have, a BatchLogRecordProcessor, and the chosen OTLP exporter.
 usage: otel_send.py --exporter grpc|http-protobuf|http-json --endpoint URL --events FILE
                     [--gzip] [--body TEXT]
 Exits 1 if any export failed, and prints what the exporter said.
+
+Credentials and TLS come the way a real endpoint gives them, from the SDK's own
+environment variables: OTEL_EXPORTER_OTLP_HEADERS ("authorization=Bearer%20<token>"),
+OTEL_EXPORTER_OTLP_CERTIFICATE (the CA that signed Cordon's certificate), and
+OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE / OTEL_EXPORTER_OTLP_CLIENT_KEY (mutual TLS).
 """
 
 import argparse
@@ -39,7 +44,8 @@ def make_exporter(kind, endpoint):
     if kind == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-        return OTLPLogExporter(endpoint=endpoint, insecure=True)
+        # https:// endpoints use TLS with the OTEL_EXPORTER_OTLP_CERTIFICATE variables.
+        return OTLPLogExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"))
     if kind == "http-protobuf":
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 

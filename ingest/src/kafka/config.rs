@@ -36,6 +36,51 @@ impl MessageFormat {
 pub struct TopicConfig {
     pub name: String,
     pub format: MessageFormat,
+    /// Whether the broker authenticates this topic's producers (ACLs on who may write
+    /// to it): `authenticated` stores its events with producer `kafka:<topic>`, so
+    /// automatic containment may rest on them; `unauthenticated` (the default) stores
+    /// them with none.
+    #[serde(default)]
+    pub trust: TopicTrust,
+    /// Host ids the topic's events may name (globs); others are rejected
+    /// (`host_not_permitted`) and recorded as `cordon.spoofing` findings.
+    #[serde(default = "any_host")]
+    pub hosts: Vec<String>,
+}
+
+fn any_host() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// How far a topic's producers are vouched for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicTrust {
+    #[default]
+    Unauthenticated,
+    Authenticated,
+}
+
+impl TopicConfig {
+    pub fn new(name: impl Into<String>, format: MessageFormat) -> TopicConfig {
+        TopicConfig {
+            name: name.into(),
+            format,
+            trust: TopicTrust::default(),
+            hosts: any_host(),
+        }
+    }
+
+    /// The provenance of this topic's events; `tls` when the client speaks TLS.
+    pub fn provenance(&self, tls: bool) -> cordon_schemas::Provenance {
+        let patterns = std::sync::Arc::new(cordon_schemas::HostPatterns::new(&self.hosts));
+        cordon_schemas::Provenance {
+            transport: "kafka",
+            producer: (self.trust == TopicTrust::Authenticated).then(|| format!("kafka:{}", self.name).into()),
+            tls,
+            hosts: cordon_schemas::HostScope::Only(patterns),
+        }
+    }
 }
 
 /// The Kafka source. Off unless `enabled`.
@@ -83,10 +128,7 @@ impl Default for KafkaConfig {
             enabled: false,
             brokers: "127.0.0.1:9092".into(),
             group_id: "cordon".into(),
-            topics: vec![TopicConfig {
-                name: "agent-events".into(),
-                format: MessageFormat::OtlpProto,
-            }],
+            topics: vec![TopicConfig::new("agent-events", MessageFormat::OtlpProto)],
             dead_letter_topic: "cordon-dead-letters".into(),
             alerts_topic: String::new(),
             client: BTreeMap::new(),
@@ -127,6 +169,13 @@ impl std::fmt::Debug for KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// Whether the client connects to the brokers over TLS (`security.protocol`).
+    pub fn uses_tls(&self) -> bool {
+        self.client
+            .get("security.protocol")
+            .is_some_and(|protocol| protocol.to_ascii_lowercase().contains("ssl"))
+    }
+
     /// The format of a consumed topic.
     pub fn format_of(&self, topic: &str) -> Option<MessageFormat> {
         self.topics

@@ -217,18 +217,45 @@ impl KafkaSource {
     /// One attempt at storing a batch. A message that does not decode may leave part
     /// of its records in the batch, so the batch is then built again without it.
     async fn store_once(&self, messages: &[OwnedMessage]) -> Result<Vec<Verdict>, IngestError> {
-        let mut batch = self.ingestor.batch(Transport::Kafka);
-        let mut verdicts: Vec<Verdict> = messages.iter().map(|message| self.add(&mut batch, message)).collect();
-        if verdicts.iter().any(|verdict| matches!(verdict, Verdict::Unreadable(_))) {
-            batch = self.ingestor.batch(Transport::Kafka);
-            for (message, verdict) in messages.iter().zip(verdicts.iter_mut()) {
-                if matches!(verdict, Verdict::Stored(_)) {
-                    *verdict = self.add(&mut batch, message);
-                }
+        // Each topic has its own provenance (trust, hosts), so its own append.
+        let mut by_topic: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (index, message) in messages.iter().enumerate() {
+            match by_topic.iter_mut().find(|(topic, _)| *topic == message.topic()) {
+                Some((_, indices)) => indices.push(index),
+                None => by_topic.push((message.topic(), vec![index])),
             }
         }
-        batch.commit().await?;
-        Ok(verdicts)
+        let mut verdicts: Vec<Option<Verdict>> = messages.iter().map(|_| None).collect();
+        for (topic, indices) in by_topic {
+            let provenance = || match self.config.topics.iter().find(|configured| configured.name == topic) {
+                Some(configured) => configured.provenance(self.config.uses_tls()),
+                None => Transport::Kafka.into(),
+            };
+            let mut batch = self.ingestor.batch(provenance());
+            let mut topic_verdicts: Vec<Verdict> = indices
+                .iter()
+                .map(|&index| self.add(&mut batch, &messages[index]))
+                .collect();
+            if topic_verdicts
+                .iter()
+                .any(|verdict| matches!(verdict, Verdict::Unreadable(_)))
+            {
+                batch = self.ingestor.batch(provenance());
+                for (&index, verdict) in indices.iter().zip(topic_verdicts.iter_mut()) {
+                    if matches!(verdict, Verdict::Stored(_)) {
+                        *verdict = self.add(&mut batch, &messages[index]);
+                    }
+                }
+            }
+            batch.commit().await?;
+            for (index, verdict) in indices.into_iter().zip(topic_verdicts) {
+                verdicts[index] = Some(verdict);
+            }
+        }
+        Ok(verdicts
+            .into_iter()
+            .map(|verdict| verdict.expect("every message is in its topic's group"))
+            .collect())
     }
 
     fn add(&self, batch: &mut IngestBatch<'_>, message: &OwnedMessage) -> Verdict {

@@ -19,6 +19,8 @@ pub struct ListenerMetrics {
     pub limited: Family<Labels, Counter>,
     /// Bytes of the request memory budget in use.
     pub budget_bytes: Gauge,
+    /// TLS certificate reloads, by listener and outcome (`loaded`, `failed`).
+    pub tls_reloads: Family<Labels, Counter>,
 }
 
 impl ListenerMetrics {
@@ -43,6 +45,17 @@ impl ListenerMetrics {
             "Bytes of request bodies (decompressed included) held, of listeners.memory_budget_bytes",
             self.budget_bytes.clone(),
         );
+        registry.register(
+            "cordon_listener_tls_reloads",
+            "TLS certificate reloads after the files changed, by listener and outcome (failed: the last good one is kept)",
+            self.tls_reloads.clone(),
+        );
+    }
+
+    pub fn tls_reloaded(&self, listener: &'static str, outcome: &'static str) {
+        self.tls_reloads
+            .get_or_create(&vec![("listener", listener), ("outcome", outcome)])
+            .inc();
     }
 
     pub fn closed(&self, listener: &'static str, reason: &'static str) {

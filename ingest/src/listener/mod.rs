@@ -9,6 +9,7 @@ mod body;
 mod budget;
 mod config;
 mod metrics;
+mod tls;
 
 use std::io;
 use std::sync::Arc;
@@ -27,6 +28,9 @@ pub use body::{BodyLimitError, OVER_BUDGET_RETRY};
 pub use budget::{MemoryBudget, OverBudget, RequestCharge};
 pub use config::ListenerConfig;
 pub use metrics::ListenerMetrics;
+pub use tls::{ReloadingTls, TlsConfig, TlsError, certificate_subjects};
+
+use crate::auth::ConnectionInfo;
 
 use activity::{Activity, Tracked};
 use body::{Guarded, LimitedBody};
@@ -64,18 +68,22 @@ impl Listeners {
         &self.metrics
     }
 
-    /// Serves `router` on `listener` until `shutdown` turns true, then gives
-    /// connections `SHUTDOWN_GRACE` to finish.
+    /// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`
+    /// turns true, then gives connections `SHUTDOWN_GRACE` to finish.
     pub fn serve(
         &self,
         name: &'static str,
         listener: TcpListener,
         router: Router,
         windows: Option<Http2Windows>,
+        tls: Option<Arc<ReloadingTls>>,
         mut shutdown: watch::Receiver<bool>,
     ) -> BoxFuture<'static, io::Result<()>> {
         let this = self.clone();
         Box::pin(async move {
+            if let Some(tls) = &tls {
+                tokio::spawn(tls.clone().watch(this.metrics.clone(), shutdown.clone()));
+            }
             let slots = Arc::new(Semaphore::new(this.config.max_connections));
             let mut connections = JoinSet::new();
             loop {
@@ -89,7 +97,7 @@ impl Listeners {
                                 drop(stream);
                                 continue;
                             };
-                            let connection = this.clone().connection(name, stream, router.clone(), windows, slot, shutdown.clone());
+                            let connection = this.clone().connection(name, stream, router.clone(), windows, tls.clone(), slot, shutdown.clone());
                             connections.spawn(connection);
                         }
                         Err(error) => {
@@ -117,14 +125,16 @@ impl Listeners {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn connection(
         self,
         name: &'static str,
         stream: TcpStream,
         router: Router,
         windows: Option<Http2Windows>,
+        tls: Option<Arc<ReloadingTls>>,
         _slot: OwnedSemaphorePermit,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
         let open = self
@@ -134,7 +144,55 @@ impl Listeners {
             .clone();
         open.inc();
         let activity = Activity::new();
-        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+        let tracked = Tracked::new(stream, activity.clone());
+        let plain = ConnectionInfo::default();
+        match tls {
+            None => {
+                self.serve_connection(name, tracked, plain, router, windows, activity, shutdown)
+                    .await
+            }
+            // The handshake gets the header timeout: a client that opens a socket and
+            // sends nothing holds a slot no longer over TLS than without.
+            Some(tls) => match tokio::time::timeout(self.config.header_timeout, tls.acceptor().accept(tracked)).await {
+                Ok(Ok(stream)) => {
+                    let subjects = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| certificate_subjects(leaf))
+                        .unwrap_or_default();
+                    let info = ConnectionInfo {
+                        tls: true,
+                        client_subjects: subjects.into(),
+                    };
+                    self.serve_connection(name, stream, info, router, windows, activity, shutdown)
+                        .await
+                }
+                Ok(Err(error)) => {
+                    self.metrics.closed(name, "tls_handshake");
+                    tracing::debug!(listener = name, %error, "TLS handshake failed");
+                }
+                Err(_) => self.metrics.closed(name, "tls_handshake_timeout"),
+            },
+        }
+        open.dec();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn serve_connection<S>(
+        &self,
+        name: &'static str,
+        stream: S,
+        info: ConnectionInfo,
+        router: Router,
+        windows: Option<Http2Windows>,
+        activity: Arc<Activity>,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(stream);
         let builder = self.builder(windows);
         let service = {
             let this = self.clone();
@@ -144,6 +202,7 @@ impl Listeners {
                 let charge = this.budget.charge(name);
                 let (mut parts, body) = request.into_parts();
                 parts.extensions.insert(charge.clone());
+                parts.extensions.insert(info.clone());
                 let body = LimitedBody::new(
                     body,
                     this.config.body_timeout,
@@ -186,7 +245,6 @@ impl Listeners {
         {
             self.metrics.closed(name, "header_timeout");
         }
-        open.dec();
     }
 
     fn builder(&self, windows: Option<Http2Windows>) -> auto::Builder<TokioExecutor> {

@@ -19,10 +19,12 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
 use super::retry_info_details;
+use crate::auth::ConnectionInfo;
 use crate::config::OtlpConfig;
 use crate::error::IngestError;
 use crate::ingestor::{IngestOutcome, Ingestor, Transport, retry_after};
-use crate::listener::{Http2Windows, Listeners, OVER_BUDGET_RETRY, RequestCharge};
+use crate::listener::{Http2Windows, Listeners, OVER_BUDGET_RETRY, ReloadingTls, RequestCharge};
+use cordon_schemas::Provenance;
 
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
@@ -104,6 +106,7 @@ pub fn status_for(error: &IngestError) -> Status {
         IngestError::Undecodable(_) | IngestError::UnsupportedMediaType(_) => Status::invalid_argument(message),
         IngestError::TooLarge { .. } => Status::out_of_range(message),
         IngestError::BodyTimeout(_) => Status::deadline_exceeded(message),
+        IngestError::Unauthenticated(_) => Status::unauthenticated(message),
     }
 }
 
@@ -120,6 +123,11 @@ impl UnaryService<Bytes> for Export {
                 .get("grpc-encoding")
                 .is_some_and(|encoding| encoding != "identity");
             let charge = request.extensions().get::<RequestCharge>().cloned();
+            let provenance = request
+                .extensions()
+                .get::<Provenance>()
+                .cloned()
+                .expect("the service authenticates every request before it gets here");
             let bytes = request.into_inner();
             if compressed
                 && let Some(charge) = charge
@@ -132,7 +140,7 @@ impl UnaryService<Bytes> for Export {
                 ingestor.refused(Transport::OtlpGrpc, &error);
                 return Err(status_for(&error));
             }
-            let result = ingestor.ingest_encoded_otlp(Transport::OtlpGrpc, bytes).await;
+            let result = ingestor.ingest_encoded_otlp(provenance, bytes).await;
             match result {
                 Ok(outcome) => Ok(tonic::Response::new(response_for(&outcome))),
                 Err(error) => {
@@ -157,9 +165,24 @@ where
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let service = self.clone();
         Box::pin(async move {
+            // Before the body is read: a request without a right credential costs nothing.
+            let authenticated = service.ingestor.authenticate(
+                Transport::OtlpGrpc,
+                request
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .map(|value| value.as_bytes()),
+                request.extensions().get::<ConnectionInfo>(),
+            );
+            match authenticated {
+                Ok(provenance) => {
+                    request.extensions_mut().insert(provenance);
+                }
+                Err(error) => return Ok(status_for(&error).into_http()),
+            }
             if request.uri().path() != EXPORT_PATH {
                 let mut response = http::Response::new(tonic::body::Body::default());
                 let headers = response.headers_mut();
@@ -198,6 +221,7 @@ pub async fn bind(
     config: &OtlpConfig,
     ingestor: Arc<Ingestor>,
     listeners: &Listeners,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, BoxFuture<'static, std::io::Result<()>>)> {
     let listener = TcpListener::bind(config.grpc_listen).await?;
@@ -213,6 +237,6 @@ pub async fn bind(
     let router = axum::Router::new().fallback_service(service);
     Ok((
         local,
-        listeners.serve("otlp_grpc", listener, router, Some(windows), shutdown),
+        listeners.serve("otlp_grpc", listener, router, Some(windows), tls, shutdown),
     ))
 }

@@ -19,9 +19,11 @@ use tokio::sync::watch;
 
 use super::RpcStatus;
 use super::grpc::response_for;
+use crate::auth::ConnectionInfo;
 use crate::error::IngestError;
 use crate::ingestor::{Ingestor, Transport, retry_after};
-use crate::listener::{BodyLimitError, Http2Windows, Listeners, OVER_BUDGET_RETRY, RequestCharge};
+use crate::listener::{BodyLimitError, Http2Windows, Listeners, OVER_BUDGET_RETRY, ReloadingTls, RequestCharge};
+use cordon_schemas::Provenance;
 
 pub const LOGS_PATH: &str = "/v1/logs";
 
@@ -161,8 +163,14 @@ pub fn error_response(encoding: Encoding, error: &IngestError) -> Response {
         IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::OutOfRange),
         IngestError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
         IngestError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
+        IngestError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
     };
     let mut response = encoded(encoding, status, &RpcStatus::new(code, error.to_string()));
+    if matches!(error, IngestError::Unauthenticated(_)) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     if let Some(delay) = retry_after(error) {
         let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
         response
@@ -207,9 +215,25 @@ pub(crate) async fn read_limited(
     decompress(headers, raw, limits.max_decompressed_bytes, charge)
 }
 
+/// Who sent an HTTP request (`Authorization`, the connection's client certificate);
+/// refused (and counted) before its body is read.
+pub(crate) fn authenticate(
+    ingestor: &Ingestor,
+    transport: Transport,
+    headers: &HeaderMap,
+    connection: Option<&ConnectionInfo>,
+) -> Result<Provenance, IngestError> {
+    ingestor.authenticate(
+        transport,
+        headers.get(header::AUTHORIZATION).map(|value| value.as_bytes()),
+        connection,
+    )
+}
+
 async fn export_logs(
     State(state): State<HttpState>,
     charge: Option<Extension<RequestCharge>>,
+    connection: Option<Extension<ConnectionInfo>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -220,15 +244,16 @@ async fn export_logs(
             return error_response(Encoding::Json, &error);
         }
     };
+    let provenance = match authenticate(&state.ingestor, Transport::OtlpHttp, &headers, connection.as_deref()) {
+        Ok(provenance) => provenance,
+        Err(error) => return error_response(encoding, &error),
+    };
     let result = match read_limited(&headers, body, state.limits, charge.as_deref()).await {
         Ok(bytes) => match encoding {
-            Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(Transport::OtlpHttp, bytes).await,
+            Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(provenance, bytes).await,
             Encoding::Json => {
                 let decode = |body: &[u8]| decode_request(Encoding::Json, body);
-                state
-                    .ingestor
-                    .ingest_otlp_json(Transport::OtlpHttp, bytes, decode)
-                    .await
+                state.ingestor.ingest_otlp_json(provenance, bytes, decode).await
             }
         },
         Err(error) => Err(error),
@@ -257,12 +282,16 @@ pub async fn bind(
     listen: SocketAddr,
     router: Router,
     listeners: &Listeners,
+    tls: Option<Arc<ReloadingTls>>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<(SocketAddr, BoxFuture<'static, std::io::Result<()>>)> {
     let listener = TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
     let windows: Option<Http2Windows> = None;
-    Ok((local, listeners.serve("otlp_http", listener, router, windows, shutdown)))
+    Ok((
+        local,
+        listeners.serve("otlp_http", listener, router, windows, tls, shutdown),
+    ))
 }
 
 #[cfg(test)]

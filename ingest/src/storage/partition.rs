@@ -250,7 +250,8 @@ pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>, StorageError> 
         .build()?;
     let mut batches = Vec::new();
     for batch in reader {
-        batches.push(batch?);
+        // Files written by an older Cordon lack the newer columns.
+        batches.push(cordon_schemas::schema::conform(batch?)?);
     }
     Ok(batches)
 }

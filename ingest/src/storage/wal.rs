@@ -101,7 +101,8 @@ pub fn read_segment(path: &Path) -> Result<(Vec<RecordBatch>, usize), StorageErr
         }
         let reader = StreamReader::try_new(payload, None)?;
         for batch in reader {
-            batches.push(batch?);
+            // Logs written by an older Cordon lack the newer columns.
+            batches.push(cordon_schemas::schema::conform(batch?)?);
         }
         offset = body_start + len;
     }
