@@ -56,6 +56,19 @@ pub fn project_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"))
 }
 
+/// How many rules ship in `detections/rules/` (one folder with a `rule.toml` each):
+/// counted, so tests need no hand-copied number.
+pub fn builtin_rule_count() -> usize {
+    std::fs::read_dir(project_dir().join("detections/rules"))
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|entry| entry.path().join("rule.toml").is_file())
+        })
+        .count()
+}
+
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("CORDON_CACHE")
         .map(PathBuf::from)

@@ -90,7 +90,11 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
             .any(|state| state == "succeeded"),
         "{summary}"
     );
-    assert_eq!(summary["rules"].as_u64(), Some(8), "{summary}");
+    assert_eq!(
+        summary["rules"].as_u64(),
+        Some(builtin_rule_count() as u64),
+        "{summary}"
+    );
     assert!(summary["hunt_rows"].as_u64().unwrap() >= 1, "{summary}");
     assert!(
         summary["health"]

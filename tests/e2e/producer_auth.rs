@@ -415,3 +415,28 @@ async fn without_credentials_cordon_listens_on_the_network_only_when_told_to() {
     assert_eq!(test.server.metrics.unauthenticated_allowed.get(), 0);
     test.server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_and_console_are_served_over_tls() {
+    let pki = pki();
+    let test = TestServer::start_with(|config| {
+        config.api.tls = Some(TlsConfig {
+            cert: pki.server.cert.clone(),
+            key: pki.server.key.clone(),
+            client_ca: None,
+            reload_interval: Duration::from_secs(5),
+        })
+    })
+    .await;
+    let url = https(test.server.api_addr, "/api/v1/alerts");
+    let response = https_client(&pki, None)
+        .get(&url)
+        .bearer_auth(token_for(cordon::api::Role::Analyst))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let plain = reqwest::get(format!("http://{}/api/v1/alerts", test.server.api_addr)).await;
+    assert!(plain.is_err(), "plain HTTP is not served on a TLS listener");
+    test.server.stop().await.unwrap();
+}
