@@ -184,14 +184,7 @@ async fn ten_minutes_of_benign_background_raise_nothing() {
     let (status, rules) = server.api_get("/api/v1/rules", Some(Role::Engineer)).await;
     assert_eq!(status, 200);
     let rules = rules["rules"].as_array().unwrap();
-    let folders = std::fs::read_dir(crate::common::project_dir().join("detections/rules"))
-        .unwrap()
-        .filter(|entry| {
-            entry
-                .as_ref()
-                .is_ok_and(|entry| entry.path().join("rule.toml").is_file())
-        })
-        .count();
+    let folders = crate::common::builtin_rule_count();
     assert_eq!(rules.len(), folders, "{rules:#?}");
     for rule in rules {
         assert_eq!(rule["errors"], 0, "{rule:#}");
