@@ -427,6 +427,9 @@ async fn demo_targets(
                 headers: Default::default(),
                 dry_run: false,
                 max_in_flight: None,
+                // The demo's receiver (its own, or `cordon sink` from scripts/demo.sh)
+                // runs on this machine.
+                allow_http: true,
             },
         );
     }

@@ -49,6 +49,12 @@ impl Server {
             None => cordon_schemas::signature::KeyRegistry::new(),
         };
         tracing::info!(keys = keys.len(), "signature key registry loaded");
+        if keys.unbound() > 0 {
+            tracing::warn!(
+                unbound = keys.unbound(),
+                "signature keys bound to no host can sign for any host: add each key's hosts (signatures.keys_file, third field)"
+            );
+        }
         let mut registry = Registry::default();
         let stages = cordon_schemas::stage_metrics::StageMetrics::default();
         stages.register(&mut registry);

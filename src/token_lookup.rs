@@ -1,12 +1,14 @@
-//! The responder's token lookup: the newest `credential.token` issued or refreshed on
-//! a host for a user, from the stored events (memory and Parquet).
+//! The responder's look-ups in the stored events (memory and Parquet): the newest
+//! `credential.token` issued or refreshed on a host for a user, and how an alert's
+//! evidence events arrived (their provenance, for the playbook steps' `trust`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
+use cordon_detections::alerts::Evidence;
 use cordon_ingest::storage::EventStore;
-use cordon_responder::enrich::TargetEnricher;
+use cordon_responder::enrich::{EvidenceProvenance, TargetEnricher};
 use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 
@@ -54,7 +56,63 @@ impl StoredTokens {
     }
 }
 
+/// At most this many evidence events are looked up per alert (the alert store keeps
+/// 200 by default).
+const MAX_EVIDENCE_LOOKUP: usize = 1_000;
+
+impl StoredTokens {
+    async fn provenance(&self, evidence: &[Evidence]) -> anyhow::Result<Vec<EvidenceProvenance>> {
+        let context = SessionContext::new();
+        cordon_ingest::catalog::register_event_tables(&context, self.store.snapshot()?).await?;
+        let evidence = &evidence[..evidence.len().min(MAX_EVIDENCE_LOOKUP)];
+        let ids: Vec<_> = evidence.iter().map(|event| lit(event.event_id.as_str())).collect();
+        let mut hosts: Vec<&str> = evidence.iter().filter_map(|event| event.host_id.as_deref()).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let mut frame = context
+            .table(cordon_ingest::catalog::EVENTS_VIEW)
+            .await?
+            .filter(col("event_id").in_list(ids, false))?;
+        // The host narrows the scan when every event names one (it always should).
+        if !hosts.is_empty() && evidence.iter().all(|event| event.host_id.is_some()) {
+            frame = frame.filter(col("host_id").in_list(hosts.into_iter().map(lit).collect(), false))?;
+        }
+        let batches = frame
+            .select_columns(&["event_id", "producer", "signature_status"])?
+            .collect()
+            .await?;
+        let mut found = Vec::new();
+        for batch in &batches {
+            let text = |index: usize| arrow::compute::cast(batch.column(index), &arrow::datatypes::DataType::Utf8);
+            let (ids, producers, signatures) = (text(0)?, text(1)?, text(2)?);
+            let (ids, producers, signatures) = (
+                ids.as_string::<i32>(),
+                producers.as_string::<i32>(),
+                signatures.as_string::<i32>(),
+            );
+            for row in 0..batch.num_rows() {
+                found.push(EvidenceProvenance {
+                    event_id: ids.value(row).to_string(),
+                    producer: (!producers.is_null(row)).then(|| producers.value(row).to_string()),
+                    signature_status: signatures.value(row).to_string(),
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
 impl TargetEnricher for StoredTokens {
+    fn evidence_provenance(&self, evidence: &[Evidence]) -> Option<Vec<EvidenceProvenance>> {
+        match self.runtime.block_on(self.provenance(evidence)) {
+            Ok(found) => Some(found),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read how the evidence arrived; responses that need trusted evidence wait for approval");
+                None
+            }
+        }
+    }
+
     /// Called from the responder's blocking thread, so waiting on the query is fine.
     fn latest_token(&self, host_id: &str, user_name: Option<&str>) -> Option<String> {
         match self.runtime.block_on(self.query(host_id, user_name)) {

@@ -66,6 +66,12 @@ pub struct ResponseStep {
     /// The mode for late alerts; `approval` when `late_after` is set without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_mode: Option<ResponseMode>,
+    /// The evidence the step needs to run without a person: `any`, `authenticated`
+    /// (every event from a credentialed producer) or `signed` (and validly signed).
+    /// Unset: `authenticated` for containment (`isolate_host`, `revoke_token`), `any`
+    /// otherwise. Evidence that falls short holds the action for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<cordon_schemas::TrustLevel>,
 }
 
 impl ResponseStep {
@@ -75,6 +81,7 @@ impl ResponseStep {
             mode,
             late_after: None,
             late_mode: None,
+            trust: None,
         }
     }
 

@@ -47,6 +47,10 @@ pub struct TargetConfig {
     /// Each target has its own, so a slow one cannot hold up another.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// Accept an `http://` URL: for a receiver on this machine in a test or demo only,
+    /// since the body and its signature would cross the network in clear text.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 fn default_timeout() -> Duration {
@@ -192,8 +196,16 @@ impl ResponderConfig {
             let url = reqwest::Url::parse(&target.url).map_err(|error| {
                 ResponderError::config(setting("url"), format!("{:?} is not a URL: {error}", target.url))
             })?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(ResponderError::config(setting("url"), "use an http:// or https:// URL"));
+            match url.scheme() {
+                "https" => {}
+                "http" if target.allow_http => {}
+                "http" => {
+                    return Err(ResponderError::config(
+                        setting("url"),
+                        "http:// would send the action and its signature in clear text: use https://, or set allow_http = true for a local test receiver",
+                    ));
+                }
+                _ => return Err(ResponderError::config(setting("url"), "use an https:// URL")),
             }
             if target.max_in_flight == Some(0) {
                 return Err(ResponderError::config(setting("max_in_flight"), "at least 1"));
@@ -310,7 +322,31 @@ mod tests {
             headers: BTreeMap::new(),
             dry_run: false,
             max_in_flight: None,
+            allow_http: false,
         }
+    }
+
+    #[test]
+    fn plain_http_targets_need_the_local_testing_mark() {
+        // SAFETY: tests in this module read only this variable, which nothing else sets.
+        unsafe { std::env::set_var("CORDON_TEST_RESPONDER_SECRET", "0123456789abcdef0123") };
+        let mut config = ResponderConfig::default();
+        config
+            .targets
+            .insert("isolate_host".into(), target("https://edr.example/isolate"));
+        assert!(config.validate().is_ok());
+        config
+            .targets
+            .insert("notify".into(), target("http://chat.example/hook"));
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("targets.notify.url") && error.contains("allow_http"),
+            "{error}"
+        );
+        let mut local = target("http://127.0.0.1:9400/notify");
+        local.allow_http = true;
+        config.targets.insert("notify".into(), local);
+        assert!(config.validate().is_ok());
     }
 
     #[test]
@@ -320,10 +356,10 @@ mod tests {
         let mut config = ResponderConfig::default();
         config
             .targets
-            .insert("isolate_host".into(), target("http://edr.local/isolate"));
+            .insert("isolate_host".into(), target("https://edr.local/isolate"));
         assert!(config.validate().is_ok());
 
-        config.targets.insert("wipe_disk".into(), target("http://x"));
+        config.targets.insert("wipe_disk".into(), target("https://x"));
         let error = config.validate().unwrap_err().to_string();
         assert!(
             error.contains("responder.targets.wipe_disk") && error.contains("isolate_host"),
@@ -339,7 +375,7 @@ mod tests {
                 .to_string()
                 .contains("targets.notify.url")
         );
-        let mut bad = target("http://chat");
+        let mut bad = target("https://chat");
         bad.headers.insert("X-Cordon-Signature".into(), "v1=forged".into());
         config.targets.insert("notify".into(), bad);
         assert!(
@@ -349,7 +385,7 @@ mod tests {
                 .to_string()
                 .contains("cannot be replaced")
         );
-        let mut unset = target("http://chat");
+        let mut unset = target("https://chat");
         unset.secret_env = Some("CORDON_TEST_SURELY_UNSET".into());
         config.targets.insert("notify".into(), unset);
         let error = config.validate().unwrap_err().to_string();

@@ -20,6 +20,7 @@ pub mod shown_url;
 pub mod signing;
 pub mod sink;
 pub mod store;
+pub mod trust;
 
 pub use config::ResponderConfig;
 pub use error::ResponderError;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cordon_detections::alerts::{Alert, AlertStore};
 use cordon_detections::settings::{ResponseMode, ResponseStep};
+use cordon_schemas::TrustLevel;
 use rand::SeedableRng;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -193,11 +194,25 @@ impl Responder {
             tracing::warn!(alert = %alert.id, rule = %alert.rule_id, "no playbook: the rule is not loaded and has no override");
             return Ok(());
         };
+        // Read once per alert, and only if a step needs to know how its evidence came.
+        let mut provenance: Option<Option<Vec<crate::enrich::EvidenceProvenance>>> = None;
         for step in steps {
             let Some(action) = actions::find(&step.action) else {
                 tracing::error!(rule = %alert.rule_id, "{}", actions::unknown(&step.action));
                 continue;
             };
+            let trust = step.trust.unwrap_or_else(|| action.default_trust());
+            let shortfall = (trust != TrustLevel::Any)
+                .then(|| {
+                    let found = provenance.get_or_insert_with(|| {
+                        self.enricher
+                            .get()
+                            .and_then(|enricher| enricher.evidence_provenance(&alert.evidence))
+                    });
+                    let ids: Vec<String> = alert.evidence.iter().map(|event| event.event_id.clone()).collect();
+                    crate::trust::shortfall(trust, &ids, found.as_deref())
+                })
+                .flatten();
             let mut target = action.target_from_alert(alert);
             if action.wants_token_id()
                 && target.token_id.is_none()
@@ -213,6 +228,7 @@ impl Responder {
                 Ok(()) if step.mode_for(alert.detection_delay()) == ResponseMode::Approval => {
                     (ActionState::AwaitingApproval, Some(approval_note(&step, alert)))
                 }
+                Ok(()) if shortfall.is_some() => (ActionState::AwaitingApproval, shortfall.clone()),
                 Ok(()) => match self.guardrail(action, &target)? {
                     guardrails::Verdict::Proceed => (ActionState::Pending, None),
                     guardrails::Verdict::Hold(why) => (ActionState::AwaitingApproval, Some(why)),
@@ -236,9 +252,24 @@ impl Responder {
             };
             if let Some(stored) = self.store.insert(&new)? {
                 self.announce(&stored);
+                if let (ActionState::AwaitingApproval, Some(why)) = (stored.state, &shortfall) {
+                    self.note_on_alert(alert, action.name(), why);
+                }
             }
         }
         Ok(())
+    }
+
+    /// Tells the alert's readers why its containment waits (the action and the audit
+    /// log say it too).
+    fn note_on_alert(&self, alert: &Alert, action: &str, why: &str) {
+        let note = cordon_detections::alerts::Triage {
+            note: Some(format!("{action} waits for approval: {why}")),
+            ..Default::default()
+        };
+        if let Err(error) = self.alerts.triage(&alert.id, &note, "responder") {
+            tracing::warn!(alert = %alert.id, %error, "cannot add the responder's note to the alert");
+        }
     }
 
     fn guardrail(&self, action: &dyn ResponseAction, target: &Target) -> Result<guardrails::Verdict, ResponderError> {

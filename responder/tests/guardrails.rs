@@ -121,3 +121,36 @@ async fn revocations_beyond_the_fleet_or_the_user_cap_wait_for_approval() {
     assert!(why("wks-6").contains("revocation cap reached: 4"), "{}", why("wks-6"));
     running.stop().await;
 }
+
+#[tokio::test]
+async fn containment_waits_when_the_evidence_cannot_be_vouched_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(vec![], Reply::status(200)).await;
+    let alerts = Arc::new(AlertStore::in_memory());
+    let alert = raise(&alerts, "wks-1", "alice");
+    let mut trusting = step("revoke_token", auto());
+    trusting.trust = Some(cordon_schemas::TrustLevel::Any);
+    // Nothing tells how the evidence arrived: isolation (default `authenticated`) waits,
+    // a step that says `trust = "any"` and a notification go out.
+    let running = Running::start_with_evidence(
+        config(&receiver, &secret_file(dir.path())),
+        &dir.path().join("r.db"),
+        alerts.clone(),
+        playbooks(vec![step("isolate_host", auto()), trusting, step("notify", auto())]),
+        None,
+    );
+    eventually(WAIT, "deliveries", || receiver.seen().len() == 2).await;
+    let held = held(&running);
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].action, "isolate_host");
+    let why = why_held(&held, "wks-1");
+    assert!(why.contains("could not be read"), "{why}");
+    let notes = alerts.get(&alert.id).unwrap().unwrap().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.author == "responder" && note.text.contains("isolate_host waits")),
+        "{notes:?}"
+    );
+    running.stop().await;
+}

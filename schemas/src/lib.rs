@@ -25,7 +25,7 @@ pub use flat::FlatEvent;
 pub use kind::EventKind;
 pub use limits::TimeBounds;
 pub use otlp::{ConversionReport, Rejection};
-pub use provenance::{HostPatterns, HostScope, Provenance};
+pub use provenance::{HostPatterns, HostScope, Provenance, TrustLevel};
 pub use record::EventRecord;
 pub use reject::{Notice, RejectReason};
 pub use schema::event_schema;

@@ -37,6 +37,29 @@ impl Provenance {
     }
 }
 
+/// What evidence a response step needs to run without a person (`trust` of a
+/// playbook step): the weakest event it rests on decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustLevel {
+    /// Any event, however it arrived.
+    Any,
+    /// Every event came with a producer credential (`producer` set).
+    Authenticated,
+    /// Every event came with a producer credential and a valid signature.
+    Signed,
+}
+
+impl TrustLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustLevel::Any => "any",
+            TrustLevel::Authenticated => "authenticated",
+            TrustLevel::Signed => "signed",
+        }
+    }
+}
+
 /// The host ids a producer may speak for.
 #[derive(Debug, Clone)]
 pub enum HostScope {

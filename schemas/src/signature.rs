@@ -7,9 +7,15 @@
 //! resource attributes alike), `host.id`, `event.name` and `time`. A signature that
 //! names a key the registry does not hold cannot be valid, so it is `bad`: an
 //! attacker cannot skip the check by inventing a key id.
+//!
+//! Keys are bound to hosts: a signature that verifies under a key registered for other
+//! hosts is `bad` (a stolen laptop key cannot vouch for another host), and so is one
+//! made outside the key's validity period or after it was revoked, judged on the
+//! event's time. Several keys per host with overlapping periods make a rotation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,12 +24,35 @@ use serde_json::Value;
 
 use crate::batch::SignatureStatus;
 use crate::fields::{ATTR_FIELDS, attr};
+use crate::provenance::HostPatterns;
 use crate::record::EventRecord;
 
 /// Public keys by key id.
 #[derive(Debug, Default, Clone)]
 pub struct KeyRegistry {
-    keys: HashMap<String, VerifyingKey>,
+    keys: HashMap<String, RegisteredKey>,
+}
+
+/// One registered key: which hosts it may sign for, and when.
+#[derive(Debug, Clone)]
+struct RegisteredKey {
+    key: VerifyingKey,
+    /// None: any host (a key file written before keys were bound to hosts).
+    hosts: Option<Arc<HostPatterns>>,
+    /// Event times (ns) the key signs for: from `not_before`, until `not_after`.
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+    /// From this event time on, nothing it signs is valid.
+    revoked_at: Option<i64>,
+}
+
+impl RegisteredKey {
+    fn covers(&self, host_id: &str, event_time: i64) -> bool {
+        self.hosts.as_ref().is_none_or(|hosts| hosts.covers(host_id))
+            && self.not_before.is_none_or(|start| event_time >= start)
+            && self.not_after.is_none_or(|end| event_time < end)
+            && self.revoked_at.is_none_or(|revoked| event_time < revoked)
+    }
 }
 
 /// Why the key registry file could not be read.
@@ -44,8 +73,23 @@ impl KeyRegistry {
         KeyRegistry::default()
     }
 
+    /// A key for any host, at any time.
     pub fn insert(&mut self, key_id: impl Into<String>, key: VerifyingKey) {
-        self.keys.insert(key_id.into(), key);
+        self.keys.insert(
+            key_id.into(),
+            RegisteredKey {
+                key,
+                hosts: None,
+                not_before: None,
+                not_after: None,
+                revoked_at: None,
+            },
+        );
+    }
+
+    /// Keys not bound to any host (old key files): worth a warning.
+    pub fn unbound(&self) -> usize {
+        self.keys.values().filter(|key| key.hosts.is_none()).count()
     }
 
     pub fn len(&self) -> usize {
@@ -56,8 +100,11 @@ impl KeyRegistry {
         self.keys.is_empty()
     }
 
-    /// Reads `key_id,public_key` lines (the key as base64 of its 32 bytes); `#` starts
-    /// a comment, and a first line `key_id,public_key` is a header.
+    /// Reads `key_id,public_key,hosts,not_before,not_after,revoked_at` lines: the key as
+    /// base64 of its 32 bytes; `hosts` the host ids it may sign for, separated by
+    /// spaces or `;` (globs allowed); the times RFC 3339, each may be empty. Lines of
+    /// only `key_id,public_key` (older files) bind the key to no host. `#` starts a
+    /// comment, and a line starting `key_id,` is a header.
     pub fn load(path: &Path) -> Result<KeyRegistry, KeyRegistryError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| KeyRegistryError::Io {
@@ -67,7 +114,7 @@ impl KeyRegistry {
         let mut registry = KeyRegistry::new();
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.replace(' ', "") == "key_id,public_key" {
+            if line.is_empty() || line.starts_with('#') || line.replace(' ', "").starts_with("key_id,") {
                 continue;
             }
             let bad = |message: &str| KeyRegistryError::Line {
@@ -75,13 +122,42 @@ impl KeyRegistry {
                 line: index + 1,
                 message: message.to_string(),
             };
-            let (id, key) = line.split_once(',').ok_or_else(|| bad("expected key_id,public_key"))?;
-            let bytes = BASE64
-                .decode(key.trim())
-                .map_err(|_| bad("the public key is not base64"))?;
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let [id, key, rest @ ..] = fields.as_slice() else {
+                return Err(bad("expected key_id,public_key,hosts,not_before,not_after,revoked_at"));
+            };
+            if rest.len() > 4 {
+                return Err(bad(
+                    "too many fields: key_id,public_key,hosts,not_before,not_after,revoked_at",
+                ));
+            }
+            let bytes = BASE64.decode(key).map_err(|_| bad("the public key is not base64"))?;
             let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad("an Ed25519 public key is 32 bytes"))?;
             let key = VerifyingKey::from_bytes(&bytes).map_err(|_| bad("not a valid Ed25519 public key"))?;
-            registry.insert(id.trim(), key);
+            let hosts: Vec<&str> = rest
+                .first()
+                .map(|hosts| hosts.split([' ', ';']).filter(|host| !host.is_empty()).collect())
+                .unwrap_or_default();
+            let time = |index: usize, name: &str| -> Result<Option<i64>, KeyRegistryError> {
+                match rest.get(index).filter(|text| !text.is_empty()) {
+                    None => Ok(None),
+                    Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+                        .ok()
+                        .and_then(|time| time.timestamp_nanos_opt())
+                        .map(Some)
+                        .ok_or_else(|| bad(&format!("{name} {text:?} is not an RFC 3339 time"))),
+                }
+            };
+            registry.keys.insert(
+                id.to_string(),
+                RegisteredKey {
+                    key,
+                    hosts: (!hosts.is_empty()).then(|| Arc::new(HostPatterns::new(&hosts))),
+                    not_before: time(1, "not_before")?,
+                    not_after: time(2, "not_after")?,
+                    revoked_at: time(3, "revoked_at")?,
+                },
+            );
         }
         Ok(registry)
     }
@@ -92,9 +168,19 @@ impl KeyRegistry {
             return SignatureStatus::Missing;
         };
         let key_id = record.get(attr::SIGNATURE_KEY_ID).map(|value| value.to_text());
-        let Some(key) = key_id.and_then(|id| self.keys.get(id.as_ref())) else {
+        let Some(registered) = key_id.and_then(|id| self.keys.get(id.as_ref())) else {
             return SignatureStatus::Bad;
         };
+        let event_time = if record.time_unix_nano != 0 {
+            record.time_unix_nano
+        } else {
+            record.observed_time_unix_nano
+        };
+        let host = record.host_id.as_deref().unwrap_or_default().trim();
+        if !registered.covers(host, i64::try_from(event_time).unwrap_or(i64::MAX)) {
+            return SignatureStatus::Bad;
+        }
+        let key = &registered.key;
         let Ok(bytes) = BASE64.decode(signature.trim()) else {
             return SignatureStatus::Bad;
         };
@@ -215,5 +301,55 @@ mod tests {
         let error = KeyRegistry::load(&path).unwrap_err().to_string();
         assert!(error.contains(":1:"), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+    #[test]
+    fn a_key_signs_only_for_its_hosts_in_its_period_and_until_revoked() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let public = BASE64.encode(key.verifying_key().to_bytes());
+        let dir = tempfile_dir("bound");
+        let path = dir.join("keys.csv");
+        // The event is at 2026-01-15T10:04:05Z.
+        std::fs::write(
+            &path,
+            format!(
+                "key_id,public_key,hosts,not_before,not_after,revoked_at\n\
+                 wks-0142-k1,{public},wks-0142,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,\n\
+                 other-k1,{public},wks-9;wks-8,,,\n\
+                 old-k1,{public},wks-0142,2025-01-01T00:00:00Z,2026-01-01T00:00:00Z,\n\
+                 revoked-k1,{public},wks-0142,,,2026-01-15T10:00:00Z\n\
+                 later-revoked-k1,{public},wks-0142,,,2026-01-15T11:00:00Z\n"
+            ),
+        )
+        .unwrap();
+        let registry = KeyRegistry::load(&path).unwrap();
+        assert_eq!(registry.unbound(), 0);
+        let status = |key_id: &str| {
+            let mut value = event();
+            value["signature.key_id"] = Value::from(key_id);
+            registry.verify(&flat_json_to_event(&signed(&key, value)).unwrap())
+        };
+        assert_eq!(status("wks-0142-k1"), SignatureStatus::Valid);
+        assert_eq!(status("other-k1"), SignatureStatus::Bad, "a key of other hosts");
+        assert_eq!(
+            status("old-k1"),
+            SignatureStatus::Bad,
+            "outside its period (rotated out)"
+        );
+        assert_eq!(status("revoked-k1"), SignatureStatus::Bad, "revoked before the event");
+        assert_eq!(
+            status("later-revoked-k1"),
+            SignatureStatus::Valid,
+            "revoked after the event"
+        );
+        std::fs::write(&path, format!("k,{public},wks-1,yesterday,,\n")).unwrap();
+        let error = KeyRegistry::load(&path).unwrap_err().to_string();
+        assert!(error.contains(":1:") && error.contains("not_before"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("cordon-keys-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -113,6 +113,16 @@ pub fn test_config(data_dir: &Path) -> Config {
     // The suites count the events they stored; Cordon's own response outcomes would
     // add to them. `response_events` turns the feed on and tests it.
     config.responder.outcome_events = false;
+    // A producer credential for the suites' senders (`producer_sender`): automatic
+    // containment rests only on authenticated evidence. Senders without it are still
+    // taken (stored with no producer), as `allow_unauthenticated_ingest` says.
+    config.producers.allow_unauthenticated_ingest = true;
+    config.producers.credentials = vec![cordon_ingest::auth::CredentialConfig {
+        name: TEST_PRODUCER.into(),
+        token: Some(TEST_PRODUCER_TOKEN.into()),
+        hosts: vec!["*".into()],
+        ..Default::default()
+    }];
     config.api.tokens = cordon::api::Role::ALL
         .iter()
         .map(|role| cordon::api::TokenConfig {
@@ -123,6 +133,18 @@ pub fn test_config(data_dir: &Path) -> Config {
         })
         .collect();
     config
+}
+
+/// The suites' producer credential: its name, and its token.
+pub const TEST_PRODUCER: &str = "e2e-collector";
+pub const TEST_PRODUCER_TOKEN: &str = "e2e-producer-token-0123456789abcdef";
+
+/// An OTLP/gRPC sender presenting the suites' producer credential.
+pub async fn producer_sender(grpc_url: &str) -> cordon::simulate::senders::Sender {
+    cordon::simulate::senders::Sender::grpc(grpc_url)
+        .await
+        .unwrap()
+        .with_token(Some(TEST_PRODUCER_TOKEN))
 }
 
 /// The test token of `role`.

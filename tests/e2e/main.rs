@@ -24,5 +24,6 @@ mod pki;
 mod producer_auth;
 mod responder;
 mod response_events;
+mod response_trust;
 mod routes;
 mod triage;

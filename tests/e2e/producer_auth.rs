@@ -52,6 +52,7 @@ fn secured(config: &mut Config, pki: &Pki) {
         client_ca: Some(pki.client_ca.cert.clone()),
         reload_interval: Duration::from_millis(200),
     });
+    config.producers.allow_unauthenticated_ingest = false;
     config.producers.credentials = vec![
         CredentialConfig {
             name: "collector-eu".into(),
@@ -394,6 +395,7 @@ async fn a_rotated_certificate_is_served_without_a_restart_and_no_event_is_lost(
 async fn without_credentials_cordon_listens_on_the_network_only_when_told_to() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
+    config.producers = Default::default();
     config.otlp.grpc_listen = "0.0.0.0:0".parse().unwrap();
     let message = match cordon::server::Server::start(config.clone()).await {
         Ok(_) => panic!("started on the network with no producer credential"),

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cordon::api::Role;
-use cordon::simulate::senders::{SendReport, Sender};
+use cordon::simulate::senders::SendReport;
 use cordon::simulate::{Scenario, SimConfig, Simulator};
 use cordon_schemas::FlatEvent;
 use serde_json::Value;
@@ -53,11 +53,12 @@ fn start_sink_at(addr: SocketAddr, secret: &str) -> (Proc, SocketAddr) {
 fn write_config(dir: &Path, sink: SocketAddr, api: SocketAddr) -> std::path::PathBuf {
     let mut text = format!(
         "[api]\nlisten = \"{api}\"\n[[api.tokens]]\nname = \"e2e admin\"\nrole = \"admin\"\ntoken = \"{ADMIN}\"\n\
-         [responder.retry]\ninitial = \"100ms\"\nmax_delay = \"500ms\"\nmax_attempts = 40\n"
+         [responder.retry]\ninitial = \"100ms\"\nmax_delay = \"500ms\"\nmax_attempts = 40\n\
+         [[producers.credentials]]\nname = \"{TEST_PRODUCER}\"\ntoken = \"{TEST_PRODUCER_TOKEN}\"\nhosts = [\"*\"]\n"
     );
     for action in ["revoke_token", "isolate_host", "release_host", "notify"] {
         text.push_str(&format!(
-            "[responder.targets.{action}]\nurl = \"http://{sink}/{action}\"\nsecret_env = \"CORDON_E2E_WEBHOOK_SECRET\"\ntimeout = \"2s\"\n"
+            "[responder.targets.{action}]\nurl = \"http://{sink}/{action}\"\nallow_http = true\nsecret_env = \"CORDON_E2E_WEBHOOK_SECRET\"\ntimeout = \"2s\"\n"
         ));
     }
     let path = dir.join("cordon.toml");
@@ -109,8 +110,9 @@ pub fn attack_events(scenarios: &[Scenario], seed: u64) -> (Vec<FlatEvent>, Simu
     (events, simulator)
 }
 
+/// Sends as the suites' authenticated producer (automatic containment needs it).
 pub async fn send(grpc: SocketAddr, events: &[FlatEvent]) {
-    let mut sender = Sender::grpc(&format!("http://{grpc}")).await.unwrap();
+    let mut sender = producer_sender(&format!("http://{grpc}")).await;
     let mut report = SendReport::default();
     for chunk in events.chunks(500) {
         sender.send(chunk, &mut report).await.unwrap();
@@ -275,6 +277,8 @@ pub fn targets_to(config: &mut cordon::Config, addr: SocketAddr, secret_file: &P
                 headers: [("X-Tenant".to_string(), "acme".to_string())].into(),
                 dry_run: false,
                 max_in_flight: None,
+                // A receiver on this machine.
+                allow_http: true,
             },
         );
     }
@@ -299,29 +303,35 @@ async fn python_hmac_verifies_the_signature_of_a_real_delivery() {
     assert_eq!(header("x-tenant"), "acme", "extra headers are sent");
     let body_file = secrets.path().join("body");
     std::fs::write(&body_file, &body).unwrap();
-    let check = |signature: &str, timestamp: &str| {
-        let output = Command::new(python())
-            .arg("-c")
-            .arg(
-                "import hmac, hashlib, sys\n\
-                 secret, timestamp, path, header = sys.argv[1:5]\n\
-                 body = open(path, 'rb').read()\n\
-                 expected = 'v1=' + hmac.new(secret.encode(), timestamp.encode() + b'.' + body, hashlib.sha256).hexdigest()\n\
-                 print('valid' if hmac.compare_digest(expected, header) else 'invalid')",
-            )
-            .args([SINK_SECRET, timestamp])
-            .arg(&body_file)
-            .arg(signature)
-            .output()
-            .unwrap();
+    // The receiver example the responder's README documents, run as a receiver would.
+    let example = project_dir().join("responder/examples/verify_webhook.py");
+    let check = |signature: &str, timestamp: &str, now: Option<i64>| {
+        let mut command = Command::new(python());
+        command
+            .arg(&example)
+            .args([SINK_SECRET, timestamp, signature])
+            .arg(&body_file);
+        if let Some(now) = now {
+            command.arg(now.to_string());
+        }
+        let output = command.output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     };
     let timestamp = header("x-cordon-timestamp");
     let signature = header("x-cordon-signature");
-    assert_eq!(check(&signature, &timestamp), "valid");
-    let other_time = (timestamp.parse::<i64>().unwrap() + 1).to_string();
-    assert_eq!(check(&signature, &other_time), "invalid", "the check can fail");
+    assert_eq!(check(&signature, &timestamp, None), "valid");
+    let sent_at = timestamp.parse::<i64>().unwrap();
+    let other_time = (sent_at + 1).to_string();
+    assert!(
+        check(&signature, &other_time, Some(sent_at)).starts_with("invalid: the signature"),
+        "the check can fail"
+    );
+    assert!(
+        check(&signature, &timestamp, Some(sent_at + 301)).starts_with("invalid: timestamp"),
+        "a replay after the window is refused"
+    );
+    assert_eq!(check(&signature, &timestamp, Some(sent_at + 299)), "valid");
     let json: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(header("idempotency-key"), json["action_id"].as_str().unwrap());
     server.stop().await;

@@ -81,7 +81,8 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
         ..SimConfig::default()
     };
     let host = Simulator::new(config.clone()).injections()[0].host_id.clone();
-    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
+    // Authenticated, so the chain's isolation goes out without a person.
+    let mut sender = producer_sender(&server.grpc_url()).await;
     let report = run(config, &mut sender, 100, Pace::Realtime, |_| {}).await.unwrap();
     assert_eq!(report.rejected, 0, "{report:?}");
     server.detections_idle().await;

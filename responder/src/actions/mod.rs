@@ -38,6 +38,16 @@ pub trait ResponseAction: Send + Sync {
         false
     }
 
+    /// The evidence it needs to run without a person when its playbook step does not
+    /// say: containment rests on authenticated events only.
+    fn default_trust(&self) -> cordon_schemas::TrustLevel {
+        if self.isolates() || self.revokes() {
+            cordon_schemas::TrustLevel::Authenticated
+        } else {
+            cordon_schemas::TrustLevel::Any
+        }
+    }
+
     /// The target an alert names: its host and user, and the token when the rule's
     /// output carries one (a `token_id` column).
     fn target_from_alert(&self, alert: &Alert) -> Target {

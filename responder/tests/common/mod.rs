@@ -17,6 +17,7 @@ use cordon_detections::alerts::{Alert, AlertStore, Folded, RuleMeta};
 use cordon_detections::matches::{EvidenceRef, Match};
 use cordon_detections::settings::{ResponseMode, ResponseStep, Severity};
 use cordon_responder::config::{RetryConfig, TargetConfig};
+use cordon_responder::enrich::{EvidenceProvenance, TargetEnricher};
 use cordon_responder::playbook::PlaybookSource;
 use cordon_responder::{Responder, ResponderConfig, ResponderMetrics};
 use tokio::sync::watch;
@@ -166,6 +167,8 @@ pub fn target(url: String, secret: &Path) -> TargetConfig {
         headers: BTreeMap::new(),
         dry_run: false,
         max_in_flight: None,
+        // The test receiver runs on this machine.
+        allow_http: true,
     }
 }
 
@@ -241,6 +244,29 @@ pub fn raise_detected_after(alerts: &AlertStore, host: &str, user: &str, delay: 
     }
 }
 
+/// Evidence as an authenticated, signing producer sends it: these tests are about
+/// delivery, the stored events behind an alert are the binary's (tests/e2e).
+pub struct AuthenticatedEvidence;
+
+impl TargetEnricher for AuthenticatedEvidence {
+    fn latest_token(&self, _host_id: &str, _user_name: Option<&str>) -> Option<String> {
+        None
+    }
+
+    fn evidence_provenance(&self, evidence: &[cordon_detections::alerts::Evidence]) -> Option<Vec<EvidenceProvenance>> {
+        Some(
+            evidence
+                .iter()
+                .map(|event| EvidenceProvenance {
+                    event_id: event.event_id.clone(),
+                    producer: Some("test-producer".into()),
+                    signature_status: "valid".into(),
+                })
+                .collect(),
+        )
+    }
+}
+
 /// A responder running on `db`, and the means to stop it.
 pub struct Running {
     pub responder: Arc<Responder>,
@@ -255,7 +281,21 @@ impl Running {
         alerts: Arc<AlertStore>,
         playbooks: Arc<dyn PlaybookSource>,
     ) -> Running {
+        Running::start_with_evidence(config, db, alerts, playbooks, Some(Arc::new(AuthenticatedEvidence)))
+    }
+
+    /// With `evidence` telling how alerts' evidence arrived (None: nothing can tell).
+    pub fn start_with_evidence(
+        config: ResponderConfig,
+        db: &Path,
+        alerts: Arc<AlertStore>,
+        playbooks: Arc<dyn PlaybookSource>,
+        evidence: Option<Arc<dyn TargetEnricher>>,
+    ) -> Running {
         let responder = Responder::open(config, db, alerts, ResponderMetrics::default()).unwrap();
+        if let Some(evidence) = evidence {
+            responder.set_enricher(evidence);
+        }
         let (stop, stopped) = watch::channel(false);
         let task = responder.start(playbooks, stopped);
         Running { responder, task, stop }
