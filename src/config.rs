@@ -32,6 +32,8 @@ pub struct Config {
     pub responder: ResponderConfig,
     /// Who may send events, and for which hosts (`[[producers.credentials]]`).
     pub producers: ProducersConfig,
+    /// Which unnamed attributes are stored as sent; the rest hashed or dropped.
+    pub content: cordon_ingest::ContentConfig,
 }
 
 /// The `[signatures]` settings (contract section 5).

@@ -100,6 +100,7 @@ impl IngestStage {
         let ingestor = Arc::new(
             Ingestor::new(store.clone(), metrics.clone())
                 .with_authenticator(auth)
+                .with_content_policy(crate::content_policy::content_policy(config)?)
                 .with_max_clock_skew(config.detections.max_clock_skew)
                 .with_time_bounds(config.limits.time_bounds()),
         );

@@ -9,6 +9,7 @@ pub mod api;
 pub mod api_client;
 pub mod bench;
 pub mod config;
+pub mod content_policy;
 pub mod ingest_stage;
 pub mod query;
 pub mod response_events;

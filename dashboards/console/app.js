@@ -95,8 +95,8 @@ async function loadAlert(id) {
     "count / risk": a.count + " / " + a.risk,
     "ATT&CK": (a.attack || []).join(", ") || "-", ...Object.fromEntries(Object.entries(a.fields || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])) };
   $("a-fields").innerHTML = Object.entries(fields).map(([k, v]) => `<div>${esc(k)}</div><div class="mono">${esc(v)}</div>`).join("");
-  $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono" data-event="${esc(e.event_id)}">${esc(e.event_id)}</td></tr>`).join("") +
-    (a.evidence_total > a.evidence.length ? `<tr><td colspan="4" class="hint">${a.evidence_total - a.evidence.length} more not shown</td></tr>` : "");
+  $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono" data-event="${esc(e.event_id)}">${esc(e.event_id)}</td><td data-via="${esc(e.event_id)}" class="hint">-</td></tr>`).join("") +
+    (a.evidence_total > a.evidence.length ? `<tr><td colspan="5" class="hint">${a.evidence_total - a.evidence.length} more not shown</td></tr>` : "");
   loadEvidenceDetail(a);
   $("a-notes").innerHTML = (a.notes || []).map((n) => `<tr><td class="mono">${esc(n.at)}</td><td>${esc(n.author)}</td><td>${esc(n.kind)}</td><td>${esc(n.text)}</td></tr>`).join("");
   loadAlertActions(a); loadTimeline(a);
@@ -106,12 +106,20 @@ function detailOf(e) {
   const what = e.file_path || e.destination_address || e.process_command_line || e.broker_operation || e.credential_action || e.dlp_policy || "";
   return what + (e.policy_decision ? " [" + e.policy_decision + "]" : "") + (e.data_classification ? " (" + e.data_classification + ")" : "");
 }
+/** How an event arrived: its producer (or that nobody vouched for it), TLS, signature. */
+function provenanceOf(e) {
+  const who = e.producer ? esc(e.producer) : `<span class="err">unauthenticated</span>`;
+  const signature = e.signature_status === "valid" ? "signed" : e.signature_status === "bad" ? `<span class="err">bad signature</span>` : "unsigned";
+  return `${who}<div class="hint">${esc(e.transport || "?")}${e.tls ? " · TLS" : ""} · ${signature}</div>`;
+}
 async function loadEvidenceDetail(a) {
   try {
     const body = await api("/api/v1/alerts/" + encodeURIComponent(a.id) + "/events");
     for (const e of body.rows) {
       const cell = document.querySelector(`#a-evidence td[data-event="${CSS.escape(e.event_id)}"]`);
       if (cell) cell.innerHTML = `${esc(detailOf(e) || e.event_id)}<div class="hint">${esc(e.event_id)}</div>`;
+      const via = document.querySelector(`#a-evidence td[data-via="${CSS.escape(e.event_id)}"]`);
+      if (via) via.innerHTML = provenanceOf(e);
     }
   } catch (error) { /* the refs alone still show */ }
 }

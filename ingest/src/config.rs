@@ -147,6 +147,21 @@ impl LimitsConfig {
     }
 }
 
+/// `[content]`: which of the producers' attributes that the contract does not name
+/// are stored as sent (see `cordon_schemas::content`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContentConfig {
+    /// Names stored as sent beside the contract's and the shipped list: exact names or
+    /// patterns (`*` one dotted segment, `**` any number).
+    pub allow: Vec<String>,
+    /// What becomes of the rest: `hash` (a keyed HMAC-SHA256 and the length) or `drop`.
+    pub unlisted: cordon_schemas::content::Unlisted,
+    /// The HMAC key's file (hex); made with a random key when missing. Default:
+    /// `content-hash.key` in the data directory. Keep it to compare hashes over time.
+    pub hash_key_file: Option<PathBuf>,
+}
+
 /// A setting that is present but cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("{field} = {value}: {expected}")]

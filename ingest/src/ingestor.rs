@@ -69,6 +69,7 @@ pub struct Ingestor {
     max_clock_skew: Option<Duration>,
     time_bounds: Option<cordon_schemas::TimeBounds>,
     auth: Arc<Authenticator>,
+    content: Arc<cordon_schemas::content::ContentPolicy>,
 }
 
 /// Requests from this size on are converted on the blocking pool (smaller ones take
@@ -96,7 +97,15 @@ impl Ingestor {
             max_clock_skew: None,
             time_bounds: None,
             auth: Arc::new(Authenticator::default()),
+            content: Default::default(),
         }
+    }
+
+    /// Stores producers' unnamed attributes as `policy` says (default: the shipped
+    /// allow-list, the rest dropped).
+    pub fn with_content_policy(mut self, policy: Arc<cordon_schemas::content::ContentPolicy>) -> Self {
+        self.content = policy;
+        self
     }
 
     /// Checks producers' credentials with `auth` (without: every request is taken,
@@ -164,7 +173,8 @@ impl Ingestor {
             builder: {
                 let mut builder = EventBatchBuilder::with_capacity(1024)
                     .with_keys(self.keys.clone())
-                    .with_provenance(provenance);
+                    .with_provenance(provenance)
+                    .with_content_policy(self.content.clone());
                 if let Some(skew) = self.max_clock_skew {
                     builder = builder.with_max_clock_skew(skew);
                 }

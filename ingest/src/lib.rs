@@ -11,7 +11,7 @@ pub mod metrics;
 pub mod opa;
 pub mod storage;
 
-pub use config::{LimitsConfig, OtlpConfig, StorageConfig};
+pub use config::{ContentConfig, LimitsConfig, OtlpConfig, StorageConfig};
 pub use error::{IngestError, StorageError};
 pub use metrics::IngestMetrics;
 pub mod ingestor;

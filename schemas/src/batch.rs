@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder};
 use arrow::record_batch::RecordBatch;
 
+use crate::content::Verdict;
 use crate::fields::{ATTR_FIELDS, FieldType};
 use crate::kind::EventKind;
 use crate::provenance::Provenance;
@@ -67,6 +68,11 @@ pub struct EventBatchBuilder {
     provenance: Provenance,
     /// Records refused for a host outside the scope, by host, for the findings.
     spoofed: crate::spoofing::SpoofedHosts,
+    /// Which unnamed attributes are stored as sent, hashed or dropped.
+    content: std::sync::Arc<crate::content::ContentPolicy>,
+    /// The policy's answer by attribute name: a resource's attributes repeat on every
+    /// record, and matching names against the allow-list each time showed in the profile.
+    allowed_names: ahash::AHashMap<String, bool>,
 }
 
 /// The attribute Cordon sets on an event whose time is ahead of its arrival by more
@@ -110,7 +116,16 @@ impl EventBatchBuilder {
             time_bounds: None,
             provenance: Provenance::unauthenticated("unknown"),
             spoofed: Default::default(),
+            content: Default::default(),
+            allowed_names: Default::default(),
         }
+    }
+
+    /// Stores producers' unnamed attributes as `policy` says (allow-list, hash, drop).
+    pub fn with_content_policy(mut self, policy: std::sync::Arc<crate::content::ContentPolicy>) -> Self {
+        self.content = policy;
+        self.allowed_names.clear();
+        self
     }
 
     /// Stores `provenance` on each row and rejects records for hosts outside its scope
@@ -168,14 +183,16 @@ impl EventBatchBuilder {
                 producer: self.provenance.producer.as_deref().unwrap_or("(none)").to_string(),
             });
         }
-        self.append_row(record, received_unix_nano)
+        // Cordon's own writers (the response feed) name their attributes themselves.
+        let producers = !self.own_kinds;
+        self.append_row(record, received_unix_nano, producers)
     }
 
     /// Appends a record Cordon itself wrote about a request (a `cordon.spoofing`
     /// finding), past the checks that hold producers to their kinds and hosts.
     pub fn append_own(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
         record.validate()?;
-        self.append_row(record, received_unix_nano)
+        self.append_row(record, received_unix_nano, false)
     }
 
     /// Appends one `cordon.spoofing` finding per host that records were refused for
@@ -188,7 +205,21 @@ impl EventBatchBuilder {
             .count()
     }
 
-    fn append_row(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
+    /// Whether the content policy stores an attribute of this name as sent (cached).
+    fn name_allowed(&mut self, name: &str) -> bool {
+        if let Some(allowed) = self.allowed_names.get(name) {
+            return *allowed;
+        }
+        let allowed = self.content.allows(name);
+        // Bounded: a request of random names must not grow it without end.
+        if self.allowed_names.len() < 4_096 {
+            self.allowed_names.insert(name.to_string(), allowed);
+        }
+        allowed
+    }
+
+    /// `from_producer`: its unnamed attributes go through the content policy.
+    fn append_row(&mut self, record: &EventRecord<'_>, received_unix_nano: i64, from_producer: bool) -> AppendResult {
         let mut notices = record.notices();
         let received = received_unix_nano;
         let in_range = |nanos: u64| i64::try_from(nanos).map_err(|_| RejectReason::TimeOutOfRange(nanos));
@@ -263,8 +294,25 @@ impl EventBatchBuilder {
             if key == CLOCK_AHEAD_ATTRIBUTE {
                 continue;
             }
+            let text = value.to_text();
+            let allowed = !from_producer || self.name_allowed(key);
+            if !allowed {
+                match self.content.judge_unlisted(&text) {
+                    Verdict::Keep => unreachable!("judge_unlisted never keeps"),
+                    Verdict::Hash(hashed) => {
+                        notices.push(Notice::ContentHashed(key.to_string()));
+                        self.extra.keys().append_value(key);
+                        self.extra.values().append_value(hashed);
+                        continue;
+                    }
+                    Verdict::Drop => {
+                        notices.push(Notice::ContentDropped(key.to_string()));
+                        continue;
+                    }
+                }
+            }
             self.extra.keys().append_value(key);
-            self.extra.values().append_value(value.to_text());
+            self.extra.values().append_value(text);
         }
         self.extra
             .append(true)
@@ -329,7 +377,7 @@ mod tests {
         record.set("event.id".into(), AttrValue::Str("e-1".into()));
         record.set("destination.port".into(), AttrValue::Str("443".into()));
         record.set("destination.address".into(), AttrValue::Str("paste.example.net".into()));
-        record.set("team".into(), AttrValue::Str("blue".into()));
+        record.set("host.arch".into(), AttrValue::Str("arm64".into()));
         record
     }
 
@@ -401,7 +449,7 @@ mod tests {
             None,
             "a producer cannot set Cordon's flag"
         );
-        assert_eq!(attribute(&batch, 1, "team").as_deref(), Some("blue"));
+        assert_eq!(attribute(&batch, 1, "host.arch").as_deref(), Some("arm64"));
     }
 
     #[test]
@@ -530,6 +578,53 @@ mod tests {
                 .unwrap_err()
                 .label(),
             "reserved_kind"
+        );
+    }
+    #[test]
+    fn unlisted_attributes_are_hashed_or_dropped_and_cordons_own_are_not() {
+        let policy =
+            crate::content::ContentPolicy::new::<&str>(&[], crate::content::Unlisted::Hash, Some(b"k".to_vec()));
+        let mut builder = EventBatchBuilder::with_capacity(2).with_content_policy(std::sync::Arc::new(policy));
+        let mut record = flow();
+        record.set(
+            "gen_ai.prompt".into(),
+            AttrValue::Str("summarise q3.xlsx for me".into()),
+        );
+        record.set("clipboard_content".into(), AttrValue::Str("IBAN DE89...".into()));
+        let notices = builder.append(&record, 5).unwrap();
+        assert!(
+            notices.contains(&Notice::ContentHashed("gen_ai.prompt".into())),
+            "{notices:?}"
+        );
+        let batch = builder.finish();
+        let stored = attribute(&batch, 0, "gen_ai.prompt").unwrap();
+        assert!(
+            stored.starts_with("hmac-sha256:") && stored.ends_with(";bytes=24"),
+            "{stored}"
+        );
+        assert!(
+            attribute(&batch, 0, "clipboard_content")
+                .unwrap()
+                .starts_with("hmac-sha256:")
+        );
+        assert_eq!(
+            attribute(&batch, 0, "host.arch").as_deref(),
+            Some("arm64"),
+            "listed: as sent"
+        );
+
+        // The default policy (no key) drops; the response feed's own attributes pass.
+        let mut dropping = EventBatchBuilder::with_capacity(1);
+        let notices = dropping.append(&record, 5).unwrap();
+        assert!(notices.contains(&Notice::ContentDropped("gen_ai.prompt".into())));
+        assert_eq!(attribute(&dropping.finish(), 0, "gen_ai.prompt"), None);
+        let mut own = EventBatchBuilder::with_capacity(1).allowing_own_kinds();
+        let mut response = flow();
+        response.set("response.outcome".into(), AttrValue::Str("delivered".into()));
+        own.append(&response, 5).unwrap();
+        assert_eq!(
+            attribute(&own.finish(), 0, "response.outcome").as_deref(),
+            Some("delivered")
         );
     }
 }

@@ -163,24 +163,6 @@ pub fn attr_field_index(name: &str) -> Option<usize> {
     ATTR_FIELDS.iter().position(|field| field.attr == name)
 }
 
-/// Whether an attribute that is not in the contract looks like raw content (file or
-/// clipboard text, a request body) and so must not reach central storage.
-pub fn is_content_like(name: &str) -> bool {
-    const CONTENT_SEGMENTS: &[&str] = &[
-        "content",
-        "contents",
-        "body",
-        "text",
-        "payload",
-        "data_raw",
-        "raw",
-        "plaintext",
-    ];
-    name.rsplit('.')
-        .next()
-        .is_some_and(|last| CONTENT_SEGMENTS.contains(&last.to_ascii_lowercase().as_str()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,14 +172,5 @@ mod tests {
         for field in ATTR_FIELDS {
             assert_eq!(field.column, field.attr.replace('.', "_"), "{}", field.attr);
         }
-    }
-
-    #[test]
-    fn content_like_names_are_recognised() {
-        assert!(is_content_like("clipboard.content"));
-        assert!(is_content_like("file.Contents"));
-        assert!(is_content_like("http.request.body"));
-        assert!(!is_content_like("file.path"));
-        assert!(!is_content_like("dlp.fingerprint"));
     }
 }

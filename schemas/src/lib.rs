@@ -3,6 +3,7 @@
 //! conversions from OTLP LogRecords and flat JSON events into it.
 
 pub mod batch;
+pub mod content;
 pub mod fields;
 pub mod flat;
 pub mod glob;

@@ -371,9 +371,15 @@ mod tests {
     fn both_ways(
         request: &ExportLogsServiceRequest,
     ) -> (arrow::record_batch::RecordBatch, arrow::record_batch::RecordBatch) {
-        let mut by_prost = EventBatchBuilder::with_capacity(4);
+        // The samples' own attribute names, kept as sent so both ways can be compared.
+        let policy = std::sync::Arc::new(crate::content::ContentPolicy::new(
+            &["tags", "labels", "custom.*"],
+            crate::content::Unlisted::Drop,
+            None,
+        ));
+        let mut by_prost = EventBatchBuilder::with_capacity(4).with_content_policy(policy.clone());
         let prost_report = convert_request(request, 7, &mut by_prost);
-        let mut by_wire = EventBatchBuilder::with_capacity(4);
+        let mut by_wire = EventBatchBuilder::with_capacity(4).with_content_policy(policy);
         let (wire_report, count) = convert_encoded_request(&request.encode_to_vec(), 7, &mut by_wire).unwrap();
         assert_eq!(count, crate::otlp::count_records(request));
         assert_eq!(wire_report.accepted, prost_report.accepted);

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use crate::fields::{ATTR_FIELDS, FieldType, attr, is_content_like};
+use crate::fields::{ATTR_FIELDS, FieldType, attr};
 use crate::reject::{Notice, RejectReason};
 use crate::value::AttrValue;
 
@@ -23,8 +23,6 @@ pub struct EventRecord<'a> {
     pub typed: Vec<Option<AttrValue<'a>>>,
     /// Attributes the contract does not name, for the map column.
     pub extra: Vec<(Cow<'a, str>, AttrValue<'a>)>,
-    /// Attributes dropped because they looked like raw content.
-    pub dropped_content: Vec<String>,
     /// Attributes set, kept or not: past `MAX_ATTRIBUTES` the record is rejected.
     attributes_set: usize,
     /// The first value over `MAX_VALUE_BYTES`: its name and size.
@@ -88,7 +86,6 @@ impl<'a> EventRecord<'a> {
         self.signature = None;
         self.typed.iter_mut().for_each(|slot| *slot = None);
         self.extra.clear();
-        self.dropped_content.clear();
         self.attributes_set = 0;
         self.oversized = None;
         self.value_bytes = 0;
@@ -118,8 +115,6 @@ impl<'a> EventRecord<'a> {
             other => {
                 if let Some(position) = typed_index(other) {
                     self.typed[position] = Some(value);
-                } else if is_content_like(other) {
-                    self.dropped_content.push(other.to_string());
                 } else {
                     self.set_extra(name, value);
                 }
@@ -214,7 +209,6 @@ impl<'a> EventRecord<'a> {
         if self.event_id.as_deref().is_none_or(str::is_empty) {
             notices.push(Notice::EventIdAssigned);
         }
-        notices.extend(self.dropped_content.iter().cloned().map(Notice::ContentDropped));
         notices
     }
 }
@@ -292,17 +286,5 @@ mod tests {
         large.set("host.id".into(), AttrValue::Str("wks-1".into()));
         large.set("event.name".into(), AttrValue::Str("network.flow".into()));
         assert!(large.validate().is_ok(), "reset clears the bounds");
-    }
-
-    #[test]
-    fn content_like_attributes_are_dropped_and_reported() {
-        let mut record = valid();
-        record.set("clipboard.content".into(), AttrValue::Str("secret".into()));
-        assert!(record.extra.is_empty());
-        assert!(
-            record
-                .notices()
-                .contains(&Notice::ContentDropped("clipboard.content".into()))
-        );
     }
 }

@@ -85,8 +85,10 @@ pub enum Notice {
     UnknownEventName(String),
     /// Neither `time_unix_nano` nor `observed_time_unix_nano`: receive time used.
     TimeEstimated,
-    /// An attribute that looked like raw content was dropped.
+    /// An attribute no allow-list names was not stored (`content.unlisted = "drop"`).
     ContentDropped(String),
+    /// An attribute no allow-list names was stored as a keyed hash and its length.
+    ContentHashed(String),
     /// The producer gave no `event.id`: one was assigned, so redelivery is not detected.
     EventIdAssigned,
     /// The event time is this many seconds ahead of its arrival, more than the allowed
@@ -101,6 +103,7 @@ impl Notice {
             Notice::UnknownEventName(_) => "unknown_event_name",
             Notice::TimeEstimated => "time_estimated",
             Notice::ContentDropped(_) => "content_attribute_dropped",
+            Notice::ContentHashed(_) => "content_attribute_hashed",
             Notice::EventIdAssigned => "event_id_assigned",
             Notice::ClockAhead(_) => "clock_ahead",
         }
@@ -115,7 +118,16 @@ impl std::fmt::Display for Notice {
             }
             Notice::TimeEstimated => f.write_str("no event time: receive time used"),
             Notice::ContentDropped(name) => {
-                write!(f, "attribute {name} looks like raw content and was not stored")
+                write!(
+                    f,
+                    "attribute {name} is not on the allow-list (content.allow) and was not stored"
+                )
+            }
+            Notice::ContentHashed(name) => {
+                write!(
+                    f,
+                    "attribute {name} is not on the allow-list (content.allow): stored as a keyed hash and its length"
+                )
             }
             Notice::EventIdAssigned => f.write_str("no event.id: one was assigned"),
             Notice::ClockAhead(seconds) => write!(

@@ -77,6 +77,14 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(summary["queue_rows"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["evidence_rows"].as_u64().unwrap() >= 1, "{summary}");
+    // The suites' sender authenticates: the evidence says so.
+    assert!(
+        summary["evidence_via"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(TEST_PRODUCER),
+        "{summary}"
+    );
     assert!(summary["timeline_rows"].as_u64().unwrap() >= 1, "{summary}");
     assert!(
         summary["evidence_detail"].as_str().unwrap().contains("curl"),

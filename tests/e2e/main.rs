@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod console;
+mod content_policy;
 mod crash;
 mod detections;
 mod disk_full;

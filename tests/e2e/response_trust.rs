@@ -10,6 +10,7 @@ use cordon::simulate::Scenario;
 use cordon::simulate::senders::{SendReport, Sender};
 use cordon_responder::ActionState;
 use cordon_responder::store::{ActionFilter, AuditFilter};
+use cordon_schemas::FlatEvent;
 
 use crate::common::*;
 use crate::responder::{SINK_SECRET, attack_events, start_sink, targets_to};
@@ -30,14 +31,67 @@ async fn isolation_of(test: &TestServer) -> cordon_responder::Action {
     .await
 }
 
-async fn run_chain(authenticated: bool) -> (TestServer, cordon_responder::Action, crate::responder::Proc) {
+/// How the chain is sent, and what its isolation step asks.
+#[derive(Default)]
+struct Chain {
+    authenticated: bool,
+    /// Signed with a key registered for the chain's host.
+    signed: bool,
+    trust: Option<cordon_schemas::TrustLevel>,
+}
+
+async fn run_chain(chain: Chain) -> (TestServer, cordon_responder::Action, crate::responder::Proc) {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
     let secrets = tempfile::tempdir().unwrap();
     let secret_file = secrets.path().join("secret");
     std::fs::write(&secret_file, SINK_SECRET).unwrap();
     let (sink, sink_addr) = start_sink(SINK_SECRET);
-    let test = TestServer::start_with(|config| targets_to(config, sink_addr, &secret_file)).await;
-    let (events, _) = attack_events(&[Scenario::ExfilAttemptChain], 15);
-    let mut sender = if authenticated {
+    let (mut events, simulator) = attack_events(&[Scenario::ExfilAttemptChain], 15);
+    let host = simulator.injections()[0].host_id.clone();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let keys_file = secrets.path().join("keys.csv");
+    let base64 = base64::engine::general_purpose::STANDARD;
+    std::fs::write(
+        &keys_file,
+        format!(
+            "{host}-k1,{},{host},,,\n",
+            base64.encode(key.verifying_key().to_bytes())
+        ),
+    )
+    .unwrap();
+    if chain.signed {
+        let on_host = |event: &&mut FlatEvent| {
+            event
+                .attributes
+                .get("host.id")
+                .is_some_and(|value| value.to_text() == host)
+        };
+        for event in events.iter_mut().filter(on_host) {
+            event.set("signature.key_id", format!("{host}-k1"));
+            let value = event.to_json(true);
+            let record = cordon_schemas::flat::flat_json_to_event(&value).unwrap();
+            let signature = key.sign(cordon_schemas::signature::canonical_json(&record).as_bytes());
+            event.set("signature.ed25519", base64.encode(signature.to_bytes()));
+        }
+    }
+    let test = TestServer::start_with(|config| {
+        targets_to(config, sink_addr, &secret_file);
+        config.signatures.keys_file = Some(keys_file.clone());
+        if let Some(trust) = chain.trust {
+            let mut step = cordon_detections::settings::ResponseStep::new(
+                "isolate_host",
+                cordon_detections::settings::ResponseMode::Auto,
+            );
+            step.trust = Some(trust);
+            config
+                .responder
+                .playbooks
+                .insert("exfil-attempt-chain".into(), vec![step]);
+        }
+    })
+    .await;
+    let mut sender = if chain.authenticated {
         producer_sender(&test.grpc_url()).await
     } else {
         Sender::grpc(&test.grpc_url()).await.unwrap()
@@ -51,9 +105,19 @@ async fn run_chain(authenticated: bool) -> (TestServer, cordon_responder::Action
     (test, action, sink)
 }
 
+async fn delivered_without_approval(test: &TestServer, action: &cordon_responder::Action) -> cordon_responder::Action {
+    let delivered = eventually(Duration::from_secs(30), "the isolation delivered", async || {
+        let action = test.server.responder.get(&action.id).unwrap().unwrap();
+        (action.state == ActionState::Succeeded).then_some(action)
+    })
+    .await;
+    assert_eq!(delivered.decided_by, None, "nobody had to approve it");
+    delivered
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_unauthenticated_chain_waits_for_approval_and_says_why() {
-    let (test, action, _sink) = run_chain(false).await;
+    let (test, action, _sink) = run_chain(Chain::default()).await;
     assert_eq!(action.state, ActionState::AwaitingApproval, "{action:?}");
     let reason = action.approval_reason.clone().unwrap_or_default();
     assert!(
@@ -110,21 +174,51 @@ async fn a_forged_unauthenticated_chain_waits_for_approval_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_chain_from_an_authenticated_producer_is_contained_at_once() {
-    let (test, action, _sink) = run_chain(true).await;
-    let delivered = eventually(Duration::from_secs(30), "the isolation delivered", async || {
-        let action = test.server.responder.get(&action.id).unwrap().unwrap();
-        (action.state == ActionState::Succeeded).then_some(action)
-    })
-    .await;
-    assert_eq!(delivered.decided_by, None, "nobody had to approve it");
+    let chain = Chain {
+        authenticated: true,
+        ..Default::default()
+    };
+    let (test, action, _sink) = run_chain(chain).await;
+    let delivered = delivered_without_approval(&test, &action).await;
+    let host = delivered.target.host_id.clone().unwrap();
     let rows = count(
         &test.storage(),
-        &format!(
-            "SELECT count(*) FROM events WHERE producer = '{TEST_PRODUCER}' AND host_id = '{}'",
-            delivered.target.host_id.clone().unwrap()
-        ),
+        &format!("SELECT count(*) FROM events WHERE producer = '{TEST_PRODUCER}' AND host_id = '{host}'"),
     )
     .await;
     assert!(rows > 0);
+    test.server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_asking_for_signed_evidence_waits_for_unsigned_events_and_acts_on_signed_ones() {
+    let signed_trust = Some(cordon_schemas::TrustLevel::Signed);
+    let unsigned = Chain {
+        authenticated: true,
+        signed: false,
+        trust: signed_trust,
+    };
+    let (test, action, _sink) = run_chain(unsigned).await;
+    assert_eq!(action.state, ActionState::AwaitingApproval);
+    let reason = action.approval_reason.unwrap_or_default();
+    assert!(
+        reason.contains("evidence events unsigned") && !reason.contains("unauthenticated"),
+        "{reason}"
+    );
+    test.server.stop().await.unwrap();
+
+    let signed = Chain {
+        authenticated: true,
+        signed: true,
+        trust: signed_trust,
+    };
+    let (test, action, _sink) = run_chain(signed).await;
+    delivered_without_approval(&test, &action).await;
+    let valid = count(
+        &test.storage(),
+        "SELECT count(*) FROM events WHERE signature_status = 'valid'",
+    )
+    .await;
+    assert!(valid > 0);
     test.server.stop().await.unwrap();
 }

@@ -46,6 +46,9 @@ try:
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-evidence td[data-event] div.hint")))
     summary["evidence_detail"] = driver.execute_script(
         "return document.querySelector('#a-evidence td[data-event]').firstChild.textContent")
+    # ...and how it arrived: the producer that vouched for it, TLS, signature.
+    summary["evidence_via"] = driver.execute_script(
+        "return document.querySelector('#a-evidence td[data-via]').textContent")
     summary["title"] = driver.find_element(By.ID, "a-title").text
     approve = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#a-actions button[data-do='approve']")))
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-timeline tr td")))

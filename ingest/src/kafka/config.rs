@@ -295,4 +295,20 @@ mod tests {
         assert_eq!(topic.format, MessageFormat::OtlpJson);
         assert!(toml::from_str::<TopicConfig>("name = \"t\"\nformat = \"avro\"").is_err());
     }
+
+    #[test]
+    fn a_topics_trust_and_hosts_become_its_events_provenance() {
+        let open: TopicConfig = toml::from_str("name = \"t\"\nformat = \"json\"").unwrap();
+        let provenance = open.provenance(false);
+        assert_eq!((provenance.transport, provenance.producer), ("kafka", None));
+        assert!(provenance.hosts.covers("any-host"));
+        let vouched: TopicConfig = toml::from_str(
+            "name = \"eu-agents\"\nformat = \"otlp_proto\"\ntrust = \"authenticated\"\nhosts = [\"eu-*\"]",
+        )
+        .unwrap();
+        let provenance = vouched.provenance(true);
+        assert_eq!(provenance.producer.as_deref(), Some("kafka:eu-agents"));
+        assert!(provenance.tls);
+        assert!(provenance.hosts.covers("eu-laptop-1") && !provenance.hosts.covers("us-laptop-1"));
+    }
 }
