@@ -96,6 +96,10 @@ fn running<E: std::fmt::Display + 'static>(
     }
 }
 
+fn bind_failed(name: &'static str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> SourceError {
+    move |source| SourceError::Bind { name, addr, source }
+}
+
 /// The OTLP listeners' TLS, if configured; a setting that cannot serve stops the start.
 fn load_tls(name: &'static str, config: &OtlpConfig) -> Result<Option<Arc<ReloadingTls>>, SourceError> {
     config
@@ -122,11 +126,7 @@ fn start_otlp_grpc(context: SourceContext) -> BoxFuture<'static, Result<Option<R
             context.shutdown.clone(),
         )
         .await
-        .map_err(|source| SourceError::Bind {
-            name,
-            addr: config.grpc_listen,
-            source,
-        })?;
+        .map_err(bind_failed(name, config.grpc_listen))?;
         Ok(Some(running(name, local, serve)))
     })
 }
@@ -151,11 +151,7 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
             context.shutdown.clone(),
         )
         .await
-        .map_err(|source| SourceError::Bind {
-            name,
-            addr: config.http_listen,
-            source,
-        })?;
+        .map_err(bind_failed(name, config.http_listen))?;
         Ok(Some(running(name, local, serve)))
     })
 }

@@ -344,7 +344,7 @@ async fn opa_uploads_need_a_credential_that_covers_their_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_certificate_is_served_without_a_restart_and_no_event_is_lost() {
+async fn a_rotated_certificate_is_served_without_a_restart_and_after_one_and_no_event_is_lost() {
     let pki = pki();
     let test = TestServer::start_with(|config| secured(config, &pki)).await;
     let http = https(test.server.http_addr, "/v1/logs");
@@ -388,6 +388,15 @@ async fn a_rotated_certificate_is_served_without_a_restart_and_no_event_is_lost(
         100,
         "every event sent across the rotation is stored"
     );
+
+    // A restart on the same data with the rotated files: the new certificate from the
+    // start, and nothing acknowledged before it lost.
+    let dir = test.stop().await;
+    let test = TestServer::start_in(dir, |config| secured(config, &pki)).await;
+    let http = https(test.server.http_addr, "/v1/logs");
+    let again = events_for("eu-rotate", 10, 20);
+    assert!(sdk_send("http-protobuf", &http, &new_ca.cert, &again, token()).await);
+    assert_eq!(provenance_rows(&test, "eu-rotate").await.len(), 120);
     test.server.stop().await.unwrap();
 }
 
