@@ -290,6 +290,10 @@ impl EventBatchBuilder {
             self.extra.keys().append_value(CLOCK_AHEAD_ATTRIBUTE);
             self.extra.values().append_value(seconds.to_string());
         }
+        // One notice per record and outcome, naming the first attribute: a record of a
+        // thousand unlisted attributes must not make a thousand notices.
+        let mut hashed: (Option<&str>, usize) = (None, 0);
+        let mut dropped: (Option<&str>, usize) = (None, 0);
         for (key, value) in &record.extra {
             if key == CLOCK_AHEAD_ATTRIBUTE {
                 continue;
@@ -299,14 +303,14 @@ impl EventBatchBuilder {
             if !allowed {
                 match self.content.judge_unlisted(&text) {
                     Verdict::Keep => unreachable!("judge_unlisted never keeps"),
-                    Verdict::Hash(hashed) => {
-                        notices.push(Notice::ContentHashed(key.to_string()));
+                    Verdict::Hash(digest) => {
+                        hashed = (hashed.0.or(Some(key)), hashed.1 + 1);
                         self.extra.keys().append_value(key);
-                        self.extra.values().append_value(hashed);
+                        self.extra.values().append_value(digest);
                         continue;
                     }
                     Verdict::Drop => {
-                        notices.push(Notice::ContentDropped(key.to_string()));
+                        dropped = (dropped.0.or(Some(key)), dropped.1 + 1);
                         continue;
                     }
                 }
@@ -314,6 +318,14 @@ impl EventBatchBuilder {
             self.extra.keys().append_value(key);
             self.extra.values().append_value(text);
         }
+        let named = |(first, count): (Option<&str>, usize)| {
+            first.map(|first| match count {
+                1 => first.to_string(),
+                _ => format!("{first} and {} more", count - 1),
+            })
+        };
+        notices.extend(named(hashed).map(Notice::ContentHashed));
+        notices.extend(named(dropped).map(Notice::ContentDropped));
         self.extra
             .append(true)
             .expect("map keys and values are appended in pairs");
@@ -592,9 +604,10 @@ mod tests {
         );
         record.set("clipboard_content".into(), AttrValue::Str("IBAN DE89...".into()));
         let notices = builder.append(&record, 5).unwrap();
-        assert!(
-            notices.contains(&Notice::ContentHashed("gen_ai.prompt".into())),
-            "{notices:?}"
+        assert_eq!(
+            notices,
+            vec![Notice::ContentHashed("gen_ai.prompt and 1 more".into())],
+            "one notice per record"
         );
         let batch = builder.finish();
         let stored = attribute(&batch, 0, "gen_ai.prompt").unwrap();
@@ -616,7 +629,7 @@ mod tests {
         // The default policy (no key) drops; the response feed's own attributes pass.
         let mut dropping = EventBatchBuilder::with_capacity(1);
         let notices = dropping.append(&record, 5).unwrap();
-        assert!(notices.contains(&Notice::ContentDropped("gen_ai.prompt".into())));
+        assert!(notices.contains(&Notice::ContentDropped("gen_ai.prompt and 1 more".into())));
         assert_eq!(attribute(&dropping.finish(), 0, "gen_ai.prompt"), None);
         let mut own = EventBatchBuilder::with_capacity(1).allowing_own_kinds();
         let mut response = flow();

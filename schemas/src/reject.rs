@@ -85,9 +85,10 @@ pub enum Notice {
     UnknownEventName(String),
     /// Neither `time_unix_nano` nor `observed_time_unix_nano`: receive time used.
     TimeEstimated,
-    /// An attribute no allow-list names was not stored (`content.unlisted = "drop"`).
+    /// Attributes no allow-list names were not stored (`content.unlisted = "drop"`):
+    /// the first one's name, and how many more (one notice per record).
     ContentDropped(String),
-    /// An attribute no allow-list names was stored as a keyed hash and its length.
+    /// Attributes no allow-list names were stored as keyed hashes and their lengths.
     ContentHashed(String),
     /// The producer gave no `event.id`: one was assigned, so redelivery is not detected.
     EventIdAssigned,
