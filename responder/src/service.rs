@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use cordon_detections::alerts::{Alert, AlertStore};
 use cordon_detections::settings::{ResponseMode, ResponseStep};
-use cordon_schemas::TrustLevel;
 use rand::SeedableRng;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -202,17 +201,8 @@ impl Responder {
                 continue;
             };
             let trust = step.trust.unwrap_or_else(|| action.default_trust());
-            let shortfall = (trust != TrustLevel::Any)
-                .then(|| {
-                    let found = provenance.get_or_insert_with(|| {
-                        self.enricher
-                            .get()
-                            .and_then(|enricher| enricher.evidence_provenance(&alert.evidence))
-                    });
-                    let ids: Vec<String> = alert.evidence.iter().map(|event| event.event_id.clone()).collect();
-                    crate::trust::shortfall(trust, &ids, found.as_deref())
-                })
-                .flatten();
+            let enricher = self.enricher.get().map(|enricher| enricher.as_ref());
+            let shortfall = crate::trust::step_shortfall(trust, alert, enricher, &mut provenance);
             let mut target = action.target_from_alert(alert);
             if action.wants_token_id()
                 && target.token_id.is_none()

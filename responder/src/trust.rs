@@ -4,7 +4,25 @@
 
 use cordon_schemas::TrustLevel;
 
-use crate::enrich::EvidenceProvenance;
+use cordon_detections::alerts::Alert;
+
+use crate::enrich::{EvidenceProvenance, TargetEnricher};
+
+/// Why a step asking `level` may not act on `alert` alone; `None` when it may. The
+/// evidence's provenance is read through `enricher` once per alert (`read` keeps it).
+pub fn step_shortfall(
+    level: TrustLevel,
+    alert: &Alert,
+    enricher: Option<&dyn TargetEnricher>,
+    read: &mut Option<Option<Vec<EvidenceProvenance>>>,
+) -> Option<String> {
+    if level == TrustLevel::Any {
+        return None;
+    }
+    let found = read.get_or_insert_with(|| enricher.and_then(|enricher| enricher.evidence_provenance(&alert.evidence)));
+    let ids: Vec<String> = alert.evidence.iter().map(|event| event.event_id.clone()).collect();
+    shortfall(level, &ids, found.as_deref())
+}
 
 /// Why the evidence falls short of `level`; `None` when it does not.
 ///
