@@ -97,7 +97,7 @@ impl Ingestor {
             max_clock_skew: None,
             time_bounds: None,
             auth: Arc::new(Authenticator::default()),
-            content: Default::default(),
+            content: cordon_schemas::content::ContentPolicy::shared_default(),
         }
     }
 
@@ -113,10 +113,6 @@ impl Ingestor {
     pub fn with_authenticator(mut self, auth: Arc<Authenticator>) -> Self {
         self.auth = auth;
         self
-    }
-
-    pub fn authenticator(&self) -> &Authenticator {
-        &self.auth
     }
 
     /// Who sent a request: its provenance, or 401 / `UNAUTHENTICATED` (counted).

@@ -116,7 +116,7 @@ impl EventBatchBuilder {
             time_bounds: None,
             provenance: Provenance::unauthenticated("unknown"),
             spoofed: Default::default(),
-            content: Default::default(),
+            content: crate::content::ContentPolicy::shared_default(),
             allowed_names: Default::default(),
         }
     }

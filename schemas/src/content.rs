@@ -201,6 +201,15 @@ fn last_segment_is_content(name: &str) -> bool {
 }
 
 impl ContentPolicy {
+    /// The default policy, compiled once: every batch builder starts with it, and one
+    /// is made per request.
+    pub fn shared_default() -> std::sync::Arc<ContentPolicy> {
+        static DEFAULT: std::sync::OnceLock<std::sync::Arc<ContentPolicy>> = std::sync::OnceLock::new();
+        DEFAULT
+            .get_or_init(|| std::sync::Arc::new(ContentPolicy::default()))
+            .clone()
+    }
+
     /// The shipped allow-list plus `extra`; `key` for hashing unlisted values.
     pub fn new<S: AsRef<str>>(extra: &[S], unlisted: Unlisted, key: Option<Vec<u8>>) -> ContentPolicy {
         let mut exact = HashSet::new();

@@ -30,11 +30,6 @@ impl Provenance {
             hosts: HostScope::Any,
         }
     }
-
-    /// Whether a credential vouched for the request.
-    pub fn is_authenticated(&self) -> bool {
-        self.producer.is_some()
-    }
 }
 
 /// What evidence a response step needs to run without a person (`trust` of a
@@ -105,11 +100,6 @@ impl HostPatterns {
     pub fn covers(&self, host_id: &str) -> bool {
         let mut scratch = Vec::new();
         self.globs.iter().any(|glob| glob.matches(host_id, &mut scratch))
-    }
-
-    /// The patterns as configured.
-    pub fn texts(&self) -> &[String] {
-        &self.texts
     }
 }
 

@@ -143,11 +143,6 @@ impl ReloadingTls {
         self.acceptor.read().expect("never poisoned").clone()
     }
 
-    /// Whether client certificates are verified (mutual TLS).
-    pub fn verifies_clients(&self) -> bool {
-        self.config.client_ca.is_some()
-    }
-
     /// Reads the files again; `Ok(true)` when they changed and now serve.
     pub fn reload(&self) -> Result<bool, TlsError> {
         let files = Files::read(&self.config)?;
