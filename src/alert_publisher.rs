@@ -1,29 +1,36 @@
 //! Publishes each new alert to a Kafka topic (`kafka.alerts_topic`), one JSON alert per
 //! message keyed by `host.id`, for downstream SIEMs.
 //!
-//! At least once: the position of the last alert Kafka acknowledged is kept in the data
-//! directory and moved only after the acknowledgements of a batch, so a crash sends at
-//! most one batch again (same alert `id`s) and never skips one. Alerts are sent as created; later
-//! updates (more matches folded in) stay in the API.
+//! At least once: its cursor in the alert feed (consumer `kafka-alerts`) moves only
+//! after Kafka acknowledged a batch, so a crash sends at most one batch again (same
+//! alert `id`s) and never skips one. Alerts are sent as created; later updates (more
+//! matches folded in) stay in the API.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use cordon_detections::alerts::AlertStore;
 use cordon_ingest::kafka::{KafkaConfig, KafkaMetrics, client::producer_config};
+use cordon_schemas::AlertFeed;
+use cordon_schemas::retry::Backoff;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 const BATCH: usize = 100;
+
+/// The publisher's cursor in the alert feed.
+pub const FEED_CONSUMER: &str = "kafka-alerts";
 const POLL: Duration = Duration::from_millis(500);
+/// Waits between tries to publish one alert.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
 
 pub struct AlertPublisher {
     producer: FutureProducer,
     topic: String,
-    alerts: Arc<AlertStore>,
-    cursor: PathBuf,
+    alerts: Arc<dyn AlertFeed>,
+    /// Where releases before the alert feed kept the position (read once, if present).
+    legacy_position: PathBuf,
     metrics: KafkaMetrics,
 }
 
@@ -31,7 +38,7 @@ impl AlertPublisher {
     /// `None` unless `kafka.alerts_topic` is set.
     pub fn new(
         config: &KafkaConfig,
-        alerts: Arc<AlertStore>,
+        alerts: Arc<dyn AlertFeed>,
         data_dir: &Path,
         metrics: KafkaMetrics,
     ) -> anyhow::Result<Option<AlertPublisher>> {
@@ -45,13 +52,19 @@ impl AlertPublisher {
             producer,
             topic: config.alerts_topic.clone(),
             alerts,
-            cursor: data_dir.join("kafka-alerts.position"),
+            legacy_position: data_dir.join("kafka-alerts.position"),
             metrics,
         }))
     }
 
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut position = read_position(&self.cursor);
+        let mut position = match self.start_position() {
+            Ok(position) => position,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the alert-publishing cursor; alerts are not published to Kafka");
+                return;
+            }
+        };
         let mut saved = position;
         tracing::info!(topic = %self.topic, position, "publishing alerts to Kafka");
         loop {
@@ -83,7 +96,7 @@ impl AlertPublisher {
                                 .get_or_create(&vec![("result", "error")])
                                 .inc();
                             attempt += 1;
-                            let delay = Duration::from_millis((250u64 << attempt.min(5)).min(8_000));
+                            let delay = RETRY.delay(attempt);
                             tracing::warn!(%error, topic = %self.topic, alert = %alert.id, ?delay, "cannot publish alert; retrying");
                             tokio::select! {
                                 _ = shutdown.wait_for(|stop| *stop) => return,
@@ -96,10 +109,10 @@ impl AlertPublisher {
             }
             // Saved once per batch (an fsync): a crash resends at most one batch.
             if position != saved {
-                match write_position(&self.cursor, position) {
+                match self.alerts.set_cursor(FEED_CONSUMER, position) {
                     Ok(()) => saved = position,
                     Err(error) => {
-                        tracing::error!(%error, path = %self.cursor.display(), "cannot save the alert-publishing position; alerts after a restart may be sent again")
+                        tracing::error!(%error, "cannot save the alert-publishing cursor; alerts after a restart may be sent again")
                     }
                 }
             }
@@ -114,6 +127,26 @@ impl AlertPublisher {
     }
 }
 
+impl AlertPublisher {
+    /// The feed cursor; on the first start after an upgrade, the position file the
+    /// publisher kept before, carried into the feed.
+    fn start_position(&self) -> anyhow::Result<i64> {
+        if let Some(position) = self.alerts.cursor(FEED_CONSUMER)? {
+            return Ok(position);
+        }
+        let legacy = read_position(&self.legacy_position);
+        if legacy > 0 {
+            self.alerts.set_cursor(FEED_CONSUMER, legacy)?;
+            tracing::info!(
+                position = legacy,
+                "alert-publishing position carried over to the alert feed"
+            );
+        }
+        Ok(legacy)
+    }
+}
+
+/// The position a release before the alert feed wrote (0 when there is none).
 fn read_position(path: &Path) -> i64 {
     std::fs::read_to_string(path)
         .ok()
@@ -121,31 +154,16 @@ fn read_position(path: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-/// Writes the position durably: a temporary file, fsynced, renamed over the old one.
-fn write_position(path: &Path, position: i64) -> std::io::Result<()> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(position.to_string().as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_position_survives_a_rewrite_and_defaults_to_the_start() {
+    fn a_legacy_position_is_read_and_a_missing_one_is_the_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kafka-alerts.position");
         assert_eq!(read_position(&path), 0);
-        write_position(&path, 41).unwrap();
-        write_position(&path, 42).unwrap();
+        std::fs::write(&path, "42").unwrap();
         assert_eq!(read_position(&path), 42);
     }
 }

@@ -171,7 +171,10 @@ mod tests {
         let config = Config::load_unchecked(Some(&example), None).unwrap();
         assert_eq!(config.responder.guardrails.protected_hosts, ["dc-*", "srv-prod-*"]);
         assert_eq!(config.responder.targets.len(), 4);
-        assert_eq!(config.responder.playbooks["repeated-policy-denies"][0].action, "notify");
+        assert_eq!(
+            config.responder.playbooks["repeated-policy-denies"][0].action,
+            cordon_schemas::ActionKind::Notify
+        );
     }
 
     #[test]

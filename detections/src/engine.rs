@@ -654,9 +654,7 @@ fn time_range(batches: &[RecordBatch]) -> (Option<i64>, Option<i64>) {
     })
 }
 
-fn rfc3339(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use cordon_schemas::time::rfc3339;
 
 /// The incremental sweep looks at every kept row once per this much time (wall or
 /// event time, whichever passes faster: a replay sweeps at the pace of its events).

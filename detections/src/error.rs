@@ -128,6 +128,12 @@ pub enum AlertStoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("alert database {}: cannot bring its schema up to date: {source}", path.display())]
+    Migration {
+        path: PathBuf,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
     #[error("stored alert data is corrupt: {0}")]
     Corrupt(String),
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{AlertFilter, AlertStore, RuleMeta};
+use crate::alerts::{AlertFilter, AlertStore};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::RuleError;
 use crate::metrics::DetectionMetrics;
@@ -327,16 +327,15 @@ pub async fn produce(
         .await
         .map_err(|error| error.to_string())?
         .ok_or("the rule is disabled")?;
-    let meta = RuleMeta::from(&compiled.definition.settings);
     engine.install(compiled);
     let store = AlertStore::in_memory();
     for batch in batches {
-        let processed = engine.process(&batch).await;
-        if let Some(error) = processed.errors.first() {
+        let burst = crate::process::process_and_fold(&mut engine, &store, &batch).await;
+        if let Some(error) = burst.errors.first() {
             return Err(error.to_string());
         }
-        for found in &processed.matches {
-            store.fold(found, &meta).map_err(|error| error.to_string())?;
+        if let Some((_, error)) = burst.store_errors.first() {
+            return Err(error.to_string());
         }
     }
     let mut alerts = store

@@ -18,6 +18,7 @@ mod isolate;
 pub mod matches;
 pub mod metrics;
 pub mod params;
+pub mod process;
 pub mod program;
 pub mod reference;
 pub mod rule;

@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::alerts::{Alert, AlertStore, Folded, RuleMeta};
+use crate::alerts::{Alert, AlertStore, Folded};
 use crate::compile::Limits;
 use crate::engine::{Engine, EngineConfig, RuleStatus};
 use crate::metrics::DetectionMetrics;
@@ -136,6 +136,17 @@ pub struct Shared {
     pub rules: RwLock<BTreeMap<String, RuleView>>,
     /// The data-health report, refreshed as the engine publishes.
     pub health: RwLock<crate::health::HealthReport>,
+}
+
+/// The responder's playbooks: each loaded rule's `[[response]]` steps.
+impl cordon_schemas::PlaybookSource for Shared {
+    fn steps(&self, rule_id: &str) -> Option<Vec<cordon_schemas::ResponseStep>> {
+        let rules = self.rules.read().expect("rules lock");
+        rules
+            .get(rule_id)
+            .filter(|view| view.loaded)
+            .map(|view| view.response.clone())
+    }
 }
 
 /// Called with each alert created or updated, and the rule that raised it.
@@ -313,26 +324,21 @@ impl Running {
     async fn process(&mut self, batch: RecordBatch) {
         let started = std::time::Instant::now();
         let rows = batch.num_rows();
-        let processed = self.engine.process(&batch).await;
-        let evaluated = started.elapsed();
-        let matches = processed.matches.len();
-        for found in processed.matches {
-            let Some(definition) = self.engine.definition(&found.rule_id) else {
-                continue;
-            };
-            let meta = RuleMeta::from(&definition.settings);
-            match self.alerts.fold(&found, &meta) {
-                Ok(Folded::Unchanged) => {}
-                Ok(Folded::Created(alert)) => self.raised(&alert, &definition, true, processed.earliest_arrival),
-                Ok(Folded::Updated(alert)) => self.raised(&alert, &definition, false, processed.earliest_arrival),
-                Err(error) => tracing::error!(rule = %found.rule_id, %error, "cannot store an alert"),
+        let burst = crate::process::process_and_fold(&mut self.engine, &self.alerts, &batch).await;
+        for (folded, definition) in &burst.raised {
+            match folded {
+                Folded::Created(alert) => self.raised(alert, definition, true, burst.earliest_arrival),
+                Folded::Updated(alert) => self.raised(alert, definition, false, burst.earliest_arrival),
+                Folded::Unchanged => {}
             }
+        }
+        for (rule, error) in &burst.store_errors {
+            tracing::error!(%rule, %error, "cannot store an alert");
         }
         tracing::debug!(
             events = rows,
-            matches,
-            eval_ms = evaluated.as_millis() as u64,
-            fold_ms = (started.elapsed() - evaluated).as_millis() as u64,
+            matches = burst.matches,
+            took_ms = started.elapsed().as_millis() as u64,
             "detections processed a burst"
         );
     }
@@ -344,7 +350,7 @@ impl Running {
             .get_or_create(&vec![("rule", alert.rule_id.clone()), ("outcome", outcome.to_string())])
             .inc();
         if let Some(arrival) = arrival {
-            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            let now = cordon_schemas::time::now_nanos();
             self.metrics
                 .event_to_alert_seconds
                 .observe((now - arrival).max(0) as f64 / 1e9);

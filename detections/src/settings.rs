@@ -9,91 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RuleError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Severity> {
-        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
-            .into_iter()
-            .find(|severity| severity.as_str() == text)
-    }
-
-    /// The risk score an alert of this severity starts at (0-100).
-    pub fn base_risk(self) -> f64 {
-        match self {
-            Severity::Low => 20.0,
-            Severity::Medium => 45.0,
-            Severity::High => 70.0,
-            Severity::Critical => 85.0,
-        }
-    }
-}
-
-/// Whether a response runs at once or waits for a responder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResponseMode {
-    Auto,
-    Approval,
-}
-
-/// One step of the playbook: an action of contract section 7.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResponseStep {
-    pub action: String,
-    pub mode: ResponseMode,
-    /// An alert detected more than this after its last event (a laptop's buffered
-    /// upload, an attack that ended hours ago) takes `late_mode` instead of `mode`.
-    #[serde(with = "humantime_serde", default, skip_serializing_if = "Option::is_none")]
-    pub late_after: Option<Duration>,
-    /// The mode for late alerts; `approval` when `late_after` is set without it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub late_mode: Option<ResponseMode>,
-    /// The evidence the step needs to run without a person: `any`, `authenticated`
-    /// (every event from a credentialed producer) or `signed` (and validly signed).
-    /// Unset: `authenticated` for containment (`isolate_host`, `revoke_token`), `any`
-    /// otherwise. Evidence that falls short holds the action for approval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust: Option<cordon_schemas::TrustLevel>,
-}
-
-impl ResponseStep {
-    pub fn new(action: &str, mode: ResponseMode) -> ResponseStep {
-        ResponseStep {
-            action: action.to_string(),
-            mode,
-            late_after: None,
-            late_mode: None,
-            trust: None,
-        }
-    }
-
-    /// The mode for an alert detected `detected_after` after its last event (None: not
-    /// known, as for alerts from before the field existed: the normal mode).
-    pub fn mode_for(&self, detected_after: Option<Duration>) -> ResponseMode {
-        match (self.late_after, detected_after) {
-            (Some(bound), Some(delay)) if delay > bound => self.late_mode.unwrap_or(ResponseMode::Approval),
-            _ => self.mode,
-        }
-    }
-}
+pub use cordon_schemas::alert::Severity;
+pub use cordon_schemas::response::{ActionKind, ResponseMode, ResponseStep};
 
 /// A named value the SQL refers to as `${name}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,12 +101,8 @@ impl RuleSettings {
                 "partition_by must name at least one column (e.g. [\"host_id\"])",
             ));
         }
-        // Action names are the responder's to check (`cordon rules check` does): it
-        // owns the registry of actions.
+        // Action names were checked as they were read: `action` is an ActionKind.
         for step in &self.response {
-            if step.action.trim().is_empty() {
-                return Err(RuleError::in_file(path, "a [[response]] step needs an action name"));
-            }
             if step.late_mode.is_some() && step.late_after.is_none() {
                 return Err(RuleError::in_file(
                     path,
@@ -270,6 +183,17 @@ mode = "approval"
         let error = RuleSettings::load(&path).unwrap_err().to_string();
         assert!(error.contains("rule.toml:4:"), "{error}");
         assert!(error.contains("unknown variant"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_action_fails_the_load_at_its_line_and_column() {
+        let (_dir, path) = write(&GOOD.replace("action = \"isolate_host\"", "action = \"isolate_hots\""));
+        let error = RuleSettings::load(&path).unwrap_err().to_string();
+        assert!(error.contains("rule.toml:14:10"), "{error}");
+        assert!(
+            error.contains("isolate_hots") && error.contains("revoke_token"),
+            "{error}"
+        );
     }
 
     #[test]

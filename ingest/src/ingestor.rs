@@ -1,7 +1,7 @@
 //! What every source calls: convert, check, deduplicate, store durably, report.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use serde::Serialize;
@@ -78,14 +78,6 @@ const OFF_RUNTIME_BYTES: usize = 64 << 10;
 
 fn undecodable_protobuf(error: cordon_schemas::otlp_wire::WireError) -> IngestError {
     IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (protobuf): {error}"))
-}
-
-/// Wall-clock now, in nanoseconds since the epoch.
-pub fn now_unix_nano() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_nanos() as i64)
-        .unwrap_or_default()
 }
 
 impl Ingestor {
@@ -185,7 +177,7 @@ impl Ingestor {
             },
             report: ConversionReport::default(),
             records: 0,
-            received: now_unix_nano(),
+            received: cordon_schemas::time::now_nanos(),
         }
     }
 
@@ -457,7 +449,7 @@ mod tests {
         let bytes = heavy_request();
         let started = Instant::now();
         let mut builder = EventBatchBuilder::with_capacity(16);
-        convert_encoded_request(&bytes, now_unix_nano(), &mut builder).unwrap();
+        convert_encoded_request(&bytes, cordon_schemas::time::now_nanos(), &mut builder).unwrap();
         let conversion = started.elapsed();
         assert!(
             conversion > Duration::from_millis(100),

@@ -1,8 +1,9 @@
-//! When to try again: exponential backoff with jitter, never sooner than the
-//! receiver's `Retry-After`.
+//! When to try again: the shared backoff (`cordon_schemas::retry`), never sooner
+//! than the receiver's `Retry-After`.
 
 use std::time::Duration;
 
+use cordon_schemas::retry::Backoff;
 use rand::Rng;
 
 use crate::config::RetryConfig;
@@ -11,10 +12,7 @@ use crate::config::RetryConfig;
 /// Half of the exponential delay is fixed and half random ("equal jitter"), so a
 /// fleet of actions that failed together does not retry together.
 pub fn delay(retry: &RetryConfig, attempt: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(30);
-    let base = retry.initial.saturating_mul(1u32 << exponent).min(retry.max_delay);
-    let half = base / 2;
-    let jittered = half + Duration::from_nanos(rng.random_range(0..=half.as_nanos() as u64));
+    let jittered = Backoff::new(retry.initial, retry.max_delay).delay_with(attempt, rng);
     match retry_after {
         Some(asked) => jittered.max(asked.min(retry.max_retry_after)),
         None => jittered,
@@ -48,20 +46,6 @@ mod tests {
             max_attempts: Some(10),
             max_retry_after: Duration::from_secs(600),
         }
-    }
-
-    #[test]
-    fn doubles_with_jitter_up_to_the_cap() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        for attempt in 1..=12 {
-            let base = Duration::from_secs(1 << (attempt - 1)).min(Duration::from_secs(60));
-            for _ in 0..50 {
-                let wait = delay(&retry(), attempt, None, &mut rng);
-                assert!(wait >= base / 2 && wait <= base, "try {attempt}: {wait:?} vs {base:?}");
-            }
-        }
-        let spread: std::collections::BTreeSet<_> = (0..20).map(|_| delay(&retry(), 4, None, &mut rng)).collect();
-        assert!(spread.len() > 10, "jitter spreads retries");
     }
 
     #[test]

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cordon_detections::settings::ResponseStep;
+use cordon_schemas::{ActionKind, ResponseStep};
 use serde::{Deserialize, Serialize};
 
-use crate::actions;
 use crate::error::ResponderError;
 use crate::secret::{Secret, SecretSource};
 
@@ -187,11 +186,8 @@ impl ResponderConfig {
     pub fn validate(&self) -> Result<(), ResponderError> {
         for (name, target) in &self.targets {
             let setting = |field: &str| format!("targets.{name}.{field}");
-            if actions::find(name).is_none() {
-                return Err(ResponderError::config(
-                    format!("targets.{name}"),
-                    actions::unknown(name),
-                ));
+            if let Err(unknown) = ActionKind::parse(name) {
+                return Err(ResponderError::config(format!("targets.{name}"), unknown));
             }
             let url = reqwest::Url::parse(&target.url).map_err(|error| {
                 ResponderError::config(setting("url"), format!("{:?} is not a URL: {error}", target.url))
@@ -268,16 +264,7 @@ impl ResponderConfig {
                 "must be above 0 (e.g. \"1h\")",
             ));
         }
-        for (rule, steps) in &self.playbooks {
-            for step in steps {
-                if actions::find(&step.action).is_none() {
-                    return Err(ResponderError::config(
-                        format!("playbooks.{rule}"),
-                        actions::unknown(&step.action),
-                    ));
-                }
-            }
-        }
+        // Playbook actions are ActionKinds: an unknown one failed as the file was read.
         Ok(())
     }
 
@@ -395,19 +382,12 @@ mod tests {
         );
         config.targets.remove("notify");
 
-        config.playbooks.insert(
-            "repeated-policy-denies".into(),
-            vec![ResponseStep::new(
-                "reboot",
-                cordon_detections::settings::ResponseMode::Auto,
-            )],
-        );
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("playbooks.repeated-policy-denies")
-        );
+        // A playbook naming an unknown action does not even read.
+        let unknown =
+            serde_json::json!({"playbooks": {"repeated-policy-denies": [{"action": "reboot", "mode": "auto"}]}});
+        let error = serde_json::from_value::<ResponderConfig>(unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown variant `reboot`"), "{error}");
     }
 }

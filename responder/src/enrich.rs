@@ -10,7 +10,7 @@ pub trait TargetEnricher: Send + Sync {
     /// How the alert's evidence events arrived, one entry per event found; `None`
     /// when the store cannot be read (a response that needs trusted evidence then
     /// waits for a person).
-    fn evidence_provenance(&self, evidence: &[cordon_detections::alerts::Evidence]) -> Option<Vec<EvidenceProvenance>> {
+    fn evidence_provenance(&self, evidence: &[cordon_schemas::alert::Evidence]) -> Option<Vec<EvidenceProvenance>> {
         let _ = evidence;
         None
     }

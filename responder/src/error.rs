@@ -10,6 +10,12 @@ pub enum ResponderError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("responder store {path}: cannot bring its schema up to date: {source}")]
+    Migration {
+        path: PathBuf,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
     #[error("cannot create {path}: {source}")]
     Io {
         path: PathBuf,

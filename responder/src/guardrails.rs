@@ -76,7 +76,8 @@ pub fn check(action: &dyn ResponseAction, target: &Target, config: &GuardrailCon
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::find;
+    use crate::actions::for_kind;
+    use cordon_schemas::ActionKind;
 
     fn host(name: &str) -> Target {
         Target {
@@ -104,7 +105,7 @@ mod tests {
             protected_hosts: vec!["dc-*".into(), "build-0?".into()],
             ..GuardrailConfig::default()
         };
-        let isolate = find("isolate_host").unwrap();
+        let isolate = for_kind(ActionKind::IsolateHost);
         assert_eq!(check(isolate, &host("wks-1"), &config, fleet(1)), Verdict::Proceed);
         assert!(
             matches!(check(isolate, &host("dc-01"), &config, fleet(0)), Verdict::Hold(why) if why.contains("protected"))
@@ -120,7 +121,7 @@ mod tests {
             check(isolate, &of("wks-1", "alice"), &config, user_full),
             Verdict::Hold(why) if why.contains("isolation cap for alice") && why.contains("isolation_cap_per_user = 2")
         ));
-        let notify = find("notify").unwrap();
+        let notify = for_kind(ActionKind::Notify);
         assert_eq!(check(notify, &host("dc-01"), &config, fleet(99)), Verdict::Proceed);
     }
 
@@ -130,7 +131,7 @@ mod tests {
             protected_hosts: vec!["dc-*".into()],
             ..GuardrailConfig::default()
         };
-        let revoke = find("revoke_token").unwrap();
+        let revoke = for_kind(ActionKind::RevokeToken);
         assert_eq!(
             check(revoke, &of("dc-01", "alice"), &config, Recent { fleet: 9, user: 2 }),
             Verdict::Proceed

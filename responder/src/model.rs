@@ -49,14 +49,7 @@ impl ActionState {
     }
 }
 
-/// Who or what an action is aimed at (the webhook's `target`). Fields a rule could
-/// not name are null.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub host_id: Option<String>,
-    pub user_name: Option<String>,
-    pub token_id: Option<String>,
-}
+pub use cordon_schemas::response::Target;
 
 /// The webhook body of contract section 7, exactly; stored once so every try sends
 /// the same bytes.
@@ -117,11 +110,4 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-/// RFC 3339 with milliseconds, UTC.
-pub fn rfc3339(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub fn now_nanos() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-}
+pub use cordon_schemas::time::{now_nanos, rfc3339};

@@ -1,6 +1,6 @@
 //! The responder at work: it turns new alerts into actions by their playbooks, holds
 //! what the guardrails or playbooks say must wait, and delivers the rest, retrying
-//! under one id. The alert store is its inbox: it keeps its position there, so an
+//! under one id. The alert feed is its inbox: it keeps its own cursor there, so an
 //! alert raised just before a crash is still answered after it, and once only.
 
 use std::collections::BTreeMap;
@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_detections::alerts::{Alert, AlertStore};
-use cordon_detections::settings::{ResponseMode, ResponseStep};
+use cordon_schemas::alert::Alert;
+use cordon_schemas::{ActionKind, AlertFeed, ResponseMode, ResponseStep};
 use rand::SeedableRng;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -26,14 +26,17 @@ use crate::model::{Action, ActionState, AuditEntry, Target, WebhookBody, now_nan
 use crate::playbook::{PlaybookSource, steps_for};
 use crate::store::{ActionFilter, ActionStore, After, AuditFilter, AuditLine, Claimed, NewAction};
 
-/// The cursor name of the alert stream in the action store.
-const ALERT_CURSOR: &str = "alerts";
+/// The responder's cursor in the alert feed.
+pub const FEED_CONSUMER: &str = "responder";
+
+/// Where releases before the alert feed kept the cursor: in the action store.
+const LEGACY_ALERT_CURSOR: &str = "alerts";
 
 /// A responder's request for an action by hand (`cordon respond`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManualRequest {
-    pub action: String,
+    pub action: ActionKind,
     #[serde(default)]
     pub host_id: Option<String>,
     #[serde(default)]
@@ -51,7 +54,7 @@ pub struct Responder {
     config: ResponderConfig,
     targets: BTreeMap<String, ResolvedTarget>,
     store: ActionStore,
-    alerts: Arc<AlertStore>,
+    alerts: Arc<dyn AlertFeed>,
     deliverer: Deliverer,
     wake: Notify,
     enricher: std::sync::OnceLock<Arc<dyn TargetEnricher>>,
@@ -71,12 +74,13 @@ impl Responder {
     pub fn open(
         config: ResponderConfig,
         db: &Path,
-        alerts: Arc<AlertStore>,
+        alerts: Arc<dyn AlertFeed>,
         metrics: ResponderMetrics,
     ) -> Result<Arc<Responder>, ResponderError> {
         config.validate()?;
         let targets = config.resolved_targets()?;
         let store = ActionStore::open(db)?;
+        adopt_legacy_cursor(&store, alerts.as_ref())?;
         let resumed = store.resume_interrupted()?;
         if resumed > 0 {
             tracing::warn!(
@@ -162,11 +166,8 @@ impl Responder {
     /// Handles every alert created since the last one handled.
     fn take_new_alerts(&self, playbooks: &dyn PlaybookSource) -> Result<(), ResponderError> {
         loop {
-            let cursor = self.store.cursor(ALERT_CURSOR)?.unwrap_or(0);
-            let batch = self
-                .alerts
-                .created_after(cursor, 100)
-                .map_err(|error| ResponderError::Invalid(format!("cannot read new alerts: {error}")))?;
+            let cursor = self.alerts.cursor(FEED_CONSUMER).map_err(feed_error)?.unwrap_or(0);
+            let batch = self.alerts.created_after(cursor, 100).map_err(feed_error)?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -174,7 +175,7 @@ impl Responder {
                 self.respond_to(&alert, playbooks)?;
                 // Only after its actions are stored: a crash in between handles the
                 // alert again, which finds those actions and adds none.
-                self.store.set_cursor(ALERT_CURSOR, position)?;
+                self.alerts.set_cursor(FEED_CONSUMER, position).map_err(feed_error)?;
             }
         }
     }
@@ -196,10 +197,7 @@ impl Responder {
         // Read once per alert, and only if a step needs to know how its evidence came.
         let mut provenance: Option<Option<Vec<crate::enrich::EvidenceProvenance>>> = None;
         for step in steps {
-            let Some(action) = actions::find(&step.action) else {
-                tracing::error!(rule = %alert.rule_id, "{}", actions::unknown(&step.action));
-                continue;
-            };
+            let action = actions::for_kind(step.action);
             let trust = step.trust.unwrap_or_else(|| action.default_trust());
             let enricher = self.enricher.get().map(|enricher| enricher.as_ref());
             let shortfall = crate::trust::step_shortfall(trust, alert, enricher, &mut provenance);
@@ -253,11 +251,8 @@ impl Responder {
     /// Tells the alert's readers why its containment waits (the action and the audit
     /// log say it too).
     fn note_on_alert(&self, alert: &Alert, action: &str, why: &str) {
-        let note = cordon_detections::alerts::Triage {
-            note: Some(format!("{action} waits for approval: {why}")),
-            ..Default::default()
-        };
-        if let Err(error) = self.alerts.triage(&alert.id, &note, "responder") {
+        let note = format!("{action} waits for approval: {why}");
+        if let Err(error) = self.alerts.add_note(&alert.id, "responder", &note) {
             tracing::warn!(alert = %alert.id, %error, "cannot add the responder's note to the alert");
         }
     }
@@ -456,8 +451,7 @@ impl Responder {
 
     /// A response asked for by hand. It is sent at once: the person asking is the approval.
     pub fn request(&self, request: ManualRequest, who: &str) -> Result<Action, ResponderError> {
-        let action =
-            actions::find(&request.action).ok_or_else(|| ResponderError::Invalid(actions::unknown(&request.action)))?;
+        let action = actions::for_kind(request.action);
         if request.reason.trim().is_empty() {
             return Err(ResponderError::Invalid(
                 "give a reason: it goes to the receiver and the audit log".into(),
@@ -552,6 +546,25 @@ impl Responder {
     pub fn set_cursor(&self, name: &str, position: i64) -> Result<(), ResponderError> {
         self.store.set_cursor(name, position)
     }
+}
+
+fn feed_error(error: cordon_schemas::FeedError) -> ResponderError {
+    ResponderError::Invalid(format!("cannot read or mark new alerts: {error}"))
+}
+
+/// A store from before the alert feed kept the cursor itself: carried over once, so
+/// an upgrade neither answers old alerts again nor skips new ones.
+fn adopt_legacy_cursor(store: &ActionStore, feed: &dyn AlertFeed) -> Result<(), ResponderError> {
+    if feed.cursor(FEED_CONSUMER).map_err(feed_error)?.is_none()
+        && let Some(position) = store.cursor(LEGACY_ALERT_CURSOR)?
+    {
+        feed.set_cursor(FEED_CONSUMER, position).map_err(feed_error)?;
+        tracing::info!(
+            position,
+            "alert cursor carried over from the action store to the alert feed"
+        );
+    }
+    Ok(())
 }
 
 /// Why a playbook step waits for a responder.

@@ -3,8 +3,7 @@
 //! held action: "2 of 5 evidence events unauthenticated".
 
 use cordon_schemas::TrustLevel;
-
-use cordon_detections::alerts::Alert;
+use cordon_schemas::alert::Alert;
 
 use crate::enrich::{EvidenceProvenance, TargetEnricher};
 

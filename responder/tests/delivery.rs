@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use cordon_detections::alerts::AlertStore;
-use cordon_detections::settings::ResponseMode;
 use cordon_responder::secret::Secret;
 use cordon_responder::signing::verify;
 use cordon_responder::store::{ActionFilter, AuditFilter};
 use cordon_responder::{ActionState, Responder};
+use cordon_schemas::ResponseMode;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -21,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn one_automatic(action: &str, first: Vec<Reply>, rest: Reply) -> (tempfile::TempDir, Arc<Receiver>, Running) {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(first, rest).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     let running = Running::start(
         config(&receiver, &secret_file(dir.path())),
@@ -72,7 +71,7 @@ fn only_action(responder: &Responder) -> cordon_responder::Action {
 async fn a_2xx_delivers_once_with_the_contract_body_headers_and_signature() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(204)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let alert = raise(&alerts, "wks-0142", "alice");
     let running = Running::start(
         config(&receiver, &secret_file(dir.path())),
@@ -169,7 +168,7 @@ async fn a_timeout_is_retried_and_says_so() {
         Reply::status(200),
     )
     .await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     let mut config = config(&receiver, &secret_file(dir.path()));
     config.targets.get_mut("isolate_host").unwrap().timeout = Duration::from_millis(300);
@@ -257,7 +256,7 @@ async fn a_pending_action_survives_a_crash_and_is_delivered_once_after_it() {
     let db = dir.path().join("r.db");
     let secret = secret_file(dir.path());
     let down = Receiver::start(vec![], Reply::status(503)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     let mut slow_retries = config(&down, &secret);
     slow_retries.retry.initial = Duration::from_millis(200);
@@ -312,7 +311,7 @@ async fn an_action_in_flight_at_a_crash_is_resent_under_the_same_id() {
         Reply::status(200),
     )
     .await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     let running = Running::start(
         config(&receiver, &secret),
@@ -345,7 +344,7 @@ async fn an_action_in_flight_at_a_crash_is_resent_under_the_same_id() {
 async fn approval_sends_and_denial_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     raise(&alerts, "wks-2", "bob");
     let running = Running::start(
@@ -408,7 +407,7 @@ async fn approval_sends_and_denial_does_not() {
 async fn dry_run_records_what_would_be_sent_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     let mut config = config(&receiver, &secret_file(dir.path()));
     config.dry_run = true;
@@ -454,7 +453,7 @@ async fn dry_run_records_what_would_be_sent_and_sends_nothing() {
 async fn a_manual_request_is_sent_at_once_and_names_who_asked() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let alert = raise(&alerts, "wks-7", "dave");
     let running = Running::start(
         config(&receiver, &secret_file(dir.path())),
@@ -463,7 +462,7 @@ async fn a_manual_request_is_sent_at_once_and_names_who_asked() {
         playbooks(vec![]),
     );
     let request = |action: &str, host: Option<&str>, reason: &str| cordon_responder::service::ManualRequest {
-        action: action.into(),
+        action: ActionKind::parse(action).unwrap(),
         host_id: host.map(str::to_string),
         user_name: None,
         token_id: None,
@@ -484,12 +483,10 @@ async fn a_manual_request_is_sent_at_once_and_names_who_asked() {
             .is_err(),
         "needs a reason"
     );
-    assert!(
-        running
-            .responder
-            .request(request("wipe_disk", Some("wks-7"), "x"), "erin")
-            .is_err()
-    );
+    // An unknown action does not get as far as the responder: the request does not read.
+    let unknown = serde_json::json!({"action": "wipe_disk", "host_id": "wks-7", "reason": "x"});
+    let error = serde_json::from_value::<cordon_responder::service::ManualRequest>(unknown).unwrap_err();
+    assert!(error.to_string().contains("unknown variant `wipe_disk`"), "{error}");
     let mut from_alert = request("revoke_token", None, "stolen token suspected");
     from_alert.alert_id = Some(alert.id.clone());
     let action = running.responder.request(from_alert, "erin").unwrap();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use cordon_detections::alerts::AlertStore;
 use cordon_responder::store::ActionFilter;
 use cordon_responder::{Action, ActionState};
 
@@ -37,7 +36,7 @@ fn why_held(held: &[Action], host: &str) -> String {
 async fn isolations_beyond_the_cap_and_of_protected_hosts_wait_for_approval() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     for host in ["wks-1", "wks-2", "wks-3", "wks-4", "dc-01"] {
         raise(&alerts, host, "alice");
     }
@@ -77,7 +76,7 @@ async fn isolations_beyond_the_cap_and_of_protected_hosts_wait_for_approval() {
 async fn revocations_beyond_the_fleet_or_the_user_cap_wait_for_approval() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let raised = [
         ("wks-1", "alice"),
         ("wks-2", "alice"),
@@ -126,7 +125,7 @@ async fn revocations_beyond_the_fleet_or_the_user_cap_wait_for_approval() {
 async fn containment_waits_when_the_evidence_cannot_be_vouched_for() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let alert = raise(&alerts, "wks-1", "alice");
     let mut trusting = step("revoke_token", auto());
     trusting.trust = Some(cordon_schemas::TrustLevel::Any);

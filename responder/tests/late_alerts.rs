@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use cordon_detections::alerts::AlertStore;
-use cordon_detections::settings::{ResponseMode, ResponseStep};
 use cordon_responder::ActionState;
 use cordon_responder::store::ActionFilter;
+use cordon_schemas::{ActionKind, ResponseMode, ResponseStep};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -18,11 +17,11 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn an_alert_detected_hours_late_waits_for_approval_and_a_live_one_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let late = raise_detected_after(&alerts, "wks-late", "alice", Duration::from_secs(6 * 3600));
     assert_eq!(late.detected_after, Some(6.0 * 3600.0));
     raise(&alerts, "wks-live", "bob");
-    let mut isolate = ResponseStep::new("isolate_host", ResponseMode::Auto);
+    let mut isolate = ResponseStep::new(ActionKind::IsolateHost, ResponseMode::Auto);
     isolate.late_after = Some(Duration::from_secs(3600));
     let running = Running::start(
         config(&receiver, &secret_file(dir.path())),

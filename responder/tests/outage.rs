@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use cordon_detections::alerts::AlertStore;
 use cordon_responder::store::ActionFilter;
 use cordon_responder::{ActionState, Responder};
+use cordon_schemas::ActionKind;
 
 /// The outage ridden out. The finding was 2 minutes (all 35 actions failed after 8
 /// tries in 78-114 s); `CORDON_TEST_OUTAGE_SECS=300` runs the 5 minutes of the issue.
@@ -41,7 +41,7 @@ async fn an_outage_is_ridden_out_and_each_action_delivered_once_after_it() {
     let receiver = Receiver::start(vec![], Reply::status(200)).await;
     let outage = outage();
     receiver.down_for(outage);
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let hosts = 18;
     for host in 0..hosts {
         raise(&alerts, &format!("wks-{host}"), &format!("user-{host}"));
@@ -94,7 +94,7 @@ async fn an_outage_is_ridden_out_and_each_action_delivered_once_after_it() {
 async fn the_horizon_ends_the_tries_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(vec![], Reply::status(503)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     raise(&alerts, "wks-1", "alice");
     let mut settings = config(&receiver, &secret_file(dir.path()));
     settings.retry.max_attempts = None;
@@ -124,7 +124,7 @@ async fn a_hanging_target_does_not_hold_up_another() {
     let secret = secret_file(dir.path());
     let hanging = Receiver::start(vec![], Reply::status(200).after(Duration::from_secs(5))).await;
     let healthy = Receiver::start(vec![], Reply::status(200)).await;
-    let alerts = Arc::new(AlertStore::in_memory());
+    let alerts = Arc::new(MemoryFeed::in_memory());
     let mut settings = config(&hanging, &secret);
     settings
         .targets
@@ -151,7 +151,7 @@ async fn a_hanging_target_does_not_hold_up_another() {
         .responder
         .request(
             cordon_responder::service::ManualRequest {
-                action: "revoke_token".into(),
+                action: ActionKind::RevokeToken,
                 host_id: Some("wks-0".into()),
                 user_name: Some("alice".into()),
                 token_id: Some("tok-1".into()),

@@ -39,7 +39,7 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     }
     let back = humantime::parse_duration(text)
         .map_err(|_| format!("since must be an RFC 3339 time or a duration like 15m, not {text:?}"))?;
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let now = cordon_schemas::time::now_nanos();
     // Further back than nanoseconds reach (about 1677): from the beginning.
     Ok(i64::try_from(back.as_nanos())
         .ok()

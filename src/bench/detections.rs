@@ -380,7 +380,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     let service = Arc::new(service);
     let mut background = Background::new(options)?;
     let second = 1_000_000_000i64;
-    let now_ns = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let now_ns = || cordon_schemas::time::now_nanos();
     // Fill the windows with the last window + lateness of event time, straight into
     // the engine (the latency measured below is for live events).
     let fill = (options.window + config.lateness).as_secs() as i64;

@@ -215,7 +215,7 @@ pub fn payloads(events: usize, batch: usize) -> Vec<Bytes> {
     let duration = Duration::from_secs_f64(events as f64 / 100_000.0);
     // Ending a minute ago: times the door takes (limits.max_event_age) whenever the
     // benchmark runs.
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let now = cordon_schemas::time::now_nanos();
     let mut simulator = Simulator::new(SimConfig {
         hosts: 500,
         rate: 100_000.0,

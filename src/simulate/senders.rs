@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use cordon_ingest::kafka::MessageFormat;
 use cordon_schemas::FlatEvent;
 use cordon_schemas::otlp::events_to_request;
+use cordon_schemas::retry::Backoff;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use prost::Message;
@@ -274,9 +275,11 @@ fn host_of(event: &FlatEvent) -> String {
     }
 }
 
+/// The wait before try `attempt + 1`: what the server asked for, else the shared backoff.
 fn backoff(attempt: u32, retry_after_seconds: Option<u64>) -> Duration {
+    const RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     match retry_after_seconds {
         Some(seconds) => Duration::from_secs(seconds),
-        None => Duration::from_millis((50u64 << attempt.min(6)).min(2_000)),
+        None => RETRY.delay(attempt),
     }
 }

@@ -80,7 +80,7 @@ async fn run_chain(chain: Chain) -> (TestServer, cordon_responder::Action, crate
         config.signatures.keys_file = Some(keys_file.clone());
         if let Some(trust) = chain.trust {
             let mut step = cordon_detections::settings::ResponseStep::new(
-                "isolate_host",
+                cordon_schemas::ActionKind::IsolateHost,
                 cordon_detections::settings::ResponseMode::Auto,
             );
             step.trust = Some(trust);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cordon_schemas::retry::Backoff;
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -14,6 +15,9 @@ use super::consumer::KafkaSourceError;
 use super::metrics::KafkaMetrics;
 use crate::error::IngestError;
 use crate::ingestor::MessageReport;
+
+/// Waits between tries to write one message to the dead-letter topic.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(400), Duration::from_secs(5));
 
 /// Header names on a dead letter.
 pub mod header {
@@ -157,7 +161,7 @@ impl DeadLetters {
                 Ok(_) => return true,
                 Err((error, _)) => {
                     attempt += 1;
-                    let delay = Duration::from_millis((200u64 << attempt.min(5)).min(5_000));
+                    let delay = RETRY.delay(attempt);
                     tracing::error!(
                         %error, dead_letter_topic = %self.topic, ?delay,
                         "cannot write to the dead-letter topic (does it exist?); the partition waits until it can"

@@ -1,14 +1,16 @@
 //! `isolate_host`: the EDR cuts the host off the network. The most disruptive action,
 //! so the isolation guardrails apply to it.
 
+use cordon_schemas::ActionKind;
+
 use super::ResponseAction;
 use crate::model::Target;
 
 pub struct IsolateHost;
 
 impl ResponseAction for IsolateHost {
-    fn name(&self) -> &'static str {
-        "isolate_host"
+    fn kind(&self) -> ActionKind {
+        ActionKind::IsolateHost
     }
 
     fn summary(&self) -> &'static str {

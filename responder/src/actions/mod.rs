@@ -6,15 +6,21 @@ mod notify;
 mod release_host;
 mod revoke_token;
 
-use cordon_detections::alerts::Alert;
+use cordon_schemas::ActionKind;
+use cordon_schemas::alert::Alert;
 
 use crate::model::Target;
 
 /// What Cordon knows about one kind of action. Delivery is the same for all (one
 /// signed POST); what differs is what the target must name and which guardrails apply.
 pub trait ResponseAction: Send + Sync {
+    /// The kind it carries out.
+    fn kind(&self) -> ActionKind;
+
     /// The contract's name, e.g. `isolate_host`.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
 
     /// One line for help texts and the API.
     fn summary(&self) -> &'static str;
@@ -71,9 +77,13 @@ pub static REGISTRY: &[&dyn ResponseAction] = &[
     &notify::Notify,
 ];
 
-/// The action called `name`.
-pub fn find(name: &str) -> Option<&'static dyn ResponseAction> {
-    REGISTRY.iter().copied().find(|action| action.name() == name)
+/// The action that carries out `kind` (each kind is registered: a test checks it).
+pub fn for_kind(kind: ActionKind) -> &'static dyn ResponseAction {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|action| action.kind() == kind)
+        .expect("every ActionKind is in REGISTRY")
 }
 
 /// The registered names, for error messages.
@@ -81,43 +91,18 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|action| action.name()).collect()
 }
 
-/// An error naming the unknown action and the known ones.
-pub fn unknown(name: &str) -> String {
-    format!("unknown action `{name}`; known: {}", names().join(", "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_contract_actions_are_registered_once() {
-        let mut names = names();
-        names.sort();
-        assert_eq!(names, ["isolate_host", "notify", "release_host", "revoke_token"]);
-    }
-
-    #[test]
-    fn every_builtin_playbook_names_a_registered_action() {
-        let rules = std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
-        )
-        .join("../detections/rules");
-        let mut steps = 0;
-        for dir in cordon_detections::rule::rule_dirs(&rules).unwrap() {
-            let file = dir.join(cordon_detections::rule::SETTINGS_FILE);
-            let settings = cordon_detections::settings::RuleSettings::load(&file).unwrap();
-            for step in settings.response {
-                assert!(
-                    find(&step.action).is_some(),
-                    "{}: {}",
-                    file.display(),
-                    unknown(&step.action)
-                );
-                steps += 1;
-            }
+    fn every_action_kind_is_registered_once() {
+        for kind in ActionKind::ALL {
+            let registered = REGISTRY.iter().filter(|action| action.kind() == *kind).count();
+            assert_eq!(registered, 1, "{kind} is registered {registered} times");
+            assert_eq!(for_kind(*kind).name(), kind.as_str());
         }
-        assert!(steps >= 7, "the built-in rules have playbooks");
+        assert_eq!(REGISTRY.len(), ActionKind::ALL.len());
     }
 
     #[test]
@@ -130,14 +115,13 @@ mod tests {
             user_name: Some("alice".into()),
             ..Target::default()
         };
-        assert!(find("isolate_host").unwrap().check_target(&host).is_ok());
-        assert!(find("isolate_host").unwrap().check_target(&user).is_err());
-        assert!(find("release_host").unwrap().check_target(&user).is_err());
-        assert!(find("revoke_token").unwrap().check_target(&user).is_ok());
-        assert!(find("revoke_token").unwrap().check_target(&host).is_err());
-        assert!(find("notify").unwrap().check_target(&Target::default()).is_ok());
-        assert!(find("isolate_host").unwrap().isolates());
-        assert!(!find("release_host").unwrap().isolates());
-        assert!(unknown("wipe_disk").contains("revoke_token"));
+        assert!(for_kind(ActionKind::IsolateHost).check_target(&host).is_ok());
+        assert!(for_kind(ActionKind::IsolateHost).check_target(&user).is_err());
+        assert!(for_kind(ActionKind::ReleaseHost).check_target(&user).is_err());
+        assert!(for_kind(ActionKind::RevokeToken).check_target(&user).is_ok());
+        assert!(for_kind(ActionKind::RevokeToken).check_target(&host).is_err());
+        assert!(for_kind(ActionKind::Notify).check_target(&Target::default()).is_ok());
+        assert!(for_kind(ActionKind::IsolateHost).isolates());
+        assert!(!for_kind(ActionKind::ReleaseHost).isolates());
     }
 }

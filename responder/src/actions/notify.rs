@@ -1,13 +1,15 @@
 //! `notify`: a message to a chat channel or pager; it needs no particular target.
 
+use cordon_schemas::ActionKind;
+
 use super::ResponseAction;
 use crate::model::Target;
 
 pub struct Notify;
 
 impl ResponseAction for Notify {
-    fn name(&self) -> &'static str {
-        "notify"
+    fn kind(&self) -> ActionKind {
+        ActionKind::Notify
     }
 
     fn summary(&self) -> &'static str {

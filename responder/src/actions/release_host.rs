@@ -1,13 +1,15 @@
 //! `release_host`: the EDR lifts an isolation.
 
+use cordon_schemas::ActionKind;
+
 use super::ResponseAction;
 use crate::model::Target;
 
 pub struct ReleaseHost;
 
 impl ResponseAction for ReleaseHost {
-    fn name(&self) -> &'static str {
-        "release_host"
+    fn kind(&self) -> ActionKind {
+        ActionKind::ReleaseHost
     }
 
     fn summary(&self) -> &'static str {

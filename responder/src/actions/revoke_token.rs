@@ -1,14 +1,16 @@
 //! `revoke_token`: the IdP revokes the agent's token (by id when the rule found one,
 //! else the user's tokens on that host).
 
+use cordon_schemas::ActionKind;
+
 use super::ResponseAction;
 use crate::model::Target;
 
 pub struct RevokeToken;
 
 impl ResponseAction for RevokeToken {
-    fn name(&self) -> &'static str {
-        "revoke_token"
+    fn kind(&self) -> ActionKind {
+        ActionKind::RevokeToken
     }
 
     fn summary(&self) -> &'static str {

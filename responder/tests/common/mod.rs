@@ -13,13 +13,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cordon_detections::alerts::{Alert, AlertStore, Folded, RuleMeta};
-use cordon_detections::matches::{EvidenceRef, Match};
-use cordon_detections::settings::{ResponseMode, ResponseStep, Severity};
 use cordon_responder::config::{RetryConfig, TargetConfig};
 use cordon_responder::enrich::{EvidenceProvenance, TargetEnricher};
 use cordon_responder::playbook::PlaybookSource;
 use cordon_responder::{Responder, ResponderConfig, ResponderMetrics};
+use cordon_schemas::alert::{Alert, AlertNote, AlertStatus, Evidence, Severity, rfc3339};
+pub use cordon_schemas::{ActionKind, AlertFeed};
+use cordon_schemas::{FeedError, ResponseMode, ResponseStep};
 use tokio::sync::watch;
 
 pub const SECRET: &str = "test-secret-0123456789abcdef-never-logged";
@@ -194,7 +194,7 @@ pub fn config(receiver: &Receiver, secret: &Path) -> ResponderConfig {
 }
 
 pub fn step(action: &str, mode: ResponseMode) -> ResponseStep {
-    ResponseStep::new(action, mode)
+    ResponseStep::new(ActionKind::parse(action).unwrap(), mode)
 }
 
 /// Playbooks for the rule ids the tests raise alerts for.
@@ -203,45 +203,115 @@ pub fn playbooks(steps: Vec<ResponseStep>) -> Arc<dyn PlaybookSource> {
     Arc::new(map)
 }
 
+/// The alert feed as the responder sees it, kept in memory: these tests are about the
+/// responder; the detections stage's store behind the feed is tested with it in
+/// tests/e2e (and its cursors in detections' own tests).
+#[derive(Default)]
+pub struct MemoryFeed {
+    alerts: Mutex<Vec<Alert>>,
+    cursors: Mutex<BTreeMap<String, i64>>,
+}
+
+impl MemoryFeed {
+    pub fn in_memory() -> MemoryFeed {
+        MemoryFeed::default()
+    }
+}
+
+impl AlertFeed for MemoryFeed {
+    fn created_after(&self, position: i64, limit: usize) -> Result<Vec<(i64, Alert)>, FeedError> {
+        let alerts = self.alerts.lock().unwrap();
+        Ok(alerts
+            .iter()
+            .enumerate()
+            .map(|(index, alert)| (index as i64 + 1, alert.clone()))
+            .filter(|(at, _)| *at > position)
+            .take(limit)
+            .collect())
+    }
+
+    fn get(&self, alert_id: &str) -> Result<Option<Alert>, FeedError> {
+        Ok(self
+            .alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|alert| alert.id == alert_id)
+            .cloned())
+    }
+
+    fn cursor(&self, consumer: &str) -> Result<Option<i64>, FeedError> {
+        Ok(self.cursors.lock().unwrap().get(consumer).copied())
+    }
+
+    fn set_cursor(&self, consumer: &str, position: i64) -> Result<(), FeedError> {
+        self.cursors.lock().unwrap().insert(consumer.to_string(), position);
+        Ok(())
+    }
+
+    fn add_note(&self, alert_id: &str, author: &str, text: &str) -> Result<(), FeedError> {
+        let mut alerts = self.alerts.lock().unwrap();
+        let alert = alerts
+            .iter_mut()
+            .find(|alert| alert.id == alert_id)
+            .ok_or_else(|| FeedError(format!("no alert {alert_id}")))?;
+        alert.notes.push(AlertNote {
+            at: rfc3339(chrono::Utc::now().timestamp_nanos_opt().unwrap()),
+            author: author.into(),
+            kind: "note".into(),
+            text: text.into(),
+        });
+        Ok(())
+    }
+}
+
 /// Raises a new alert of `test-rule` for `host` and `user`, detected as it happened.
-pub fn raise(alerts: &AlertStore, host: &str, user: &str) -> Alert {
+pub fn raise(alerts: &MemoryFeed, host: &str, user: &str) -> Alert {
     raise_detected_after(alerts, host, user, Duration::ZERO)
 }
 
 /// Raises a new alert of `test-rule` whose last event happened `delay` before it was
 /// detected (a buffered upload).
-pub fn raise_detected_after(alerts: &AlertStore, host: &str, user: &str, delay: Duration) -> Alert {
+pub fn raise_detected_after(alerts: &MemoryFeed, host: &str, user: &str, delay: Duration) -> Alert {
     let detected = chrono::Utc::now().timestamp_nanos_opt().unwrap();
-    let now = detected - delay.as_nanos() as i64;
+    let last = rfc3339(detected - delay.as_nanos() as i64);
     let entity: BTreeMap<String, Option<String>> = [
         ("host_id".to_string(), Some(host.to_string())),
         ("user_name".to_string(), Some(user.to_string())),
     ]
     .into();
-    let found = Match {
+    let alert = Alert {
+        id: format!("alr-{}", uuid::Uuid::new_v4().simple()),
         rule_id: "test-rule".into(),
+        title: "sensitive reads, denied upload, clipboard copy".into(),
+        severity: Severity::Critical,
+        status: AlertStatus::Open,
+        host_id: Some(host.into()),
+        user_name: Some(user.into()),
+        agent_id: None,
         entity,
-        first_seen: now,
-        last_seen: now,
-        evidence: vec![EvidenceRef {
+        first_seen: last.clone(),
+        last_seen: last.clone(),
+        count: 1,
+        risk: 85.0,
+        attack: vec![],
+        fields: serde_json::Map::new(),
+        evidence: vec![Evidence {
             event_id: format!("ev-{}", uuid::Uuid::new_v4()),
-            time: Some(now),
+            time: Some(last),
             kind: Some("network.flow".into()),
             host_id: Some(host.into()),
         }],
-        fields: serde_json::Map::new(),
-        detected_after: Some(detected - now),
+        evidence_total: 1,
+        created_at: rfc3339(detected),
+        updated_at: rfc3339(detected),
+        assignee: None,
+        close_reason: None,
+        detected_after: Some(delay.as_secs_f64()),
+        notes: vec![],
     };
-    let meta = RuleMeta {
-        title: "sensitive reads, denied upload, clipboard copy".into(),
-        severity: Severity::Critical,
-        attack: vec![],
-        suppression: Duration::from_secs(3600),
-    };
-    match alerts.fold(&found, &meta).unwrap() {
-        Folded::Created(alert) => alert,
-        other => panic!("expected a new alert, got {other:?}"),
-    }
+    alerts.alerts.lock().unwrap().push(alert.clone());
+    alert
 }
 
 /// Evidence as an authenticated, signing producer sends it: these tests are about
@@ -253,7 +323,7 @@ impl TargetEnricher for AuthenticatedEvidence {
         None
     }
 
-    fn evidence_provenance(&self, evidence: &[cordon_detections::alerts::Evidence]) -> Option<Vec<EvidenceProvenance>> {
+    fn evidence_provenance(&self, evidence: &[Evidence]) -> Option<Vec<EvidenceProvenance>> {
         Some(
             evidence
                 .iter()
@@ -278,7 +348,7 @@ impl Running {
     pub fn start(
         config: ResponderConfig,
         db: &Path,
-        alerts: Arc<AlertStore>,
+        alerts: Arc<MemoryFeed>,
         playbooks: Arc<dyn PlaybookSource>,
     ) -> Running {
         Running::start_with_evidence(config, db, alerts, playbooks, Some(Arc::new(AuthenticatedEvidence)))
@@ -288,7 +358,7 @@ impl Running {
     pub fn start_with_evidence(
         config: ResponderConfig,
         db: &Path,
-        alerts: Arc<AlertStore>,
+        alerts: Arc<MemoryFeed>,
         playbooks: Arc<dyn PlaybookSource>,
         evidence: Option<Arc<dyn TargetEnricher>>,
     ) -> Running {

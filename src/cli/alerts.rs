@@ -1,9 +1,79 @@
-//! `cordon alerts list`: the alert API from the command line.
+//! `cordon alerts list|show|update`: the alert API from the command line.
 
-use cordon_detections::alerts::Alert;
+use clap::{Subcommand, ValueEnum};
+use cordon_schemas::alert::Alert;
 
 use crate::api::alerts::AlertList;
 use crate::api_client::ApiClientArgs;
+
+#[derive(Subcommand)]
+pub enum AlertsCommand {
+    /// One alert: evidence and notes.
+    Show {
+        #[command(flatten)]
+        client: crate::api_client::ApiClientArgs,
+        id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Acknowledge, close (with a reason), reopen, assign, or add a note.
+    Update {
+        #[command(flatten)]
+        client: crate::api_client::ApiClientArgs,
+        id: String,
+        #[command(flatten)]
+        triage: TriageArgs,
+    },
+    /// Alerts, newest activity first.
+    List {
+        #[command(flatten)]
+        client: crate::api_client::ApiClientArgs,
+        #[command(flatten)]
+        filters: AlertFilters,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+pub fn print_alerts(alerts: &[Alert], format: ListFormat) -> anyhow::Result<()> {
+    match format {
+        ListFormat::Table => println!("{}", render_alerts(alerts)),
+        ListFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "alerts": alerts }))?
+        ),
+    }
+    Ok(())
+}
+
+/// Runs a `cordon alerts` command.
+pub async fn run(command: AlertsCommand) -> anyhow::Result<()> {
+    match command {
+        AlertsCommand::List {
+            client,
+            filters,
+            format,
+        } => print_alerts(&list(&client, &filters).await?, format),
+        AlertsCommand::Show { client, id, format } => {
+            let alert: Alert = client.get(&format!("/api/v1/alerts/{id}"), &[]).await?;
+            match format {
+                ListFormat::Table => println!("{}", render_alert(&alert)),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&alert)?),
+            }
+            Ok(())
+        }
+        AlertsCommand::Update { client, id, triage } => {
+            println!("{}", render_alert(&update(&client, &id, &triage).await?));
+            Ok(())
+        }
+    }
+}
 
 /// Filters of `cordon alerts list`, as the API takes them.
 #[derive(Debug, Clone, Default, clap::Args)]

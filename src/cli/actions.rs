@@ -5,6 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use cordon_responder::Action;
 use cordon_responder::model::AuditEntry;
 use cordon_responder::service::ManualRequest;
+use cordon_schemas::ActionKind;
 
 use crate::api::actions::{ActionDetail, ActionList, AuditList, Decision};
 use crate::api_client::ApiClientArgs;
@@ -198,13 +199,13 @@ async fn decide(args: DecisionArgs, verb: &str) -> anyhow::Result<()> {
 
 pub async fn respond(command: RespondCommand) -> anyhow::Result<()> {
     let (action, args) = match command {
-        RespondCommand::IsolateHost { target } => ("isolate_host", target),
-        RespondCommand::ReleaseHost { target } => ("release_host", target),
-        RespondCommand::RevokeToken { target } => ("revoke_token", target),
-        RespondCommand::Notify { target } => ("notify", target),
+        RespondCommand::IsolateHost { target } => (ActionKind::IsolateHost, target),
+        RespondCommand::ReleaseHost { target } => (ActionKind::ReleaseHost, target),
+        RespondCommand::RevokeToken { target } => (ActionKind::RevokeToken, target),
+        RespondCommand::Notify { target } => (ActionKind::Notify, target),
     };
     let request = ManualRequest {
-        action: action.into(),
+        action,
         host_id: args.host_id,
         user_name: args.user_name,
         token_id: args.token_id,

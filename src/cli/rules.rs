@@ -2,13 +2,84 @@
 
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
-use cordon_detections::alerts::{Alert, AlertFilter, AlertStore, Folded, RuleMeta};
+use cordon_detections::alerts::{Alert, AlertFilter, AlertStore};
 use cordon_detections::fixtures;
 use cordon_detections::reference::{self, ReferenceTable};
 use cordon_detections::service::DetectionConfig;
 use cordon_detections::{DetectionMetrics, Engine};
 use futures::StreamExt;
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use super::ServerArgs;
+use super::alerts::{ListFormat, print_alerts};
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Plan every rule against the event schema; errors name file, line and column.
+    Check {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run every rule's fixtures (tests/*.jsonl against tests/*.expected.json).
+    Test {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Write the expected files from this run (review the diff before committing).
+        #[arg(long)]
+        bless: bool,
+        /// Only this rule.
+        rule: Option<String>,
+    },
+    /// Run the rules over stored events and list the alerts they would have raised.
+    Backtest {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Event time to start from (RFC 3339).
+        #[arg(long)]
+        from: DateTime<Utc>,
+        /// Event time to stop at (RFC 3339); default now.
+        #[arg(long)]
+        to: Option<DateTime<Utc>>,
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+}
+
+/// Runs a `cordon rules` command; fails when a rule or a fixture does.
+pub async fn run(command: RulesCommand) -> anyhow::Result<()> {
+    match command {
+        RulesCommand::Check { server } => {
+            let failed = check(&server.load_unchecked()?.detections).await?;
+            if failed > 0 {
+                anyhow::bail!("{failed} rule(s) do not load");
+            }
+        }
+        RulesCommand::Test { server, bless, rule } => {
+            let failed = test(&server.load_unchecked()?.detections, rule.as_deref(), bless).await?;
+            if failed > 0 {
+                anyhow::bail!("{failed} fixture case(s) failed");
+            }
+        }
+        RulesCommand::Backtest {
+            server,
+            from,
+            to,
+            rule,
+            format,
+        } => {
+            let config = server.load()?;
+            let alerts = backtest(&config, from, to.unwrap_or_else(Utc::now), rule.as_deref()).await?;
+            print_alerts(&alerts, format)?;
+        }
+    }
+    Ok(())
+}
 
 fn load_reference(config: &DetectionConfig) -> anyhow::Result<BTreeMap<String, ReferenceTable>> {
     Ok(reference::load_dir(&config.reference_dir)?)
@@ -33,16 +104,8 @@ pub async fn check(config: &DetectionConfig) -> anyhow::Result<usize> {
             .map(|name| name.to_string_lossy().to_string())
             .unwrap_or_default();
         match engine.compile(&dir).await {
-            Ok(Some(compiled)) => match unknown_actions(&compiled.definition.settings.response) {
-                Some(problem) => {
-                    failed += 1;
-                    println!(
-                        "FAIL {}: {problem}",
-                        dir.join(cordon_detections::rule::SETTINGS_FILE).display()
-                    );
-                }
-                None => println!("ok   {id}"),
-            },
+            // An unknown playbook action fails the load itself (ActionKind).
+            Ok(Some(_)) => println!("ok   {id}"),
             Ok(None) => println!("off  {id} (disabled)"),
             Err(error) => {
                 failed += 1;
@@ -51,14 +114,6 @@ pub async fn check(config: &DetectionConfig) -> anyhow::Result<usize> {
         }
     }
     Ok(failed)
-}
-
-/// A playbook step naming an action the responder does not know.
-fn unknown_actions(steps: &[cordon_detections::settings::ResponseStep]) -> Option<String> {
-    steps
-        .iter()
-        .find(|step| cordon_responder::actions::find(&step.action).is_none())
-        .map(|step| format!("[[response]] {}", cordon_responder::actions::unknown(&step.action)))
 }
 
 /// Runs the fixtures; returns how many cases failed.
@@ -152,17 +207,15 @@ pub async fn backtest(
     while let Some(batch) = stream.next().await {
         let batch: RecordBatch = batch?;
         // One evaluation per batch, as the server evaluates each burst of arrivals.
-        let processed = engine.process(&batch).await;
-        for error in &processed.errors {
+        let burst = cordon_detections::process::process_and_fold(&mut engine, &store, &batch).await;
+        for error in &burst.errors {
             progress.suspend(|| eprintln!("rule error: {error}"));
         }
-        for found in processed.matches {
-            if let Some(definition) = engine.definition(&found.rule_id)
-                && let Folded::Created(_) | Folded::Updated(_) =
-                    store.fold(&found, &RuleMeta::from(&definition.settings))?
-            {
-                progress.set_message(found.rule_id.clone());
-            }
+        if let Some((rule, error)) = burst.store_errors.into_iter().next() {
+            anyhow::bail!("cannot store an alert of {rule}: {error}");
+        }
+        if let Some((_, definition)) = burst.raised.last() {
+            progress.set_message(definition.id.clone());
         }
         progress.inc(batch.num_rows() as u64);
     }

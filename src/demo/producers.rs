@@ -1,0 +1,83 @@
+//! The demo's producers: credentials for the simulator (all hosts) and one laptop (its
+//! own host), the laptop's spoofing attempt, and a host whose clock runs fast.
+
+use cordon_schemas::FlatEvent;
+
+use crate::Config;
+use crate::simulate::senders::{SendReport, Sender};
+
+/// The demo's producer credentials: the simulator relays the whole fleet as a
+/// Collector would; one laptop has a credential for itself only.
+pub struct DemoProducers {
+    pub collector: String,
+    pub laptop: String,
+}
+
+pub fn demo_producers(config: &mut Config) -> Option<DemoProducers> {
+    if !config.producers.credentials.is_empty() {
+        return None;
+    }
+    let producers = DemoProducers {
+        collector: format!("demo-collector-{}", uuid::Uuid::new_v4().simple()),
+        laptop: format!("demo-wks-0042-{}", uuid::Uuid::new_v4().simple()),
+    };
+    let credential = |name: &str, token: &str, host: &str| cordon_ingest::auth::CredentialConfig {
+        name: name.into(),
+        token: Some(token.into()),
+        hosts: vec![host.into()],
+        ..Default::default()
+    };
+    config.producers.credentials = vec![
+        credential("demo-collector", &producers.collector, "*"),
+        credential("wks-0042", &producers.laptop, "wks-0042"),
+    ];
+    Some(producers)
+}
+
+/// wks-0042's credential sends events claiming to be ceo-laptop: they are rejected
+/// and the `telemetry-spoofing` rule raises an alert naming the producer.
+pub async fn send_spoofed_events(endpoint: &str, laptop_token: &str) -> anyhow::Result<()> {
+    let now = cordon_schemas::time::now_nanos();
+    let events: Vec<FlatEvent> = (0..3)
+        .map(|index| {
+            let mut event = FlatEvent::new(now + index, "credential.pop_failure", "ceo-laptop");
+            event
+                .set("event.id", format!("spoofed-{index}"))
+                .set("user.name", "ceo")
+                .set("credential.token_id", "tok-ceo-1");
+            event
+        })
+        .collect();
+    let mut sender = Sender::grpc(endpoint).await?.with_token(Some(laptop_token));
+    let mut report = SendReport::default();
+    sender.send(&events, &mut report).await?;
+    println!(
+        "  wks-0042's credential sent {} events claiming host ceo-laptop: {} rejected (host_not_permitted), a telemetry-spoofing finding stored",
+        report.sent, report.rejected
+    );
+    Ok(())
+}
+
+/// A host whose clock runs five minutes fast: its events are stored flagged, evaluated,
+/// and move no clock; data health names it.
+pub async fn send_fast_clock_host(sender: &mut Sender) -> anyhow::Result<()> {
+    let now = cordon_schemas::time::now_nanos();
+    let events: Vec<FlatEvent> = (0..5)
+        .map(|index| {
+            let mut event = FlatEvent::new(now + (300 + index) * 1_000_000_000, "network.flow", "wks-fast-clock");
+            event
+                .set("event.id", format!("fast-clock-{index}"))
+                .set("user.name", "dana")
+                .set("destination.address", "api.anthropic.com")
+                .set_int("destination.port", 443);
+            event
+        })
+        .collect();
+    let mut report = SendReport::default();
+    sender.send(&events, &mut report).await?;
+    println!(
+        "  sent {} events from wks-fast-clock, whose clock runs 5 minutes fast",
+        report.sent
+    );
+    Ok(())
+}
