@@ -1,4 +1,7 @@
-//! `cordon query`: read-only DataFusion SQL over everything stored.
+//! Read-only DataFusion SQL over the stored events, through one session builder
+//! ([`session_over`]): the running server's readers (hunts, timelines, the responder's
+//! look-ups, the demo) query the live store's snapshot ([`live`]); `cordon query` and
+//! the offline commands read the files ([`session`], [`query`]).
 
 use std::sync::Arc;
 
@@ -8,7 +11,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use cordon_ingest::StorageConfig;
 use cordon_ingest::catalog::register_event_tables;
-use cordon_ingest::storage::{Snapshot, read_snapshot};
+use cordon_ingest::storage::readers::ReadPin;
+use cordon_ingest::storage::{EventStore, Snapshot, read_snapshot};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -21,9 +25,23 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// A session with the event tables registered, reading Parquet plus what is still in
-/// the write-ahead log, with a memory limit so a careless query cannot take the host.
-pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyhow::Result<SessionContext> {
+/// A session over the event tables, and what keeps its files on disk while it reads.
+pub struct EventSession {
+    pub context: SessionContext,
+    /// A live snapshot's pin: a compaction's replaced files wait until it is dropped.
+    pin: Option<Arc<ReadPin>>,
+}
+
+impl EventSession {
+    /// The pin, for a reader that hands the context on and must keep the files.
+    pub fn pin(&self) -> Option<Arc<ReadPin>> {
+        self.pin.clone()
+    }
+}
+
+/// A session over the files in the data directory (Parquet plus what is still in the
+/// write-ahead log), for `cordon query` and offline commands: the server need not run.
+pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyhow::Result<EventSession> {
     let storage_config = storage.clone();
     let snapshot = tokio::task::spawn_blocking(move || read_snapshot(&storage_config)).await??;
     session_over(snapshot, memory_limit_bytes)
@@ -31,8 +49,20 @@ pub async fn session(storage: &StorageConfig, memory_limit_bytes: usize) -> anyh
         .with_context(|| format!("cannot open the event tables in {}", storage.data_dir.display()))
 }
 
-/// A session over `snapshot` (the running server's store: no reading of the WAL).
-pub async fn session_over(snapshot: Snapshot, memory_limit_bytes: usize) -> anyhow::Result<SessionContext> {
+/// A session over the running server's store (its memory and its Parquet files).
+pub async fn live_session(store: &EventStore, memory_limit_bytes: usize) -> anyhow::Result<EventSession> {
+    session_over(store.snapshot()?, memory_limit_bytes).await
+}
+
+/// Runs `sql` over the running server's store.
+pub async fn live(store: &EventStore, sql: &str, memory_limit_bytes: usize) -> anyhow::Result<Vec<RecordBatch>> {
+    let session = live_session(store, memory_limit_bytes).await?;
+    run(&session.context, sql).await
+}
+
+/// The one session builder: the event tables over `snapshot`, the rules' functions, a
+/// memory limit so a careless query cannot take the host.
+pub async fn session_over(snapshot: Snapshot, memory_limit_bytes: usize) -> anyhow::Result<EventSession> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory_limit_bytes, 1.0)
         .build_arc()?;
@@ -46,20 +76,36 @@ pub async fn session_over(snapshot: Snapshot, memory_limit_bytes: usize) -> anyh
     // Hunts call the functions rules do, under the same bound on what one call makes.
     cordon_detections::udf::register(&context);
     cordon_detections::bounded_functions::register(&context, memory_limit_bytes / 4);
+    let pin = snapshot.pin.clone();
     register_event_tables(&context, snapshot).await?;
-    Ok(context)
+    Ok(EventSession { context, pin })
 }
 
-/// Opens a session and runs `sql`, once more if a compaction removed a file under it.
+/// Opens a session over the files and runs `sql`. From another process than the
+/// server's, a compaction may remove a replaced file between the listing and the read
+/// (the server's own readers hold pins instead): then it lists again, up to twice.
 pub async fn query(storage: &StorageConfig, sql: &str, memory_limit_bytes: usize) -> anyhow::Result<Vec<RecordBatch>> {
     let mut attempt = 0;
     loop {
-        let context = session(storage, memory_limit_bytes).await?;
-        match run(&context, sql).await {
-            Err(error) if attempt < 2 && format!("{error:#}").contains("No such file") => attempt += 1,
+        let session = session(storage, memory_limit_bytes).await?;
+        match run(&session.context, sql).await {
+            Err(error) if attempt < 2 && is_missing_file(&error) => attempt += 1,
             result => return result,
         }
     }
+}
+
+/// Whether `error` comes from a file that was listed and is gone.
+fn is_missing_file(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+            || matches!(
+                cause.downcast_ref::<datafusion::object_store::Error>(),
+                Some(datafusion::object_store::Error::NotFound { .. })
+            )
+    })
 }
 
 /// Runs one read-only statement.
@@ -113,5 +159,28 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<S
             }
             Ok(String::from_utf8(writer.into_inner())?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::object_store::ObjectStoreExt;
+    use datafusion::object_store::local::LocalFileSystem;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_gone_after_the_listing_is_told_apart_from_other_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        // As the libraries report it: the object store DataFusion reads through, and std.
+        let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let gone = store.head(&"part-gone.parquet".into()).await.unwrap_err();
+        let error = anyhow::Error::from(datafusion::error::DataFusionError::ObjectStore(Box::new(gone)));
+        assert!(is_missing_file(&error.context("reading the events")), "through context");
+        let io = std::fs::read(dir.path().join("part-gone.parquet")).unwrap_err();
+        assert!(is_missing_file(&anyhow::Error::from(io)));
+        let session = session_over(Snapshot::default(), 64 << 20).await.unwrap();
+        let error = run(&session.context, "SELECT nope FROM events").await.unwrap_err();
+        assert!(!is_missing_file(&error), "{error:#}");
     }
 }

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
-use cordon_detections::alerts::Evidence;
 use cordon_ingest::storage::EventStore;
 use cordon_responder::enrich::{EvidenceProvenance, TargetEnricher};
-use datafusion::prelude::{SessionContext, col, lit};
+use cordon_schemas::alert::Evidence;
+use datafusion::prelude::{col, lit};
 use datafusion::scalar::ScalarValue;
+
+/// Memory one look-up may use.
+const MEMORY_LIMIT: usize = 256 << 20;
 
 /// How far back a token is looked for: tokens are short-lived.
 const LOOKBACK: Duration = Duration::from_secs(24 * 3600);
@@ -26,8 +29,8 @@ impl StoredTokens {
     }
 
     async fn query(&self, host_id: &str, user_name: Option<&str>) -> anyhow::Result<Option<String>> {
-        let context = SessionContext::new();
-        cordon_ingest::catalog::register_event_tables(&context, self.store.snapshot()?).await?;
+        let session = crate::query::live_session(&self.store, MEMORY_LIMIT).await?;
+        let context = &session.context;
         let since = chrono::Utc::now() - chrono::Duration::from_std(LOOKBACK)?;
         let since = ScalarValue::TimestampNanosecond(since.timestamp_nanos_opt(), Some("UTC".into()));
         // Values go in as literals, never spliced into SQL text.
@@ -62,8 +65,8 @@ const MAX_EVIDENCE_LOOKUP: usize = 1_000;
 
 impl StoredTokens {
     async fn provenance(&self, evidence: &[Evidence]) -> anyhow::Result<Vec<EvidenceProvenance>> {
-        let context = SessionContext::new();
-        cordon_ingest::catalog::register_event_tables(&context, self.store.snapshot()?).await?;
+        let session = crate::query::live_session(&self.store, MEMORY_LIMIT).await?;
+        let context = &session.context;
         let evidence = &evidence[..evidence.len().min(MAX_EVIDENCE_LOOKUP)];
         let ids: Vec<_> = evidence.iter().map(|event| lit(event.event_id.as_str())).collect();
         let mut hosts: Vec<&str> = evidence.iter().filter_map(|event| event.host_id.as_deref()).collect();

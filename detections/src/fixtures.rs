@@ -3,6 +3,9 @@
 //! `tests/<case>.expected.json` holds the alerts the rule must raise from them.
 //! A case named `fire-*` must raise at least one alert and `quiet-*` none, whatever
 //! its expected file says, so blessing cannot turn a quiet case into a firing one.
+//! Each expected alert names its title, severity, entity, times, count, evidence and
+//! fields: what analysts read and what responses take their targets from (a
+//! `token_id` field is what `revoke_token` revokes).
 //!
 //! Every case runs twice: one event at a time (checked against the expected file),
 //! and all its events in one batch, as the server evaluates a burst of arrivals; the
@@ -31,13 +34,18 @@ pub struct Expected {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExpectedAlert {
+    pub title: String,
+    pub severity: cordon_schemas::Severity,
     pub entity: std::collections::BTreeMap<String, Option<String>>,
     pub first_seen: String,
     pub last_seen: String,
     pub count: u64,
     /// Evidence event ids, oldest first.
     pub evidence: Vec<String>,
+    /// The rule's extra output columns, from the latest match.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The outcome of one case.
@@ -349,11 +357,14 @@ pub async fn produce(
         alerts: alerts
             .into_iter()
             .map(|alert| ExpectedAlert {
+                title: alert.title,
+                severity: alert.severity,
                 entity: alert.entity,
                 first_seen: alert.first_seen,
                 last_seen: alert.last_seen,
                 count: alert.count,
                 evidence: alert.evidence.into_iter().map(|evidence| evidence.event_id).collect(),
+                fields: alert.fields,
             })
             .collect(),
         late_events: engine.late_events(),

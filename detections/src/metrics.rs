@@ -46,6 +46,11 @@ pub struct DetectionMetrics {
     pub event_to_alert_seconds: Histogram,
     /// Events handed to the engine and not yet fully evaluated (alerts stored).
     pub queued_events: Gauge,
+    /// Batches waiting in the queue from storage to the engine, and its capacity.
+    pub queued_batches: Gauge,
+    pub queue_capacity_batches: Gauge,
+    /// Time storage waited because the queue was full (back-pressure on ingest).
+    pub queue_full_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for DetectionMetrics {
@@ -75,6 +80,9 @@ impl DetectionMetrics {
             rule_load_errors: Counter::default(),
             event_to_alert_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             queued_events: Gauge::default(),
+            queued_batches: Gauge::default(),
+            queue_capacity_batches: Gauge::default(),
+            queue_full_seconds: Counter::default(),
         }
     }
 
@@ -152,6 +160,21 @@ impl DetectionMetrics {
             "cordon_detection_queued_events",
             "Events handed to the detection engine and not yet evaluated",
             self.queued_events.clone(),
+        );
+        registry.register(
+            "cordon_detection_queued_batches",
+            "Batches waiting in the queue from storage to the detection engine",
+            self.queued_batches.clone(),
+        );
+        registry.register(
+            "cordon_detection_queue_capacity_batches",
+            "Batches the queue from storage to the detection engine holds before storage waits",
+            self.queue_capacity_batches.clone(),
+        );
+        registry.register(
+            "cordon_detection_queue_full_seconds",
+            "Time storage waited on a full detection queue: acknowledgements slow while detections catch up",
+            self.queue_full_seconds.clone(),
         );
     }
 }

@@ -48,6 +48,9 @@ pub struct DetectionConfig {
     /// How often rule folders are checked for changes.
     #[serde(with = "humantime_serde")]
     pub reload_interval: Duration,
+    /// Stored batches waiting for the engine before storage waits for it (and so
+    /// acknowledgements slow): bounded so a slow rule cannot grow memory without end.
+    pub queue_batches: usize,
     /// The alert database; default `<data_dir>/alerts.db`.
     pub alerts_db: Option<PathBuf>,
     /// Evidence events kept per alert.
@@ -69,6 +72,7 @@ impl Default for DetectionConfig {
             eval_timeout: Duration::from_secs(10),
             eval_memory_mib: 256,
             reload_interval: Duration::from_secs(2),
+            queue_batches: 1024,
             alerts_db: None,
             evidence_cap: crate::alerts::store::DEFAULT_EVIDENCE_CAP,
             window_override: None,
@@ -153,7 +157,7 @@ impl cordon_schemas::PlaybookSource for Shared {
 pub type AlertListener = Arc<dyn Fn(&Alert, &RuleDefinition, bool) + Send + Sync>;
 
 pub struct DetectionService {
-    sender: mpsc::UnboundedSender<RecordBatch>,
+    sender: mpsc::Sender<RecordBatch>,
     pub shared: Arc<Shared>,
     pub alerts: Arc<AlertStore>,
     pub metrics: DetectionMetrics,
@@ -232,8 +236,11 @@ impl DetectionService {
         }
         state.publish();
         tracing::info!(rules = state.engine.rule_ids().len(), "detections running");
-        let (sender, mut receiver) = mpsc::unbounded_channel::<RecordBatch>();
+        let capacity = config.queue_batches.max(1);
+        let (sender, mut receiver) = mpsc::channel::<RecordBatch>(capacity);
+        metrics.queue_capacity_batches.set(capacity as i64);
         let queued = metrics.queued_events.clone();
+        let queued_batches = metrics.queued_batches.clone();
         // The engine runs on a thread of its own: its evaluations are CPU-bound and
         // would otherwise hold a worker that acknowledgements need.
         let task = tokio::task::spawn_blocking(move || {
@@ -253,6 +260,7 @@ impl DetectionService {
                             while let Ok(more) = receiver.try_recv() {
                                 batches.push(more);
                             }
+                            queued_batches.dec_by(batches.len() as i64);
                             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
                             match concat_batches(&batches[0].schema(), &batches) {
                                 Ok(batch) => {
@@ -281,10 +289,34 @@ impl DetectionService {
         ))
     }
 
-    /// Hands a newly stored batch to the engine (a storage listener).
+    /// Hands a newly stored batch to the engine (a storage listener, on the write-ahead
+    /// log's thread). When the queue is full it waits: storage, and so acknowledgements,
+    /// slow down until detections catch up, and the wait is counted.
     pub fn submit(&self, batch: &RecordBatch) {
-        self.metrics.queued_events.inc_by(batch.num_rows() as i64);
-        let _ = self.sender.send(batch.clone());
+        let rows = batch.num_rows() as i64;
+        self.metrics.queued_events.inc_by(rows);
+        self.metrics.queued_batches.inc();
+        let batch = match self.sender.try_send(batch.clone()) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Closed(_)) => return self.gone(rows),
+            Err(mpsc::error::TrySendError::Full(batch)) => batch,
+        };
+        let waited = std::time::Instant::now();
+        let sent = match tokio::runtime::Handle::try_current() {
+            // On a runtime thread (a benchmark feeding directly): wait without stalling it.
+            Ok(runtime) => tokio::task::block_in_place(|| runtime.block_on(self.sender.send(batch))),
+            Err(_) => self.sender.blocking_send(batch),
+        };
+        self.metrics.queue_full_seconds.inc_by(waited.elapsed().as_secs_f64());
+        if sent.is_err() {
+            self.gone(rows);
+        }
+    }
+
+    /// The engine stopped (shutdown): nothing more is evaluated; the events are stored.
+    fn gone(&self, rows: i64) {
+        self.metrics.queued_batches.dec();
+        self.metrics.queued_events.dec_by(rows);
     }
 }
 
@@ -505,5 +537,52 @@ impl Running {
         // Also when nothing changed: the data-health report may be waiting on its pace.
         let _ = changed;
         self.publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        RecordBatch::new_empty(cordon_schemas::event_schema())
+    }
+
+    #[test]
+    fn a_full_queue_makes_storage_wait_and_says_so() {
+        let (sender, mut receiver) = mpsc::channel(1);
+        let service = Arc::new(DetectionService {
+            sender,
+            shared: Arc::default(),
+            alerts: Arc::new(AlertStore::in_memory()),
+            metrics: DetectionMetrics::default(),
+        });
+        service.submit(&batch());
+        let (done, finished) = std::sync::mpsc::channel();
+        let storage = {
+            let service = service.clone();
+            std::thread::spawn(move || {
+                service.submit(&batch());
+                done.send(()).unwrap();
+            })
+        };
+        assert!(
+            finished.recv_timeout(Duration::from_millis(200)).is_err(),
+            "the second batch waits while the queue is full"
+        );
+        assert_eq!(service.metrics.queued_batches.get(), 2);
+        receiver.blocking_recv().unwrap();
+        finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        storage.join().unwrap();
+        assert!(service.metrics.queue_full_seconds.get() > 0.1);
+        drop(receiver);
+        service.submit(&batch());
+        assert_eq!(
+            service.metrics.queued_batches.get(),
+            2,
+            "a stopped engine takes nothing more"
+        );
     }
 }

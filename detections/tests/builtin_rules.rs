@@ -1,4 +1,5 @@
-//! The built-in rules under `detections/rules/` load, plan and pass their fixtures.
+//! The built-in rules under `detections/rules/` load and plan (their fixtures run one
+//! test a case in `fixtures.rs`).
 
 use std::path::PathBuf;
 
@@ -27,27 +28,6 @@ async fn every_builtin_rule_plans() {
         })
         .count();
     assert_eq!(engine.rule_ids().len(), folders, "{:?}", engine.rule_ids());
-}
-
-#[tokio::test]
-async fn every_builtin_fixture_passes() {
-    let dir = detections_dir();
-    let reference = cordon_detections::reference::load_dir(&dir.join("reference")).unwrap();
-    let results =
-        cordon_detections::fixtures::run_all(&dir.join("rules"), &reference, &EngineConfig::default(), None, false)
-            .await
-            .unwrap();
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|result| {
-            result
-                .failure
-                .as_ref()
-                .map(|failure| format!("{}/{}: {failure}", result.rule, result.case))
-        })
-        .collect();
-    assert!(results.len() >= 50, "{} cases", results.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 fn write_rule(dir: &std::path::Path, id: &str, input: &str, matcher: &str) {

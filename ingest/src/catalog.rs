@@ -84,6 +84,7 @@ mod tests {
         let snapshot = Snapshot {
             files,
             recent: vec![batch_of("b", 0..5)],
+            pin: None,
         };
         register_event_tables(&context, snapshot).await.unwrap();
         let count = |sql: &'static str| {

@@ -75,11 +75,11 @@ where
     let rows = state
         .hunts
         .run(async move {
-            let snapshot = store.snapshot().map_err(ApiError::internal)?;
-            let context = crate::query::session_over(snapshot, MEMORY_LIMIT)
+            // The session (and its pin on the files) lives until the rows are read.
+            let session = crate::query::live_session(&store, MEMORY_LIMIT)
                 .await
                 .map_err(ApiError::internal)?;
-            rows_of(query(context).await?, limit, started).await
+            rows_of(query(session.context.clone()).await?, limit, started).await
         })
         .await??;
     Ok(Json(rows))

@@ -175,9 +175,10 @@ pub async fn backtest(
         from.timestamp_nanos_opt().unwrap_or(i64::MIN),
         to.timestamp_nanos_opt().unwrap_or(i64::MAX),
     );
-    let context = crate::query::session(&config.storage, 1 << 30).await?;
+    let session = crate::query::session(&config.storage, 1 << 30).await?;
+    let context = &session.context;
     let range = format!("time >= to_timestamp_nanos({from_ns}) AND time < to_timestamp_nanos({to_ns})");
-    let total = crate::query::run(&context, &format!("SELECT count(*) FROM events WHERE {range}")).await?;
+    let total = crate::query::run(context, &format!("SELECT count(*) FROM events WHERE {range}")).await?;
     let total = total
         .first()
         .and_then(|batch| {

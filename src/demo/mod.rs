@@ -123,8 +123,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(producers) = &producers {
         producers::send_spoofed_events(&format!("http://{}", server.grpc_addr), &producers.laptop).await?;
     }
-    let summary = crate::query::query(
-        &storage,
+    let summary = crate::query::live(
+        server.ingestor.store(),
         "SELECT event_name, count(*) AS events, count(DISTINCT host_id) AS hosts, min(time) AS first, max(time) AS last \
          FROM events GROUP BY event_name ORDER BY events DESC",
         512 << 20,
@@ -134,8 +134,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "what arrived (cordon query \"SELECT ... FROM events\"):\n{}",
         crate::query::render(&summary, OutputFormat::Table)?
     );
-    let provenance = crate::query::query(
-        &storage,
+    let provenance = crate::query::live(
+        server.ingestor.store(),
         "SELECT transport, producer, tls, count(*) AS events FROM events GROUP BY 1, 2, 3 ORDER BY events DESC",
         512 << 20,
     )
@@ -158,8 +158,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "alerts raised (cordon alerts list):\n{}",
         crate::cli::alerts::render_alerts(&alerts)
     );
-    let flagged = crate::query::query(
-        &storage,
+    let flagged = crate::query::live(
+        server.ingestor.store(),
         "SELECT host_id, count(*) AS events, max(CAST(attributes['cordon.clock_ahead_seconds'] AS BIGINT)) AS seconds_ahead \
          FROM events WHERE attributes['cordon.clock_ahead_seconds'] IS NOT NULL GROUP BY host_id",
         512 << 20,

@@ -214,18 +214,15 @@ impl TestServer {
         body["alerts"].as_array().unwrap().clone()
     }
 
-    /// Waits until the detection engine has taken every stored batch.
+    /// Waits until the rules have evaluated every acknowledged event and stored its
+    /// alerts: storage queues a batch for them before it acknowledges it, and the
+    /// queue counts a batch down only once its alerts are stored.
     pub async fn detections_idle(&self) {
-        for _ in 0..600 {
-            if self.server.detections.metrics.queued_events.get() == 0 {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                if self.server.detections.metrics.queued_events.get() == 0 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("detections did not catch up within a minute");
+        let queued = &self.server.detections.metrics.queued_events;
+        eventually(Duration::from_secs(60), "detections to catch up", async || {
+            (queued.get() == 0).then_some(())
+        })
+        .await
     }
 
     pub fn storage(&self) -> cordon_ingest::StorageConfig {

@@ -2,6 +2,7 @@
 //! DataFusion costs seconds to link).
 
 mod api_fuzz;
+mod architecture;
 mod bad_input;
 mod cli;
 mod common;

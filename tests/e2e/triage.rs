@@ -1,8 +1,6 @@
 //! Alert triage through the API and CLI: acknowledge, assign, close with a reason,
 //! notes, each change recorded with who made it; roles enforced.
 
-use std::time::Duration;
-
 use cordon::api::Role;
 use cordon::simulate::Scenario;
 use cordon::simulate::senders::{SendReport, Sender};
@@ -32,7 +30,6 @@ async fn analysts_acknowledge_assign_and_close_alerts_with_a_reason() {
         sender.send(chunk, &mut report).await.unwrap();
     }
     server.detections_idle().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let alerts = server.alerts().await;
     let alert = alerts
         .iter()

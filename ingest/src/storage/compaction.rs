@@ -3,6 +3,11 @@
 //! Crash safety: an intent file naming the output and its inputs is fsynced before the
 //! output is renamed into place. At start, a leftover intent is finished: if the output
 //! exists its inputs are deleted, otherwise the intent is dropped and the inputs stay.
+//!
+//! Readers: once the output is in place, listings leave the intent's inputs out
+//! ([`replaced_inputs`]), and the inputs are deleted ([`recover_partition`]) only when
+//! no reader that listed them before is still reading (`readers.rs`). A partition with
+//! a replacement still pending is not compacted again until it is finished.
 
 use std::collections::HashSet;
 use std::fs;
@@ -58,7 +63,7 @@ pub fn compact_partition(
         .filter(|(_, size)| *size < small_file_bytes)
         .map(|(path, _)| path)
         .collect();
-    if small.len() < min_files.max(2) {
+    if small.len() < min_files.max(2) || dir.join(INTENT_FILE).exists() {
         return Ok(None);
     }
     let mut batches = Vec::new();
@@ -84,7 +89,6 @@ pub fn compact_partition(
     fs::write(&intent_path, intent_text).map_err(|error| StorageError::io("writing", &intent_path, error))?;
     sync_dir(dir)?;
     write_parquet_file(&output, &sorted)?;
-    finish_intent(dir, &intent)?;
     Ok(Some(Compacted {
         inputs: small.len(),
         rows: sorted.num_rows(),
@@ -105,7 +109,21 @@ fn finish_intent(dir: &Path, intent: &Intent) -> Result<(), StorageError> {
     sync_dir(dir)
 }
 
-/// Finishes or abandons a compaction interrupted by a crash in partition `dir`.
+/// The files of `listed` that a finished compaction in `dir` replaced: its intent is
+/// still there (the inputs wait for readers) and its output was listed.
+pub fn replaced_inputs(dir: &Path, listed: &[PathBuf]) -> HashSet<PathBuf> {
+    let Ok(text) = fs::read(dir.join(INTENT_FILE)) else {
+        return HashSet::new();
+    };
+    match serde_json::from_slice::<Intent>(&text) {
+        Ok(intent) if listed.contains(&intent.output) => intent.inputs.into_iter().collect(),
+        _ => HashSet::new(),
+    }
+}
+
+/// Finishes a compaction's replacement in partition `dir` (its output is in place: the
+/// inputs go), or abandons one a crash interrupted before its output was (the inputs
+/// stay). Nothing to do without an intent.
 pub fn recover_partition(dir: &Path) -> Result<(), StorageError> {
     let intent_path = dir.join(INTENT_FILE);
     let Ok(text) = fs::read(&intent_path) else {
@@ -153,6 +171,16 @@ mod tests {
                 duplicates_removed: 5
             }
         );
+        // Until the readers that may have listed them are done, the inputs stay on
+        // disk, and listings leave them out.
+        assert_eq!(parquet_files(&dirs[0]).len(), 4);
+        assert_eq!(crate::storage::snapshot::all_files(root.path()).len(), 1);
+        assert_eq!(
+            compact_partition(&dirs[0], 1, u64::MAX).unwrap(),
+            None,
+            "not again while a replacement is pending"
+        );
+        recover_partition(&dirs[0]).unwrap();
         let files = parquet_files(&dirs[0]);
         assert_eq!(files.len(), 1);
         assert_eq!(

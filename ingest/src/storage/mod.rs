@@ -5,6 +5,7 @@ pub mod compaction;
 pub mod dedup;
 mod inflight;
 pub mod partition;
+pub mod readers;
 pub mod snapshot;
 pub mod store;
 pub mod wal;

@@ -25,6 +25,9 @@ use cordon_schemas::fields::col;
 pub struct Snapshot {
     pub files: Vec<PathBuf>,
     pub recent: Vec<RecordBatch>,
+    /// For a snapshot of the live store: keeps `files` on disk while it is held (a
+    /// compaction's replaced inputs wait for it). Hold it until the reading is done.
+    pub pin: Option<std::sync::Arc<super::readers::ReadPin>>,
 }
 
 /// The part of a Parquet file name that records the flush boundary: `-w<20 digits>-`.
@@ -42,13 +45,16 @@ pub fn boundary_of(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Every Parquet file of the event table.
+/// Every Parquet file of the event table, without those a finished compaction
+/// replaced (still on disk for the readers that listed them before).
 pub fn all_files(events_dir: &Path) -> Vec<PathBuf> {
-    partition_dirs(events_dir)
-        .iter()
-        .flat_map(|dir| parquet_files(dir))
-        .map(|(path, _)| path)
-        .collect()
+    let mut files = Vec::new();
+    for dir in partition_dirs(events_dir) {
+        let listed: Vec<PathBuf> = parquet_files(&dir).into_iter().map(|(path, _)| path).collect();
+        let replaced = super::compaction::replaced_inputs(&dir, &listed);
+        files.extend(listed.into_iter().filter(|path| !replaced.contains(path)));
+    }
+    files
 }
 
 /// Takes a snapshot: `recent` holds batches with the WAL segment each was written to,
@@ -58,7 +64,7 @@ pub fn take(events_dir: &Path, recent: Vec<(u64, RecordBatch)>) -> Result<Snapsh
     let Some(oldest) = recent.iter().map(|(segment, _)| *segment).min() else {
         return Ok(Snapshot {
             files,
-            recent: Vec::new(),
+            ..Snapshot::default()
         });
     };
     let overlapping: Vec<&PathBuf> = files.iter().filter(|path| boundary_of(path) > oldest).collect();
@@ -66,6 +72,7 @@ pub fn take(events_dir: &Path, recent: Vec<(u64, RecordBatch)>) -> Result<Snapsh
         return Ok(Snapshot {
             files,
             recent: recent.into_iter().map(|(_, batch)| batch).collect(),
+            pin: None,
         });
     }
     let mut flushed = HashSet::new();
@@ -93,7 +100,11 @@ pub fn take(events_dir: &Path, recent: Vec<(u64, RecordBatch)>) -> Result<Snapsh
             .collect();
         kept.push(filter_record_batch(&batch, &keep)?);
     }
-    Ok(Snapshot { files, recent: kept })
+    Ok(Snapshot {
+        files,
+        recent: kept,
+        pin: None,
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::compaction::{compact_partition, recover_partition};
 use super::dedup::{DedupIndex, batch_keys, event_key};
 use super::inflight::{self, Admission, Seen};
 use super::partition::{parquet_files, partition_dirs, read_parquet_columns, write_partitioned};
+use super::readers::ReaderPins;
 use super::snapshot::{self, Snapshot};
 use super::wal::{self, Wal, WalFull};
 use crate::config::StorageConfig;
@@ -52,6 +53,8 @@ pub struct EventStore {
     flush_lock: tokio::sync::Mutex<()>,
     retry_after: Duration,
     listeners: Arc<RwLock<Vec<BatchListener>>>,
+    /// Readers of snapshots: a compaction's inputs stay until those before it are done.
+    pins: Arc<ReaderPins>,
 }
 
 /// Locks `data_dir` for this process (released by the kernel however it ends).
@@ -182,6 +185,11 @@ impl EventStore {
             flush_lock: tokio::sync::Mutex::new(()),
             retry_after,
             listeners,
+            pins: ReaderPins::new(Arc::new(|partition: &Path| {
+                if let Err(error) = recover_partition(partition) {
+                    tracing::error!(%error, partition = %partition.display(), "cannot remove the files a compaction replaced; they are left out of reads and removed at the next start");
+                }
+            })),
         }))
     }
 
@@ -273,6 +281,8 @@ impl EventStore {
 
     /// Everything stored, each event once, for a query.
     pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        // Pinned before the files are listed: none listed can go while it is held.
+        let pin = self.pins.pin();
         let recent: Vec<(u64, RecordBatch)> = {
             let memory = self.memory.read().expect("memory lock");
             memory
@@ -280,7 +290,9 @@ impl EventStore {
                 .map(|buffered| (buffered.segment, buffered.batch.clone()))
                 .collect()
         };
-        snapshot::take(&self.config.events_dir(), recent)
+        let mut snapshot = snapshot::take(&self.config.events_dir(), recent)?;
+        snapshot.pin = Some(pin);
+        Ok(snapshot)
     }
 
     /// Durable events not yet in Parquet.
@@ -343,10 +355,12 @@ impl EventStore {
         let min_files = self.config.compaction_min_files;
         let small = self.config.compaction_small_file_bytes;
         let metrics = self.metrics.clone();
+        let pins = self.pins.clone();
         super::background::run_low_priority("compaction", move || {
             let mut compacted = 0;
             for partition in partition_dirs(&events_dir) {
                 if let Some(done) = compact_partition(&partition, min_files, small)? {
+                    pins.retire(partition.clone());
                     compacted += 1;
                     metrics.compactions.inc();
                     metrics.parquet_files_written.inc();
@@ -441,197 +455,5 @@ pub fn read_snapshot(config: &StorageConfig) -> Result<Snapshot, StorageError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::wal::tests::batch_of;
-
-    fn config(dir: &Path) -> StorageConfig {
-        StorageConfig {
-            data_dir: dir.to_path_buf(),
-            ..StorageConfig::default()
-        }
-    }
-
-    fn open(dir: &Path) -> Arc<EventStore> {
-        EventStore::open(config(dir), IngestMetrics::default(), Duration::from_secs(1), vec![]).unwrap()
-    }
-
-    fn rows(batches: &[RecordBatch]) -> usize {
-        batches.iter().map(RecordBatch::num_rows).sum()
-    }
-
-    #[tokio::test]
-    async fn redelivered_events_are_stored_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        assert_eq!(
-            store.append(batch_of("a", 0..10)).await.unwrap(),
-            Appended {
-                stored: 10,
-                duplicates: 0
-            }
-        );
-        assert_eq!(
-            store.append(batch_of("a", 5..15)).await.unwrap(),
-            Appended {
-                stored: 5,
-                duplicates: 5
-            }
-        );
-        assert_eq!(rows(&store.recent()), 15);
-    }
-
-    #[tokio::test]
-    async fn a_second_store_on_the_same_directory_is_refused_until_the_first_closes() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = open(dir.path());
-        let refused = EventStore::open(
-            config(dir.path()),
-            IngestMetrics::default(),
-            Duration::from_secs(1),
-            vec![],
-        );
-        let message = refused.err().expect("a second store is refused").to_string();
-        assert!(message.contains("another Cordon server"), "{message}");
-        drop(first);
-        open(dir.path());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_redelivery_is_answered_only_once_its_original_is_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        // A listener that holds the first batch stands for an original still on its way.
-        let (entered, entered_rx) = std::sync::mpsc::channel::<()>();
-        let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let release_rx = Mutex::new(release_rx);
-        let hold: BatchListener = Arc::new(move |_| {
-            let _ = entered.send(());
-            let _ = release_rx.lock().unwrap().recv();
-        });
-        let store = EventStore::open(
-            config(dir.path()),
-            IngestMetrics::default(),
-            Duration::from_secs(1),
-            vec![],
-        )
-        .unwrap();
-        store.add_listener(hold);
-        let original = tokio::spawn({
-            let store = store.clone();
-            async move { store.append(batch_of("a", 0..10)).await }
-        });
-        tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
-            .await
-            .unwrap();
-        let retry = tokio::spawn({
-            let store = store.clone();
-            async move { store.append(batch_of("a", 0..10)).await }
-        });
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!retry.is_finished(), "the retry was answered before its original");
-        release.send(()).unwrap();
-        release.send(()).unwrap();
-        assert_eq!(original.await.unwrap().unwrap().stored, 10);
-        assert_eq!(
-            retry.await.unwrap().unwrap(),
-            Appended {
-                stored: 0,
-                duplicates: 10
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn acknowledged_events_survive_a_restart_without_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = open(dir.path());
-            store.append(batch_of("a", 0..10)).await.unwrap();
-            // Dropped without flushing: as after a crash.
-        }
-        let store = open(dir.path());
-        assert_eq!(rows(&store.recent()), 10);
-        assert_eq!(
-            store.append(batch_of("a", 0..10)).await.unwrap().duplicates,
-            10,
-            "still remembered"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_flush_moves_events_to_parquet_and_drops_wal_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.append(batch_of("a", 0..10)).await.unwrap();
-        assert_eq!(store.flush().await.unwrap(), 10);
-        assert!(store.recent().is_empty());
-        let segments = wal::list_segments(&store.config().wal_dir()).unwrap();
-        assert_eq!(segments.len(), 1, "only the open segment is left: {segments:?}");
-        let files: Vec<_> = partition_dirs(&store.config().events_dir())
-            .iter()
-            .flat_map(|dir| parquet_files(dir))
-            .collect();
-        assert_eq!(files.len(), 1);
-        drop(store);
-        // After a restart, ids in Parquet are still known.
-        let store = open(dir.path());
-        assert_eq!(
-            store.append(batch_of("a", 0..12)).await.unwrap(),
-            Appended {
-                stored: 2,
-                duplicates: 10
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn a_crash_between_parquet_write_and_wal_delete_stores_nothing_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.append(batch_of("a", 0..10)).await.unwrap();
-        let wal_dir = store.config().wal_dir();
-        let kept: Vec<(PathBuf, Vec<u8>)> = wal::list_segments(&wal_dir)
-            .unwrap()
-            .into_iter()
-            .map(|segment| {
-                let path = wal::segment_path(&wal_dir, segment);
-                let bytes = std::fs::read(&path).unwrap();
-                (path, bytes)
-            })
-            .collect();
-        store.flush().await.unwrap();
-        drop(store);
-        for (path, bytes) in kept {
-            std::fs::write(path, bytes).unwrap(); // as if the deletes never happened
-        }
-        let store = open(dir.path());
-        assert!(
-            store.recent().is_empty(),
-            "replayed events already in parquet are skipped"
-        );
-    }
-
-    #[tokio::test]
-    async fn back_pressure_when_parquet_falls_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = StorageConfig {
-            max_buffered_events: 10,
-            flush_max_events: 5,
-            ..config(dir.path())
-        };
-        let store = EventStore::open(config, IngestMetrics::default(), Duration::from_secs(2), vec![]).unwrap();
-        store.append(batch_of("a", 0..10)).await.unwrap();
-        match store.append(batch_of("a", 10..11)).await {
-            Err(IngestError::Overloaded { retry_after, .. }) => {
-                assert_eq!(retry_after, Duration::from_secs(2))
-            }
-            other => panic!("expected back-pressure, got {other:?}"),
-        }
-        store.flush().await.unwrap();
-        assert_eq!(
-            store.append(batch_of("a", 10..11)).await.unwrap().stored,
-            1,
-            "the refused event was not remembered"
-        );
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;
