@@ -110,7 +110,7 @@ async fn a_2xx_delivers_once_with_the_contract_body_headers_and_signature() {
     .unwrap();
 
     // Nothing more is sent, however long it runs.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert_eq!(receiver.seen().len(), 1);
     let audit = running
         .responder
@@ -202,7 +202,7 @@ async fn a_400_fails_at_once_and_a_responder_can_retry_it() {
     let (_dir, receiver, running) = one_automatic("isolate_host", vec![Reply::status(400)], Reply::status(200)).await;
     let action = the_action(&running.responder).await;
     reaches(&running.responder, &action.id, ActionState::Failed).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert_eq!(receiver.seen().len(), 1, "a 400 is not retried");
     let failed = running.responder.get(&action.id).unwrap().unwrap();
     assert_eq!(failed.last_status, Some(400));
@@ -295,7 +295,7 @@ async fn a_pending_action_survives_a_crash_and_is_delivered_once_after_it() {
         alerts,
         playbooks(vec![step("isolate_host", auto())]),
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.settled().await;
     assert_eq!(up.seen().len(), 1);
     running.stop().await;
 }
@@ -365,7 +365,7 @@ async fn approval_sends_and_denial_does_not() {
             == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    running.settled().await;
     assert!(receiver.seen().is_empty(), "nothing is sent before approval");
     let held = running.responder.list(&ActionFilter::default()).unwrap();
     let on = |host: &str| {
@@ -388,7 +388,7 @@ async fn approval_sends_and_denial_does_not() {
         .unwrap();
     assert_eq!(denied.state, ActionState::Denied);
     reaches(&running.responder, &first.id, ActionState::Succeeded).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     let seen = receiver.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].json()["target"]["host_id"], "wks-1");
@@ -433,7 +433,7 @@ async fn dry_run_records_what_would_be_sent_and_sends_nothing() {
             == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     assert!(receiver.seen().is_empty());
     let audit = running.responder.audit(&AuditFilter::default()).unwrap();
     let recorded: Vec<_> = audit.iter().filter(|entry| entry.event == "dry_run").collect();

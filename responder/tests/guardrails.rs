@@ -54,7 +54,7 @@ async fn isolations_beyond_the_cap_and_of_protected_hosts_wait_for_approval() {
     })
     .await;
     eventually(WAIT, "deliveries", || receiver.seen().len() == 7).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     let seen = receiver.seen();
     let isolated: Vec<String> = seen
         .iter()
@@ -102,7 +102,7 @@ async fn revocations_beyond_the_fleet_or_the_user_cap_wait_for_approval() {
     })
     .await;
     eventually(WAIT, "deliveries", || receiver.seen().len() == 4).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.settled().await;
     let revoked: Vec<String> = receiver
         .seen()
         .iter()

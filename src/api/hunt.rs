@@ -190,30 +190,42 @@ pub async fn timeline(
         Some(text) => parse_since(text).map_err(ApiError::bad_request)?,
         None => chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX),
     };
-    let time = |nanos: i64| lit(ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into())));
     on_pool(&state, limit, move |context| async move {
-        // Values go in as literals, never spliced into SQL text.
-        let mut frame = context
-            .table("events")
-            .await
-            .map_err(ApiError::internal)?
-            .filter(col("time").gt_eq(time(since)).and(col("time").lt_eq(time(until))))
-            .map_err(ApiError::internal)?;
-        if let Some(host) = &query.host_id {
-            frame = frame
-                .filter(col("host_id").eq(lit(host.as_str())))
-                .map_err(ApiError::internal)?;
-        }
-        if let Some(user) = &query.user_name {
-            frame = frame
-                .filter(col("user_name").eq(lit(user.as_str())))
-                .map_err(ApiError::internal)?;
-        }
-        frame
-            .sort(vec![col("time").sort(false, false)])
-            .map_err(ApiError::internal)
+        timeline_frame(
+            &context,
+            query.host_id.as_deref(),
+            query.user_name.as_deref(),
+            since,
+            until,
+        )
+        .await
+        .map_err(ApiError::internal)
     })
     .await
+}
+
+/// An entity's events between `since` and `until` (ns), newest first: the timeline's
+/// query, shared with `cordon bench hunt`.
+pub async fn timeline_frame(
+    context: &SessionContext,
+    host_id: Option<&str>,
+    user_name: Option<&str>,
+    since: i64,
+    until: i64,
+) -> datafusion::error::Result<DataFrame> {
+    let time = |nanos: i64| lit(ScalarValue::TimestampNanosecond(Some(nanos), Some("UTC".into())));
+    // Values go in as literals, never spliced into SQL text.
+    let mut frame = context
+        .table("events")
+        .await?
+        .filter(col("time").gt_eq(time(since)).and(col("time").lt_eq(time(until))))?;
+    if let Some(host) = host_id {
+        frame = frame.filter(col("host_id").eq(lit(host)))?;
+    }
+    if let Some(user) = user_name {
+        frame = frame.filter(col("user_name").eq(lit(user)))?;
+    }
+    frame.sort(vec![col("time").sort(false, false)])
 }
 
 /// `GET /api/v1/alerts/{id}/events`: the stored events an alert rests on, oldest first.

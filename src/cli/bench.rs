@@ -13,6 +13,9 @@ pub enum BenchCommand {
     /// Kafka to durable storage (a running broker: scripts/kafka-broker.sh), next to the
     /// OTLP/gRPC figure for the same payloads.
     Kafka(crate::bench::kafka::KafkaBenchOptions),
+    /// Hunt and timeline latency over a large store: the live snapshot against
+    /// re-reading the files for every request.
+    Hunt(crate::bench::hunt::HuntBenchOptions),
 }
 
 fn warn_if_debug(bench: &str) {
@@ -34,6 +37,10 @@ pub async fn run(bench: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Kafka(options) => {
             warn_if_debug("kafka");
             crate::bench::kafka::run(options).await?;
+        }
+        BenchCommand::Hunt(options) => {
+            warn_if_debug("hunt");
+            crate::bench::hunt::run(options).await?;
         }
     }
     Ok(())

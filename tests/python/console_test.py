@@ -38,6 +38,7 @@ try:
     row = wait.until(ready.presence_of_element_located(
         (By.XPATH, f"//tbody[@id='alerts']/tr[td[contains(., '{rule}')]]")))
     summary["queue_rows"] = len(driver.find_elements(By.CSS_SELECTOR, "#alerts tr[data-id]"))
+    summary["alert_id"] = row.get_attribute("data-id")
     driver.save_screenshot(f"{shots}/alerts.png")
     row.click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-evidence tr td.mono")))
@@ -74,6 +75,7 @@ try:
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#actions td.state")))
     driver.save_screenshot(f"{shots}/responses.png")
     driver.get(base + "/#/hunt")
+    summary["hunt_sql"] = driver.find_element(By.ID, "sql").get_attribute("value")
     wait.until(ready.element_to_be_clickable((By.ID, "run"))).click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#hunt-table tbody tr")))
     summary["hunt_rows"] = len(driver.find_elements(By.CSS_SELECTOR, "#hunt-table tbody tr"))

@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use cordon_responder::config::{RetryConfig, TargetConfig};
 use cordon_responder::enrich::{EvidenceProvenance, TargetEnricher};
 use cordon_responder::playbook::PlaybookSource;
-use cordon_responder::{Responder, ResponderConfig, ResponderMetrics};
+use cordon_responder::store::ActionFilter;
+use cordon_responder::{ActionState, Responder, ResponderConfig, ResponderMetrics};
 use cordon_schemas::alert::{Alert, AlertNote, AlertStatus, Evidence, Severity, rfc3339};
 pub use cordon_schemas::{ActionKind, AlertFeed};
 use cordon_schemas::{FeedError, ResponseMode, ResponseStep};
@@ -341,6 +342,7 @@ impl TargetEnricher for AuthenticatedEvidence {
 pub struct Running {
     pub responder: Arc<Responder>,
     pub task: tokio::task::JoinHandle<()>,
+    feed: Arc<MemoryFeed>,
     stop: watch::Sender<bool>,
 }
 
@@ -362,13 +364,37 @@ impl Running {
         playbooks: Arc<dyn PlaybookSource>,
         evidence: Option<Arc<dyn TargetEnricher>>,
     ) -> Running {
-        let responder = Responder::open(config, db, alerts, ResponderMetrics::default()).unwrap();
+        let responder = Responder::open(config, db, alerts.clone(), ResponderMetrics::default()).unwrap();
         if let Some(evidence) = evidence {
             responder.set_enricher(evidence);
         }
         let (stop, stopped) = watch::channel(false);
         let task = responder.start(playbooks, stopped);
-        Running { responder, task, stop }
+        Running {
+            responder,
+            task,
+            feed: alerts,
+            stop,
+        }
+    }
+
+    /// Waits until the responder can send nothing more by itself: it has taken every
+    /// alert (its cursor is at the feed's end) and no action is pending or in flight.
+    /// Then what the receiver saw is all it will see, until someone approves or retries.
+    pub async fn settled(&self) {
+        eventually(Duration::from_secs(10), "the responder to settle", || {
+            let alerts = self.feed.alerts.lock().unwrap().len() as i64;
+            let taken =
+                alerts == 0 || self.feed.cursor(cordon_responder::service::FEED_CONSUMER).unwrap() == Some(alerts);
+            let busy = self
+                .responder
+                .list(&ActionFilter::default())
+                .unwrap()
+                .iter()
+                .any(|action| matches!(action.state, ActionState::Pending | ActionState::InFlight));
+            taken && !busy
+        })
+        .await
     }
 
     /// A crash: the task is dropped wherever it is, nothing is finished.
