@@ -15,7 +15,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// How an event stands against its key's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Timing {
     /// Evaluated; it moves the key's clock.
     OnTime,
     /// Evaluated, but its time is further ahead of its arrival than the allowed
@@ -27,9 +27,9 @@ pub enum Verdict {
     TooOld,
 }
 
-impl Verdict {
+impl Timing {
     pub fn evaluated(self) -> bool {
-        matches!(self, Verdict::OnTime | Verdict::Skewed)
+        matches!(self, Timing::OnTime | Timing::Skewed)
     }
 }
 
@@ -51,17 +51,17 @@ impl TimePolicy {
     }
 
     /// The verdict on one event, given its key's clock (None: the key is new).
-    pub fn judge(&self, event_time: i64, arrival: i64, clock: Option<i64>) -> Verdict {
+    pub fn judge(&self, event_time: i64, arrival: i64, clock: Option<i64>) -> Timing {
         if event_time < arrival.saturating_sub(Self::nanos(self.max_event_age)) {
-            return Verdict::TooOld;
+            return Timing::TooOld;
         }
         if clock.is_some_and(|newest| event_time < newest.saturating_sub(self.lateness_nanos())) {
-            return Verdict::Late;
+            return Timing::Late;
         }
         if event_time > arrival.saturating_add(Self::nanos(self.max_clock_skew)) {
-            return Verdict::Skewed;
+            return Timing::Skewed;
         }
-        Verdict::OnTime
+        Timing::OnTime
     }
 }
 
@@ -130,17 +130,17 @@ impl KeyClocks {
     }
 
     /// Judges one event and moves its key's clock when it counts.
-    pub fn observe(&mut self, policy: &TimePolicy, key: &str, event_time: i64, arrival: i64) -> Verdict {
+    pub fn observe(&mut self, policy: &TimePolicy, key: &str, event_time: i64, arrival: i64) -> Timing {
         let clock = self.clocks.get_mut(key);
         let verdict = policy.judge(event_time, arrival, clock.as_ref().map(|clock| clock.newest));
         match clock {
             Some(clock) => {
                 clock.last_arrival = clock.last_arrival.max(arrival);
-                if verdict == Verdict::OnTime {
+                if verdict == Timing::OnTime {
                     clock.newest = clock.newest.max(event_time);
                 }
             }
-            None if verdict == Verdict::OnTime => {
+            None if verdict == Timing::OnTime => {
                 self.clocks.insert(
                     key.to_string(),
                     KeyClock {
@@ -190,14 +190,14 @@ mod tests {
     fn each_key_keeps_its_own_time() {
         let mut clocks = KeyClocks::default();
         let policy = policy();
-        assert_eq!(clocks.observe(&policy, "a", 60 * MIN, 60 * MIN), Verdict::OnTime);
+        assert_eq!(clocks.observe(&policy, "a", 60 * MIN, 60 * MIN), Timing::OnTime);
         // Host b uploads an hour of buffered events: on time against its own clock.
-        assert_eq!(clocks.observe(&policy, "b", 0, 60 * MIN), Verdict::OnTime);
-        assert_eq!(clocks.observe(&policy, "b", 30 * MIN, 60 * MIN), Verdict::OnTime);
+        assert_eq!(clocks.observe(&policy, "b", 0, 60 * MIN), Timing::OnTime);
+        assert_eq!(clocks.observe(&policy, "b", 30 * MIN, 60 * MIN), Timing::OnTime);
         // Within b, a straggler more than the lateness behind b's newest is late ...
-        assert_eq!(clocks.observe(&policy, "b", 24 * MIN, 60 * MIN), Verdict::Late);
+        assert_eq!(clocks.observe(&policy, "b", 24 * MIN, 60 * MIN), Timing::Late);
         // ... and one inside the bound is not.
-        assert_eq!(clocks.observe(&policy, "b", 26 * MIN, 60 * MIN), Verdict::OnTime);
+        assert_eq!(clocks.observe(&policy, "b", 26 * MIN, 60 * MIN), Timing::OnTime);
         assert_eq!(clocks.newest("b"), Some(30 * MIN));
     }
 
@@ -205,16 +205,16 @@ mod tests {
     fn skewed_events_move_no_clock_and_old_ones_are_refused() {
         let mut clocks = KeyClocks::default();
         let policy = policy();
-        assert_eq!(clocks.observe(&policy, "a", 10 * MIN, 10 * MIN), Verdict::OnTime);
-        assert_eq!(clocks.observe(&policy, "a", 100 * MIN, 10 * MIN), Verdict::Skewed);
+        assert_eq!(clocks.observe(&policy, "a", 10 * MIN, 10 * MIN), Timing::OnTime);
+        assert_eq!(clocks.observe(&policy, "a", 100 * MIN, 10 * MIN), Timing::Skewed);
         assert_eq!(
             clocks.newest("a"),
             Some(10 * MIN),
             "a clock in the future moves nothing"
         );
-        assert_eq!(clocks.observe(&policy, "a", 9 * MIN, 10 * MIN), Verdict::OnTime);
+        assert_eq!(clocks.observe(&policy, "a", 9 * MIN, 10 * MIN), Timing::OnTime);
         let week = 7 * 24 * 60 * MIN;
-        assert_eq!(clocks.observe(&policy, "c", 0, week + MIN), Verdict::TooOld);
+        assert_eq!(clocks.observe(&policy, "c", 0, week + MIN), Timing::TooOld);
         assert!(clocks.newest("c").is_none(), "a refused event starts no clock");
     }
 

@@ -20,7 +20,7 @@ use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
-use crate::clock::{KeyClocks, TimePolicy, Verdict, row_keys};
+use crate::clock::{KeyClocks, TimePolicy, Timing, row_keys};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
 use crate::evaluate::{RuleState, Watermarks};
@@ -487,7 +487,7 @@ impl Engine {
         let lateness = self.policy.lateness_nanos();
         let mut standing: Vec<Standing> = (0..rows)
             .map(|row| Standing {
-                verdict: Verdict::OnTime,
+                verdict: Timing::OnTime,
                 delayed: arrivals[row].saturating_sub(times[row]) > lateness,
             })
             .collect();
@@ -531,11 +531,11 @@ impl Engine {
             standing[row].delayed &= evaluated_anywhere[row];
             let stood = standing[row];
             match stood.verdict {
-                Verdict::Late | Verdict::TooOld => not_evaluated += 1,
-                Verdict::Skewed => skewed += 1,
-                Verdict::OnTime => {}
+                Timing::Late | Timing::TooOld => not_evaluated += 1,
+                Timing::Skewed => skewed += 1,
+                Timing::OnTime => {}
             }
-            too_old += u64::from(stood.verdict == Verdict::TooOld);
+            too_old += u64::from(stood.verdict == Timing::TooOld);
             delayed += u64::from(stood.delayed);
             if let Some(hosts) = &hosts
                 && hosts.is_valid(row)
@@ -624,12 +624,12 @@ impl Engine {
 }
 
 /// The worse of two verdicts, for reporting an event once across clock groups.
-fn rank(verdict: Verdict) -> u8 {
+fn rank(verdict: Timing) -> u8 {
     match verdict {
-        Verdict::OnTime => 0,
-        Verdict::Skewed => 1,
-        Verdict::Late => 2,
-        Verdict::TooOld => 3,
+        Timing::OnTime => 0,
+        Timing::Skewed => 1,
+        Timing::Late => 2,
+        Timing::TooOld => 3,
     }
 }
 

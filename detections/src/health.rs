@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::clock::Verdict;
+use crate::clock::Timing;
 
 /// One host's counts since it was first seen (or since it was last forgotten).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct HealthBook {
 /// How one event stood, across every rule's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
-    pub verdict: Verdict,
+    pub verdict: Timing,
     /// Arrived more than the lateness after its time, and some rule evaluated it.
     pub delayed: bool,
 }
@@ -62,15 +62,15 @@ impl HealthBook {
             }),
         };
         match standing.verdict {
-            Verdict::Late => health.late += 1,
-            Verdict::TooOld => health.too_old += 1,
-            Verdict::Skewed => health.skewed += 1,
-            Verdict::OnTime => {}
+            Timing::Late => health.late += 1,
+            Timing::TooOld => health.too_old += 1,
+            Timing::Skewed => health.skewed += 1,
+            Timing::OnTime => {}
         }
         if standing.delayed {
             health.delayed += 1;
         }
-        if standing.verdict == Verdict::OnTime || standing.delayed {
+        if standing.verdict == Timing::OnTime || standing.delayed {
             health.newest_time = health.newest_time.max(event_time);
         }
         health.last_arrival = health.last_arrival.max(arrival);
@@ -153,18 +153,18 @@ pub struct HealthReport {
 mod tests {
     use super::*;
 
-    fn standing(verdict: Verdict, delayed: bool) -> Standing {
+    fn standing(verdict: Timing, delayed: bool) -> Standing {
         Standing { verdict, delayed }
     }
 
     #[test]
     fn counts_per_host_and_ranks_the_worst_first() {
         let mut book = HealthBook::default();
-        book.observe("quiet", 10, 10, standing(Verdict::OnTime, false));
-        book.observe("laptop", 0, 3_600, standing(Verdict::OnTime, true));
-        book.observe("skewed", 9_000, 10, standing(Verdict::Skewed, false));
-        book.observe("skewed", 1, 10, standing(Verdict::Late, false));
-        book.observe("skewed", 0, 10, standing(Verdict::TooOld, false));
+        book.observe("quiet", 10, 10, standing(Timing::OnTime, false));
+        book.observe("laptop", 0, 3_600, standing(Timing::OnTime, true));
+        book.observe("skewed", 9_000, 10, standing(Timing::Skewed, false));
+        book.observe("skewed", 1, 10, standing(Timing::Late, false));
+        book.observe("skewed", 0, 10, standing(Timing::TooOld, false));
         let report = book.report(10, 5);
         let names: Vec<&str> = report.troubled.iter().map(|h| h.host_id.as_str()).collect();
         assert_eq!(names, vec!["skewed", "laptop"], "quiet has nothing to report");

@@ -19,7 +19,8 @@ use cordon_schemas::{ConversionReport, EventBatchBuilder, Provenance, flat};
 use crate::auth::{Authenticator, ConnectionInfo};
 
 /// The transports events arrive by; each is a metrics label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     OtlpGrpc,
@@ -32,13 +33,7 @@ pub enum Transport {
 
 impl Transport {
     pub fn label(self) -> &'static str {
-        match self {
-            Transport::OtlpGrpc => "otlp_grpc",
-            Transport::OtlpHttp => "otlp_http",
-            Transport::Kafka => "kafka",
-            Transport::OpaLogs => "opa_logs",
-            Transport::Responder => "responder",
-        }
+        self.into()
     }
 }
 

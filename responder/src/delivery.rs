@@ -9,29 +9,26 @@ use crate::config::ResolvedTarget;
 use crate::signing::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// What the answer means for the action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Outcome {
     Success,
     Retry,
     Fail,
 }
 
-impl Verdict {
+impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Success => "success",
-            Verdict::Retry => "retry",
-            Verdict::Fail => "fail",
-        }
+        self.into()
     }
 }
 
 /// The verdict for an HTTP status.
-pub fn classify(status: u16) -> Verdict {
+pub fn classify(status: u16) -> Outcome {
     match status {
-        200..=299 => Verdict::Success,
-        429 | 500..=599 => Verdict::Retry,
-        _ => Verdict::Fail,
+        200..=299 => Outcome::Success,
+        429 | 500..=599 => Outcome::Retry,
+        _ => Outcome::Fail,
     }
 }
 
@@ -42,7 +39,7 @@ pub struct Attempt {
     pub latency: Duration,
     pub error: Option<String>,
     pub retry_after: Option<Duration>,
-    pub verdict: Verdict,
+    pub verdict: Outcome,
 }
 
 /// The longest part of a refusal's body kept as its error.
@@ -96,7 +93,7 @@ impl Deliverer {
                     .and_then(|value| parse_retry_after(value, chrono::Utc::now()));
                 let verdict = classify(status);
                 let error = match verdict {
-                    Verdict::Success => None,
+                    Outcome::Success => None,
                     _ => {
                         let text = response.text().await.unwrap_or_default();
                         let snippet: String = text.chars().take(ERROR_BODY_BYTES).collect();
@@ -121,7 +118,7 @@ impl Deliverer {
                 latency: started.elapsed(),
                 error: Some(describe(&error, target.config.timeout)),
                 retry_after: None,
-                verdict: Verdict::Retry,
+                verdict: Outcome::Retry,
             },
         }
     }
@@ -155,19 +152,19 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_as_the_contract_says() {
-        assert_eq!(classify(200), Verdict::Success);
-        assert_eq!(classify(204), Verdict::Success);
-        assert_eq!(classify(429), Verdict::Retry);
-        assert_eq!(classify(500), Verdict::Retry);
-        assert_eq!(classify(503), Verdict::Retry);
-        assert_eq!(classify(400), Verdict::Fail);
-        assert_eq!(classify(401), Verdict::Fail);
-        assert_eq!(classify(404), Verdict::Fail);
+        assert_eq!(classify(200), Outcome::Success);
+        assert_eq!(classify(204), Outcome::Success);
+        assert_eq!(classify(429), Outcome::Retry);
+        assert_eq!(classify(500), Outcome::Retry);
+        assert_eq!(classify(503), Outcome::Retry);
+        assert_eq!(classify(400), Outcome::Fail);
+        assert_eq!(classify(401), Outcome::Fail);
+        assert_eq!(classify(404), Outcome::Fail);
         assert_eq!(
             classify(408),
-            Verdict::Fail,
+            Outcome::Fail,
             "the contract retries only 429 among the 4xx"
         );
-        assert_eq!(classify(301), Verdict::Fail, "redirects are not followed");
+        assert_eq!(classify(301), Outcome::Fail, "redirects are not followed");
     }
 }

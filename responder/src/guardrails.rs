@@ -10,7 +10,7 @@ use crate::model::Target;
 
 /// Whether an automatic action may go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     Proceed,
     /// Wait for approval, for this reason.
     Hold(String),
@@ -26,13 +26,13 @@ pub struct Recent {
 }
 
 /// Checks an automatic action against the protected hosts and the caps of its kind.
-pub fn check(action: &dyn ResponseAction, target: &Target, config: &GuardrailConfig, recent: Recent) -> Verdict {
+pub fn check(action: &dyn ResponseAction, target: &Target, config: &GuardrailConfig, recent: Recent) -> Decision {
     let window = |window| humantime_serde::re::humantime::format_duration(window).to_string();
     let (what, fleet_cap, user_cap, window, setting) = if action.isolates() {
         if let Some(host) = &target.host_id
             && let Some(pattern) = config.protected_hosts.iter().find(|pattern| glob_match(host, pattern))
         {
-            return Verdict::Hold(format!(
+            return Decision::Hold(format!(
                 "host {host} is protected (responder.guardrails.protected_hosts: {pattern})"
             ));
         }
@@ -54,10 +54,10 @@ pub fn check(action: &dyn ResponseAction, target: &Target, config: &GuardrailCon
             "revocation_cap",
         )
     } else {
-        return Verdict::Proceed;
+        return Decision::Proceed;
     };
     if recent.fleet >= fleet_cap {
-        return Verdict::Hold(format!(
+        return Decision::Hold(format!(
             "{what} cap reached: {} automatic {what}s in the last {window} (responder.guardrails.{setting} = {fleet_cap})",
             recent.fleet
         ));
@@ -65,12 +65,12 @@ pub fn check(action: &dyn ResponseAction, target: &Target, config: &GuardrailCon
     if let Some(user) = &target.user_name
         && recent.user >= user_cap
     {
-        return Verdict::Hold(format!(
+        return Decision::Hold(format!(
             "{what} cap for {user} reached: {} automatic {what}s of theirs in the last {window} (responder.guardrails.{setting}_per_user = {user_cap})",
             recent.user
         ));
     }
-    Verdict::Proceed
+    Decision::Proceed
 }
 
 #[cfg(test)]
@@ -106,23 +106,25 @@ mod tests {
             ..GuardrailConfig::default()
         };
         let isolate = for_kind(ActionKind::IsolateHost);
-        assert_eq!(check(isolate, &host("wks-1"), &config, fleet(1)), Verdict::Proceed);
+        assert_eq!(check(isolate, &host("wks-1"), &config, fleet(1)), Decision::Proceed);
         assert!(
-            matches!(check(isolate, &host("dc-01"), &config, fleet(0)), Verdict::Hold(why) if why.contains("protected"))
+            matches!(check(isolate, &host("dc-01"), &config, fleet(0)), Decision::Hold(why) if why.contains("protected"))
         );
         assert!(matches!(
             check(isolate, &host("BUILD-07"), &config, fleet(0)),
-            Verdict::Hold(_)
+            Decision::Hold(_)
         ));
-        assert_eq!(check(isolate, &host("build-107"), &config, fleet(0)), Verdict::Proceed);
-        assert!(matches!(check(isolate, &host("wks-1"), &config, fleet(2)), Verdict::Hold(why) if why.contains("cap")));
+        assert_eq!(check(isolate, &host("build-107"), &config, fleet(0)), Decision::Proceed);
+        assert!(
+            matches!(check(isolate, &host("wks-1"), &config, fleet(2)), Decision::Hold(why) if why.contains("cap"))
+        );
         let user_full = Recent { fleet: 1, user: 2 };
         assert!(matches!(
             check(isolate, &of("wks-1", "alice"), &config, user_full),
-            Verdict::Hold(why) if why.contains("isolation cap for alice") && why.contains("isolation_cap_per_user = 2")
+            Decision::Hold(why) if why.contains("isolation cap for alice") && why.contains("isolation_cap_per_user = 2")
         ));
         let notify = for_kind(ActionKind::Notify);
-        assert_eq!(check(notify, &host("dc-01"), &config, fleet(99)), Verdict::Proceed);
+        assert_eq!(check(notify, &host("dc-01"), &config, fleet(99)), Decision::Proceed);
     }
 
     #[test]
@@ -134,15 +136,15 @@ mod tests {
         let revoke = for_kind(ActionKind::RevokeToken);
         assert_eq!(
             check(revoke, &of("dc-01", "alice"), &config, Recent { fleet: 9, user: 2 }),
-            Verdict::Proceed
+            Decision::Proceed
         );
         assert!(matches!(
             check(revoke, &of("wks-1", "alice"), &config, fleet(10)),
-            Verdict::Hold(why) if why.contains("revocation cap reached: 10") && why.contains("revocation_cap = 10")
+            Decision::Hold(why) if why.contains("revocation cap reached: 10") && why.contains("revocation_cap = 10")
         ));
         assert!(matches!(
             check(revoke, &of("wks-1", "alice"), &config, Recent { fleet: 3, user: 3 }),
-            Verdict::Hold(why) if why.contains("revocation cap for alice")
+            Decision::Hold(why) if why.contains("revocation cap for alice")
         ));
     }
 }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// Where an action stands. `succeeded`, `failed`, `denied` and `dry_run` are final
 /// (a responder may retry a failed one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
     /// Waiting for its next try.
@@ -33,19 +34,11 @@ impl ActionState {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ActionState::Pending => "pending",
-            ActionState::AwaitingApproval => "awaiting_approval",
-            ActionState::InFlight => "in_flight",
-            ActionState::Succeeded => "succeeded",
-            ActionState::Failed => "failed",
-            ActionState::Denied => "denied",
-            ActionState::DryRun => "dry_run",
-        }
+        self.into()
     }
 
     pub fn parse(text: &str) -> Option<ActionState> {
-        ActionState::ALL.into_iter().find(|state| state.as_str() == text)
+        text.parse().ok()
     }
 }
 
@@ -111,3 +104,17 @@ pub struct AuditEntry {
 }
 
 pub use cordon_schemas::time::{now_nanos, rfc3339};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_their_serde_names_and_parse_back() {
+        for state in ActionState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(ActionState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(ActionState::parse("AwaitingApproval"), None);
+    }
+}

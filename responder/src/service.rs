@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use crate::actions::{self, ResponseAction};
 use crate::backoff;
 use crate::config::{ResolvedTarget, ResponderConfig};
-use crate::delivery::{Deliverer, Verdict};
+use crate::delivery::{Deliverer, Outcome};
 use crate::enrich::TargetEnricher;
 use crate::error::ResponderError;
 use crate::guardrails;
@@ -218,8 +218,8 @@ impl Responder {
                 }
                 Ok(()) if shortfall.is_some() => (ActionState::AwaitingApproval, shortfall.clone()),
                 Ok(()) => match self.guardrail(action, &target)? {
-                    guardrails::Verdict::Proceed => (ActionState::Pending, None),
-                    guardrails::Verdict::Hold(why) => (ActionState::AwaitingApproval, Some(why)),
+                    guardrails::Decision::Proceed => (ActionState::Pending, None),
+                    guardrails::Decision::Hold(why) => (ActionState::AwaitingApproval, Some(why)),
                 },
             };
             let body = WebhookBody {
@@ -257,14 +257,14 @@ impl Responder {
         }
     }
 
-    fn guardrail(&self, action: &dyn ResponseAction, target: &Target) -> Result<guardrails::Verdict, ResponderError> {
+    fn guardrail(&self, action: &dyn ResponseAction, target: &Target) -> Result<guardrails::Decision, ResponderError> {
         let config = &self.config.guardrails;
         let (kind, window): (fn(&dyn ResponseAction) -> bool, _) = if action.isolates() {
             (|action| action.isolates(), config.isolation_window)
         } else if action.revokes() {
             (|action| action.revokes(), config.revocation_window)
         } else {
-            return Ok(guardrails::Verdict::Proceed);
+            return Ok(guardrails::Decision::Proceed);
         };
         let same_kind: Vec<&str> = actions::REGISTRY
             .iter()
@@ -374,12 +374,12 @@ impl Responder {
             line.error = attempt.error.clone();
             line.detail = Some(format!("POST {}", crate::shown_url::shown_url(&target.config.url)));
             let after = match attempt.verdict {
-                Verdict::Success => After::Succeeded,
-                Verdict::Fail => After::Failed(format!(
+                Outcome::Success => After::Succeeded,
+                Outcome::Fail => After::Failed(format!(
                     "{} (not retried: a 4xx other than 429 means the request itself is wrong)",
                     attempt.error.clone().unwrap_or_default()
                 )),
-                Verdict::Retry => self.retry_or_give_up(&claimed, attempt.retry_after, attempt.error.as_deref()),
+                Outcome::Retry => self.retry_or_give_up(&claimed, attempt.retry_after, attempt.error.as_deref()),
             };
             (Some(line), after)
         } else {

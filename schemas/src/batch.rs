@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder};
 use arrow::record_batch::RecordBatch;
 
-use crate::content::Verdict;
+use crate::content::ContentFate;
 use crate::fields::{ATTR_FIELDS, FieldType};
 use crate::kind::EventKind;
 use crate::provenance::Provenance;
@@ -14,7 +14,8 @@ use crate::reject::{Notice, RejectReason};
 use crate::schema::event_schema;
 
 /// Whether an event's signature was checked, and how it came out (contract section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum SignatureStatus {
     Missing,
     Valid,
@@ -23,11 +24,7 @@ pub enum SignatureStatus {
 
 impl SignatureStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SignatureStatus::Missing => "missing",
-            SignatureStatus::Valid => "valid",
-            SignatureStatus::Bad => "bad",
-        }
+        self.into()
     }
 }
 
@@ -302,14 +299,14 @@ impl EventBatchBuilder {
             let allowed = !from_producer || self.name_allowed(key);
             if !allowed {
                 match self.content.judge_unlisted(&text) {
-                    Verdict::Keep => unreachable!("judge_unlisted never keeps"),
-                    Verdict::Hash(digest) => {
+                    ContentFate::Keep => unreachable!("judge_unlisted never keeps"),
+                    ContentFate::Hash(digest) => {
                         hashed = (hashed.0.or(Some(key)), hashed.1 + 1);
                         self.extra.keys().append_value(key);
                         self.extra.values().append_value(digest);
                         continue;
                     }
-                    Verdict::Drop => {
+                    ContentFate::Drop => {
                         dropped = (dropped.0.or(Some(key)), dropped.1 + 1);
                         continue;
                     }

@@ -163,7 +163,7 @@ pub struct ContentPolicy {
 
 /// What becomes of one attribute.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum ContentFate {
     Keep,
     Hash(String),
     Drop,
@@ -245,24 +245,24 @@ impl ContentPolicy {
     }
 
     /// What to store for an attribute `name` whose value reads `text`.
-    pub fn judge(&self, name: &str, text: &str) -> Verdict {
+    pub fn judge(&self, name: &str, text: &str) -> ContentFate {
         if self.allows(name) {
-            return Verdict::Keep;
+            return ContentFate::Keep;
         }
         self.judge_unlisted(text)
     }
 
     /// What to store of an attribute no list names, whose value reads `text`.
-    pub fn judge_unlisted(&self, text: &str) -> Verdict {
+    pub fn judge_unlisted(&self, text: &str) -> ContentFate {
         match (&self.unlisted, &self.key) {
             (Unlisted::Hash, Some(key)) => {
                 let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
                 mac.update(text.as_bytes());
                 let digest = mac.finalize().into_bytes();
                 let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-                Verdict::Hash(format!("hmac-sha256:{hex};bytes={}", text.len()))
+                ContentFate::Hash(format!("hmac-sha256:{hex};bytes={}", text.len()))
             }
-            _ => Verdict::Drop,
+            _ => ContentFate::Drop,
         }
     }
 }
@@ -295,7 +295,7 @@ mod tests {
         ] {
             assert!(!policy.allows(name), "{name:?} would be stored");
             match policy.judge(name, "secret words") {
-                Verdict::Hash(value) => {
+                ContentFate::Hash(value) => {
                     assert!(
                         value.starts_with("hmac-sha256:") && value.ends_with(";bytes=12"),
                         "{value}"
@@ -334,8 +334,8 @@ mod tests {
         assert_eq!(one, hashing().judge("message", "hello"));
         let other_key = ContentPolicy::new::<&str>(&[], Unlisted::Hash, Some(b"other".to_vec()));
         assert_ne!(one, other_key.judge("message", "hello"));
-        assert_eq!(ContentPolicy::default().judge("message", "hello"), Verdict::Drop);
+        assert_eq!(ContentPolicy::default().judge("message", "hello"), ContentFate::Drop);
         let dropping = ContentPolicy::new::<&str>(&[], Unlisted::Drop, Some(b"key".to_vec()));
-        assert_eq!(dropping.judge("message", "hello"), Verdict::Drop);
+        assert_eq!(dropping.judge("message", "hello"), ContentFate::Drop);
     }
 }

@@ -3,33 +3,45 @@
 use serde::{Deserialize, Serialize};
 
 /// An event's kind, from its `event.name`. Names not in the contract are `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum EventKind {
     #[serde(rename = "agent.broker.request")]
+    #[strum(serialize = "agent.broker.request")]
     BrokerRequest,
     #[serde(rename = "policy.decision")]
+    #[strum(serialize = "policy.decision")]
     PolicyDecision,
     #[serde(rename = "file.access")]
+    #[strum(serialize = "file.access")]
     FileAccess,
     #[serde(rename = "network.flow")]
+    #[strum(serialize = "network.flow")]
     NetworkFlow,
     #[serde(rename = "process.start")]
+    #[strum(serialize = "process.start")]
     ProcessStart,
     #[serde(rename = "clipboard.write")]
+    #[strum(serialize = "clipboard.write")]
     ClipboardWrite,
     #[serde(rename = "dlp.match")]
+    #[strum(serialize = "dlp.match")]
     DlpMatch,
     #[serde(rename = "credential.token")]
+    #[strum(serialize = "credential.token")]
     CredentialToken,
     #[serde(rename = "credential.pop_failure")]
+    #[strum(serialize = "credential.pop_failure")]
     CredentialPopFailure,
     /// Cordon's own: the outcome of one of its responses. Only Cordon writes these.
     #[serde(rename = "cordon.response")]
+    #[strum(serialize = "cordon.response")]
     CordonResponse,
     /// Cordon's own: a producer sent events for a host its credential does not cover.
     #[serde(rename = "cordon.spoofing")]
+    #[strum(serialize = "cordon.spoofing")]
     CordonSpoofing,
     #[serde(rename = "other")]
+    #[strum(serialize = "other")]
     Other,
 }
 
@@ -52,20 +64,7 @@ impl EventKind {
 
     /// The contract's `event.name` for this kind.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::BrokerRequest => "agent.broker.request",
-            EventKind::PolicyDecision => "policy.decision",
-            EventKind::FileAccess => "file.access",
-            EventKind::NetworkFlow => "network.flow",
-            EventKind::ProcessStart => "process.start",
-            EventKind::ClipboardWrite => "clipboard.write",
-            EventKind::DlpMatch => "dlp.match",
-            EventKind::CredentialToken => "credential.token",
-            EventKind::CredentialPopFailure => "credential.pop_failure",
-            EventKind::CordonResponse => "cordon.response",
-            EventKind::CordonSpoofing => "cordon.spoofing",
-            EventKind::Other => "other",
-        }
+        self.into()
     }
 
     /// Whether only Cordon writes this kind (a producer's is refused: `reserved_kind`).
@@ -109,6 +108,13 @@ impl std::fmt::Display for EventKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 
     #[test]
     fn names_round_trip_and_unknown_is_other() {

@@ -34,7 +34,10 @@ impl Provenance {
 
 /// What evidence a response step needs to run without a person (`trust` of a
 /// playbook step): the weakest event it rests on decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum TrustLevel {
     /// Any event, however it arrived.
@@ -47,11 +50,7 @@ pub enum TrustLevel {
 
 impl TrustLevel {
     pub fn as_str(self) -> &'static str {
-        match self {
-            TrustLevel::Any => "any",
-            TrustLevel::Authenticated => "authenticated",
-            TrustLevel::Signed => "signed",
-        }
+        self.into()
     }
 }
 

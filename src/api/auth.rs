@@ -11,7 +11,8 @@ use super::ApiState;
 use super::config::TokenConfig;
 use super::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Analyst,
@@ -24,12 +25,7 @@ impl Role {
     pub const ALL: [Role; 4] = [Role::Analyst, Role::Engineer, Role::Responder, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Analyst => "analyst",
-            Role::Engineer => "engineer",
-            Role::Responder => "responder",
-            Role::Admin => "admin",
-        }
+        self.into()
     }
 }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::InvalidSetting;
 
 /// How the messages of one topic are encoded (contract section 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum MessageFormat {
     /// One OTLP `ExportLogsServiceRequest` in protobuf per message: what the
@@ -22,11 +23,7 @@ pub enum MessageFormat {
 
 impl MessageFormat {
     pub fn label(self) -> &'static str {
-        match self {
-            MessageFormat::OtlpProto => "otlp_proto",
-            MessageFormat::OtlpJson => "otlp_json",
-            MessageFormat::Json => "json",
-        }
+        self.into()
     }
 }
 

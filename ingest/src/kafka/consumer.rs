@@ -47,7 +47,7 @@ pub struct KafkaSource {
 }
 
 /// What became of one message of a batch.
-enum Verdict {
+enum Fate {
     Stored(MessageReport),
     Unreadable(IngestError),
 }
@@ -175,9 +175,9 @@ impl KafkaSource {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for (message, verdict) in messages.iter().zip(&verdicts) {
             let letter = match verdict {
-                Verdict::Stored(report) if report.rejected == 0 => None,
-                Verdict::Stored(report) => Some(DeadLetter::rejected(message, report)),
-                Verdict::Unreadable(error) => Some(DeadLetter::unreadable(message, error)),
+                Fate::Stored(report) if report.rejected == 0 => None,
+                Fate::Stored(report) => Some(DeadLetter::rejected(message, report)),
+                Fate::Unreadable(error) => Some(DeadLetter::unreadable(message, error)),
             };
             let outcome = match letter {
                 None => "stored",
@@ -216,7 +216,7 @@ impl KafkaSource {
 
     /// One attempt at storing a batch. A message that does not decode may leave part
     /// of its records in the batch, so the batch is then built again without it.
-    async fn store_once(&self, messages: &[OwnedMessage]) -> Result<Vec<Verdict>, IngestError> {
+    async fn store_once(&self, messages: &[OwnedMessage]) -> Result<Vec<Fate>, IngestError> {
         // Each topic has its own provenance (trust, hosts), so its own append.
         let mut by_topic: Vec<(&str, Vec<usize>)> = Vec::new();
         for (index, message) in messages.iter().enumerate() {
@@ -225,24 +225,24 @@ impl KafkaSource {
                 None => by_topic.push((message.topic(), vec![index])),
             }
         }
-        let mut verdicts: Vec<Option<Verdict>> = messages.iter().map(|_| None).collect();
+        let mut verdicts: Vec<Option<Fate>> = messages.iter().map(|_| None).collect();
         for (topic, indices) in by_topic {
             let provenance = || match self.config.topics.iter().find(|configured| configured.name == topic) {
                 Some(configured) => configured.provenance(self.config.uses_tls()),
                 None => Transport::Kafka.into(),
             };
             let mut batch = self.ingestor.batch(provenance());
-            let mut topic_verdicts: Vec<Verdict> = indices
+            let mut topic_verdicts: Vec<Fate> = indices
                 .iter()
                 .map(|&index| self.add(&mut batch, &messages[index]))
                 .collect();
             if topic_verdicts
                 .iter()
-                .any(|verdict| matches!(verdict, Verdict::Unreadable(_)))
+                .any(|verdict| matches!(verdict, Fate::Unreadable(_)))
             {
                 batch = self.ingestor.batch(provenance());
                 for (&index, verdict) in indices.iter().zip(topic_verdicts.iter_mut()) {
-                    if matches!(verdict, Verdict::Stored(_)) {
+                    if matches!(verdict, Fate::Stored(_)) {
                         *verdict = self.add(&mut batch, &messages[index]);
                     }
                 }
@@ -258,9 +258,9 @@ impl KafkaSource {
             .collect())
     }
 
-    fn add(&self, batch: &mut IngestBatch<'_>, message: &OwnedMessage) -> Verdict {
+    fn add(&self, batch: &mut IngestBatch<'_>, message: &OwnedMessage) -> Fate {
         let Some(payload) = message.payload().filter(|payload| !payload.is_empty()) else {
-            return Verdict::Unreadable(IngestError::Undecodable("empty message (no payload)".into()));
+            return Fate::Unreadable(IngestError::Undecodable("empty message (no payload)".into()));
         };
         // Subscribed topics are configured ones; a topic without a format cannot occur.
         let format = self.config.format_of(message.topic()).unwrap_or(MessageFormat::Json);
@@ -270,8 +270,8 @@ impl KafkaSource {
             MessageFormat::Json => batch.add_flat_json(payload),
         };
         match added {
-            Ok(report) => Verdict::Stored(report),
-            Err(error) => Verdict::Unreadable(error),
+            Ok(report) => Fate::Stored(report),
+            Err(error) => Fate::Unreadable(error),
         }
     }
 }
