@@ -23,6 +23,14 @@ if cargo clippy --version >/dev/null 2>&1; then
   log "clippy"
   cargo clippy --all-targets --workspace --quiet -- -D warnings
 fi
+# Every declared dependency is used (cargo machete reads the sources; installed once).
+if ! command -v cargo-machete >/dev/null 2>&1; then
+  log "installing cargo-machete 0.9 (cargo install, once)"
+  CARGO_TARGET_DIR="$CORDON_CACHE/cargo-machete-build" cargo install cargo-machete --version 0.9.2 --locked --quiet
+  rm -rf "$CORDON_CACHE/cargo-machete-build"
+fi
+log "unused dependencies"
+cargo machete
 log "tests"
 cargo test --workspace
 # A short run of the decoder fuzz targets on every CI run (a crash fails it); the rule and
