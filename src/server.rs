@@ -1,7 +1,7 @@
 //! Starts and stops the pipeline's stages on one runtime.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use cordon_ingest::listener::Listeners;
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::api::{ApiState, auth::Tokens};
 use crate::config::Config;
 use crate::ingest_stage::{RunningSources, open_store, start_sources};
+use cordon_detections::alerts::AlertStore;
 use cordon_detections::service::{AlertListener, DetectionService};
 use cordon_detections::{DetectionMetrics, settings::RuleSettings};
 use cordon_responder::{Responder, ResponderMetrics};
@@ -77,20 +78,36 @@ impl Server {
         let detection_metrics = DetectionMetrics::with_stages(&stages);
         detection_metrics.register(&mut registry);
         let warmup = recent_events(&store, &config).await?;
-        // The responder needs the alert store the detections open; until it runs, a
-        // new alert only waits for the responder's first look at the store.
-        let responder_slot: Arc<OnceLock<Arc<Responder>>> = Arc::new(OnceLock::new());
+        // The alert store is the detections' output and the responder's feed: opened
+        // first, so the responder exists before the first alert and is woken by it.
+        let alerts = Arc::new(
+            AlertStore::open(&config.alerts_db(), config.detections.evidence_cap)
+                .context("cannot open the alert store")?,
+        );
+        let responder_metrics = ResponderMetrics::default();
+        responder_metrics.register(&mut registry);
+        let responder = Responder::open(
+            config.responder.clone(),
+            &config.responder_db(),
+            alerts.clone(),
+            responder_metrics,
+        )
+        .context("cannot start the responder")?;
+        responder.set_enricher(Arc::new(crate::token_lookup::StoredTokens::new(
+            store.clone(),
+            tokio::runtime::Handle::current(),
+        )));
         let wake_responder: AlertListener = {
-            let slot = responder_slot.clone();
+            let responder = responder.clone();
             Arc::new(move |_alert, _rule, created| {
-                if created && let Some(responder) = slot.get() {
+                if created {
                     responder.wake();
                 }
             })
         };
         let (detections, engine) = DetectionService::start(
             config.detections.clone(),
-            config.alerts_db(),
+            alerts,
             detection_metrics,
             warmup,
             vec![wake_responder],
@@ -99,20 +116,6 @@ impl Server {
         .await
         .context("cannot start detections")?;
         let detections = Arc::new(detections);
-        let responder_metrics = ResponderMetrics::default();
-        responder_metrics.register(&mut registry);
-        let responder = Responder::open(
-            config.responder.clone(),
-            &config.responder_db(),
-            detections.alerts.clone(),
-            responder_metrics,
-        )
-        .context("cannot start the responder")?;
-        responder.set_enricher(Arc::new(crate::token_lookup::StoredTokens::new(
-            store.clone(),
-            tokio::runtime::Handle::current(),
-        )));
-        let _ = responder_slot.set(responder.clone());
         let responder_task = responder.start(detections.shared.clone(), shutdown_receiver.clone());
         let publisher = crate::alert_publisher::AlertPublisher::new(
             &config.kafka,

@@ -189,9 +189,11 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 impl DetectionService {
     /// Loads the rules and opens the alert store. Rules that fail to load are
     /// reported and left out; the service still starts.
+    /// Starts the engine over `alerts` (opened by the caller, so the stages that read
+    /// the alert feed can be wired before detections start).
     pub async fn start(
         config: DetectionConfig,
-        alerts_db: PathBuf,
+        alerts: Arc<AlertStore>,
         metrics: DetectionMetrics,
         warmup: Vec<RecordBatch>,
         listeners: Vec<AlertListener>,
@@ -209,7 +211,6 @@ impl DetectionService {
                 .unwrap_or_else(|| "?".into());
             load_errors.insert(id, error.to_string());
         }
-        let alerts = Arc::new(AlertStore::open(&alerts_db, config.evidence_cap)?);
         let shared = Arc::new(Shared::default());
         let mut state = Running {
             engine,

@@ -188,7 +188,7 @@ pub async fn timeline(
     let since = parse_since(query.since.as_deref().unwrap_or("1h")).map_err(ApiError::bad_request)?;
     let until = match query.until.as_deref() {
         Some(text) => parse_since(text).map_err(ApiError::bad_request)?,
-        None => chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX),
+        None => cordon_schemas::time::now_nanos(),
     };
     on_pool(&state, limit, move |context| async move {
         timeline_frame(

@@ -370,7 +370,10 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     config.window_override = Some(options.window);
     let (service, task) = DetectionService::start(
         config.clone(),
-        dir.path().join("alerts.db"),
+        Arc::new(cordon_detections::alerts::AlertStore::open(
+            &dir.path().join("alerts.db"),
+            config.evidence_cap,
+        )?),
         DetectionMetrics::default(),
         Vec::new(),
         vec![listener],
