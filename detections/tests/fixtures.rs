@@ -1,6 +1,10 @@
 //! Every case of every built-in rule (`detections/rules/<rule>/tests/<case>.jsonl`) as
 //! its own test, found by walking the folders: `cargo test -p cordon-detections --test
-//! fixtures -- exfil` runs one rule's cases, and a failure names its case.
+//! fixtures -- exfil` runs one rule's cases, and a failure names its case. The worked
+//! example of the absence shape (detections/README.md, "Absence") under
+//! `tests/absence/` runs the same way, its cases named `absence::<rule>::<case>`: it
+//! fires when a PoP failure is not followed by a revocation within the window, once the
+//! host's clock has passed the window's end by the lateness, and never before.
 
 use std::path::PathBuf;
 
@@ -14,11 +18,11 @@ fn detections_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"))
 }
 
-fn trials() -> Vec<Trial> {
+/// One trial per case of every rule folder under `rules`, named `<prefix><rule>::<case>`.
+fn trials_in(rules: &std::path::Path, prefix: &str, trials: &mut Vec<Trial>) {
     let dir = detections_dir();
-    let mut trials = Vec::new();
-    for rule in cordon_detections::rule::rule_dirs(&dir.join("rules")).expect("the rules folder reads") {
-        let id = rule.file_name().unwrap().to_string_lossy().to_string();
+    for rule in cordon_detections::rule::rule_dirs(rules).expect("the rules folder reads") {
+        let id = format!("{prefix}{}", rule.file_name().unwrap().to_string_lossy());
         let found = cases(&rule);
         if found.is_empty() {
             trials.push(Trial::test(format!("{id}::fixtures"), || {
@@ -43,9 +47,12 @@ fn trials() -> Vec<Trial> {
             }));
         }
     }
-    trials
 }
 
 fn main() {
-    libtest_mimic::run(&Arguments::from_args(), trials()).exit();
+    let dir = detections_dir();
+    let mut trials = Vec::new();
+    trials_in(&dir.join("rules"), "", &mut trials);
+    trials_in(&dir.join("tests/absence"), "absence::", &mut trials);
+    libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
