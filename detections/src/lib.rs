@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod params;
 pub mod process;
 pub mod program;
+mod queue;
 pub mod reference;
 pub mod rule;
 pub mod service;

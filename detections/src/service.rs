@@ -11,12 +11,13 @@ use std::time::{Duration, SystemTime};
 use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::alerts::{Alert, AlertStore, Folded};
 use crate::compile::Limits;
 use crate::engine::{Engine, EngineConfig, RuleStatus};
 use crate::metrics::DetectionMetrics;
+use crate::queue::BatchQueue;
 use crate::rule::{RuleDefinition, rule_dirs};
 
 /// The `[detections]` settings.
@@ -157,7 +158,7 @@ impl cordon_schemas::PlaybookSource for Shared {
 pub type AlertListener = Arc<dyn Fn(&Alert, &RuleDefinition, bool) + Send + Sync>;
 
 pub struct DetectionService {
-    sender: mpsc::Sender<RecordBatch>,
+    queue: BatchQueue,
     pub shared: Arc<Shared>,
     pub alerts: Arc<AlertStore>,
     pub metrics: DetectionMetrics,
@@ -237,9 +238,7 @@ impl DetectionService {
         }
         state.publish();
         tracing::info!(rules = state.engine.rule_ids().len(), "detections running");
-        let capacity = config.queue_batches.max(1);
-        let (sender, mut receiver) = mpsc::channel::<RecordBatch>(capacity);
-        metrics.queue_capacity_batches.set(capacity as i64);
+        let (queue, mut receiver) = BatchQueue::new(config.queue_batches, metrics.clone());
         let queued = metrics.queued_events.clone();
         let queued_batches = metrics.queued_batches.clone();
         // The engine runs on a thread of its own: its evaluations are CPU-bound and
@@ -281,7 +280,7 @@ impl DetectionService {
         });
         Ok((
             DetectionService {
-                sender,
+                queue,
                 shared,
                 alerts,
                 metrics,
@@ -291,33 +290,9 @@ impl DetectionService {
     }
 
     /// Hands a newly stored batch to the engine (a storage listener, on the write-ahead
-    /// log's thread). When the queue is full it waits: storage, and so acknowledgements,
-    /// slow down until detections catch up, and the wait is counted.
+    /// log's thread); waits while the queue is full (see `queue.rs`).
     pub fn submit(&self, batch: &RecordBatch) {
-        let rows = batch.num_rows() as i64;
-        self.metrics.queued_events.inc_by(rows);
-        self.metrics.queued_batches.inc();
-        let batch = match self.sender.try_send(batch.clone()) {
-            Ok(()) => return,
-            Err(mpsc::error::TrySendError::Closed(_)) => return self.gone(rows),
-            Err(mpsc::error::TrySendError::Full(batch)) => batch,
-        };
-        let waited = std::time::Instant::now();
-        let sent = match tokio::runtime::Handle::try_current() {
-            // On a runtime thread (a benchmark feeding directly): wait without stalling it.
-            Ok(runtime) => tokio::task::block_in_place(|| runtime.block_on(self.sender.send(batch))),
-            Err(_) => self.sender.blocking_send(batch),
-        };
-        self.metrics.queue_full_seconds.inc_by(waited.elapsed().as_secs_f64());
-        if sent.is_err() {
-            self.gone(rows);
-        }
-    }
-
-    /// The engine stopped (shutdown): nothing more is evaluated; the events are stored.
-    fn gone(&self, rows: i64) {
-        self.metrics.queued_batches.dec();
-        self.metrics.queued_events.dec_by(rows);
+        self.queue.submit(batch);
     }
 }
 
@@ -538,52 +513,5 @@ impl Running {
         // Also when nothing changed: the data-health report may be waiting on its pace.
         let _ = changed;
         self.publish();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn batch() -> RecordBatch {
-        RecordBatch::new_empty(cordon_schemas::event_schema())
-    }
-
-    #[test]
-    fn a_full_queue_makes_storage_wait_and_says_so() {
-        let (sender, mut receiver) = mpsc::channel(1);
-        let service = Arc::new(DetectionService {
-            sender,
-            shared: Arc::default(),
-            alerts: Arc::new(AlertStore::in_memory()),
-            metrics: DetectionMetrics::default(),
-        });
-        service.submit(&batch());
-        let (done, finished) = std::sync::mpsc::channel();
-        let storage = {
-            let service = service.clone();
-            std::thread::spawn(move || {
-                service.submit(&batch());
-                done.send(()).unwrap();
-            })
-        };
-        assert!(
-            finished.recv_timeout(Duration::from_millis(200)).is_err(),
-            "the second batch waits while the queue is full"
-        );
-        assert_eq!(service.metrics.queued_batches.get(), 2);
-        receiver.blocking_recv().unwrap();
-        finished.recv_timeout(Duration::from_secs(10)).unwrap();
-        storage.join().unwrap();
-        assert!(service.metrics.queue_full_seconds.get() > 0.1);
-        drop(receiver);
-        service.submit(&batch());
-        assert_eq!(
-            service.metrics.queued_batches.get(),
-            2,
-            "a stopped engine takes nothing more"
-        );
     }
 }
