@@ -76,6 +76,16 @@ mod tests {
                 done.send(()).unwrap();
             })
         };
+        // The second batch is counted as soon as storage hands it over...
+        let handed = std::time::Instant::now();
+        while queue.metrics.queued_batches.get() < 2 {
+            assert!(
+                handed.elapsed() < Duration::from_secs(10),
+                "the second batch was never handed over"
+            );
+            std::thread::yield_now();
+        }
+        // ...and storage stays waiting while the queue is full.
         assert!(
             finished.recv_timeout(Duration::from_millis(200)).is_err(),
             "the second batch waits while the queue is full"
