@@ -23,6 +23,8 @@ pub struct IngestMetrics {
     pub events_out: Counter,
     /// Records already stored under the same (`host.id`, `event.id`).
     pub events_duplicate: Counter,
+    /// OTLP metric data points received, by transport: counted, not stored.
+    pub metric_points: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// Records stored, but not as sent (unknown kind, estimated time, content dropped).
     pub event_notices: Family<Labels, Counter>,
     /// Whole requests refused, by transport and reason.
@@ -61,6 +63,7 @@ impl IngestMetrics {
             stages: stages.clone(),
             events_out: StageMetrics::counter(&stages.events_out, vec![("stage", "ingest")]),
             events_duplicate: Counter::default(),
+            metric_points: Family::default(),
             event_notices: Family::default(),
             requests_rejected: Family::default(),
             wal_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
@@ -84,6 +87,11 @@ impl IngestMetrics {
     pub fn register(&self, registry: &mut Registry) {
         self.kafka.register(registry);
         self.listeners.register(registry);
+        registry.register(
+            "cordon_otlp_metric_points",
+            "OTLP metric data points received (agents send metrics beside their logs): counted, not stored",
+            self.metric_points.clone(),
+        );
         registry.register(
             "cordon_events_duplicate",
             "Records already stored under the same host.id and event.id",

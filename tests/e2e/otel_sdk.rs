@@ -77,3 +77,42 @@ async fn http_protobuf_exporter_with_gzip_rows_match_what_was_sent() {
 async fn http_json_exporter_rows_match_what_was_sent() {
     send_with_sdk("http-json", false, 4).await;
 }
+
+/// Agents send metrics to the endpoint of their logs: the SDK's metric exporters (gRPC,
+/// HTTP protobuf, HTTP JSON) get success, every data point is counted, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_from_the_sdk_are_accepted_and_counted_not_stored() {
+    let test = TestServer::start().await;
+    let base = format!("http://{}", test.server.http_addr);
+    for (exporter, endpoint, transport) in [
+        ("grpc", test.grpc_url(), "otlp_grpc"),
+        ("http-protobuf", base.clone(), "otlp_http"),
+        ("http-json", base.clone(), "otlp_http"),
+    ] {
+        let counted = |transport| {
+            test.server
+                .metrics
+                .metric_points
+                .get_or_create(&vec![("transport", transport)])
+                .get()
+        };
+        let before = counted(transport);
+        let output = Command::new(python())
+            .arg(python_script("otel_metrics.py"))
+            .args(["--exporter", exporter, "--endpoint", &endpoint])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{exporter} metric exporter failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let sent: u64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
+        assert!(sent >= 5, "{exporter} sent {sent} points");
+        assert_eq!(counted(transport) - before, sent, "{exporter}");
+    }
+    assert!(stored_rows(&test.storage()).await.is_empty(), "metrics are not stored");
+    test.server.stop().await.unwrap();
+}

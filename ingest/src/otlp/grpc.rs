@@ -1,4 +1,5 @@
-//! OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
+//! OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`, and
+//! `MetricsService/Export` (counted, not stored: `metrics.rs`).
 //!
 //! The service is declared by hand over tonic's `Grpc` with a codec that hands over the
 //! raw request bytes: decoding them here lets an undecodable request answer
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,6 +20,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompre
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Status};
 
+use super::metrics::METRICS_EXPORT_PATH;
 use super::retry_info_details;
 use crate::auth::ConnectionInfo;
 use crate::config::OtlpConfig;
@@ -28,21 +31,26 @@ use cordon_schemas::Provenance;
 
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
-/// Decodes nothing: the handler gets the message bytes.
-#[derive(Default, Clone, Copy)]
-struct RawCodec;
+/// Decodes nothing: the handler gets the message bytes; encodes the response `R`.
+struct RawCodec<R>(std::marker::PhantomData<R>);
 
-struct ResponseEncoder;
+impl<R> RawCodec<R> {
+    fn new() -> Self {
+        RawCodec(std::marker::PhantomData)
+    }
+}
+
+struct ResponseEncoder<R>(std::marker::PhantomData<R>);
 struct RawDecoder;
 
-impl Codec for RawCodec {
-    type Encode = ExportLogsServiceResponse;
+impl<R: Message + Send + 'static> Codec for RawCodec<R> {
+    type Encode = R;
     type Decode = Bytes;
-    type Encoder = ResponseEncoder;
+    type Encoder = ResponseEncoder<R>;
     type Decoder = RawDecoder;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ResponseEncoder
+        ResponseEncoder(std::marker::PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -50,8 +58,8 @@ impl Codec for RawCodec {
     }
 }
 
-impl Encoder for ResponseEncoder {
-    type Item = ExportLogsServiceResponse;
+impl<R: Message> Encoder for ResponseEncoder<R> {
+    type Item = R;
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
@@ -152,6 +160,28 @@ impl UnaryService<Bytes> for Export {
     }
 }
 
+/// `MetricsService/Export`: counted, not stored (`metrics.rs`).
+struct ExportMetrics(Arc<Ingestor>);
+
+impl UnaryService<Bytes> for ExportMetrics {
+    type Response = ExportMetricsServiceResponse;
+    type Future = BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let ingestor = self.0.clone();
+        Box::pin(async move {
+            let request = super::metrics::decode_protobuf(&request.into_inner());
+            match super::metrics::accept(&ingestor, Transport::OtlpGrpc, request) {
+                Ok(response) => Ok(tonic::Response::new(response)),
+                Err(error) => {
+                    ingestor.refused(Transport::OtlpGrpc, &error);
+                    Err(status_for(&error))
+                }
+            }
+        })
+    }
+}
+
 impl<B> tower::Service<http::Request<B>> for LogsGrpcService
 where
     B: http_body::Body + Send + 'static,
@@ -183,7 +213,8 @@ where
                 }
                 Err(error) => return Ok(status_for(&error).into_http()),
             }
-            if request.uri().path() != EXPORT_PATH {
+            let path = request.uri().path().to_string();
+            if path != EXPORT_PATH && path != METRICS_EXPORT_PATH {
                 let mut response = http::Response::new(tonic::body::Body::default());
                 let headers = response.headers_mut();
                 headers.insert("grpc-status", (Code::Unimplemented as i32).into());
@@ -195,7 +226,13 @@ where
             }
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
-            let mut grpc = Grpc::new(RawCodec)
+            if path == METRICS_EXPORT_PATH {
+                let mut grpc = Grpc::new(RawCodec::<ExportMetricsServiceResponse>::new())
+                    .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                    .apply_max_message_size_config(Some(service.max_message_bytes), None);
+                return Ok(grpc.unary(ExportMetrics(service.ingestor.clone()), request).await);
+            }
+            let mut grpc = Grpc::new(RawCodec::<ExportLogsServiceResponse>::new())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(service.max_message_bytes), None);
             let response = grpc.unary(Export(service.ingestor.clone()), request).await;

@@ -1,4 +1,5 @@
-//! OTLP/HTTP: `POST /v1/logs` with protobuf or JSON bodies, optionally gzip-compressed.
+//! OTLP/HTTP: `POST /v1/logs` with protobuf or JSON bodies, optionally gzip-compressed;
+//! `POST /v1/metrics` the same way, counted and not stored (`metrics.rs`).
 //! Answers in the encoding it was sent (OTLP/HTTP specification).
 
 use std::io::Read;
@@ -267,10 +268,44 @@ async fn export_logs(
     }
 }
 
+/// `POST /v1/metrics`: counted, not stored (`metrics.rs`).
+async fn export_metrics(
+    State(state): State<HttpState>,
+    charge: Option<Extension<RequestCharge>>,
+    connection: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let encoding = match Encoding::from_headers(&headers) {
+        Ok(encoding) => encoding,
+        Err(error) => {
+            state.ingestor.refused(Transport::OtlpHttp, &error);
+            return error_response(Encoding::Json, &error);
+        }
+    };
+    if let Err(error) = authenticate(&state.ingestor, Transport::OtlpHttp, &headers, connection.as_deref()) {
+        return error_response(encoding, &error);
+    }
+    let request = read_limited(&headers, body, state.limits, charge.as_deref())
+        .await
+        .and_then(|bytes| match encoding {
+            Encoding::Protobuf => super::metrics::decode_protobuf(&bytes),
+            Encoding::Json => super::metrics::decode_json(&bytes),
+        });
+    match super::metrics::accept(&state.ingestor, Transport::OtlpHttp, request) {
+        Ok(response) => encoded(encoding, StatusCode::OK, &response),
+        Err(error) => {
+            state.ingestor.refused(Transport::OtlpHttp, &error);
+            error_response(encoding, &error)
+        }
+    }
+}
+
 /// The OTLP/HTTP routes. Other HTTP sources (OPA decision logs) merge theirs into it.
 pub fn router(ingestor: Arc<Ingestor>, limits: HttpLimits) -> Router {
     Router::new()
         .route(LOGS_PATH, post(export_logs))
+        .route(super::metrics::METRICS_PATH, post(export_metrics))
         // The handler enforces the limit itself, to answer in OTLP's format and count it.
         .layer(DefaultBodyLimit::disable())
         .with_state(HttpState { ingestor, limits })

@@ -2,6 +2,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 mod rpc_status;
 
 pub use rpc_status::{RpcStatus, retry_info_details};
