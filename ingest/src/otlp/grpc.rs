@@ -118,6 +118,22 @@ pub fn status_for(error: &IngestError) -> Status {
     }
 }
 
+/// Charges what tonic decompressed against the memory budget: the wire bytes the
+/// listener charged did not account for it.
+fn charge_decompressed(request: &tonic::Request<Bytes>) -> Result<(), IngestError> {
+    let compressed = request
+        .metadata()
+        .get("grpc-encoding")
+        .is_some_and(|encoding| encoding != "identity");
+    match request.extensions().get::<RequestCharge>() {
+        Some(charge) if compressed && charge.take(request.get_ref().len()).is_err() => Err(IngestError::Overloaded {
+            what: "request memory budget, listeners.memory_budget_bytes",
+            retry_after: OVER_BUDGET_RETRY,
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl UnaryService<Bytes> for Export {
     type Response = ExportLogsServiceResponse;
     type Future = BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
@@ -125,29 +141,16 @@ impl UnaryService<Bytes> for Export {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingestor = self.0.clone();
         Box::pin(async move {
-            // What tonic decompressed is memory the wire bytes did not account for.
-            let compressed = request
-                .metadata()
-                .get("grpc-encoding")
-                .is_some_and(|encoding| encoding != "identity");
-            let charge = request.extensions().get::<RequestCharge>().cloned();
+            if let Err(error) = charge_decompressed(&request) {
+                ingestor.refused(Transport::OtlpGrpc, &error);
+                return Err(status_for(&error));
+            }
             let provenance = request
                 .extensions()
                 .get::<Provenance>()
                 .cloned()
                 .expect("the service authenticates every request before it gets here");
             let bytes = request.into_inner();
-            if compressed
-                && let Some(charge) = charge
-                && charge.take(bytes.len()).is_err()
-            {
-                let error = IngestError::Overloaded {
-                    what: "request memory budget, listeners.memory_budget_bytes",
-                    retry_after: OVER_BUDGET_RETRY,
-                };
-                ingestor.refused(Transport::OtlpGrpc, &error);
-                return Err(status_for(&error));
-            }
             let result = ingestor.ingest_encoded_otlp(provenance, bytes).await;
             match result {
                 Ok(outcome) => Ok(tonic::Response::new(response_for(&outcome))),
@@ -170,6 +173,10 @@ impl UnaryService<Bytes> for ExportMetrics {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingestor = self.0.clone();
         Box::pin(async move {
+            if let Err(error) = charge_decompressed(&request) {
+                ingestor.refused(Transport::OtlpGrpc, &error);
+                return Err(status_for(&error));
+            }
             let request = super::metrics::decode_protobuf(&request.into_inner());
             match super::metrics::accept(&ingestor, Transport::OtlpGrpc, request) {
                 Ok(response) => Ok(tonic::Response::new(response)),
