@@ -214,6 +214,17 @@ impl TestServer {
         body["alerts"].as_array().unwrap().clone()
     }
 
+    /// Sends `events` over OTLP/gRPC, unauthenticated (the suites' config allows it on
+    /// loopback), 500 a request; every one must be taken.
+    pub async fn send_all(&self, events: &[FlatEvent]) {
+        let mut sender = cordon::simulate::senders::Sender::grpc(&self.grpc_url()).await.unwrap();
+        let mut report = cordon::simulate::senders::SendReport::default();
+        for chunk in events.chunks(500) {
+            sender.send(chunk, &mut report).await.unwrap();
+        }
+        assert_eq!(report.rejected, 0, "{:?}", report.last_message);
+    }
+
     /// Waits until the rules have evaluated every acknowledged event and stored its
     /// alerts: storage queues a batch for them before it acknowledges it, and the
     /// queue counts a batch down only once its alerts are stored.

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cordon::api::Role;
-use cordon::simulate::senders::{SendReport, Sender};
 use cordon::simulate::{Scenario, SimConfig, Simulator};
 use cordon_schemas::FlatEvent;
 use serde_json::Value;
@@ -26,15 +25,6 @@ fn keyed_by_user(rule_id: &str) -> bool {
 
 /// Scenarios the pipeline cannot yet see (none).
 const NOT_YET_DETECTED: &[Scenario] = &[];
-
-async fn send_all(server: &TestServer, events: &[FlatEvent]) {
-    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
-    let mut report = SendReport::default();
-    for chunk in events.chunks(500) {
-        sender.send(chunk, &mut report).await.unwrap();
-    }
-    assert_eq!(report.rejected, 0, "{:?}", report.last_message);
-}
 
 fn attack_run(start_unix_nano: i64) -> Simulator {
     Simulator::new(SimConfig {
@@ -139,13 +129,13 @@ async fn each_attack_raises_its_alert_once_even_resent_and_after_restart() {
     let mut simulator = attack_run(start);
     let events = simulator.events_until(i64::MAX);
     let server = TestServer::start().await;
-    send_all(&server, &events).await;
+    server.send_all(&events).await;
     let alerts = wait_for_rules(&server, &simulator).await;
     check_one_alert_per_attack(&simulator, &alerts);
     let before = fingerprint(&alerts);
 
     // Everything again: storage drops the redeliveries, nothing new reaches the rules.
-    send_all(&server, &events).await;
+    server.send_all(&events).await;
     server.detections_idle().await;
     assert_eq!(
         fingerprint(&server.alerts().await),
@@ -159,7 +149,7 @@ async fn each_attack_raises_its_alert_once_even_resent_and_after_restart() {
     let server = TestServer::start_in(dir, |_| {}).await;
     server.detections_idle().await;
     assert_eq!(fingerprint(&server.alerts().await), before, "the restart refired");
-    send_all(&server, &events).await;
+    server.send_all(&events).await;
     server.detections_idle().await;
     assert_eq!(fingerprint(&server.alerts().await), before, "re-sent after restart");
     server.stop().await;
@@ -179,7 +169,7 @@ async fn ten_minutes_of_benign_background_raise_nothing() {
     let events = simulator.events_until(i64::MAX);
     assert!(events.len() >= 30_000, "{} events", events.len());
     let server = TestServer::start().await;
-    send_all(&server, &events).await;
+    server.send_all(&events).await;
     server.detections_idle().await;
     let alerts = server.alerts().await;
     assert!(alerts.is_empty(), "benign background raised {alerts:#?}");
@@ -306,7 +296,7 @@ async fn a_broken_edit_keeps_the_last_good_rule_running_and_is_reported() {
         scenarios: vec![Scenario::RepeatedPolicyDenies],
         ..SimConfig::default()
     });
-    send_all(&server, &simulator.events_until(i64::MAX)).await;
+    server.send_all(&simulator.events_until(i64::MAX)).await;
     server.detections_idle().await;
     let alerts = server.alerts().await;
     assert_eq!(
@@ -374,7 +364,7 @@ async fn signatures_are_checked_against_the_key_registry() {
     });
     // Changed after signing: what a tamperer on the path would do.
     altered.set("process.executable.name", "nc");
-    send_all(&server, &[good, altered]).await;
+    server.send_all(&[good, altered]).await;
     server.detections_idle().await;
     let rows = crate::common::stored_rows(&server.storage()).await;
     let status: BTreeMap<&str, &str> = rows

@@ -10,7 +10,6 @@ use std::process::{Command, Stdio};
 
 use cordon::api::Role;
 use cordon::simulate::Scenario;
-use cordon::simulate::senders::{SendReport, Sender};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -139,11 +138,7 @@ async fn call(server: &TestServer, probe: &Probe, role: Option<Role>) -> (u16, O
 /// Raises one alert and makes one action, so the probes read real ones.
 async fn seed(server: &TestServer) -> (String, String) {
     let events = simulated(41, 600, &[Scenario::RepeatedPolicyDenies]);
-    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
-    let mut report = SendReport::default();
-    for chunk in events.chunks(200) {
-        sender.send(chunk, &mut report).await.unwrap();
-    }
+    server.send_all(&events).await;
     server.detections_idle().await;
     let alerts = server.alerts().await;
     let alert = alerts.first().expect("the attack raised an alert")["id"]

@@ -3,7 +3,6 @@
 
 use cordon::api::Role;
 use cordon::simulate::Scenario;
-use cordon::simulate::senders::{SendReport, Sender};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -24,11 +23,7 @@ async fn patch(server: &TestServer, id: &str, role: Option<Role>, body: Value) -
 async fn analysts_acknowledge_assign_and_close_alerts_with_a_reason() {
     let server = TestServer::start().await;
     let events = simulated(41, 600, &[Scenario::RepeatedPolicyDenies]);
-    let mut sender = Sender::grpc(&server.grpc_url()).await.unwrap();
-    let mut report = SendReport::default();
-    for chunk in events.chunks(200) {
-        sender.send(chunk, &mut report).await.unwrap();
-    }
+    server.send_all(&events).await;
     server.detections_idle().await;
     let alerts = server.alerts().await;
     let alert = alerts

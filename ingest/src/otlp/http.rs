@@ -231,6 +231,30 @@ pub(crate) fn authenticate(
     )
 }
 
+/// What every OTLP/HTTP export does first: its encoding, who sent it (before the body
+/// is read), the body within the limits. `Err` is the answer to send, already counted.
+async fn read_export(
+    state: &HttpState,
+    charge: Option<Extension<RequestCharge>>,
+    connection: Option<Extension<ConnectionInfo>>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Encoding, Provenance, Bytes), Response> {
+    let encoding = Encoding::from_headers(headers).map_err(|error| {
+        state.ingestor.refused(Transport::OtlpHttp, &error);
+        error_response(Encoding::Json, &error)
+    })?;
+    let provenance = authenticate(&state.ingestor, Transport::OtlpHttp, headers, connection.as_deref())
+        .map_err(|error| error_response(encoding, &error))?;
+    let bytes = read_limited(headers, body, state.limits, charge.as_deref())
+        .await
+        .map_err(|error| {
+            state.ingestor.refused(Transport::OtlpHttp, &error);
+            error_response(encoding, &error)
+        })?;
+    Ok((encoding, provenance, bytes))
+}
+
 async fn export_logs(
     State(state): State<HttpState>,
     charge: Option<Extension<RequestCharge>>,
@@ -238,26 +262,16 @@ async fn export_logs(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let encoding = match Encoding::from_headers(&headers) {
-        Ok(encoding) => encoding,
-        Err(error) => {
-            state.ingestor.refused(Transport::OtlpHttp, &error);
-            return error_response(Encoding::Json, &error);
+    let (encoding, provenance, bytes) = match read_export(&state, charge, connection, &headers, body).await {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    let result = match encoding {
+        Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(provenance, bytes).await,
+        Encoding::Json => {
+            let decode = |body: &[u8]| decode_request(Encoding::Json, body);
+            state.ingestor.ingest_otlp_json(provenance, bytes, decode).await
         }
-    };
-    let provenance = match authenticate(&state.ingestor, Transport::OtlpHttp, &headers, connection.as_deref()) {
-        Ok(provenance) => provenance,
-        Err(error) => return error_response(encoding, &error),
-    };
-    let result = match read_limited(&headers, body, state.limits, charge.as_deref()).await {
-        Ok(bytes) => match encoding {
-            Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(provenance, bytes).await,
-            Encoding::Json => {
-                let decode = |body: &[u8]| decode_request(Encoding::Json, body);
-                state.ingestor.ingest_otlp_json(provenance, bytes, decode).await
-            }
-        },
-        Err(error) => Err(error),
     };
     match result {
         Ok(outcome) => encoded(encoding, StatusCode::OK, &response_for(&outcome)),
@@ -276,22 +290,14 @@ async fn export_metrics(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let encoding = match Encoding::from_headers(&headers) {
-        Ok(encoding) => encoding,
-        Err(error) => {
-            state.ingestor.refused(Transport::OtlpHttp, &error);
-            return error_response(Encoding::Json, &error);
-        }
+    let (encoding, _, bytes) = match read_export(&state, charge, connection, &headers, body).await {
+        Ok(read) => read,
+        Err(answer) => return answer,
     };
-    if let Err(error) = authenticate(&state.ingestor, Transport::OtlpHttp, &headers, connection.as_deref()) {
-        return error_response(encoding, &error);
-    }
-    let request = read_limited(&headers, body, state.limits, charge.as_deref())
-        .await
-        .and_then(|bytes| match encoding {
-            Encoding::Protobuf => super::metrics::decode_protobuf(&bytes),
-            Encoding::Json => super::metrics::decode_json(&bytes),
-        });
+    let request = match encoding {
+        Encoding::Protobuf => super::metrics::decode_protobuf(&bytes),
+        Encoding::Json => super::metrics::decode_json(&bytes),
+    };
     match super::metrics::accept(&state.ingestor, Transport::OtlpHttp, request) {
         Ok(response) => encoded(encoding, StatusCode::OK, &response),
         Err(error) => {
