@@ -123,6 +123,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(producers) = &producers {
         producers::send_spoofed_events(&format!("http://{}", server.grpc_addr), &producers.laptop).await?;
     }
+    let points = producers::send_agent_metrics(
+        &format!("http://{}", server.grpc_addr),
+        producers.as_ref().map(|producers| producers.collector.as_str()),
+    )
+    .await?;
+    println!(
+        "  an agent's metrics (claude_code.token.usage, {points} points) were accepted and counted, not stored: cordon_otlp_metric_points on /metrics"
+    );
     let summary = crate::query::live(
         server.ingestor.store(),
         "SELECT event_name, count(*) AS events, count(DISTINCT host_id) AS hosts, min(time) AS first, max(time) AS last \

@@ -1,5 +1,6 @@
 //! The demo's producers: credentials for the simulator (all hosts) and one laptop (its
-//! own host), the laptop's spoofing attempt, and a host whose clock runs fast.
+//! own host), the laptop's spoofing attempt, a host whose clock runs fast, and an
+//! agent's metrics.
 
 use cordon_schemas::FlatEvent;
 
@@ -80,4 +81,66 @@ pub async fn send_fast_clock_host(sender: &mut Sender) -> anyhow::Result<()> {
         report.sent
     );
     Ok(())
+}
+
+/// An agent's metrics, as Claude Code exports them beside its logs: accepted and
+/// counted, not stored.
+pub async fn send_agent_metrics(endpoint: &str, token: Option<&str>) -> anyhow::Result<usize> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+    };
+    let text = |key: &str, value: &str| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    };
+    let now = cordon_schemas::time::now_nanos() as u64;
+    let data_points: Vec<NumberDataPoint> = ["input", "output", "cacheRead"]
+        .iter()
+        .map(|kind| NumberDataPoint {
+            attributes: vec![text("type", kind)],
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsDouble(1000.0)),
+            ..Default::default()
+        })
+        .collect();
+    let points = data_points.len();
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![text("service.name", "claude-code"), text("host.id", "wks-0001")],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "claude_code.token.usage".into(),
+                    unit: "tokens".into(),
+                    data: Some(metric::Data::Sum(Sum {
+                        data_points,
+                        aggregation_temporality: 1,
+                        is_monotonic: true,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let mut request = tonic::Request::new(request);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    MetricsServiceClient::connect(endpoint.to_string())
+        .await?
+        .export(request)
+        .await?;
+    Ok(points)
 }
