@@ -93,7 +93,7 @@ async function loadAlert(id) {
     "first / last seen": a.first_seen + " / " + a.last_seen,
     "detected after": a.detected_after == null ? "-" : span(a.detected_after) + (a.detected_after > 300 ? " (late: the host's events arrived after the attack)" : ""),
     "count / risk": a.count + " / " + a.risk,
-    "ATT&CK": (a.attack || []).join(", ") || "-", ...Object.fromEntries(Object.entries(a.fields || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])) };
+    "ATT&CK / ATLAS": (a.attack || []).join(", ") || "-", ...Object.fromEntries(Object.entries(a.fields || {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])) };
   $("a-fields").innerHTML = Object.entries(fields).map(([k, v]) => `<div>${esc(k)}</div><div class="mono">${esc(v)}</div>`).join("");
   $("a-evidence").innerHTML = a.evidence.map((e) => `<tr><td class="mono">${esc(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(e.host_id)}</td><td class="mono" data-event="${esc(e.event_id)}">${esc(e.event_id)}</td><td data-via="${esc(e.event_id)}" class="hint">-</td></tr>`).join("") +
     (a.evidence_total > a.evidence.length ? `<tr><td colspan="5" class="hint">${a.evidence_total - a.evidence.length} more not shown</td></tr>` : "");
@@ -180,7 +180,7 @@ $("f-astate").addEventListener("change", loadActions);
 async function loadRules() {
   const body = await api("/api/v1/rules");
   $("rules").innerHTML = body.rules.map((r) => `<tr><td>${esc(r.id)}<div class="hint">${esc(r.title)}</div></td><td class="sev ${esc(r.severity)}">${esc(r.severity)}</td>
-    <td>${esc((r.attack || []).join(", "))}</td><td>${r.evaluations ?? 0}</td><td>${r.matches ?? 0}</td><td>${r.errors ?? 0}</td>
+    <td>${esc((r.attack || []).concat(r.atlas || []).join(", "))}</td><td>${r.evaluations ?? 0}</td><td>${r.matches ?? 0}</td><td>${r.errors ?? 0}</td>
     <td>${r.kept_rows ?? 0}</td><td class="mono">${esc(r.last_evaluated || "-")}</td><td class="err">${esc(r.load_error || r.last_error || "")}</td></tr>`).join("");
 }
 

@@ -126,6 +126,7 @@ pub struct RuleView {
     pub title: String,
     pub severity: String,
     pub attack: Vec<String>,
+    pub atlas: Vec<String>,
     pub loaded: bool,
     /// The rule's playbook as its rule.toml gives it.
     pub response: Vec<crate::settings::ResponseStep>,
@@ -387,6 +388,7 @@ impl Running {
                     title: settings.title.clone(),
                     severity: settings.severity.as_str().to_string(),
                     attack: settings.attack.clone(),
+                    atlas: settings.atlas.clone(),
                     loaded: true,
                     response: settings.response.clone(),
                     load_error: self.load_errors.get(&definition.id).cloned(),
@@ -400,6 +402,7 @@ impl Running {
                 title: String::new(),
                 severity: String::new(),
                 attack: Vec::new(),
+                atlas: Vec::new(),
                 loaded: false,
                 response: Vec::new(),
                 load_error: Some(error.clone()),

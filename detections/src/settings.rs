@@ -45,6 +45,9 @@ pub struct RuleSettings {
     /// MITRE ATT&CK technique ids, e.g. `T1048`.
     #[serde(default)]
     pub attack: Vec<String>,
+    /// MITRE ATLAS technique ids (attacks on AI systems), e.g. `AML.T0053`.
+    #[serde(default)]
+    pub atlas: Vec<String>,
     /// How far apart in event time the events of one match may be. Kept rows live
     /// this long past the watermark. `${window}` in the SQL.
     #[serde(with = "humantime_serde", default)]
@@ -113,6 +116,22 @@ impl RuleSettings {
                 ));
             }
         }
+        for id in &self.attack {
+            if !is_technique_id(id, "T") {
+                return Err(RuleError::in_file(
+                    path,
+                    format!("attack id `{id}` is not an ATT&CK technique id (T1059, T1059.004)"),
+                ));
+            }
+        }
+        for id in &self.atlas {
+            if !is_technique_id(id, "AML.T") {
+                return Err(RuleError::in_file(
+                    path,
+                    format!("atlas id `{id}` is not a MITRE ATLAS technique id (AML.T0053, AML.T0010.005)"),
+                ));
+            }
+        }
         for name in self.params.keys() {
             if matches!(name.as_str(), "window" | "lateness") {
                 return Err(RuleError::in_file(
@@ -123,6 +142,16 @@ impl RuleSettings {
         }
         Ok(())
     }
+}
+
+/// `T1059`, `T1059.004` (prefix `T`); `AML.T0053` (prefix `AML.T`).
+fn is_technique_id(id: &str, prefix: &str) -> bool {
+    let Some(number) = id.strip_prefix(prefix) else {
+        return false;
+    };
+    let (technique, sub) = number.split_once('.').map_or((number, None), |(t, s)| (t, Some(s)));
+    let digits = |text: &str, len: usize| text.len() == len && text.bytes().all(|byte| byte.is_ascii_digit());
+    digits(technique, 4) && sub.is_none_or(|sub| digits(sub, 3))
 }
 
 /// 1-based line and column of a byte offset.
@@ -136,6 +165,21 @@ pub fn line_column(text: &str, offset: usize) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn technique_ids_are_checked() {
+        assert!(is_technique_id("T1059", "T") && is_technique_id("T1059.004", "T"));
+        assert!(is_technique_id("AML.T0053", "AML.T") && is_technique_id("AML.T0010.005", "AML.T"));
+        for (id, prefix) in [
+            ("T105", "T"),
+            ("t1059", "T"),
+            ("AML.T53", "AML.T"),
+            ("T0053", "AML.T"),
+            ("T1059.4", "T"),
+        ] {
+            assert!(!is_technique_id(id, prefix), "{id}");
+        }
+    }
 
     fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();

@@ -12,9 +12,11 @@ use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::storage::EventStore;
 use cordon_schemas::otlp::{convert_request, count_records};
+use cordon_schemas::otlp_traces::{convert_traces, count_spans};
 use cordon_schemas::otlp_wire::convert_encoded_request;
 use cordon_schemas::signature::KeyRegistry;
 use cordon_schemas::{ConversionReport, EventBatchBuilder, Provenance, flat};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::auth::{Authenticator, ConnectionInfo};
 
@@ -228,6 +230,28 @@ impl Ingestor {
         batch.commit().await
     }
 
+    /// Stores an OTLP traces request (protobuf or JSON, as `decode` reads it): one event
+    /// per span; returns once every accepted span is durable.
+    pub async fn ingest_traces(
+        &self,
+        provenance: impl Into<Provenance>,
+        bytes: Bytes,
+        decode: fn(&[u8]) -> Result<ExportTraceServiceRequest, IngestError>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let mut batch = self.batch(provenance);
+        if bytes.len() < OFF_RUNTIME_BYTES {
+            batch.add_traces(&decode(&bytes)?);
+        } else {
+            batch
+                .convert_off_runtime(move |builder, received| {
+                    let request = decode(&bytes)?;
+                    Ok((convert_traces(&request, received, builder), count_spans(&request)))
+                })
+                .await?;
+        }
+        batch.commit().await
+    }
+
     /// Stores flat JSON events (contract section 3).
     pub async fn ingest_flat(
         &self,
@@ -296,6 +320,15 @@ impl IngestBatch<'_> {
         let started = Instant::now();
         let records = count_records(request);
         let report = convert_request(request, self.received, &mut self.builder);
+        self.ingestor.metrics.stage_time("convert", started.elapsed());
+        self.absorb(records, report)
+    }
+
+    /// Adds a decoded OTLP traces request: one record per span.
+    pub fn add_traces(&mut self, request: &ExportTraceServiceRequest) -> MessageReport {
+        let started = Instant::now();
+        let records = count_spans(request);
+        let report = convert_traces(request, self.received, &mut self.builder);
         self.ingestor.metrics.stage_time("convert", started.elapsed());
         self.absorb(records, report)
     }

@@ -167,6 +167,14 @@ impl EventBatchBuilder {
     /// Checks a record and, if it may be stored, appends it as one row.
     /// `received_unix_nano` is when the pipeline got it.
     pub fn append(&mut self, record: &EventRecord<'_>, received_unix_nano: i64) -> AppendResult {
+        // An agent names no host; a credential for exactly one host names it instead.
+        if record.host_id.as_deref().is_none_or(|host| host.trim().is_empty())
+            && let Some(host) = self.provenance.hosts.single_host()
+        {
+            let mut hosted = record.clone();
+            hosted.host_id = Some(std::borrow::Cow::Owned(host.to_string()));
+            return self.append(&hosted, received_unix_nano);
+        }
         record.validate()?;
         let kind = EventKind::from_name(record.event_name.as_deref().unwrap_or_default());
         if !self.own_kinds && kind.is_cordons_own() {

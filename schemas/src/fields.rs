@@ -58,6 +58,19 @@ pub mod attr {
     pub const CREDENTIAL_BINDING: &str = "credential.binding";
     pub const CREDENTIAL_EXPIRES_IN_S: &str = "credential.expires_in_s";
     pub const CREDENTIAL_FAILURE_REASON: &str = "credential.failure_reason";
+
+    // Agents' own telemetry (contract section 4, `agent.*` kinds): the keys that join a
+    // session's events across producers, the tool, and the trace a span belongs to.
+    pub const SESSION_ID: &str = "session.id";
+    pub const TOOL_NAME: &str = "gen_ai.tool.name";
+    pub const TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+    pub const TOOL_CATEGORY: &str = "agent.tool.category";
+    pub const TOOL_DECISION: &str = "agent.tool.decision";
+    pub const PERMISSION_MODE: &str = "agent.permission_mode";
+    pub const URL_FULL: &str = "url.full";
+    pub const MCP_SERVER: &str = "mcp.server.name";
+    pub const TRACE_ID: &str = "trace.id";
+    pub const SPAN_ID: &str = "span.id";
 }
 
 /// Column names of the fixed (non-attribute) part of the event table.
@@ -156,6 +169,17 @@ pub const ATTR_FIELDS: &[AttrField] = &[
     s(attr::CREDENTIAL_BINDING, "credential_binding"),
     i(attr::CREDENTIAL_EXPIRES_IN_S, "credential_expires_in_s"),
     s(attr::CREDENTIAL_FAILURE_REASON, "credential_failure_reason"),
+    // Added with the agent kinds: files written before lack them (`schema::conform`).
+    s(attr::SESSION_ID, "session_id"),
+    s(attr::TOOL_NAME, "gen_ai_tool_name"),
+    s(attr::TOOL_CALL_ID, "gen_ai_tool_call_id"),
+    s(attr::TOOL_CATEGORY, "agent_tool_category"),
+    s(attr::TOOL_DECISION, "agent_tool_decision"),
+    s(attr::PERMISSION_MODE, "agent_permission_mode"),
+    s(attr::URL_FULL, "url_full"),
+    s(attr::MCP_SERVER, "mcp_server_name"),
+    s(attr::TRACE_ID, "trace_id"),
+    s(attr::SPAN_ID, "span_id"),
 ];
 
 /// The typed column index of a contract attribute, if it has one.

@@ -57,6 +57,9 @@ pub fn flat_json_to_event(value: &Value) -> Result<EventRecord<'_>, RejectReason
             record.set(Cow::Borrowed(key.as_str()), value);
         }
     }
+    // A producer's own events sent flat (a Claude Code event relayed through Kafka)
+    // are mapped like the same events over OTLP.
+    crate::producers::normalize(&mut record);
     Ok(record)
 }
 

@@ -32,6 +32,15 @@ pub enum EventKind {
     #[serde(rename = "credential.pop_failure")]
     #[strum(serialize = "credential.pop_failure")]
     CredentialPopFailure,
+    /// A tool call an agent made or was refused, as the agent reports it, when no
+    /// other kind fits (contract section 4).
+    #[serde(rename = "agent.tool_call")]
+    #[strum(serialize = "agent.tool_call")]
+    AgentToolCall,
+    /// An agent session's start or settings (its permission mode, its MCP servers).
+    #[serde(rename = "agent.session")]
+    #[strum(serialize = "agent.session")]
+    AgentSession,
     /// Cordon's own: the outcome of one of its responses. Only Cordon writes these.
     #[serde(rename = "cordon.response")]
     #[strum(serialize = "cordon.response")]
@@ -47,7 +56,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, `Other` last.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::BrokerRequest,
         EventKind::PolicyDecision,
         EventKind::FileAccess,
@@ -57,6 +66,8 @@ impl EventKind {
         EventKind::DlpMatch,
         EventKind::CredentialToken,
         EventKind::CredentialPopFailure,
+        EventKind::AgentToolCall,
+        EventKind::AgentSession,
         EventKind::CordonResponse,
         EventKind::CordonSpoofing,
         EventKind::Other,
@@ -92,6 +103,8 @@ impl EventKind {
             EventKind::DlpMatch => "dlp_match",
             EventKind::CredentialToken => "credential_token",
             EventKind::CredentialPopFailure => "credential_pop_failure",
+            EventKind::AgentToolCall => "agent_tool_call",
+            EventKind::AgentSession => "agent_session",
             EventKind::CordonResponse => "cordon_response",
             EventKind::CordonSpoofing => "cordon_spoofing",
             EventKind::Other => "other_events",

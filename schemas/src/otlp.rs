@@ -32,6 +32,8 @@ pub struct ConversionReport {
     pub accepted: usize,
     pub rejected: Vec<Rejection>,
     pub notices: Vec<Notice>,
+    /// What a record is called in messages: `log record(s)` unless set (`span(s)`).
+    pub unit: Option<&'static str>,
 }
 
 impl ConversionReport {
@@ -48,6 +50,7 @@ impl ConversionReport {
 
     /// Adds `other`'s records after this report's (their indexes shift by `offset`).
     pub fn merge(&mut self, other: ConversionReport, offset: usize) {
+        self.unit = self.unit.or(other.unit);
         self.accepted += other.accepted;
         self.rejected.extend(other.rejected.into_iter().map(|mut rejection| {
             rejection.index += offset;
@@ -59,6 +62,7 @@ impl ConversionReport {
     /// A message for the producer naming what was wrong (OTLP `partial_success`), with
     /// the first few records' reasons. Empty when everything was stored as sent.
     pub fn message(&self) -> String {
+        let unit = self.unit.unwrap_or("log record(s)");
         const SHOWN: usize = 5;
         let mut parts = Vec::new();
         if !self.rejected.is_empty() {
@@ -75,7 +79,7 @@ impl ConversionReport {
                 String::new()
             };
             parts.push(format!(
-                "{} log record(s) rejected: {}{}",
+                "{} {unit} rejected: {}{}",
                 self.rejected.len(),
                 reasons.join("; "),
                 tail
@@ -151,6 +155,9 @@ fn apply_attributes<'a>(record: &mut EventRecord<'a>, attributes: &'a [KeyValue]
     }
 }
 
+/// Bodies longer than this are messages, not event names, and are not even read.
+pub const MAX_BODY_NAME: usize = 128;
+
 /// The normalized form of one LogRecord under its resource's attributes.
 pub fn log_record_to_event<'a>(resource_attributes: &'a [KeyValue], log: &'a LogRecord) -> EventRecord<'a> {
     let mut record = EventRecord::new();
@@ -162,6 +169,13 @@ pub fn log_record_to_event<'a>(resource_attributes: &'a [KeyValue], log: &'a Log
         record.event_name = Some(Cow::Borrowed(log.event_name.as_str()));
     }
     // The body is never stored: raw content stays on the endpoint (contract section 2).
+    // A short one may name the event (`producers::normalize`).
+    if let Some(Value::StringValue(body)) = log.body.as_ref().and_then(|body| body.value.as_ref())
+        && body.len() <= MAX_BODY_NAME
+    {
+        record.body = Some(Cow::Borrowed(body.as_str()));
+    }
+    crate::producers::normalize(&mut record);
     record
 }
 

@@ -254,14 +254,39 @@ fn log_record<'a>(
                 reader.expect(wire_type, LEN)?;
                 event_name = Some(reader.string()?);
             }
-            // The body (5) is never stored: raw content stays on the endpoint.
+            // The body is never stored: raw content stays on the endpoint. A short
+            // string body may name the event (`producers::normalize`).
+            5 => {
+                reader.expect(wire_type, LEN)?;
+                record.body = short_string_body(reader.nested()?)?;
+            }
             _ => reader.skip(wire_type)?,
         }
     }
     if let Some(name) = event_name.filter(|name| !name.is_empty()) {
         record.event_name = Some(Cow::Borrowed(name));
     }
+    crate::producers::normalize(record);
     Ok(())
+}
+
+/// An AnyValue body's string, when it is one and short enough to be a name.
+fn short_string_body<'a>(mut reader: Reader<'a>) -> Result<Option<Cow<'a, str>>, WireError> {
+    let mut body = None;
+    while let Some((field, wire_type)) = reader.key()? {
+        if field == 1 && wire_type == LEN {
+            // Not UTF-8 is not a name; prost would refuse it, but a body is never
+            // stored, so it costs the record nothing.
+            let bytes = reader.nested()?.bytes;
+            body = std::str::from_utf8(bytes)
+                .ok()
+                .filter(|text| text.len() <= crate::otlp::MAX_BODY_NAME)
+                .map(Cow::Borrowed);
+        } else {
+            reader.skip(wire_type)?;
+        }
+    }
+    Ok(body)
 }
 
 /// Appends every valid record of an encoded OTLP logs request to `builder`. On a

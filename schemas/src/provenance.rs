@@ -70,6 +70,18 @@ impl HostScope {
             HostScope::Only(patterns) => patterns.covers(host_id),
         }
     }
+
+    /// The one host a credential speaks for, when it names exactly one (no pattern):
+    /// the host of its events that name none (agents send no `host.id` of their own).
+    pub fn single_host(&self) -> Option<&str> {
+        match self {
+            HostScope::Only(patterns) => match patterns.texts.as_slice() {
+                [only] if !only.contains(['*', '?', '[']) => Some(only.as_str()),
+                _ => None,
+            },
+            HostScope::Any => None,
+        }
+    }
 }
 
 /// Host-id patterns: exact ids, or globs (`*` any run of characters, `?` one; ASCII

@@ -19,6 +19,9 @@ pub struct EventRecord<'a> {
     pub event_id: Option<Cow<'a, str>>,
     /// Whether a `signature.ed25519` attribute came with the event.
     pub signature: Option<Cow<'a, str>>,
+    /// An OTLP LogRecord's body when it is a short string: some producers name the
+    /// event there (Claude Code). Read by the producer mappings, never stored.
+    pub body: Option<Cow<'a, str>>,
     /// Values of the typed attribute columns, indexed like `ATTR_FIELDS`.
     pub typed: Vec<Option<AttrValue<'a>>>,
     /// Attributes the contract does not name, for the map column.
@@ -84,6 +87,7 @@ impl<'a> EventRecord<'a> {
         self.event_name = None;
         self.event_id = None;
         self.signature = None;
+        self.body = None;
         self.typed.iter_mut().for_each(|slot| *slot = None);
         self.extra.clear();
         self.attributes_set = 0;
@@ -142,6 +146,40 @@ impl<'a> EventRecord<'a> {
                 self.extra.push((name, value));
             }
         }
+    }
+
+    /// The value of any attribute but the fixed ones (host, service, event name and id),
+    /// typed or not.
+    pub fn value(&self, name: &str) -> Option<&AttrValue<'a>> {
+        match typed_index(name) {
+            Some(position) => self.typed[position].as_ref(),
+            None => self.extra.iter().find(|(key, _)| key == name).map(|(_, value)| value),
+        }
+    }
+
+    /// `value` as text.
+    pub fn text(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.value(name).map(AttrValue::to_text)
+    }
+
+    /// Takes an attribute out of the record (a producer mapping moved or dropped it).
+    pub fn remove(&mut self, name: &str) -> Option<AttrValue<'a>> {
+        if let Some(position) = typed_index(name) {
+            return self.typed[position].take();
+        }
+        let position = self.extra.iter().position(|(key, _)| key == name)?;
+        self.extra_index.clear(); // positions moved; rebuilt when next needed
+        Some(self.extra.remove(position).1)
+    }
+
+    /// Sets an attribute a producer mapping derived.
+    pub fn put(&mut self, name: &'static str, value: impl Into<String>) {
+        self.set(Cow::Borrowed(name), AttrValue::Str(Cow::Owned(value.into())));
+    }
+
+    /// Sets an attribute to a value taken from another (kept borrowed where it was).
+    pub fn put_value(&mut self, name: &'static str, value: AttrValue<'a>) {
+        self.set(Cow::Borrowed(name), value);
     }
 
     /// Attributes set on the record (resource and log attributes, kept or not).

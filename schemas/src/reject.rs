@@ -3,7 +3,9 @@
 /// A record that cannot be stored. Each reason has a stable metrics label.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RejectReason {
-    #[error("missing host.id (set it as a resource attribute)")]
+    #[error(
+        "missing host.id: set it as a resource attribute (for an agent, OTEL_RESOURCE_ATTRIBUTES=host.id=<host>), or send with a credential whose hosts name exactly one host"
+    )]
     MissingHostId,
     #[error("missing event.name (set the LogRecord's event_name or an event.name attribute)")]
     MissingEventName,

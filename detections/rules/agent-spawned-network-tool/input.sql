@@ -8,7 +8,9 @@ WITH spawned AS (
            program_name(command_word(process_command_line, 1)) AS by_command,
            program_name(command_word(process_command_line, 2)) AS second_word
     FROM process_start
-    WHERE gen_ai_agent_id IS NOT NULL
+    -- What the endpoint saw. A start an agent reported of its own tool call
+    -- (agent.tool.category set) is agent-shell-network-tool's.
+    WHERE gen_ai_agent_id IS NOT NULL AND agent_tool_category IS NULL
 ), named AS (
     SELECT *,
            CASE

@@ -29,7 +29,8 @@ impl From<&RuleSettings> for RuleMeta {
         RuleMeta {
             title: settings.title.clone(),
             severity: settings.severity,
-            attack: settings.attack.clone(),
+            // An alert lists both: ATT&CK's ids and ATLAS's (`AML.T...`) tell apart.
+            attack: settings.attack.iter().chain(&settings.atlas).cloned().collect(),
             suppression: settings.suppression,
         }
     }

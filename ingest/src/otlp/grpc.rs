@@ -1,5 +1,6 @@
-//! OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`, and
-//! `MetricsService/Export` (counted, not stored: `metrics.rs`).
+//! OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`,
+//! `TraceService/Export` (one event per span: `traces.rs`) and `MetricsService/Export`
+//! (counted, not stored: `metrics.rs`).
 //!
 //! The service is declared by hand over tonic's `Grpc` with a codec that hands over the
 //! raw request bytes: decoding them here lets an undecodable request answer
@@ -13,6 +14,7 @@ use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -22,6 +24,7 @@ use tonic::{Code, Status};
 
 use super::metrics::METRICS_EXPORT_PATH;
 use super::retry_info_details;
+use super::traces::TRACES_EXPORT_PATH;
 use crate::auth::ConnectionInfo;
 use crate::config::OtlpConfig;
 use crate::error::IngestError;
@@ -163,6 +166,40 @@ impl UnaryService<Bytes> for Export {
     }
 }
 
+/// `TraceService/Export`: one event per span (`traces.rs`).
+struct ExportTraces(Arc<Ingestor>);
+
+impl UnaryService<Bytes> for ExportTraces {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let ingestor = self.0.clone();
+        Box::pin(async move {
+            if let Err(error) = charge_decompressed(&request) {
+                ingestor.refused(Transport::OtlpGrpc, &error);
+                return Err(status_for(&error));
+            }
+            let provenance = request
+                .extensions()
+                .get::<Provenance>()
+                .cloned()
+                .expect("the service authenticates every request before it gets here");
+            let bytes = request.into_inner();
+            match ingestor
+                .ingest_traces(provenance, bytes, super::traces::decode_protobuf)
+                .await
+            {
+                Ok(outcome) => Ok(tonic::Response::new(super::traces::response_for(&outcome))),
+                Err(error) => {
+                    ingestor.refused(Transport::OtlpGrpc, &error);
+                    Err(status_for(&error))
+                }
+            }
+        })
+    }
+}
+
 /// `MetricsService/Export`: counted, not stored (`metrics.rs`).
 struct ExportMetrics(Arc<Ingestor>);
 
@@ -221,7 +258,7 @@ where
                 Err(error) => return Ok(status_for(&error).into_http()),
             }
             let path = request.uri().path().to_string();
-            if path != EXPORT_PATH && path != METRICS_EXPORT_PATH {
+            if path != EXPORT_PATH && path != METRICS_EXPORT_PATH && path != TRACES_EXPORT_PATH {
                 let mut response = http::Response::new(tonic::body::Body::default());
                 let headers = response.headers_mut();
                 headers.insert("grpc-status", (Code::Unimplemented as i32).into());
@@ -239,10 +276,17 @@ where
                     .apply_max_message_size_config(Some(service.max_message_bytes), None);
                 return Ok(grpc.unary(ExportMetrics(service.ingestor.clone()), request).await);
             }
-            let mut grpc = Grpc::new(RawCodec::<ExportLogsServiceResponse>::new())
-                .apply_compression_config(accept, EnabledCompressionEncodings::default())
-                .apply_max_message_size_config(Some(service.max_message_bytes), None);
-            let response = grpc.unary(Export(service.ingestor.clone()), request).await;
+            let response = if path == TRACES_EXPORT_PATH {
+                let mut grpc = Grpc::new(RawCodec::<ExportTraceServiceResponse>::new())
+                    .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                    .apply_max_message_size_config(Some(service.max_message_bytes), None);
+                grpc.unary(ExportTraces(service.ingestor.clone()), request).await
+            } else {
+                let mut grpc = Grpc::new(RawCodec::<ExportLogsServiceResponse>::new())
+                    .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                    .apply_max_message_size_config(Some(service.max_message_bytes), None);
+                grpc.unary(Export(service.ingestor.clone()), request).await
+            };
             // Oversize messages are refused by tonic before the handler: count them here.
             if response
                 .headers()

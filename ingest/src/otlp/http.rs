@@ -1,5 +1,6 @@
 //! OTLP/HTTP: `POST /v1/logs` with protobuf or JSON bodies, optionally gzip-compressed;
-//! `POST /v1/metrics` the same way, counted and not stored (`metrics.rs`).
+//! `POST /v1/traces` the same way, one event per span (`traces.rs`); `POST /v1/metrics`
+//! the same way, counted and not stored (`metrics.rs`).
 //! Answers in the encoding it was sent (OTLP/HTTP specification).
 
 use std::io::Read;
@@ -307,10 +308,36 @@ async fn export_metrics(
     }
 }
 
+/// `POST /v1/traces`: one event per span (`traces.rs`).
+async fn export_traces(
+    State(state): State<HttpState>,
+    charge: Option<Extension<RequestCharge>>,
+    connection: Option<Extension<ConnectionInfo>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (encoding, provenance, bytes) = match read_export(&state, charge, connection, &headers, body).await {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    let decode = match encoding {
+        Encoding::Protobuf => super::traces::decode_protobuf,
+        Encoding::Json => super::traces::decode_json,
+    };
+    match state.ingestor.ingest_traces(provenance, bytes, decode).await {
+        Ok(outcome) => encoded(encoding, StatusCode::OK, &super::traces::response_for(&outcome)),
+        Err(error) => {
+            state.ingestor.refused(Transport::OtlpHttp, &error);
+            error_response(encoding, &error)
+        }
+    }
+}
+
 /// The OTLP/HTTP routes. Other HTTP sources (OPA decision logs) merge theirs into it.
 pub fn router(ingestor: Arc<Ingestor>, limits: HttpLimits) -> Router {
     Router::new()
         .route(LOGS_PATH, post(export_logs))
+        .route(super::traces::TRACES_PATH, post(export_traces))
         .route(super::metrics::METRICS_PATH, post(export_metrics))
         // The handler enforces the limit itself, to answer in OTLP's format and count it.
         .layer(DefaultBodyLimit::disable())

@@ -1,0 +1,94 @@
+//! OpenTelemetry GenAI spans from agent frameworks (the semantic conventions'
+//! <https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-agent-spans/>):
+//! `gen_ai.operation.name` `execute_tool` (`gen_ai.tool.name`, `gen_ai.tool.call.id`,
+//! `gen_ai.tool.type`, opt-in `gen_ai.tool.call.arguments`), `invoke_agent` and
+//! `create_agent` (`gen_ai.agent.id`, `gen_ai.agent.name`), model calls (`chat`, ...),
+//! and guardrail verdicts (`apply_guardrail` spans, or any span with
+//! `gen_ai.guardrail.*` attributes: `gen_ai.guardrail.name`, `.triggered`, `.decision`).
+//!
+//! A tool span is a tool call that ran (`tool_call.rs`); a guardrail that triggered
+//! or blocked is a policy deny, one that passed an allow; the rest is the session's
+//! activity (`agent.session`). `gen_ai.conversation.id` is the session key.
+
+use std::borrow::Cow;
+
+use super::ProducerMapping;
+use super::tool_call::{Decision, ToolCall, owned, read_input, truthy};
+use crate::fields::attr;
+use crate::record::EventRecord;
+
+pub struct GenAi;
+
+const OPERATION: &str = "gen_ai.operation.name";
+
+impl ProducerMapping for GenAi {
+    fn name(&self) -> &'static str {
+        "opentelemetry-genai"
+    }
+
+    fn claims(&self, record: &EventRecord<'_>) -> bool {
+        record.value(OPERATION).is_some() || record.value("gen_ai.guardrail.name").is_some()
+    }
+
+    fn map(&self, record: &mut EventRecord<'_>) {
+        let operation = owned(record, OPERATION).unwrap_or_default();
+        if record.value(attr::SESSION_ID).is_none()
+            && let Some(conversation) = owned(record, "gen_ai.conversation.id")
+        {
+            record.put(attr::SESSION_ID, conversation);
+        }
+        let agent = owned(record, attr::AGENT_NAME)
+            .or_else(|| record.service_name.as_deref().map(str::to_string))
+            .unwrap_or_else(|| "agent".into());
+        super::agent_identity(record, &agent, &[]);
+        let agent = Some(agent);
+        record.put("agent.event", format!("gen_ai.{operation}"));
+        if let Some(verdict) = guardrail_verdict(record, &operation) {
+            let name = owned(record, "gen_ai.guardrail.name").unwrap_or_else(|| "guardrail".into());
+            record.event_name = Some(Cow::Borrowed("policy.decision"));
+            record.put(attr::POLICY_PATH, format!("guardrail/{name}"));
+            record.put(
+                attr::POLICY_DECISION,
+                if verdict == Decision::Reject { "deny" } else { "allow" },
+            );
+            return;
+        }
+        if operation == "execute_tool" {
+            let failed = record.text("span.status").is_some_and(|status| status == "error")
+                || record.value("error.type").is_some();
+            let mut call = ToolCall {
+                agent,
+                tool: owned(record, attr::TOOL_NAME),
+                call_id: owned(record, attr::TOOL_CALL_ID),
+                ran: true,
+                success: Some(!failed),
+                ..ToolCall::default()
+            };
+            if let Some(json) = record.text("gen_ai.tool.call.arguments") {
+                let json = json.into_owned();
+                read_input(&json, &mut call);
+            }
+            call.apply(record);
+            return;
+        }
+        record.event_name = Some(Cow::Borrowed("agent.session"));
+    }
+}
+
+/// A guardrail's verdict: `gen_ai.guardrail.decision`, else whether it triggered.
+fn guardrail_verdict(record: &EventRecord<'_>, operation: &str) -> Option<Decision> {
+    let is_guardrail = operation.contains("guardrail") || record.value("gen_ai.guardrail.name").is_some();
+    if !is_guardrail {
+        return None;
+    }
+    if let Some(decision) = record
+        .text("gen_ai.guardrail.decision")
+        .and_then(|text| Decision::parse(&text))
+    {
+        return Some(decision);
+    }
+    match truthy(record, "gen_ai.guardrail.triggered") {
+        Some(true) => Some(Decision::Reject),
+        _ => Some(Decision::Accept),
+    }
+}

@@ -1,0 +1,221 @@
+//! The mappings over what the producers really sent: the `testdata/` requests are
+//! Claude Code 2.1.332's own OTLP/HTTP JSON exports (one run allowed to run `curl`
+//! in bypass mode, one refused by its configuration), captured unchanged.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::{Map, Value};
+
+use crate::content::{ContentPolicy, Unlisted};
+use crate::provenance::{HostPatterns, HostScope, Provenance};
+use crate::{EventBatchBuilder, EventRecord};
+
+type Row = Map<String, Value>;
+
+/// A builder as ingest makes one: hashing content, the credential naming one host.
+fn builder() -> EventBatchBuilder {
+    let mut provenance = Provenance::unauthenticated("otlp_http");
+    provenance.hosts = HostScope::Only(Arc::new(HostPatterns::new(&["wks-0042"])));
+    provenance.producer = Some("wks-0042-agents".into());
+    EventBatchBuilder::with_capacity(64)
+        .with_provenance(provenance)
+        .with_content_policy(Arc::new(ContentPolicy::new::<&str>(
+            &[],
+            Unlisted::Hash,
+            Some(b"test-key-0123456789".to_vec()),
+        )))
+}
+
+fn rows(builder: &mut EventBatchBuilder) -> Vec<Row> {
+    let batch = builder.finish();
+    // The JSON writer cannot name the "UTC" zone; the times are not under test here.
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|&column| {
+            !matches!(
+                batch.schema().field(column).data_type(),
+                arrow::datatypes::DataType::Timestamp(..)
+            )
+        })
+        .collect();
+    let batch = batch.project(&keep).unwrap();
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    let data = writer.into_inner();
+    if data.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_slice::<Vec<Row>>(&data).unwrap()
+}
+
+fn logs(name: &str) -> Vec<Row> {
+    let request: ExportLogsServiceRequest = serde_json::from_str(match name {
+        "bypass" => include_str!("testdata/claude_code_logs_bypass.json"),
+        _ => include_str!("testdata/claude_code_logs_reject.json"),
+    })
+    .unwrap();
+    let mut builder = builder();
+    let report = crate::otlp::convert_request(&request, 1, &mut builder);
+    assert!(report.rejected.is_empty(), "{}", report.message());
+    rows(&mut builder)
+}
+
+fn traces(name: &str) -> Vec<Row> {
+    let request: ExportTraceServiceRequest = serde_json::from_str(match name {
+        "bypass" => include_str!("testdata/claude_code_traces_bypass.json"),
+        _ => include_str!("testdata/claude_code_traces_reject.json"),
+    })
+    .unwrap();
+    let mut builder = builder();
+    let report = crate::otlp_traces::convert_traces(&request, 1, &mut builder);
+    assert!(report.rejected.is_empty(), "{}", report.message());
+    rows(&mut builder)
+}
+
+fn text<'a>(row: &'a Row, column: &str) -> Option<&'a str> {
+    row.get(column).and_then(Value::as_str)
+}
+
+fn attribute<'a>(row: &'a Row, key: &str) -> Option<&'a str> {
+    row.get("attributes")?.get(key)?.as_str()
+}
+
+fn by_event<'a>(rows: &'a [Row], event: &str) -> Vec<&'a Row> {
+    rows.iter()
+        .filter(|row| attribute(row, "agent.event") == Some(event))
+        .collect()
+}
+
+#[test]
+fn a_shell_tool_running_curl_is_an_agent_caused_process_start() {
+    let rows = logs("bypass");
+    let result = by_event(&rows, "claude_code.tool_result");
+    assert_eq!(result.len(), 1);
+    let result = result[0];
+    assert_eq!(text(result, "event_name"), Some("process.start"));
+    assert_eq!(text(result, "host_id"), Some("wks-0042"), "the credential's one host");
+    assert_eq!(
+        text(result, "process_command_line"),
+        Some("curl -s http://127.0.0.1:14318/probe -o /dev/null")
+    );
+    assert_eq!(text(result, "process_executable_name"), Some("curl"));
+    assert_eq!(text(result, "gen_ai_tool_name"), Some("Bash"));
+    assert_eq!(text(result, "gen_ai_tool_call_id"), Some("toolu_stand_in_01"));
+    assert_eq!(text(result, "agent_tool_category"), Some("shell"));
+    assert_eq!(text(result, "gen_ai_agent_name"), Some("claude-code"));
+    let session = text(result, "session_id").unwrap();
+    assert_eq!(
+        text(result, "gen_ai_agent_id").unwrap(),
+        format!("claude-code/{session}")
+    );
+    assert!(text(result, "user_name").is_some(), "the hashed user.id stands in");
+    assert_eq!(attribute(result, "agent.tool.success"), Some("true"));
+    // The decision carries the permission mode: bypass.
+    let decision = by_event(&rows, "claude_code.tool_decision")[0];
+    assert_eq!(text(decision, "event_name"), Some("agent.tool_call"));
+    assert_eq!(text(decision, "agent_tool_decision"), Some("accept"));
+    assert_eq!(text(decision, "agent_permission_mode"), Some("bypassPermissions"));
+    // Everything else Claude Code says is the session's activity.
+    for event in ["claude_code.api_request", "claude_code.plugin_loaded"] {
+        let row = by_event(&rows, event)[0];
+        assert_eq!(text(row, "event_name"), Some("agent.session"), "{event}");
+        assert_eq!(text(row, "session_id"), Some(session));
+    }
+}
+
+#[test]
+fn a_refused_tool_call_is_a_policy_deny_in_logs_and_traces() {
+    for rows in [logs("reject"), traces("reject")] {
+        let denies: Vec<&Row> = rows
+            .iter()
+            .filter(|row| text(row, "event_name") == Some("policy.decision"))
+            .collect();
+        assert_eq!(denies.len(), 1, "{rows:#?}");
+        let deny = denies[0];
+        assert_eq!(text(deny, "policy_decision"), Some("deny"));
+        assert_eq!(text(deny, "agent_tool_decision"), Some("reject"));
+        assert_eq!(text(deny, "policy_path"), Some("agent/tool_permission"));
+        assert_eq!(text(deny, "policy_reason"), Some("tool call refused (config)"));
+        assert_eq!(
+            text(deny, "gen_ai_tool_name"),
+            Some("Bash"),
+            "from its parent span in traces"
+        );
+        assert_eq!(text(deny, "gen_ai_tool_call_id"), Some("toolu_stand_in_01"));
+        assert!(
+            !rows.iter().any(|row| text(row, "event_name") == Some("process.start")),
+            "a refused call did not run"
+        );
+    }
+}
+
+#[test]
+fn spans_keep_their_trace_and_the_tool_span_its_command() {
+    let rows = traces("bypass");
+    assert_eq!(rows.len(), 6, "one event per span");
+    let trace = text(&rows[0], "trace_id").unwrap();
+    assert_eq!(trace.len(), 32, "hex");
+    for row in &rows {
+        assert_eq!(text(row, "trace_id"), Some(trace));
+        assert_eq!(text(row, "span_id").map(str::len), Some(16));
+        assert!(attribute(row, "span.kind").is_some() && attribute(row, "span.status").is_some());
+        assert!(attribute(row, "span.duration_ms").is_some());
+    }
+    let interaction = by_event(&rows, "claude_code.interaction")[0];
+    assert_eq!(text(interaction, "event_name"), Some("agent.session"));
+    assert!(attribute(interaction, "span.parent_id").is_none(), "the root");
+    let tool = by_event(&rows, "claude_code.tool")[0];
+    assert_eq!(text(tool, "agent_tool_category"), Some("shell"));
+    assert_eq!(
+        text(tool, "process_command_line"),
+        Some("curl -s http://127.0.0.1:14318/probe -o /dev/null")
+    );
+    assert!(attribute(tool, "full_command").is_none(), "kept once, redacted");
+    let run = by_event(&rows, "claude_code.tool.execution")[0];
+    assert_eq!(
+        text(run, "event_name"),
+        Some("process.start"),
+        "the run, with its parent's command"
+    );
+}
+
+#[test]
+fn prompts_and_tool_io_are_hashed_with_their_length_never_stored() {
+    let rows = [logs("bypass"), traces("bypass")].concat();
+    let stored = serde_json::to_string(&rows).unwrap();
+    for content in ["check the endpoint with curl", "Done.", "Check the endpoint"] {
+        assert!(!stored.contains(content), "{content:?} stored");
+    }
+    let prompt = by_event(&rows, "claude_code.user_prompt")[0];
+    let hashed = attribute(prompt, "prompt").unwrap();
+    assert!(
+        hashed.starts_with("hmac-sha256:") && hashed.ends_with(";bytes=28"),
+        "{hashed}"
+    );
+    // The same text, hashed in the span, matches: rules can compare without reading.
+    let interaction = by_event(&rows, "claude_code.interaction")[0];
+    assert_eq!(attribute(interaction, "user_prompt"), Some(hashed));
+}
+
+#[test]
+fn the_body_names_the_event_when_nothing_else_does() {
+    let mut record = EventRecord::new();
+    record.body = Some("file.access".into());
+    super::normalize(&mut record);
+    assert_eq!(record.event_name.as_deref(), Some("file.access"));
+    let mut message = EventRecord::new();
+    message.body = Some("user alice logged in".into());
+    super::normalize(&mut message);
+    assert_eq!(message.event_name, None, "a message is not a name");
+}
+
+#[test]
+fn every_mapping_is_registered_once_and_named() {
+    let mut names: Vec<&str> = super::REGISTRY.iter().map(|mapping| mapping.name()).collect();
+    names.sort();
+    let count = names.len();
+    names.dedup();
+    assert_eq!(names.len(), count);
+}
