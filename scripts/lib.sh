@@ -40,3 +40,22 @@ ensure_tansu() {
     rm -rf "$CORDON_CACHE/tansu-build"
   fi
 }
+
+# The real Claude Code CLI (npm, pinned) that the agent tests drive and the demo can
+# run: installed into the cache, not globally. Node.js from Debian if missing.
+CLAUDE_CODE_VERSION=2.1.332
+CORDON_AGENTS="$CORDON_CACHE/agents"
+ensure_claude_code() {
+  if [ "$(cat "$CORDON_AGENTS/.version" 2>/dev/null)" != "$CLAUDE_CODE_VERSION" ] \
+    || [ ! -x "$CORDON_AGENTS/node_modules/.bin/claude" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      log "installing Node.js and npm (Debian packages) for the Claude Code CLI"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    log "installing the Claude Code CLI $CLAUDE_CODE_VERSION (npm) for the agent tests"
+    mkdir -p "$CORDON_AGENTS"
+    (cd "$CORDON_AGENTS" && npm install --no-audit --no-fund --silent --loglevel=error \
+      "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >/dev/null)
+    echo "$CLAUDE_CODE_VERSION" > "$CORDON_AGENTS/.version"
+  fi
+}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides the Rust toolchain: a Python virtualenv with the
-# real OpenTelemetry SDK exporters, DuckDB and confluent-kafka, Debian's chromium and
-# prometheus for the console and metrics tests, and the tansu Kafka broker (from
-# crates.io) for the Kafka tests. Idempotent; a second run takes seconds.
+# real OpenTelemetry SDK exporters, DuckDB and confluent-kafka, the MCP SDK and the
+# OpenAI Agents SDK with its GenAI instrumentation, Debian's chromium and prometheus for
+# the console and metrics tests, the tansu Kafka broker (from crates.io) for the Kafka
+# tests, and the Claude Code CLI (npm) for the agent tests. Idempotent; a second run
+# takes seconds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib.sh"
@@ -37,3 +39,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 ensure_tansu
+ensure_claude_code

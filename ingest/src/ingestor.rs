@@ -29,6 +29,8 @@ pub enum Transport {
     OtlpHttp,
     Kafka,
     OpaLogs,
+    /// Falco's alerts (`falco.rs`).
+    Falco,
     /// Cordon's own responses, stored back as `cordon.response` events.
     Responder,
 }

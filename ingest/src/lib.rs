@@ -5,6 +5,8 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod falco;
+pub mod json_upload;
 pub mod kafka;
 pub mod listener;
 pub mod metrics;

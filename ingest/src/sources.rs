@@ -10,7 +10,7 @@ use crate::config::OtlpConfig;
 use crate::ingestor::Ingestor;
 use crate::kafka::{KafkaConfig, KafkaSource};
 use crate::listener::{Listeners, ReloadingTls};
-use crate::{opa, otlp};
+use crate::{falco, json_upload, opa, otlp};
 
 /// Settings every source can read.
 #[derive(Debug, Clone, Default)]
@@ -139,9 +139,12 @@ fn start_otlp_http(context: SourceContext) -> BoxFuture<'static, Result<Option<R
             max_request_bytes: config.max_request_bytes,
             max_decompressed_bytes: config.max_decompressed_bytes,
         };
-        // OPA's decision-log upload shares the OTLP/HTTP listener (contract section 1).
-        let router =
-            otlp::http::router(context.ingestor.clone(), limits).merge(opa::router(context.ingestor.clone(), limits));
+        // The JSON uploads (OPA's decision logs, Falco's alerts) share the OTLP/HTTP
+        // listener (contract section 1).
+        let router = [opa::OPA_LOGS, falco::FALCO].into_iter().fold(
+            otlp::http::router(context.ingestor.clone(), limits),
+            |router, source| router.merge(json_upload::router(source, context.ingestor.clone(), limits)),
+        );
         let tls = load_tls(name, config)?;
         let (local, serve) = otlp::http::bind(
             config.http_listen,

@@ -147,6 +147,9 @@ pub const DEFAULT_ALLOW: &[&str] = &[
     // OPA's decision input, two levels down (deeper levels arrive as JSON text).
     "policy.input.*",
     "policy.input.*.*",
+    // Falco's alerts (falco.rs): rule, priority and its output fields (process, file
+    // descriptor and event fields; content-like last segments are still refused).
+    "falco.**",
     // The contract's namespaces: fields beside the ones with columns.
     "file.*",
     "destination.*",
@@ -180,6 +183,7 @@ const CONTENT_SEGMENTS: &[&str] = &[
     "data",
     "clipboard",
     "instructions",
+    "buffer",
 ];
 
 /// The policy one ingest applies.

@@ -7,6 +7,7 @@ pub mod alert;
 pub mod alert_feed;
 pub mod batch;
 pub mod content;
+pub mod falco;
 pub mod fields;
 pub mod flat;
 pub mod glob;

@@ -109,7 +109,8 @@ async fn the_probes_content_bypasses_are_stored_as_hashes_or_not_at_all() {
     let clipboard = rows.iter().find(|row| row["event_id"] == "content-1").unwrap();
     let attributes = clipboard["attributes"].to_string();
     assert!(attributes.contains("hmac-sha256:"), "{attributes}");
-    assert!(attributes.contains("sess-9"), "listed metadata is kept: {attributes}");
+    // session.id is the contract's session key: a column of its own.
+    assert_eq!(clipboard["session_id"], "sess-9", "listed metadata is kept");
     let decision = rows.iter().find(|row| row["event_id"] == "content-opa-1").unwrap();
     assert_eq!(decision["policy_input_action"], "clipboard.write");
     assert!(

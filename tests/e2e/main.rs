@@ -1,6 +1,7 @@
 //! End-to-end tests of the pipeline, in one test binary (each binary that links
 //! DataFusion costs seconds to link).
 
+mod agents;
 mod api_fuzz;
 mod architecture;
 mod bad_input;
@@ -12,6 +13,7 @@ mod crash;
 mod detections;
 mod disk_full;
 mod duckdb;
+mod falco;
 mod hostile_input;
 mod hunt;
 mod hunt_limits;

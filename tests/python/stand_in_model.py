@@ -4,11 +4,14 @@ is a call to that tool running the command given on the command line; once the t
 result comes back, and to every other request (titles, summaries), it answers with text.
 
 Usage: stand_in_model.py PORT_FILE COMMAND
-Writes the port it listens on to PORT_FILE and serves until killed. Each request's path
-is appended to PORT_FILE + ".log" so a test can tell the CLI really asked.
+Writes the port it listens on to PORT_FILE and serves until killed; `{port}` in COMMAND
+is that port (so the command can reach this server, `GET /probe`, without a network).
+Each request's path is appended to PORT_FILE + ".log" so a test can tell the CLI really
+asked.
 """
 
 import json
+import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -66,6 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        with open(PORT_FILE + ".log", "a") as log:
+            log.write("GET " + self.path + "\n")
         self.respond_json({"ok": True})
 
     def do_HEAD(self):
@@ -92,7 +97,7 @@ class Handler(BaseHTTPRequestHandler):
             ]
             stop = "tool_use"
         else:
-            blocks = [{"type": "text", "text": "Done."}]
+            blocks = [{"type": "text", "text": os.environ.get("STAND_IN_ANSWER", "Done.")}]
             stop = "end_turn"
         if body.get("stream"):
             self.send_response(200)
@@ -126,9 +131,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+COMMAND = COMMAND.replace("{port}", str(server.server_address[1]))
 with open(PORT_FILE + ".tmp", "w") as out:
     out.write(str(server.server_address[1]))
-import os  # noqa: E402
-
 os.replace(PORT_FILE + ".tmp", PORT_FILE)
 server.serve_forever()

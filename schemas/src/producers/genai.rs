@@ -8,7 +8,9 @@
 //!
 //! A tool span is a tool call that ran (`tool_call.rs`); a guardrail that triggered
 //! or blocked is a policy deny, one that passed an allow; the rest is the session's
-//! activity (`agent.session`). `gen_ai.conversation.id` is the session key.
+//! activity (`agent.session`). `gen_ai.conversation.id` is the session key, else the
+//! trace id (the OpenAI Agents SDK's instrumentation sets no conversation id: one run
+//! is one trace); `gen_ai.tool.call.id` the call key, else the span id.
 
 use std::borrow::Cow;
 
@@ -32,10 +34,12 @@ impl ProducerMapping for GenAi {
 
     fn map(&self, record: &mut EventRecord<'_>) {
         let operation = owned(record, OPERATION).unwrap_or_default();
+        // The conversation is the session; without one (frameworks set it only when
+        // the application has one), the trace: one agent run.
         if record.value(attr::SESSION_ID).is_none()
-            && let Some(conversation) = owned(record, "gen_ai.conversation.id")
+            && let Some(session) = owned(record, "gen_ai.conversation.id").or_else(|| owned(record, attr::TRACE_ID))
         {
-            record.put(attr::SESSION_ID, conversation);
+            record.put(attr::SESSION_ID, session);
         }
         let agent = owned(record, attr::AGENT_NAME)
             .or_else(|| record.service_name.as_deref().map(str::to_string))
@@ -59,7 +63,8 @@ impl ProducerMapping for GenAi {
             let mut call = ToolCall {
                 agent,
                 tool: owned(record, attr::TOOL_NAME),
-                call_id: owned(record, attr::TOOL_CALL_ID),
+                // Without the model's call id, the span is the call.
+                call_id: owned(record, attr::TOOL_CALL_ID).or_else(|| owned(record, attr::SPAN_ID)),
                 ran: true,
                 success: Some(!failed),
                 ..ToolCall::default()

@@ -6,8 +6,11 @@
 //!
 //! `tools/call` is a tool call that ran (its category from the tool's name, MCP when
 //! the name says nothing), `resources/read` a read of the resource (a `file://` URI is
-//! a file path), everything else the session's activity (`agent.session`). The MCP
-//! session id is the session key unless a GenAI conversation id is there.
+//! a file path), everything else the session's activity (`agent.session`). The session
+//! key is a GenAI conversation id, else the MCP session id, else the trace id (the
+//! Python SDK 2.x carries the trace context from client to server: both sides' spans
+//! share it). Measured from `mcp` 2.3.0, which emits these spans itself
+//! (`tests/python/mcp_tools.py`).
 
 use std::borrow::Cow;
 
@@ -33,7 +36,9 @@ impl ProducerMapping for Mcp {
         let method = owned(record, METHOD).unwrap_or_default();
         let span_name = record.event_name.as_deref().unwrap_or_default().to_string();
         if record.value(attr::SESSION_ID).is_none() {
-            let session = owned(record, "gen_ai.conversation.id").or_else(|| owned(record, "mcp.session.id"));
+            let session = owned(record, "gen_ai.conversation.id")
+                .or_else(|| owned(record, "mcp.session.id"))
+                .or_else(|| owned(record, attr::TRACE_ID));
             if let Some(session) = session {
                 record.put(attr::SESSION_ID, session);
             }
@@ -45,17 +50,23 @@ impl ProducerMapping for Mcp {
         let agent = None;
         match method.as_str() {
             "tools/call" => {
-                // `tools/call get_weather`: the tool's name when no attribute gives it.
+                // `tools/call get_weather` (server), `MCP send tools/call get_weather`
+                // (client): the tool's name when no attribute gives it.
                 let from_span = span_name
-                    .strip_prefix("tools/call ")
-                    .map(str::to_string)
+                    .split_once("tools/call ")
+                    .map(|(_, tool)| tool.trim().to_string())
                     .filter(|tool| !tool.is_empty());
                 let mut call = ToolCall {
                     agent,
                     tool: owned(record, attr::TOOL_NAME)
                         .or_else(|| owned(record, "mcp.tool.name"))
                         .or(from_span),
-                    call_id: owned(record, attr::TOOL_CALL_ID).or_else(|| owned(record, "jsonrpc.request.id")),
+                    // The JSON-RPC id within the trace: the client's and the server's
+                    // span of one call share both.
+                    call_id: owned(record, attr::TOOL_CALL_ID).or_else(|| {
+                        let id = owned(record, "jsonrpc.request.id")?;
+                        Some(format!("{}/{id}", owned(record, attr::TRACE_ID)?))
+                    }),
                     mcp_server: owned(record, "server.address").or_else(|| Some("mcp".into())),
                     ran: true,
                     success: Some(!failed),

@@ -1,5 +1,6 @@
 //! Producer mappings: what agents and sensors send on their own (Claude Code's and
-//! Codex's OpenTelemetry events, OpenTelemetry GenAI and MCP spans) rewritten into the
+//! Codex's OpenTelemetry events, OpenTelemetry GenAI and MCP spans, Falco's alerts)
+//! rewritten into the
 //! contract's kinds and fields before the record is checked and stored.
 //!
 //! A mapping is one file here and one line in `REGISTRY`. It is chosen by what the data
@@ -10,6 +11,7 @@
 
 mod claude_code;
 mod codex;
+pub mod falco;
 mod genai;
 mod mcp;
 pub mod tool_call;
@@ -30,7 +32,13 @@ pub trait ProducerMapping: Sync {
 
 /// Every mapping, most specific first: Claude Code's and Codex's spans also carry the
 /// GenAI conventions' attributes.
-pub static REGISTRY: &[&dyn ProducerMapping] = &[&claude_code::ClaudeCode, &codex::Codex, &mcp::Mcp, &genai::GenAi];
+pub static REGISTRY: &[&dyn ProducerMapping] = &[
+    &claude_code::ClaudeCode,
+    &codex::Codex,
+    &falco::Falco,
+    &mcp::Mcp,
+    &genai::GenAi,
+];
 
 /// The body of a LogRecord names its event when it reads like a name, not like a
 /// message (`claude_code.tool_result`, not `user logged in`).

