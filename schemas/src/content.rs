@@ -142,6 +142,7 @@ pub const DEFAULT_ALLOW: &[&str] = &[
     "jsonrpc.protocol.version",
     // What Cordon itself derives from agents' telemetry (producers/, otlp_traces.rs).
     "agent.event",
+    "agent.event.sequence",
     "agent.tool.*",
     "span.*",
     // OPA's decision input, two levels down (deeper levels arrive as JSON text).

@@ -1,6 +1,7 @@
 //! `cordon demo`: the server on embedded defaults, fed simulated telemetry with every
 //! attack, then what arrived, what the rules raised and how the responder answered.
 
+mod claude_code;
 mod producers;
 mod targets;
 
@@ -122,6 +123,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     producers::send_fast_clock_host(&mut sender).await?;
     if let Some(producers) = &producers {
         producers::send_spoofed_events(&format!("http://{}", server.grpc_addr), &producers.laptop).await?;
+    }
+    if let Some(producers) = &producers {
+        let (logs, spans) = claude_code::replay(&format!("http://{}", server.http_addr), &producers.laptop).await?;
+        println!(
+            "  Claude Code's own export (the real CLI's, captured: its Bash tool ran curl in bypass mode; it names no host): {logs} log events and {spans} spans over OTLP/HTTP JSON with wks-0042's credential, mapped to process.start, agent.tool_call and agent.session"
+        );
     }
     let points = producers::send_agent_metrics(
         &format!("http://{}", server.grpc_addr),

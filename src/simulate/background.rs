@@ -9,6 +9,7 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
+use super::agents::{Session, ToolCall};
 use super::catalog::*;
 use super::events::*;
 use super::world::{Agent, BUILD_AGENT, Host};
@@ -20,6 +21,8 @@ const MINUTE: i64 = 60_000_000_000;
 pub struct Pacing {
     last_deny: Option<i64>,
     last_confidential: Option<i64>,
+    /// The next event number of the host's Claude Code session.
+    claude_sequence: i64,
 }
 
 fn due(last: &mut Option<i64>, now: i64, every: i64) -> bool {
@@ -148,8 +151,32 @@ pub fn step(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -
         }
         r if r < 0.97 => vec![clipboard(rng, time, host, agent, None, "allow")],
         r if r < 0.98 => vec![dlp_match(rng, time, host, None, "print", "alert", "fp-handbook")],
+        r if r < 0.99 => claude_code_at_work(rng, time, host, pacing),
         _ => vec![read_document(rng, time, host, agent, pacing)],
     }
+}
+
+/// A developer's Claude Code session going about its work, in Claude Code's own
+/// telemetry: model calls, reading source, running git.
+fn claude_code_at_work(rng: &mut ChaCha8Rng, time: i64, host: &Host, pacing: &mut Pacing) -> Vec<FlatEvent> {
+    let mut session = Session::resume(host, 0, pacing.claude_sequence);
+    let id = format!("toolu_{}", super::world::hex(rng, 12));
+    let events = match rng.random_range(0..3) {
+        0 => vec![session.claude_api_request(time, rng.random_range(800..20_000))],
+        1 => {
+            let path = home(host, "src/app/main.rs");
+            vec![session.claude_result(time, &ToolCall::file("Read", id, &path), 2)]
+        }
+        _ => {
+            let shell = ToolCall::shell(id, "git status --short");
+            vec![
+                session.claude_decision(time, &shell, "accept", "config", "default"),
+                session.claude_result(time, &shell, 38),
+            ]
+        }
+    };
+    pacing.claude_sequence = session.sequence();
+    events
 }
 
 fn read_document(rng: &mut ChaCha8Rng, time: i64, host: &Host, agent: &Agent, pacing: &mut Pacing) -> FlatEvent {

@@ -1,6 +1,7 @@
 //! `cordon simulate`: a deterministic generator of agent telemetry. The same seed, start,
 //! rate and duration give the same events, byte for byte.
 
+pub mod agents;
 pub mod background;
 pub mod catalog;
 pub mod events;
@@ -104,6 +105,9 @@ pub struct Simulator {
     attacks: BinaryHeap<Reverse<Pending>>,
     order: u64,
     injections: Vec<Injection>,
+    /// Per host, when an attack whose playbook isolates it automatically ends: from
+    /// then its background makes no flows, as an isolated host makes none.
+    isolated_from: Vec<Option<i64>>,
 }
 
 impl Simulator {
@@ -125,6 +129,7 @@ impl Simulator {
             attacks: BinaryHeap::new(),
             order: 0,
             injections: Vec::new(),
+            isolated_from: vec![None; hosts.len()],
             rng,
             hosts,
             config,
@@ -149,6 +154,12 @@ impl Simulator {
             let start = self.config.start_unix_nano
                 + (self.config.attack_at + self.config.attack_spacing * position as u32).as_nanos() as i64;
             let planned = scenarios::events(scenario, &mut self.rng, start, &host, &agent);
+            if scenario.isolates_host()
+                && let Some(end) = planned.iter().map(|attack| attack.event.time_unix_nano).max()
+            {
+                let isolated = &mut self.isolated_from[host_position];
+                *isolated = Some(isolated.map_or(end, |earlier| earlier.min(end)));
+            }
             self.injections.push(Injection {
                 scenario,
                 rule_id: scenario.rule_id(),
@@ -210,7 +221,11 @@ impl Simulator {
                     let host_position = self.background_next as usize % self.hosts.len();
                     self.background_next += 1;
                     let host = self.hosts[host_position].clone();
-                    let events = background::step(&mut self.rng, background, &host, &mut self.pacing[host_position]);
+                    let mut events =
+                        background::step(&mut self.rng, background, &host, &mut self.pacing[host_position]);
+                    if self.isolated_from[host_position].is_some_and(|from| background >= from) {
+                        events.retain(|event| event.text(attr::EVENT_NAME) != Some("network.flow"));
+                    }
                     for event in events {
                         out.push(self.stamp(event, 0));
                     }
@@ -225,6 +240,15 @@ impl Simulator {
     }
 
     fn stamp(&mut self, mut event: FlatEvent, skip_sequence: i64) -> FlatEvent {
+        // Agents' own telemetry is another producer on the host: it does not count in
+        // the host's sequence (Claude Code keeps one per session, Codex none).
+        if matches!(
+            event.text(attr::SERVICE_NAME),
+            Some(agents::CLAUDE_CODE | agents::CODEX)
+        ) {
+            event.set(attr::EVENT_ID, hex(&mut self.rng, 16));
+            return event;
+        }
         let host = event
             .text(attr::HOST_ID)
             .and_then(|id| self.host_index.get(id))
@@ -269,6 +293,14 @@ mod tests {
         assert_ne!(first, other);
     }
 
+    /// Whether the host's sequence counts the event (agents' own telemetry does not).
+    fn counted_by_host(event: &FlatEvent) -> bool {
+        !matches!(
+            event.text(attr::SERVICE_NAME),
+            Some(agents::CLAUDE_CODE | agents::CODEX)
+        )
+    }
+
     #[test]
     fn events_come_in_time_order_with_per_host_sequences() {
         let events = all(config(vec![Scenario::ExfilAttemptChain]));
@@ -279,7 +311,7 @@ mod tests {
                 .all(|pair| pair[0].time_unix_nano <= pair[1].time_unix_nano)
         );
         let mut last: HashMap<String, i64> = HashMap::new();
-        for event in &events {
+        for event in events.iter().filter(|event| counted_by_host(event)) {
             let host = event.text(attr::HOST_ID).unwrap().to_string();
             let Some(cordon_schemas::AttrValue::Int(sequence)) = event.get(attr::EVENT_SEQUENCE) else {
                 panic!()
@@ -296,7 +328,7 @@ mod tests {
         let events = simulator.events_until(i64::MAX);
         let sequences: Vec<i64> = events
             .iter()
-            .filter(|event| event.text(attr::HOST_ID) == Some(host.as_str()))
+            .filter(|event| event.text(attr::HOST_ID) == Some(host.as_str()) && counted_by_host(event))
             .map(|event| match event.get(attr::EVENT_SEQUENCE) {
                 Some(cordon_schemas::AttrValue::Int(sequence)) => *sequence,
                 _ => panic!(),

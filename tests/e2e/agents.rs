@@ -272,7 +272,7 @@ async fn claude_code_running_curl_is_mapped_and_raises_the_shell_network_rule_on
     );
 }
 
-/// What Claude Code sent (its captured export, `schemas/src/producers/testdata`), sent
+/// What Claude Code sent (its captured export, `schemas/testdata/claude_code`), sent
 /// as it sends it when streaming: chunked, no Content-Length.
 fn chunked(body: &'static str) -> reqwest::Body {
     use http_body_util::StreamBody;
@@ -287,7 +287,7 @@ fn chunked(body: &'static str) -> reqwest::Body {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_less_agent_is_refused_naming_the_setting_and_taken_with_a_host_credential() {
     let server = TestServer::start_with(with_agent_credential).await;
-    const LOGS: &str = include_str!("../../schemas/src/producers/testdata/claude_code_logs_reject.json");
+    const LOGS: &str = include_str!("../../schemas/testdata/claude_code/logs_reject.json");
     let records = LOGS.matches("\"logRecords\"").count().max(1);
     let post = async |token: &str| -> Value {
         let response = reqwest::Client::new()

@@ -1,5 +1,5 @@
 -- A session's sensitive reads ...
-SELECT time, host_id, user_name, gen_ai_agent_id, session_id, event_id,
+SELECT time, host_id, user_name, gen_ai_agent_id, session_id, event_id, event_name,
        'read' AS step,
        file_path AS item,
        CAST(NULL AS VARCHAR) AS destination,
@@ -13,7 +13,7 @@ WHERE session_id IS NOT NULL
        OR EXISTS (SELECT 1 FROM sensitive_paths p WHERE path_match(e.file_path, p.pattern)))
 UNION ALL
 -- ... and its web and upload tool calls to destinations no approved pattern covers.
-SELECT time, host_id, user_name, gen_ai_agent_id, session_id, event_id,
+SELECT time, host_id, user_name, gen_ai_agent_id, session_id, event_id, event_name,
        'egress' AS step,
        coalesce(gen_ai_tool_name, event_name) AS item,
        coalesce(destination_address, url_full, mcp_server_name) AS destination,

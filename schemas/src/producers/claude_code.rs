@@ -16,8 +16,9 @@
 //!   A call Claude Code refused shows as a blocked_on_user span with `decision=reject`.
 //! - Every other event or span (`user_prompt`, `api_request`, `interaction`, ...) is
 //!   the session's activity: `agent.session`.
-//! - No `user.name` is sent: `user.email`, else `user.account_uuid`, else the hashed
-//!   device `user.id` stands in. No host is sent: see the contract on `host.id`.
+//! - No `user.name` is sent: `user.email`, else `user.account_uuid` (both only when
+//!   signed in to an account) stands in; the hashed installation id `user.id` is kept as
+//!   it is, not taken for a person. No host is sent: see the contract on `host.id`.
 
 use std::borrow::Cow;
 
@@ -46,7 +47,8 @@ impl ProducerMapping for ClaudeCode {
 
     fn map(&self, record: &mut EventRecord<'_>) {
         let name = full_name(record);
-        super::agent_identity(record, SERVICE, &["user.email", "user.account_uuid", "user.id"]);
+        // `user.id` is a hash of the installation, not a person: not a user name.
+        super::agent_identity(record, SERVICE, &["user.email", "user.account_uuid"]);
         if let Some(mode) = owned(record, "permission_mode") {
             record.put(attr::PERMISSION_MODE, mode);
         }

@@ -73,9 +73,15 @@ pub fn normalize(record: &mut EventRecord<'_>) {
 
 /// Who acted, for an agent's own telemetry: the product as `gen_ai.agent.name`, the
 /// session as the agent instance (`gen_ai.agent.id` `<product>/<session.id>`), and the
-/// first of `users` present as `user.name` when the producer sent none.
+/// first of `users` present as `user.name` when the producer sent none. The agent's
+/// per-session `event.sequence` becomes `agent.event.sequence`.
 fn agent_identity(record: &mut EventRecord<'_>, product: &str, users: &[&str]) {
     use crate::fields::attr;
+    // An agent counts its events per session (Claude Code from 0 in each), not per
+    // host as the contract's event.sequence does: kept aside, it makes no false gap.
+    if let Some(sequence) = record.remove(attr::EVENT_SEQUENCE) {
+        record.put_value("agent.event.sequence", sequence);
+    }
     if record.value(attr::USER_NAME).is_none()
         && let Some(user) = users.iter().find_map(|name| tool_call::owned(record, name))
     {

@@ -1,4 +1,4 @@
-//! The mappings over what the producers really sent: the `testdata/` requests are
+//! The mappings over what the producers really sent: `schemas/testdata/claude_code/` holds
 //! Claude Code 2.1.332's own OTLP/HTTP JSON exports (one run allowed to run `curl`
 //! in bypass mode, one refused by its configuration), captured unchanged.
 
@@ -52,8 +52,8 @@ fn rows(builder: &mut EventBatchBuilder) -> Vec<Row> {
 
 fn logs(name: &str) -> Vec<Row> {
     let request: ExportLogsServiceRequest = serde_json::from_str(match name {
-        "bypass" => include_str!("testdata/claude_code_logs_bypass.json"),
-        _ => include_str!("testdata/claude_code_logs_reject.json"),
+        "bypass" => include_str!("../../testdata/claude_code/logs_bypass.json"),
+        _ => include_str!("../../testdata/claude_code/logs_reject.json"),
     })
     .unwrap();
     let mut builder = builder();
@@ -64,8 +64,8 @@ fn logs(name: &str) -> Vec<Row> {
 
 fn traces(name: &str) -> Vec<Row> {
     let request: ExportTraceServiceRequest = serde_json::from_str(match name {
-        "bypass" => include_str!("testdata/claude_code_traces_bypass.json"),
-        _ => include_str!("testdata/claude_code_traces_reject.json"),
+        "bypass" => include_str!("../../testdata/claude_code/traces_bypass.json"),
+        _ => include_str!("../../testdata/claude_code/traces_reject.json"),
     })
     .unwrap();
     let mut builder = builder();
@@ -110,8 +110,12 @@ fn a_shell_tool_running_curl_is_an_agent_caused_process_start() {
         text(result, "gen_ai_agent_id").unwrap(),
         format!("claude-code/{session}")
     );
-    assert!(text(result, "user_name").is_some(), "the hashed user.id stands in");
+    assert_eq!(text(result, "user_name"), None, "the installation's hash is no person");
+    assert!(attribute(result, "user.id").is_some_and(|id| id.len() == 64));
     assert_eq!(attribute(result, "agent.tool.success"), Some("true"));
+    // Its per-session counter is not the host's event.sequence (no false telemetry gap).
+    assert!(result.get("event_sequence").is_none_or(Value::is_null), "{result:?}");
+    assert_eq!(attribute(result, "agent.event.sequence"), Some("7"));
     // The decision carries the permission mode: bypass.
     let decision = by_event(&rows, "claude_code.tool_decision")[0];
     assert_eq!(text(decision, "event_name"), Some("agent.tool_call"));
@@ -224,7 +228,7 @@ fn every_mapping_is_registered_once_and_named() {
 fn protobuf_logs_map_as_json_logs_do() {
     use prost::Message;
     let request: ExportLogsServiceRequest =
-        serde_json::from_str(include_str!("testdata/claude_code_logs_bypass.json")).unwrap();
+        serde_json::from_str(include_str!("../../testdata/claude_code/logs_bypass.json")).unwrap();
     let mut from_wire = builder();
     let (report, _) = crate::otlp_wire::convert_encoded_request(&request.encode_to_vec(), 1, &mut from_wire).unwrap();
     assert!(report.rejected.is_empty(), "{}", report.message());
