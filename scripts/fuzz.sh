@@ -15,7 +15,7 @@ root="$here/.."
 
 seconds="${1:-20}"
 shift || true
-decoders=(otlp_protobuf otlp_json flat_json opa_logs)
+decoders=(otlp_protobuf otlp_json otlp_traces flat_json opa_logs falco_alerts)
 rules=(rule_load hunt_guard)
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=("${decoders[@]}" "${rules[@]}")

@@ -39,5 +39,5 @@ cargo test --workspace
 fuzz_seconds="${CORDON_FUZZ_SECONDS:-10}"
 if [ "$fuzz_seconds" != 0 ]; then
   log "fuzzing the decoders, ${fuzz_seconds}s each (CORDON_FUZZ_SECONDS; 0 skips)"
-  bash "$here/fuzz.sh" "$fuzz_seconds" otlp_protobuf otlp_json flat_json opa_logs
+  bash "$here/fuzz.sh" "$fuzz_seconds" otlp_protobuf otlp_json otlp_traces flat_json opa_logs falco_alerts
 fi

@@ -148,7 +148,14 @@ fn renamed(events: &[FixtureEvent]) -> (Vec<FixtureEvent>, BTreeMap<String, Stri
 }
 
 fn rename_shape(shape: &Shape, names: &BTreeMap<String, String>) -> Shape {
-    let rename = |text: &String| names.get(text).cloned().unwrap_or_else(|| text.clone());
+    // An agent's id that a producer mapping derived from its session
+    // (`claude-code/<session.id>`) follows its session's renaming.
+    let rename = |text: &String| {
+        names.get(text).cloned().unwrap_or_else(|| match text.rsplit_once('/') {
+            Some((product, id)) if names.contains_key(id) => format!("{product}/{}", names[id]),
+            _ => text.clone(),
+        })
+    };
     let alerts = shape
         .0
         .iter()

@@ -386,8 +386,13 @@ impl IngestBatch<'_> {
     /// Adds one flat JSON event (contract section 3).
     pub fn add_flat(&mut self, event: &serde_json::Value) -> MessageReport {
         let mut report = ConversionReport::default();
-        let outcome = flat::flat_json_to_event(event).and_then(|record| self.builder.append(&record, self.received));
-        report.record(0, outcome);
+        match flat::flat_json_to_event(event) {
+            Ok(record) => {
+                let outcome = self.builder.append(&record, self.received);
+                report.record_mapped(0, outcome, record.mapped_by);
+            }
+            Err(reason) => report.record(0, Err(reason)),
+        }
         self.absorb(1, report)
     }
 
@@ -434,6 +439,13 @@ impl IngestBatch<'_> {
         }
         for notice in &report.notices {
             ingestor.metrics.noticed(notice.label());
+        }
+        for (mapping, count) in &report.mapped {
+            ingestor
+                .metrics
+                .events_mapped
+                .get_or_create(&vec![("producer", *mapping)])
+                .inc_by(*count as u64);
         }
         if !report.rejected.is_empty() {
             tracing::debug!(rejected = report.rejected.len(), first = %report.rejected[0].reason, "records rejected");

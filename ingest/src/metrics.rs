@@ -25,6 +25,8 @@ pub struct IngestMetrics {
     pub events_duplicate: Counter,
     /// OTLP metric data points received, by transport: counted, not stored.
     pub metric_points: Family<Vec<(&'static str, &'static str)>, Counter>,
+    /// Records a producer mapping rewrote into contract kinds, by producer.
+    pub events_mapped: Family<Vec<(&'static str, &'static str)>, Counter>,
     /// Records stored, but not as sent (unknown kind, estimated time, content dropped).
     pub event_notices: Family<Labels, Counter>,
     /// Whole requests refused, by transport and reason.
@@ -64,6 +66,7 @@ impl IngestMetrics {
             events_out: StageMetrics::counter(&stages.events_out, vec![("stage", "ingest")]),
             events_duplicate: Counter::default(),
             metric_points: Family::default(),
+            events_mapped: Family::default(),
             event_notices: Family::default(),
             requests_rejected: Family::default(),
             wal_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
@@ -91,6 +94,11 @@ impl IngestMetrics {
             "cordon_otlp_metric_points",
             "OTLP metric data points received (agents send metrics beside their logs): counted, not stored",
             self.metric_points.clone(),
+        );
+        registry.register(
+            "cordon_events_mapped",
+            "Records a producer mapping (Claude Code, Codex, Falco, MCP, GenAI) rewrote into contract kinds, by producer",
+            self.events_mapped.clone(),
         );
         registry.register(
             "cordon_events_duplicate",

@@ -34,6 +34,8 @@ pub struct ConversionReport {
     pub notices: Vec<Notice>,
     /// What a record is called in messages: `log record(s)` unless set (`span(s)`).
     pub unit: Option<&'static str>,
+    /// Accepted records a producer mapping rewrote, by mapping (`producers::REGISTRY`).
+    pub mapped: Vec<(&'static str, usize)>,
 }
 
 impl ConversionReport {
@@ -48,9 +50,38 @@ impl ConversionReport {
         }
     }
 
+    /// Counts an accepted record that `mapping` rewrote.
+    pub fn mapped_by(&mut self, mapping: &'static str) {
+        match self.mapped.iter_mut().find(|(name, _)| *name == mapping) {
+            Some((_, count)) => *count += 1,
+            None => self.mapped.push((mapping, 1)),
+        }
+    }
+
+    /// Records one record's outcome, and the mapping that rewrote it if it was kept.
+    pub fn record_mapped(
+        &mut self,
+        index: usize,
+        outcome: Result<Vec<Notice>, RejectReason>,
+        mapped: Option<&'static str>,
+    ) {
+        if outcome.is_ok()
+            && let Some(mapping) = mapped
+        {
+            self.mapped_by(mapping);
+        }
+        self.record(index, outcome);
+    }
+
     /// Adds `other`'s records after this report's (their indexes shift by `offset`).
     pub fn merge(&mut self, other: ConversionReport, offset: usize) {
         self.unit = self.unit.or(other.unit);
+        for (mapping, count) in other.mapped {
+            match self.mapped.iter_mut().find(|(name, _)| *name == mapping) {
+                Some((_, total)) => *total += count,
+                None => self.mapped.push((mapping, count)),
+            }
+        }
         self.accepted += other.accepted;
         self.rejected.extend(other.rejected.into_iter().map(|mut rejection| {
             rejection.index += offset;
@@ -206,7 +237,7 @@ pub fn convert_request(
                 let outcome = expansion
                     .charge(&record)
                     .and_then(|()| builder.append(&record, received_unix_nano));
-                report.record(index, outcome);
+                report.record_mapped(index, outcome, record.mapped_by);
                 index += 1;
             }
         }

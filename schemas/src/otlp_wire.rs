@@ -329,7 +329,7 @@ pub fn convert_encoded_request(
                 let outcome = expansion
                     .charge(&record)
                     .and_then(|()| builder.append(&record, received_unix_nano));
-                report.record(index, outcome);
+                report.record_mapped(index, outcome, record.mapped_by);
                 index += 1;
             }
         }

@@ -22,6 +22,8 @@ pub struct EventRecord<'a> {
     /// An OTLP LogRecord's body when it is a short string: some producers name the
     /// event there (Claude Code). Read by the producer mappings, never stored.
     pub body: Option<Cow<'a, str>>,
+    /// The producer mapping that rewrote the record (`producers::REGISTRY`), if one did.
+    pub mapped_by: Option<&'static str>,
     /// Values of the typed attribute columns, indexed like `ATTR_FIELDS`.
     pub typed: Vec<Option<AttrValue<'a>>>,
     /// Attributes the contract does not name, for the map column.
@@ -88,6 +90,7 @@ impl<'a> EventRecord<'a> {
         self.event_id = None;
         self.signature = None;
         self.body = None;
+        self.mapped_by = None;
         self.typed.iter_mut().for_each(|slot| *slot = None);
         self.extra.clear();
         self.attributes_set = 0;

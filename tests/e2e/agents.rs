@@ -254,6 +254,20 @@ async fn claude_code_running_curl_is_mapped_and_raises_the_shell_network_rule_on
     assert_eq!(attribute(tool_span[0], "span.kind"), Some("internal"));
     assert!(text(tool_span[0], "trace_id").is_some_and(|id| id.len() == 32));
 
+    // Operators see the mapping at work on /metrics.
+    let mapped = server
+        .server
+        .ingestor
+        .metrics()
+        .events_mapped
+        .get_or_create(&vec![("producer", "claude-code")])
+        .get();
+    assert!(
+        mapped as usize >= rows.len(),
+        "{mapped} of {} rows counted as mapped",
+        rows.len()
+    );
+
     server.detections_idle().await;
     let alerts = server.alerts().await;
     let shell: Vec<&Value> = alerts
@@ -327,7 +341,20 @@ async fn a_host_less_agent_is_refused_naming_the_setting_and_taken_with_a_host_c
 async fn mcp_client_and_server_spans_arrive_and_map() {
     let server = TestServer::start().await;
     let otlp = format!("http://{}", server.server.http_addr);
-    run_python_producer("mcp_tools.py", &[], &otlp, TEST_PRODUCER_TOKEN, "wks-mcp-01", &[]);
+    // Both sides export over OTLP/gRPC (TraceService/Export), gzip-compressed.
+    let grpc = server.grpc_url();
+    let over_grpc = [
+        ("CORDON_OTLP_GRPC", grpc.as_str()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+    ];
+    run_python_producer(
+        "mcp_tools.py",
+        &[],
+        &otlp,
+        TEST_PRODUCER_TOKEN,
+        "wks-mcp-01",
+        &over_grpc,
+    );
     let ready = |rows: &[Row]| {
         rows.iter()
             .filter(|row| attribute(row, "agent.event") == Some("mcp.tools/call"))
@@ -351,6 +378,7 @@ async fn mcp_client_and_server_spans_arrive_and_map() {
         assert_eq!(text(row, "host_id"), Some("wks-mcp-01"));
         assert_eq!(attribute(row, "span.kind"), Some(kind));
         assert_eq!(attribute(row, "mcp.method.name"), Some("tools/call"));
+        assert_eq!(text(row, "transport"), Some("otlp_grpc"));
     }
     // The trace context crossed: both sides are one session and one call.
     assert_eq!(text(&served, "trace_id"), text(&sent, "trace_id"));
@@ -368,13 +396,14 @@ async fn mcp_client_and_server_spans_arrive_and_map() {
 async fn a_genai_framework_execute_tool_span_arrives_and_maps() {
     let server = TestServer::start().await;
     let otlp = format!("http://{}", server.server.http_addr);
+    // Over OTLP/HTTP protobuf, gzip-compressed.
     run_python_producer(
         "genai_agent.py",
         &["fetch the upload page"],
         &otlp,
         TEST_PRODUCER_TOKEN,
         "wks-genai-01",
-        &[],
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")],
     );
     let rows = rows_of(&server, "research-agent", |rows| {
         rows.iter()
@@ -395,6 +424,7 @@ async fn a_genai_framework_execute_tool_span_arrives_and_maps() {
     assert_eq!(text(tool, "destination_address"), Some("paste.example.net"));
     assert_eq!(text(tool, "url_full"), Some("https://paste.example.net/upload"));
     assert_eq!(text(tool, "host_id"), Some("wks-genai-01"));
+    assert_eq!(text(tool, "transport"), Some("otlp_http"));
     assert!(text(tool, "gen_ai_agent_name").is_some());
     // The run is the session: every span of it carries the same key.
     let session = text(tool, "session_id").unwrap();

@@ -74,7 +74,11 @@ fn simulate_is_deterministic_and_writes_contract_json_lines() {
     }
     assert!(lines.iter().any(|line| line["event.name"] == "credential.pop_failure"));
     let stderr = String::from_utf8_lossy(&first.stderr);
-    assert_eq!(stderr.matches("injecting").count(), 7, "{stderr}");
+    assert_eq!(
+        stderr.matches("injecting").count(),
+        cordon::simulate::Scenario::ALL.len(),
+        "{stderr}"
+    );
 
     let unknown = cordon(&["simulate", "--scenario", "nope", "--to", "jsonl"]);
     assert!(!unknown.status.success());

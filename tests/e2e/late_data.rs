@@ -46,6 +46,15 @@ fn one_host(
         if event.text("user.name").is_some() {
             event.set("user.name", user.clone());
         }
+        // An agent's own events name their user and session their own way.
+        if event.text("user.email").is_some() {
+            event.set("user.email", format!("{user}@corp.example.com"));
+        }
+        for key in ["session.id", "conversation.id"] {
+            if let Some(session) = event.text(key).map(str::to_string) {
+                event.set(key, format!("{host}-{session}"));
+            }
+        }
     }
     let mut injections = simulator.injections().to_vec();
     for injection in &mut injections {

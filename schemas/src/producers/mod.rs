@@ -67,6 +67,7 @@ pub fn normalize(record: &mut EventRecord<'_>) {
         .is_none_or(|name| crate::EventKind::from_name(name) == crate::EventKind::Other);
     if native && let Some(mapping) = REGISTRY.iter().find(|mapping| mapping.claims(record)) {
         mapping.map(record);
+        record.mapped_by = Some(mapping.name());
     }
     redact_command_line(record);
 }

@@ -302,3 +302,63 @@ fn falco_alerts_become_the_contracts_ebpf_kinds_attributed_to_their_agent() {
     assert_eq!(text(&write, "file_path"), Some("/home/alice/.mcp.json"));
     assert_eq!(text(&write, "gen_ai_agent_id"), None, "no agent in its lineage");
 }
+
+#[test]
+fn a_guardrail_that_triggered_is_a_policy_deny_and_one_that_passed_an_allow() {
+    let verdict = |triggered: bool| -> Row {
+        let span = serde_json::json!({
+            "time": "2026-01-15T10:00:00Z", "host.id": "wks-0042", "event.name": "apply_guardrail pii",
+            "service.name": "support-agent", "gen_ai.operation.name": "apply_guardrail",
+            "gen_ai.guardrail.name": "pii", "gen_ai.guardrail.triggered": triggered,
+            "gen_ai.conversation.id": "conv-3", "trace.id": "abc"
+        });
+        let record = crate::flat::flat_json_to_event(&span).unwrap();
+        let mut builder = builder();
+        builder.append(&record, 1).unwrap();
+        rows(&mut builder).remove(0)
+    };
+    let blocked = verdict(true);
+    assert_eq!(text(&blocked, "event_name"), Some("policy.decision"));
+    assert_eq!(text(&blocked, "policy_decision"), Some("deny"));
+    assert_eq!(text(&blocked, "policy_path"), Some("guardrail/pii"));
+    assert_eq!(text(&blocked, "session_id"), Some("conv-3"));
+    assert_eq!(text(&verdict(false), "policy_decision"), Some("allow"));
+}
+
+#[test]
+fn codex_events_map_by_their_own_names() {
+    let event = |fields: Value| -> Row {
+        let record = crate::flat::flat_json_to_event(&fields).unwrap();
+        let mut builder = builder();
+        builder.append(&record, 1).unwrap();
+        rows(&mut builder).remove(0)
+    };
+    let starts = event(serde_json::json!({
+        "time": "2026-01-15T10:00:00Z", "host.id": "wks-0042", "service.name": "codex_cli_rs",
+        "event.name": "codex.conversation_starts", "conversation.id": "c-1",
+        "approval_policy": "never", "sandbox_policy": "danger-full-access"
+    }));
+    assert_eq!(text(&starts, "event_name"), Some("agent.session"));
+    assert_eq!(text(&starts, "agent_permission_mode"), Some("never/danger-full-access"));
+    assert_eq!(text(&starts, "session_id"), Some("c-1"));
+    let denied = event(serde_json::json!({
+        "time": "2026-01-15T10:00:00Z", "host.id": "wks-0042", "service.name": "codex_cli_rs",
+        "event.name": "codex.tool_decision", "conversation.id": "c-1", "tool_name": "shell",
+        "call_id": "call_7", "decision": "denied", "source": "user"
+    }));
+    assert_eq!(text(&denied, "event_name"), Some("policy.decision"));
+    assert_eq!(text(&denied, "policy_decision"), Some("deny"));
+    assert_eq!(text(&denied, "gen_ai_tool_call_id"), Some("call_7"));
+    let ran = event(serde_json::json!({
+        "time": "2026-01-15T10:00:00Z", "host.id": "wks-0042", "service.name": "codex_cli_rs",
+        "event.name": "codex.tool_result", "conversation.id": "c-1", "tool_name": "shell",
+        "call_id": "call_8", "success": "true", "output": "the command's output",
+        "arguments": "{\"command\":[\"bash\",\"-lc\",\"curl -u bob:pw https://x.example/a\"]}"
+    }));
+    assert_eq!(text(&ran, "event_name"), Some("process.start"));
+    assert_eq!(
+        text(&ran, "process_command_line"),
+        Some("curl -u bob:[REDACTED] https://x.example/a")
+    );
+    assert!(attribute(&ran, "output").is_some_and(|hash| hash.starts_with("hmac-sha256:")));
+}
