@@ -1,7 +1,7 @@
 //! `cordon demo`: the server on embedded defaults, fed simulated telemetry with every
 //! attack, then what arrived, what the rules raised and how the responder answered.
 
-mod claude_code;
+mod captured;
 mod producers;
 mod targets;
 
@@ -125,9 +125,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         producers::send_spoofed_events(&format!("http://{}", server.grpc_addr), &producers.laptop).await?;
     }
     if let Some(producers) = &producers {
-        let (logs, spans) = claude_code::replay(&format!("http://{}", server.http_addr), &producers.laptop).await?;
+        let http = format!("http://{}", server.http_addr);
+        let (logs, spans) = captured::replay_claude_code(&http, &producers.laptop).await?;
         println!(
             "  Claude Code's own export (the real CLI's, captured: its Bash tool ran curl in bypass mode; it names no host): {logs} log events and {spans} spans over OTLP/HTTP JSON with wks-0042's credential, mapped to process.start, agent.tool_call and agent.session"
+        );
+        let spans = captured::replay_spans(&http, &producers.laptop).await?;
+        println!(
+            "  an agent framework's GenAI spans (OpenAI Agents SDK, OpenTelemetry's instrumentation) and an MCP client's and server's spans (MCP Python SDK), captured: {spans} spans over OTLP/HTTP protobuf, the fetch tool mapped to a network.flow, the MCP tools/call to an agent.tool_call"
         );
     }
     let points = producers::send_agent_metrics(

@@ -3,8 +3,12 @@
 //! `gen_ai.operation.name` `execute_tool` (`gen_ai.tool.name`, `gen_ai.tool.call.id`,
 //! `gen_ai.tool.type`, opt-in `gen_ai.tool.call.arguments`), `invoke_agent` and
 //! `create_agent` (`gen_ai.agent.id`, `gen_ai.agent.name`), model calls (`chat`, ...),
-//! and guardrail verdicts (`apply_guardrail` spans, or any span with
-//! `gen_ai.guardrail.*` attributes: `gen_ai.guardrail.name`, `.triggered`, `.decision`).
+//! and guardrail verdicts: `apply_guardrail {gen_ai.guardian.name}` spans with
+//! `gen_ai.security.decision.type` (`allow`, `warn`, `deny`, `modify`, `audit`),
+//! `gen_ai.security.decision.reason`, `gen_ai.security.target.type` and
+//! `gen_ai.security.policy.name` (the conventions' proposal, semantic-conventions PR
+//! 3233), and the older `gen_ai.guardrail.*` shape some instrumentations send
+//! (`.name`, `.decision` or `.action`, `.triggered`).
 //!
 //! A tool span is a tool call that ran (`tool_call.rs`); a guardrail that triggered
 //! or blocked is a policy deny, one that passed an allow; the rest is the session's
@@ -29,7 +33,9 @@ impl ProducerMapping for GenAi {
     }
 
     fn claims(&self, record: &EventRecord<'_>) -> bool {
-        record.value(OPERATION).is_some() || record.value("gen_ai.guardrail.name").is_some()
+        record.value(OPERATION).is_some()
+            || record.value("gen_ai.guardrail.name").is_some()
+            || record.value("gen_ai.guardian.name").is_some()
     }
 
     fn map(&self, record: &mut EventRecord<'_>) {
@@ -48,13 +54,22 @@ impl ProducerMapping for GenAi {
         let agent = Some(agent);
         record.put("agent.event", format!("gen_ai.{operation}"));
         if let Some(verdict) = guardrail_verdict(record, &operation) {
-            let name = owned(record, "gen_ai.guardrail.name").unwrap_or_else(|| "guardrail".into());
+            let name = owned(record, "gen_ai.guardian.name")
+                .or_else(|| owned(record, "gen_ai.security.policy.name"))
+                .or_else(|| owned(record, "gen_ai.guardrail.name"))
+                .unwrap_or_else(|| "guardrail".into());
             record.event_name = Some(Cow::Borrowed("policy.decision"));
             record.put(attr::POLICY_PATH, format!("guardrail/{name}"));
             record.put(
                 attr::POLICY_DECISION,
                 if verdict == Decision::Reject { "deny" } else { "allow" },
             );
+            // The conventions keep the reason low-cardinality and free of content.
+            if let Some(reason) = owned(record, "gen_ai.security.decision.reason")
+                .or_else(|| owned(record, "gen_ai.security.decision.type"))
+            {
+                record.put(attr::POLICY_REASON, reason);
+            }
             return;
         }
         if operation == "execute_tool" {
@@ -80,17 +95,27 @@ impl ProducerMapping for GenAi {
     }
 }
 
-/// A guardrail's verdict: `gen_ai.guardrail.decision`, else whether it triggered.
+/// A guardrail's verdict: its decision (`deny` refuses; `warn`, `modify` and `audit`
+/// let the call through), else whether it triggered.
 fn guardrail_verdict(record: &EventRecord<'_>, operation: &str) -> Option<Decision> {
-    let is_guardrail = operation.contains("guardrail") || record.value("gen_ai.guardrail.name").is_some();
+    let is_guardrail = operation.contains("guardrail")
+        || record.value("gen_ai.guardrail.name").is_some()
+        || record.value("gen_ai.guardian.name").is_some();
     if !is_guardrail {
         return None;
     }
-    if let Some(decision) = record
-        .text("gen_ai.guardrail.decision")
-        .and_then(|text| Decision::parse(&text))
-    {
-        return Some(decision);
+    let stated = [
+        "gen_ai.security.decision.type",
+        "gen_ai.guardrail.decision",
+        "gen_ai.guardrail.action",
+    ]
+    .iter()
+    .find_map(|name| record.text(name).map(|text| text.to_ascii_lowercase()));
+    if let Some(stated) = stated {
+        return Some(match stated.as_str() {
+            "warn" | "modify" | "audit" | "flag" | "flagged" | "redact" => Decision::Accept,
+            other => Decision::parse(other).unwrap_or(Decision::Accept),
+        });
     }
     match truthy(record, "gen_ai.guardrail.triggered") {
         Some(true) => Some(Decision::Reject),

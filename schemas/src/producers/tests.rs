@@ -323,6 +323,26 @@ fn a_guardrail_that_triggered_is_a_policy_deny_and_one_that_passed_an_allow() {
     assert_eq!(text(&blocked, "policy_path"), Some("guardrail/pii"));
     assert_eq!(text(&blocked, "session_id"), Some("conv-3"));
     assert_eq!(text(&verdict(false), "policy_decision"), Some("allow"));
+    // The conventions' proposed shape (semantic-conventions PR 3233).
+    let proposed = |decision: &str| -> Row {
+        let span = serde_json::json!({
+            "time": "2026-01-15T10:00:00Z", "host.id": "wks-0042", "event.name": "apply_guardrail Model Armor",
+            "service.name": "agent-gateway", "gen_ai.operation.name": "apply_guardrail",
+            "gen_ai.guardian.name": "Model Armor", "gen_ai.security.target.type": "tool_call",
+            "gen_ai.security.decision.type": decision, "gen_ai.security.decision.reason": "prompt injection"
+        });
+        let record = crate::flat::flat_json_to_event(&span).unwrap();
+        let mut builder = builder();
+        builder.append(&record, 1).unwrap();
+        rows(&mut builder).remove(0)
+    };
+    let denied = proposed("deny");
+    assert_eq!(text(&denied, "policy_decision"), Some("deny"));
+    assert_eq!(text(&denied, "policy_path"), Some("guardrail/Model Armor"));
+    assert_eq!(text(&denied, "policy_reason"), Some("prompt injection"));
+    for passed in ["allow", "warn", "modify", "audit"] {
+        assert_eq!(text(&proposed(passed), "policy_decision"), Some("allow"), "{passed}");
+    }
 }
 
 #[test]
@@ -361,4 +381,59 @@ fn codex_events_map_by_their_own_names() {
         Some("curl -u bob:[REDACTED] https://x.example/a")
     );
     assert!(attribute(&ran, "output").is_some_and(|hash| hash.starts_with("hmac-sha256:")));
+}
+
+fn captured_spans(export: &[u8]) -> Vec<Row> {
+    use prost::Message;
+    let request = ExportTraceServiceRequest::decode(export).unwrap();
+    let mut builder = builder();
+    let report = crate::otlp_traces::convert_traces(&request, 1, &mut builder);
+    assert!(report.rejected.is_empty(), "{}", report.message());
+    rows(&mut builder)
+}
+
+#[test]
+fn the_openai_agents_sdks_genai_spans_map_as_captured() {
+    let rows = captured_spans(include_bytes!("../../testdata/genai/openai_agents_traces.pb"));
+    let tool = by_event(&rows, "gen_ai.execute_tool");
+    assert_eq!(tool.len(), 1, "{rows:#?}");
+    assert_eq!(text(tool[0], "event_name"), Some("network.flow"));
+    assert_eq!(text(tool[0], "destination_address"), Some("paste.example.net"));
+    assert_eq!(text(tool[0], "gen_ai_tool_name"), Some("fetch_url"));
+    let session = text(tool[0], "session_id").unwrap();
+    assert!(
+        rows.iter().all(|row| text(row, "session_id") == Some(session)),
+        "one run, one session"
+    );
+    // Messages, instructions and the tool's arguments and result: hashed, not kept.
+    for key in [
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.tool.call.result",
+    ] {
+        assert!(
+            rows.iter()
+                .filter_map(|row| attribute(row, key))
+                .all(|value| value.starts_with("hmac-sha256:")),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn the_mcp_sdks_client_and_server_spans_map_to_one_call_as_captured() {
+    let client = captured_spans(include_bytes!("../../testdata/mcp/client_traces.pb"));
+    let server = captured_spans(include_bytes!("../../testdata/mcp/server_traces.pb"));
+    let call = |rows: &[Row]| -> Row { by_event(rows, "mcp.tools/call")[0].clone() };
+    let (sent, served) = (call(&client), call(&server));
+    assert_eq!(
+        text(&sent, "gen_ai_tool_name"),
+        Some("read_file"),
+        "from the client span's name"
+    );
+    assert_eq!(text(&served, "gen_ai_tool_name"), Some("read_file"));
+    assert_eq!(text(&sent, "gen_ai_tool_call_id"), text(&served, "gen_ai_tool_call_id"));
+    assert_eq!(text(&sent, "session_id"), text(&served, "session_id"));
+    assert_eq!(attribute(&sent, "span.kind"), Some("client"));
+    assert_eq!(attribute(&served, "span.kind"), Some("server"));
 }

@@ -1,12 +1,21 @@
-//! Claude Code as it really sends: its own OTLP/HTTP JSON export (logs and beta traces,
-//! captured from the Claude Code 2.1.332 CLI running curl through its Bash tool in
-//! bypass mode; `schemas/testdata/claude_code`), replayed with its times moved to now
-//! under the laptop's one-host credential, since Claude Code names no host.
+//! Real agents' own exports, captured unchanged (`schemas/testdata/`) and replayed with
+//! their times moved to now, under the laptop's one-host credential (none of them
+//! names a host): Claude Code 2.1.332's OTLP/HTTP JSON logs and beta traces (its Bash
+//! tool running curl in bypass mode), the OpenAI Agents SDK's GenAI spans (its
+//! OpenTelemetry instrumentation; a fetch tool) and an MCP client's and server's spans
+//! (the MCP Python SDK 2.3; a `tools/call`), the last two as OTLP/HTTP protobuf.
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
 use serde_json::Value;
 
 const LOGS: &str = include_str!("../../schemas/testdata/claude_code/logs_bypass.json");
 const TRACES: &str = include_str!("../../schemas/testdata/claude_code/traces_bypass.json");
+const SPANS: &[&[u8]] = &[
+    include_bytes!("../../schemas/testdata/genai/openai_agents_traces.pb"),
+    include_bytes!("../../schemas/testdata/mcp/client_traces.pb"),
+    include_bytes!("../../schemas/testdata/mcp/server_traces.pb"),
+];
 
 /// The OTLP time fields of logs and spans.
 const TIME_FIELDS: &[&str] = &[
@@ -45,9 +54,45 @@ fn visit_times(value: &mut Value, visit: &mut impl FnMut(&mut i64)) {
     }
 }
 
-/// Sends the export to `http` (the OTLP/HTTP listener) as `token`: how many log records
-/// and spans were taken.
-pub async fn replay(http: &str, token: &str) -> anyhow::Result<(i64, i64)> {
+/// Sends the GenAI and MCP span exports to `http` as `token`, as protobuf: how many
+/// spans were taken.
+pub async fn replay_spans(http: &str, token: &str) -> anyhow::Result<usize> {
+    let now = cordon_schemas::time::now_nanos() as u64;
+    let client = reqwest::Client::new();
+    let mut spans = 0;
+    for export in SPANS {
+        let mut request = ExportTraceServiceRequest::decode(*export)?;
+        let all = request
+            .resource_spans
+            .iter_mut()
+            .flat_map(|resource| &mut resource.scope_spans)
+            .flat_map(|scope| &mut scope.spans);
+        let spans_of: Vec<_> = all.collect();
+        let earliest = spans_of
+            .iter()
+            .map(|span| span.start_time_unix_nano)
+            .min()
+            .unwrap_or(now);
+        for span in spans_of {
+            span.start_time_unix_nano = span.start_time_unix_nano - earliest + now;
+            span.end_time_unix_nano = span.end_time_unix_nano.saturating_sub(earliest) + now;
+            spans += 1;
+        }
+        let response = client
+            .post(format!("{http}/v1/traces"))
+            .bearer_auth(token)
+            .header("content-type", "application/x-protobuf")
+            .body(request.encode_to_vec())
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "/v1/traces: {}", response.status());
+    }
+    Ok(spans)
+}
+
+/// Sends Claude Code's export to `http` (the OTLP/HTTP listener) as `token`: how many
+/// log records and spans were taken.
+pub async fn replay_claude_code(http: &str, token: &str) -> anyhow::Result<(i64, i64)> {
     let now = cordon_schemas::time::now_nanos();
     let client = reqwest::Client::new();
     let mut taken = Vec::new();
