@@ -138,16 +138,38 @@ fn rules_check_names_the_file_line_and_column_of_a_bad_rule() {
     assert!(stdout.contains("ok   exfil-attempt-chain"), "{stdout}");
 }
 
+/// The command runs a rule's fixture cases and names each (every case of every rule is
+/// its own test in `cargo test -p cordon-detections --test fixtures`).
 #[test]
-fn rules_test_runs_every_fixture() {
+fn rules_test_runs_a_rules_fixtures_and_names_each_case() {
+    let rule = "repeated-tool-rejections";
     let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .args(["rules", "test"])
+        .args(["rules", "test", rule])
         .env("CORDON_LOG", "warn")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    let cases: Vec<String> = std::fs::read_dir(
+        crate::common::project_dir()
+            .join("detections/rules")
+            .join(rule)
+            .join("tests"),
+    )
+    .unwrap()
+    .filter_map(|entry| {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        name.strip_suffix(".jsonl").map(str::to_string)
+    })
+    .collect();
+    assert!(cases.len() >= 4, "{cases:?}");
+    for case in &cases {
+        assert!(stdout.contains(&format!("ok    {rule}/{case}")), "{case}: {stdout}");
+    }
+    assert!(
+        stdout.contains(&format!("{} cases, {} passed, 0 failed", cases.len(), cases.len())),
+        "{stdout}"
+    );
 }
 
 /// The attacks of the simulator, from an hour ago, sent to a server that is then
