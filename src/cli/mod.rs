@@ -90,7 +90,10 @@ pub fn humantime_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG").unwrap_or_else(|_| "info".into());
+    // rusqlite_migration says "migrated" at info for every store it opens: once per
+    // fixture case in `cordon rules test`, noise to the engineer reading the results.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
+        .unwrap_or_else(|_| "info,rusqlite_migration=warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
