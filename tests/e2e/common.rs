@@ -438,3 +438,17 @@ pub async fn grpc_raw(
         .await
         .map(tonic::Response::into_inner)
 }
+
+/// Every file under `dir`, read whole, as one byte string.
+pub fn all_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            bytes.extend(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    bytes
+}

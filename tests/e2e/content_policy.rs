@@ -30,20 +30,6 @@ fn attribute(key: &str, value: AnyValue) -> KeyValue {
     }
 }
 
-/// Every file under `dir`, read whole, as one byte string.
-fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
-        } else {
-            bytes.extend(std::fs::read(&path).unwrap_or_default());
-        }
-    }
-    bytes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probes_content_bypasses_are_stored_as_hashes_or_not_at_all() {
     let test = TestServer::start_with(|config| {

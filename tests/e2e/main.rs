@@ -1,6 +1,7 @@
 //! End-to-end tests of the pipeline, in one test binary (each binary that links
 //! DataFusion costs seconds to link).
 
+mod agent_content;
 mod agents;
 mod api_fuzz;
 mod architecture;
