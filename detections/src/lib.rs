@@ -25,6 +25,7 @@ pub mod reference;
 pub mod rule;
 pub mod service;
 pub mod settings;
+pub mod sigma;
 pub mod udf;
 pub mod window;
 

@@ -73,6 +73,25 @@ pub struct RuleSettings {
     /// Switches the rule off without deleting it.
     #[serde(default)]
     pub disabled: bool,
+    /// Where a rule imported from Sigma came from (`cordon rules import-sigma`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<SigmaOrigin>,
+}
+
+/// The Sigma rule an imported rule was converted from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigmaOrigin {
+    pub id: Option<String>,
+    pub level: Option<String>,
+    pub status: Option<String>,
+    pub author: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The Sigma file it came from.
+    pub source: String,
+    #[serde(default)]
+    pub references: Vec<String>,
 }
 
 impl RuleSettings {

@@ -18,6 +18,7 @@ pub fn register(context: &SessionContext) {
     context.register_udf(domain_match_udf());
     context.register_udf(path_match_udf());
     context.register_udf(glob_match_udf());
+    context.register_udf(cidr_match_udf());
     context.register_udf(crate::program::program_name_udf());
     context.register_udf(crate::program::command_word_udf());
 }
@@ -96,6 +97,12 @@ pub fn domain_match_udf() -> ScalarUDF {
     string_pair_udf::<DestinationPattern>("domain_match", false)
 }
 
+/// `cidr_match(address, '10.0.0.0/8')`: an IP address inside a CIDR block (Sigma's
+/// `cidr` modifier); a host name never matches.
+pub fn cidr_match_udf() -> ScalarUDF {
+    string_pair_udf::<DestinationPattern>("cidr_match", false)
+}
+
 pub fn glob_match_udf() -> ScalarUDF {
     string_pair_udf::<Glob>("glob_match", false)
 }
@@ -128,7 +135,10 @@ mod tests {
         let context = SessionContext::new();
         register(&context);
         let batches = context
-            .sql("SELECT domain_match('a.corp.com', '*.corp.com') AS d, path_match('/x/.ssh/k', '**/.ssh/*') AS p")
+            .sql(
+                "SELECT domain_match('a.corp.com', '*.corp.com') AS d, path_match('/x/.ssh/k', '**/.ssh/*') AS p, \
+                  cidr_match('10.2.3.4', '10.0.0.0/8') AS c, cidr_match('11.2.3.4', '10.0.0.0/8') AS n",
+            )
             .await
             .unwrap()
             .collect()
@@ -137,5 +147,7 @@ mod tests {
         let row = &batches[0];
         assert!(row.column(0).as_boolean().value(0));
         assert!(row.column(1).as_boolean().value(0));
+        assert!(row.column(2).as_boolean().value(0));
+        assert!(!row.column(3).as_boolean().value(0));
     }
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod query;
 pub mod rules;
 pub mod serve;
+pub mod sigma_import;
 pub mod simulate;
 pub mod sink;
 

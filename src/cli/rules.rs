@@ -49,6 +49,9 @@ pub enum RulesCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
     },
+    /// Convert Sigma detection and correlation rules into rule folders, with fixtures
+    /// built from each rule's own values; what cannot be converted is listed with why.
+    ImportSigma(super::sigma_import::ImportSigmaArgs),
 }
 
 /// Runs a `cordon rules` command; fails when a rule or a fixture does.
@@ -77,6 +80,7 @@ pub async fn run(command: RulesCommand) -> anyhow::Result<()> {
             let alerts = backtest(&config, from, to.unwrap_or_else(Utc::now), rule.as_deref()).await?;
             print_alerts(&alerts, format)?;
         }
+        RulesCommand::ImportSigma(args) => super::sigma_import::run(args).await?,
     }
     Ok(())
 }

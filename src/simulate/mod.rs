@@ -8,6 +8,8 @@ pub mod events;
 pub mod runner;
 pub mod scenarios;
 pub mod senders;
+#[cfg(test)]
+mod sigma_equivalence;
 pub mod world;
 
 use std::cmp::Reverse;
