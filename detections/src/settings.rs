@@ -35,6 +35,17 @@ pub enum ListItem {
     Text(String),
 }
 
+/// What a missing `suppress_by` field means for suppression (Elastic's choice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingField {
+    /// Matches without the field fold together, as if it were one value.
+    #[default]
+    Group,
+    /// A match without the field is never suppressed: each raises its own alert.
+    Never,
+}
+
 /// The contents of `rule.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +73,14 @@ pub struct RuleSettings {
     /// How long after an alert's first event later matches fold into it.
     #[serde(with = "humantime_serde")]
     pub suppression: Duration,
+    /// Output columns that, besides the entity, keep alerts apart: matches fold into
+    /// one alert only when these are equal too (one alert per destination, say).
+    #[serde(default)]
+    pub suppress_by: Vec<String>,
+    /// What a match without one of the `suppress_by` fields does: fold with the
+    /// others that lack it (`group`, the default) or always raise its own alert (`never`).
+    #[serde(default)]
+    pub suppress_missing: MissingField,
     /// Keeps at most this many rows per partition (the newest by time), so one noisy
     /// key cannot take the memory of all; rows dropped this way are counted.
     #[serde(default)]
@@ -148,6 +167,14 @@ impl RuleSettings {
                 return Err(RuleError::in_file(
                     path,
                     format!("atlas id `{id}` is not a MITRE ATLAS technique id (AML.T0053, AML.T0010.005)"),
+                ));
+            }
+        }
+        for field in &self.suppress_by {
+            if self.entity.contains(field) {
+                return Err(RuleError::in_file(
+                    path,
+                    format!("suppress_by `{field}` is already part of the entity; list only other output columns"),
                 ));
             }
         }

@@ -10,11 +10,35 @@ use super::model::{AlertStatus, risk_score};
 use super::store::{AlertStore, Folded, RuleMeta};
 use crate::error::AlertStoreError;
 use crate::matches::Match;
+use crate::settings::MissingField;
 
 fn match_hash(found: &Match) -> i64 {
     let mut ids: Vec<&str> = found.evidence.iter().map(|e| e.event_id.as_str()).collect();
     ids.sort_unstable();
     xxhash_rust::xxh3::xxh3_64(ids.join("\u{1f}").as_bytes()) as i64
+}
+
+/// The key matches fold under: the entity, and the rule's `suppress_by` fields (from
+/// the match's output, else its entity). False when a field is missing and the rule
+/// says a missing field is never suppressed.
+fn suppression_key(found: &Match, meta: &RuleMeta) -> (String, bool) {
+    let mut key = found.entity_key();
+    let mut suppressible = true;
+    for field in &meta.suppress_by {
+        let value = found
+            .fields
+            .get(field)
+            .filter(|value| !value.is_null())
+            .map(|value| match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            });
+        if value.is_none() && meta.suppress_missing == MissingField::Never {
+            suppressible = false;
+        }
+        key.push_str(&format!(" | {field}={}", value.unwrap_or_default()));
+    }
+    (key, suppressible)
 }
 
 impl AlertStore {
@@ -46,7 +70,7 @@ impl AlertStore {
         found: &Match,
         meta: &RuleMeta,
     ) -> Result<Option<(String, bool)>, rusqlite::Error> {
-        let entity_key = found.entity_key();
+        let (entity_key, suppressible) = suppression_key(found, meta);
         let hash = match_hash(found);
         let mut statement = tx.prepare_cached(
             "SELECT id, status, first_seen FROM alerts WHERE rule_id = ?1 AND entity_key = ?2
@@ -80,9 +104,12 @@ impl AlertStore {
             }
         }
         let suppression = meta.suppression.as_nanos() as i64;
-        let target = candidates.iter().find(|(_, status, first_seen)| {
-            status != AlertStatus::Closed.as_str() && found.first_seen < first_seen.saturating_add(suppression)
-        });
+        let target = candidates
+            .iter()
+            .filter(|_| suppressible)
+            .find(|(_, status, first_seen)| {
+                status != AlertStatus::Closed.as_str() && found.first_seen < first_seen.saturating_add(suppression)
+            });
         let now = now_nanos();
         let fields = serde_json::Value::Object(found.fields.clone()).to_string();
         let (id, created) = match target {

@@ -22,6 +22,9 @@ pub struct RuleMeta {
     pub severity: Severity,
     pub attack: Vec<String>,
     pub suppression: Duration,
+    /// Output fields that keep alerts of one entity apart (`suppress_by`).
+    pub suppress_by: Vec<String>,
+    pub suppress_missing: crate::settings::MissingField,
 }
 
 impl From<&RuleSettings> for RuleMeta {
@@ -32,6 +35,8 @@ impl From<&RuleSettings> for RuleMeta {
             // An alert lists both: ATT&CK's ids and ATLAS's (`AML.T...`) tell apart.
             attack: settings.attack.iter().chain(&settings.atlas).cloned().collect(),
             suppression: settings.suppression,
+            suppress_by: settings.suppress_by.clone(),
+            suppress_missing: settings.suppress_missing,
         }
     }
 }

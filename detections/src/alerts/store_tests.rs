@@ -12,6 +12,8 @@ fn meta() -> RuleMeta {
         severity: Severity::Medium,
         attack: vec!["T1083".into()],
         suppression: Duration::from_secs(3600),
+        suppress_by: Vec::new(),
+        suppress_missing: crate::settings::MissingField::Group,
     }
 }
 
@@ -209,4 +211,65 @@ fn evidence_is_capped_but_counted_and_survives_reopen() {
         Folded::Unchanged,
         "the same match after a restart is not folded twice"
     );
+}
+
+#[test]
+fn suppress_by_keeps_destinations_apart_and_a_missing_one_follows_the_rule() {
+    let with_destination = |ids: &[&str], destination: Option<&str>| {
+        let mut found = found("alice", ids, 0, MINUTE);
+        if let Some(destination) = destination {
+            found.fields.insert("destination".into(), destination.into());
+        }
+        found
+    };
+    let by_destination = |missing| RuleMeta {
+        suppress_by: vec!["destination".into()],
+        suppress_missing: missing,
+        ..meta()
+    };
+    let created = |folded: Folded| matches!(folded, Folded::Created(_));
+
+    let grouping = by_destination(crate::settings::MissingField::Group);
+    let store = AlertStore::in_memory();
+    assert!(created(
+        store
+            .fold(&with_destination(&["a"], Some("paste.example")), &grouping)
+            .unwrap()
+    ));
+    assert!(created(
+        store
+            .fold(&with_destination(&["b"], Some("transfer.example")), &grouping)
+            .unwrap()
+    ));
+    assert!(!created(
+        store
+            .fold(&with_destination(&["c"], Some("paste.example")), &grouping)
+            .unwrap()
+    ));
+    // Missing, grouped: the first raises, the next folds into it.
+    assert!(created(store.fold(&with_destination(&["d"], None), &grouping).unwrap()));
+    assert!(!created(
+        store.fold(&with_destination(&["e"], None), &grouping).unwrap()
+    ));
+    assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 3);
+
+    // Missing, never suppressed: each raises its own; seen evidence still changes nothing.
+    let never = by_destination(crate::settings::MissingField::Never);
+    let store = AlertStore::in_memory();
+    assert!(created(store.fold(&with_destination(&["d"], None), &never).unwrap()));
+    assert!(created(store.fold(&with_destination(&["e"], None), &never).unwrap()));
+    assert_eq!(
+        store.fold(&with_destination(&["e"], None), &never).unwrap(),
+        Folded::Unchanged
+    );
+    assert!(created(
+        store
+            .fold(&with_destination(&["f"], Some("paste.example")), &never)
+            .unwrap()
+    ));
+    assert!(!created(
+        store
+            .fold(&with_destination(&["g"], Some("paste.example")), &never)
+            .unwrap()
+    ));
 }
