@@ -2,7 +2,9 @@
 
 pub mod actions;
 pub mod alerts;
+pub mod backtest_diff;
 pub mod bench;
+pub mod junit;
 pub mod query;
 pub mod rules;
 pub mod serve;

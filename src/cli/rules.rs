@@ -32,6 +32,31 @@ pub enum RulesCommand {
         bless: bool,
         /// Only this rule.
         rule: Option<String>,
+        /// Also write the results as JUnit XML to this file, for CI systems.
+        #[arg(long)]
+        junit: Option<std::path::PathBuf>,
+    },
+    /// What a reviewer would say: no fixtures or quiet case, unused params, an
+    /// input.sql that keeps every event, no technique ids, a window under the lateness.
+    Lint {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Only this rule.
+        rule: Option<String>,
+        /// Fail (exit 1) when there is any warning.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// ATT&CK and ATLAS techniques covered by the enabled rules.
+    Coverage {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Also write an ATT&CK Navigator layer (JSON) to this file.
+        #[arg(long)]
+        navigator: Option<std::path::PathBuf>,
+        /// Also write the ATLAS matrix's Navigator layer to this file.
+        #[arg(long)]
+        atlas_navigator: Option<std::path::PathBuf>,
     },
     /// Run the rules over stored events and list the alerts they would have raised.
     Backtest {
@@ -48,6 +73,11 @@ pub enum RulesCommand {
         rule: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
+        /// Compare with the alerts the server raised over the same time (its alert
+        /// store): what the rules as they are now would add, and what they would no
+        /// longer raise. Try a changed rule before it goes live.
+        #[arg(long)]
+        diff: bool,
     },
     /// Convert Sigma detection and correlation rules into rule folders, with fixtures
     /// built from each rule's own values; what cannot be converted is listed with why.
@@ -63,8 +93,19 @@ pub async fn run(command: RulesCommand) -> anyhow::Result<()> {
                 anyhow::bail!("{failed} rule(s) do not load");
             }
         }
-        RulesCommand::Test { server, bless, rule } => {
-            let failed = test(&server.load_unchecked()?.detections, rule.as_deref(), bless).await?;
+        RulesCommand::Test {
+            server,
+            bless,
+            rule,
+            junit,
+        } => {
+            let failed = test(
+                &server.load_unchecked()?.detections,
+                rule.as_deref(),
+                bless,
+                junit.as_deref(),
+            )
+            .await?;
             if failed > 0 {
                 anyhow::bail!("{failed} fixture case(s) failed");
             }
@@ -75,10 +116,50 @@ pub async fn run(command: RulesCommand) -> anyhow::Result<()> {
             to,
             rule,
             format,
+            diff,
         } => {
             let config = server.load()?;
-            let alerts = backtest(&config, from, to.unwrap_or_else(Utc::now), rule.as_deref()).await?;
-            print_alerts(&alerts, format)?;
+            let to = to.unwrap_or_else(Utc::now);
+            let alerts = backtest(&config, from, to, rule.as_deref()).await?;
+            if diff {
+                let raised = super::backtest_diff::stored_alerts(&config, from, to, rule.as_deref())?;
+                let diff = super::backtest_diff::diff(&raised, &alerts);
+                super::backtest_diff::print(&diff, format)?;
+            } else {
+                print_alerts(&alerts, format)?;
+            }
+        }
+        RulesCommand::Lint {
+            server,
+            rule,
+            deny_warnings,
+        } => {
+            let config = server.load_unchecked()?.detections;
+            let warnings =
+                cordon_detections::lint::lint_all(&config.rules_dir, config.engine_config().lateness, rule.as_deref())?;
+            for warning in &warnings {
+                println!("{warning}");
+            }
+            println!("{} warning(s)", warnings.len());
+            if deny_warnings && !warnings.is_empty() {
+                anyhow::bail!("{} lint warning(s)", warnings.len());
+            }
+        }
+        RulesCommand::Coverage {
+            server,
+            navigator,
+            atlas_navigator,
+        } => {
+            let config = server.load_unchecked()?.detections;
+            let coverage = cordon_detections::coverage::coverage(&config.rules_dir)?;
+            print!("{}", coverage.table());
+            for (path, atlas) in [(navigator, false), (atlas_navigator, true)] {
+                if let Some(path) = path {
+                    let layer = serde_json::to_string_pretty(&coverage.navigator_layer(atlas))?;
+                    std::fs::write(&path, layer).with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote the Navigator layer {}", path.display());
+                }
+            }
         }
         RulesCommand::ImportSigma(args) => super::sigma_import::run(args).await?,
     }
@@ -120,10 +201,20 @@ pub async fn check(config: &DetectionConfig) -> anyhow::Result<usize> {
     Ok(failed)
 }
 
-/// Runs the fixtures; returns how many cases failed.
-pub async fn test(config: &DetectionConfig, only: Option<&str>, bless: bool) -> anyhow::Result<usize> {
+/// Runs the fixtures; returns how many cases failed. `junit` also writes them as JUnit XML.
+pub async fn test(
+    config: &DetectionConfig,
+    only: Option<&str>,
+    bless: bool,
+    junit: Option<&std::path::Path>,
+) -> anyhow::Result<usize> {
     let reference = load_reference(config)?;
+    let started = std::time::Instant::now();
     let results = fixtures::run_all(&config.rules_dir, &reference, &config.engine_config(), only, bless).await?;
+    if let Some(path) = junit {
+        std::fs::write(path, super::junit::report(&results, started.elapsed()))
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
     let mut failed = 0;
     for result in &results {
         match (&result.failure, result.blessed) {

@@ -209,7 +209,10 @@ async fn backtest_lists_what_the_rules_would_have_raised_from_stored_parquet() {
     let hour = 3_600_000_000_000;
     let start = chrono::Utc::now().timestamp_nanos_opt().unwrap() - hour;
     let (dir, simulator, live) = stored_attacks(start).await;
-    let backtested = crate::common::backtest(dir, start - hour, start + hour).await;
+    let backtested = crate::common::backtest_json(dir.path(), start - hour, start + hour, &[], &[]).await["alerts"]
+        .as_array()
+        .unwrap()
+        .clone();
     // What the live server raised over the same events, alert for alert (the simulator's
     // background may cross a threshold of its own; both must agree on it).
     let shapes = |alerts: &[serde_json::Value]| {
@@ -236,6 +239,42 @@ async fn backtest_lists_what_the_rules_would_have_raised_from_stored_parquet() {
             injection.host_id
         );
     }
+
+    // --diff: a changed rule against what the server raised. repeated-policy-denies with
+    // a threshold nobody reaches would no longer raise its alert; the rest is unchanged.
+    let changed = crate::detections::scratch_detections();
+    let settings = changed.path().join("rules/repeated-policy-denies/rule.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, text.replace("min_denies = 5", "min_denies = 500")).unwrap();
+    let rules = changed.path().join("rules");
+    let diff = crate::common::backtest_json(
+        dir.path(),
+        start - hour,
+        start + hour,
+        &["--diff"],
+        &[("CORDON_DETECTIONS__RULES_DIR", rules.as_path())],
+    )
+    .await;
+    let rules_of = |key: &str| -> Vec<String> {
+        diff[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|alert| alert["rule_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let live_denies = live
+        .iter()
+        .filter(|alert| alert["rule_id"] == "repeated-policy-denies")
+        .count();
+    assert!(live_denies >= 1, "{live:#?}");
+    assert_eq!(
+        rules_of("removed"),
+        vec!["repeated-policy-denies"; live_denies],
+        "{diff:#}"
+    );
+    assert!(rules_of("added").is_empty(), "{diff:#}");
+    assert_eq!(rules_of("kept").len(), live.len() - live_denies, "{diff:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

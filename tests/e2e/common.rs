@@ -385,40 +385,38 @@ pub fn cli(args: &[&str], api: &str, token: &str) -> (bool, String) {
 /// `cordon rules backtest --format json` over the data dir `dir` (dropped after) for
 /// event times in `[from, to)`: the alerts it lists.
 pub async fn backtest(dir: tempfile::TempDir, from: i64, to: i64) -> Vec<Value> {
+    let listed = backtest_json(dir.path(), from, to, &[], &[]).await;
+    drop(dir);
+    listed["alerts"].as_array().unwrap().clone()
+}
+
+/// `cordon rules backtest --format json` over a stopped server's data dir, with more
+/// arguments (`--diff`) and settings (`CORDON_DETECTIONS__RULES_DIR`); its JSON.
+pub async fn backtest_json(dir: &Path, from: i64, to: i64, args: &[&str], envs: &[(&str, &Path)]) -> Value {
     let (from, to) = (
         chrono::DateTime::from_timestamp_nanos(from).to_rfc3339(),
         chrono::DateTime::from_timestamp_nanos(to).to_rfc3339(),
     );
-    let output = tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"))
-            .args([
-                "rules",
-                "backtest",
-                "--from",
-                &from,
-                "--to",
-                &to,
-                "--format",
-                "json",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .env("CORDON_LOG", "warn")
-            .output()
-            .unwrap();
-        drop(dir);
-        output
-    })
-    .await
-    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"));
+    command
+        .args(["rules", "backtest", "--from", &from, "--to", &to, "--format", "json"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("CORDON_LOG", "warn");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
     assert!(
         output.status.success(),
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
-    listed["alerts"].as_array().unwrap().clone()
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Sends an encoded OTLP logs request over gRPC as it is.

@@ -31,4 +31,5 @@ mod responder;
 mod response_events;
 mod response_trust;
 mod routes;
+mod rule_tooling;
 mod triage;
