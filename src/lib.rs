@@ -14,6 +14,7 @@ pub mod ingest_stage;
 pub mod query;
 pub mod response_events;
 pub mod server;
+pub mod signal_events;
 pub mod simulate;
 pub mod token_lookup;
 pub mod trust_boundary;

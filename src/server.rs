@@ -35,6 +35,7 @@ pub struct Server {
     engine: JoinHandle<()>,
     responder_task: JoinHandle<()>,
     response_events: Option<JoinHandle<()>>,
+    signal_task: JoinHandle<()>,
     publisher: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
@@ -105,12 +106,14 @@ impl Server {
                 }
             })
         };
+        let (signal_sink, signal_events) = tokio::sync::mpsc::unbounded_channel();
         let (detections, engine) = DetectionService::start(
             config.detections.clone(),
             alerts,
             detection_metrics,
             warmup,
             vec![wake_responder],
+            Some(signal_sink),
             shutdown_receiver.clone(),
         )
         .await
@@ -128,6 +131,7 @@ impl Server {
             let detections = detections.clone();
             store.add_listener(Arc::new(move |batch| detections.submit(batch)));
         }
+        let signal_task = tokio::spawn(crate::signal_events::run(signal_events, ingestor.clone()));
         let response_events = config.responder.outcome_events.then(|| {
             tokio::spawn(crate::response_events::run(
                 responder.clone(),
@@ -197,6 +201,7 @@ impl Server {
             engine,
             responder_task,
             response_events,
+            signal_task,
             publisher,
             api,
         })
@@ -215,6 +220,7 @@ impl Server {
         }
         self.storage.await.context("storage task panicked")?;
         self.engine.await.context("detection task panicked")?;
+        self.signal_task.await.context("signal task panicked")?;
         self.responder_task.await.context("responder task panicked")?;
         if let Some(publisher) = self.publisher {
             publisher.await.context("alert publisher panicked")?;

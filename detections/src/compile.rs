@@ -134,6 +134,7 @@ async fn register_events(context: &SessionContext) -> Result<Arc<MemTable>, Data
         );
         context.sql(&sql).await?;
     }
+    context.sql(&crate::signals::view_sql(EVENTS_TABLE)).await?;
     Ok(table)
 }
 

@@ -86,7 +86,15 @@ pub const ARRIVAL_KEY: &str = "arrival";
 pub const PROVENANCE_KEY: &str = "provenance";
 
 fn read_provenance(value: &serde_json::Value) -> Result<cordon_schemas::Provenance, String> {
-    const TRANSPORTS: &[&str] = &["otlp_grpc", "otlp_http", "kafka", "opa_logs", "responder", "unknown"];
+    const TRANSPORTS: &[&str] = &[
+        "otlp_grpc",
+        "otlp_http",
+        "kafka",
+        "opa_logs",
+        "responder",
+        "detections",
+        "unknown",
+    ];
     let transport = value
         .get("transport")
         .and_then(|value| value.as_str())
@@ -344,6 +352,12 @@ pub async fn produce(
         }
         if let Some((_, error)) = burst.store_errors.first() {
             return Err(error.to_string());
+        }
+        // A building block's fixtures check its signals as they would an alert.
+        for (found, definition) in burst.signals {
+            store
+                .fold(&found, &crate::alerts::RuleMeta::from(&definition.settings))
+                .map_err(|error| error.to_string())?;
         }
     }
     let mut alerts = store

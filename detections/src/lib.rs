@@ -28,6 +28,7 @@ pub mod rule;
 pub mod service;
 pub mod settings;
 pub mod sigma;
+pub mod signals;
 pub mod udf;
 pub mod window;
 

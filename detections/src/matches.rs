@@ -53,6 +53,14 @@ impl Match {
         }
     }
 
+    /// A hash of the match's evidence ids (whatever their order): the same match found
+    /// again hashes the same.
+    pub fn evidence_hash(&self) -> u64 {
+        let mut ids: Vec<&str> = self.evidence.iter().map(|e| e.event_id.as_str()).collect();
+        ids.sort_unstable();
+        xxhash_rust::xxh3::xxh3_64(ids.join("\u{1f}").as_bytes())
+    }
+
     /// The entity as one stable string, e.g. `host_id=wks-1 user_name=alice`.
     pub fn entity_key(&self) -> String {
         self.entity

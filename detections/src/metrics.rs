@@ -40,6 +40,8 @@ pub struct DetectionMetrics {
     pub matches: Family<RuleLabel, Counter>,
     /// Alerts, by rule and outcome (`created`, `folded`).
     pub alerts: Family<Vec<(&'static str, String)>, Counter>,
+    /// Signals (matches of `alert = false` rules), by rule.
+    pub signals: Family<Vec<(&'static str, String)>, Counter>,
     pub kept_rows: Family<RuleLabel, Gauge>,
     pub rule_load_errors: Counter,
     /// From an event's arrival to the alert it raised or folded into.
@@ -76,6 +78,7 @@ impl DetectionMetrics {
             events_not_evaluated: Family::default(),
             matches: Family::default(),
             alerts: Family::default(),
+            signals: Family::default(),
             kept_rows: Family::default(),
             rule_load_errors: Counter::default(),
             event_to_alert_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
@@ -140,6 +143,11 @@ impl DetectionMetrics {
             "cordon_alerts",
             "Alerts raised or folded into, by rule and outcome",
             self.alerts.clone(),
+        );
+        registry.register(
+            "cordon_signals",
+            "Signals (matches of rules with alert = false), by rule",
+            self.signals.clone(),
         );
         registry.register(
             "cordon_rule_kept_rows",

@@ -20,6 +20,8 @@ pub struct Burst {
     pub matches: usize,
     /// Rules that failed on this burst.
     pub errors: Vec<EvalError>,
+    /// Matches of rules with `alert = false`: signals, not alerts (`signals.rs`).
+    pub signals: Vec<(crate::matches::Match, Arc<RuleDefinition>)>,
     /// Matches that could not be stored, by rule id.
     pub store_errors: Vec<(String, AlertStoreError)>,
     /// Earliest arrival time (ns) of the burst's events.
@@ -40,6 +42,10 @@ pub async fn process_and_fold(engine: &mut Engine, alerts: &AlertStore, batch: &
         let Some(definition) = engine.definition(&found.rule_id) else {
             continue;
         };
+        if !definition.settings.alert {
+            burst.signals.push((found, definition));
+            continue;
+        }
         match alerts.fold(&found, &RuleMeta::from(&definition.settings)) {
             Ok(Folded::Unchanged) => {}
             Ok(folded) => burst.raised.push((folded, definition)),

@@ -158,6 +158,10 @@ impl cordon_schemas::PlaybookSource for Shared {
 /// Called with each alert created or updated, and the rule that raised it.
 pub type AlertListener = Arc<dyn Fn(&Alert, &RuleDefinition, bool) + Send + Sync>;
 
+/// Where the signals of `alert = false` rules go, as flat `cordon.signal` events (the
+/// server stores them through its ingestor, so rules and hunts see them).
+pub type SignalSink = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
+
 pub struct DetectionService {
     queue: BatchQueue,
     pub shared: Arc<Shared>,
@@ -199,6 +203,7 @@ impl DetectionService {
         metrics: DetectionMetrics,
         warmup: Vec<RecordBatch>,
         listeners: Vec<AlertListener>,
+        signals: Option<SignalSink>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(DetectionService, tokio::task::JoinHandle<()>), crate::error::StartError> {
         let reference = crate::reference::load_dir(&config.reference_dir)?;
@@ -220,6 +225,7 @@ impl DetectionService {
             shared: shared.clone(),
             load_errors,
             listeners,
+            signals,
             metrics: metrics.clone(),
             config: config.clone(),
             fingerprints: BTreeMap::new(),
@@ -311,6 +317,7 @@ struct Running {
     shared: Arc<Shared>,
     load_errors: BTreeMap<String, String>,
     listeners: Vec<AlertListener>,
+    signals: Option<SignalSink>,
     metrics: DetectionMetrics,
     config: DetectionConfig,
     fingerprints: BTreeMap<PathBuf, Vec<(PathBuf, u64, Option<SystemTime>)>>,
@@ -343,6 +350,16 @@ impl Running {
         }
         for (rule, error) in &burst.store_errors {
             tracing::error!(%rule, %error, "cannot store an alert");
+        }
+        for (found, definition) in &burst.signals {
+            self.metrics
+                .signals
+                .get_or_create(&vec![("rule", found.rule_id.clone())])
+                .inc();
+            if let Some(sink) = &self.signals {
+                // Closed only at shutdown; a signal then is found again on replay.
+                let _ = sink.send(crate::signals::event_of(found, definition));
+            }
         }
         tracing::debug!(
             events = rows,

@@ -35,6 +35,10 @@ pub enum ListItem {
     Text(String),
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// What a missing `suppress_by` field means for suppression (Elastic's choice).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +96,11 @@ pub struct RuleSettings {
     /// Switches the rule off without deleting it.
     #[serde(default)]
     pub disabled: bool,
+    /// False makes the rule a building block: its matches are not alerts but
+    /// `cordon.signal` events, which other rules read as the `signals` table and
+    /// analysts see on the entity view.
+    #[serde(default = "yes")]
+    pub alert: bool,
     /// Where a rule imported from Sigma came from (`cordon rules import-sigma`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigma: Option<SigmaOrigin>,

@@ -33,6 +33,8 @@ pub enum Transport {
     Falco,
     /// Cordon's own responses, stored back as `cordon.response` events.
     Responder,
+    /// Cordon's own signals (matches of `alert = false` rules), as `cordon.signal` events.
+    Detections,
 }
 
 impl Transport {
@@ -168,7 +170,7 @@ impl Ingestor {
                 if let Some(bounds) = self.time_bounds {
                     builder = builder.with_time_bounds(bounds);
                 }
-                if transport == Transport::Responder.label() {
+                if transport == Transport::Responder.label() || transport == Transport::Detections.label() {
                     builder.allowing_own_kinds()
                 } else {
                     builder

@@ -45,6 +45,11 @@ pub enum EventKind {
     #[serde(rename = "cordon.response")]
     #[strum(serialize = "cordon.response")]
     CordonResponse,
+    /// Cordon's own: a match of a rule with `alert = false` (a building block), for
+    /// other rules to read (`signals`) and analysts to see on the entity view.
+    #[serde(rename = "cordon.signal")]
+    #[strum(serialize = "cordon.signal")]
+    CordonSignal,
     /// Cordon's own: a producer sent events for a host its credential does not cover.
     #[serde(rename = "cordon.spoofing")]
     #[strum(serialize = "cordon.spoofing")]
@@ -56,7 +61,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, `Other` last.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::BrokerRequest,
         EventKind::PolicyDecision,
         EventKind::FileAccess,
@@ -69,6 +74,7 @@ impl EventKind {
         EventKind::AgentToolCall,
         EventKind::AgentSession,
         EventKind::CordonResponse,
+        EventKind::CordonSignal,
         EventKind::CordonSpoofing,
         EventKind::Other,
     ];
@@ -80,7 +86,10 @@ impl EventKind {
 
     /// Whether only Cordon writes this kind (a producer's is refused: `reserved_kind`).
     pub fn is_cordons_own(self) -> bool {
-        matches!(self, EventKind::CordonResponse | EventKind::CordonSpoofing)
+        matches!(
+            self,
+            EventKind::CordonResponse | EventKind::CordonSignal | EventKind::CordonSpoofing
+        )
     }
 
     /// The kind for an `event.name`; unknown names are `Other`.
@@ -106,6 +115,7 @@ impl EventKind {
             EventKind::AgentToolCall => "agent_tool_call",
             EventKind::AgentSession => "agent_session",
             EventKind::CordonResponse => "cordon_response",
+            EventKind::CordonSignal => "cordon_signal",
             EventKind::CordonSpoofing => "cordon_spoofing",
             EventKind::Other => "other_events",
         }

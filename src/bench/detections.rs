@@ -377,6 +377,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
         DetectionMetrics::default(),
         Vec::new(),
         vec![listener],
+        None,
         stop,
     )
     .await?;

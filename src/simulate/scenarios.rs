@@ -43,10 +43,13 @@ pub enum Scenario {
     AgentSensitiveReadThenUpload,
     /// Codex started with approvals off and no sandbox.
     AgentPermissionBypass,
+    /// Claude Code reads an SSH key, then runs whoami and uname: two building blocks
+    /// (signals), which together raise agent-building-blocks.
+    AgentBuildingBlocks,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::SensitiveReadThenEgress,
         Scenario::RepeatedPolicyDenies,
         Scenario::AgentSpawnedNetworkTool,
@@ -59,6 +62,7 @@ impl Scenario {
         Scenario::RepeatedToolRejections,
         Scenario::AgentSensitiveReadThenUpload,
         Scenario::AgentPermissionBypass,
+        Scenario::AgentBuildingBlocks,
     ];
 
     /// Attacks that only a pipeline whose responses are delivered can catch (the
@@ -90,6 +94,7 @@ impl Scenario {
             Scenario::RepeatedToolRejections => "repeated-tool-rejections",
             Scenario::AgentSensitiveReadThenUpload => "agent-sensitive-read-then-upload",
             Scenario::AgentPermissionBypass => "agent-permission-bypass",
+            Scenario::AgentBuildingBlocks => "agent-building-blocks",
         }
     }
 
@@ -260,7 +265,8 @@ pub fn events(scenario: Scenario, rng: &mut ChaCha8Rng, start: i64, host: &Host,
         | Scenario::AgentConfigWrite
         | Scenario::RepeatedToolRejections
         | Scenario::AgentSensitiveReadThenUpload
-        | Scenario::AgentPermissionBypass => agent_attack(scenario, rng, start, host),
+        | Scenario::AgentPermissionBypass
+        | Scenario::AgentBuildingBlocks => agent_attack(scenario, rng, start, host),
         Scenario::TelemetryGap => {
             let path = home(host, INTERNAL_DOCS[0]);
             let event = file_access(rng, at(0), host, path.clone(), "internal", "code");
@@ -323,6 +329,15 @@ fn agent_attack(scenario: Scenario, rng: &mut ChaCha8Rng, start: i64, host: &Hos
             ]
         }
         Scenario::AgentPermissionBypass => vec![session.codex_starts(at(0), "never", "danger-full-access")],
+        Scenario::AgentBuildingBlocks => {
+            let read = ToolCall::file("Read", call(rng), &home(host, ".ssh/id_ed25519"));
+            let look = ToolCall::shell(call(rng), "whoami && uname -a");
+            vec![
+                session.claude_result(at(0), &read, 3),
+                session.claude_decision(at(40), &look, "accept", "config", "default"),
+                session.claude_result(at(41), &look, 30),
+            ]
+        }
         _ => unreachable!("only the agents' attacks"),
     };
     events.into_iter().map(plain).collect()

@@ -13,9 +13,7 @@ use crate::matches::Match;
 use crate::settings::MissingField;
 
 fn match_hash(found: &Match) -> i64 {
-    let mut ids: Vec<&str> = found.evidence.iter().map(|e| e.event_id.as_str()).collect();
-    ids.sort_unstable();
-    xxhash_rust::xxh3::xxh3_64(ids.join("\u{1f}").as_bytes()) as i64
+    found.evidence_hash() as i64
 }
 
 /// The key matches fold under: the entity, and the rule's `suppress_by` fields (from
