@@ -48,13 +48,15 @@ function start() {
 
 function show(page) {
   document.querySelectorAll("main > section").forEach((s) => s.classList.toggle("hidden", s.id !== "page-" + page));
-  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.dataset.page === page || (page === "alert" && a.dataset.page === "alerts")));
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.dataset.page === page || (page === "alert" && a.dataset.page === "alerts") || (page === "entity" && a.dataset.page === "entities")));
 }
 
 function route() {
   if (!token) return signOut();
-  const [, page, id] = location.hash.split("/");
+  const [, page, id, rest] = location.hash.split("/");
   if (page === "alert" && id) { show("alert"); loadAlert(decodeURIComponent(id)); }
+  else if (page === "entities") { show("entities"); loadEntities(); }
+  else if (page === "entity" && id && rest) { show("entity"); loadEntity(decodeURIComponent(id), decodeURIComponent(rest)); }
   else if (page === "actions") { show("actions"); loadActions(); }
   else if (page === "rules") { show("rules"); loadRules(); }
   else if (page === "hunt") { show("hunt"); }
@@ -220,7 +222,7 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   const page = location.hash.split("/")[1];
-  const go = { a: "#/alerts", c: "#/actions", r: "#/rules", h: "#/hunt", d: "#/health" }[event.key];
+  const go = { a: "#/alerts", c: "#/actions", e: "#/entities", r: "#/rules", h: "#/hunt", d: "#/health" }[event.key];
   if (go) { location.hash = go; return; }
   if (event.key === "Escape" && page === "alert") { location.hash = "#/alerts"; return; }
   if (page === "alerts" || !page) {

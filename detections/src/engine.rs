@@ -157,6 +157,9 @@ pub struct Engine {
     last_sweep: Option<(Instant, i64)>,
 }
 
+/// The transport of the events the detections write themselves (signals, risk).
+const DERIVED_TRANSPORT: &str = "detections";
+
 /// How often (in arrival time) keys silent for longer than the maximum event age are
 /// forgotten.
 const FORGET_EVERY: i64 = 60_000_000_000;
@@ -525,11 +528,23 @@ impl Engine {
         let hosts = batch
             .column_by_name(col::HOST_ID)
             .and_then(|column| column.as_string_opt::<i32>().cloned());
+        // Cordon's own signals and risk carry the event time of what they are about:
+        // they say nothing of a host's clock or delivery, so data health skips them.
+        let transports = batch
+            .column_by_name(col::TRANSPORT)
+            .and_then(|column| column.as_string_opt::<i32>().cloned());
         let mut not_evaluated = 0;
         let (mut too_old, mut skewed, mut delayed) = (0u64, 0u64, 0u64);
         for row in 0..rows {
             standing[row].delayed &= evaluated_anywhere[row];
             let stood = standing[row];
+            if transports
+                .as_ref()
+                .is_some_and(|transports| transports.is_valid(row) && transports.value(row) == DERIVED_TRANSPORT)
+            {
+                not_evaluated += usize::from(matches!(stood.verdict, Timing::Late | Timing::TooOld));
+                continue;
+            }
             match stood.verdict {
                 Timing::Late | Timing::TooOld => not_evaluated += 1,
                 Timing::Skewed => skewed += 1,

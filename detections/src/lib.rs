@@ -24,6 +24,7 @@ pub mod process;
 pub mod program;
 mod queue;
 pub mod reference;
+pub mod risk;
 pub mod rule;
 pub mod service;
 pub mod settings;

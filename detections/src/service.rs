@@ -52,6 +52,10 @@ pub struct DetectionConfig {
     /// Stored batches waiting for the engine before storage waits for it (and so
     /// acknowledgements slow): bounded so a slow rule cannot grow memory without end.
     pub queue_batches: usize,
+    /// How long an alert's risk lasts: it decays linearly to nothing over this period
+    /// (the entity view's ranking; the entity-risk rule has its own window).
+    #[serde(with = "humantime_serde")]
+    pub risk_period: Duration,
     /// The alert database; default `<data_dir>/alerts.db`.
     pub alerts_db: Option<PathBuf>,
     /// Evidence events kept per alert.
@@ -74,6 +78,7 @@ impl Default for DetectionConfig {
             eval_memory_mib: 256,
             reload_interval: Duration::from_secs(2),
             queue_batches: 1024,
+            risk_period: Duration::from_secs(7 * 24 * 3600),
             alerts_db: None,
             evidence_cap: crate::alerts::store::DEFAULT_EVIDENCE_CAP,
             window_override: None,
@@ -142,6 +147,18 @@ pub struct Shared {
     pub rules: RwLock<BTreeMap<String, RuleView>>,
     /// The data-health report, refreshed as the engine publishes.
     pub health: RwLock<crate::health::HealthReport>,
+    /// `risk_period` in seconds (0 until the service starts: the default then).
+    risk_period_secs: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// How long an alert's risk takes to fade out (`detections.risk_period`).
+    pub fn risk_period(&self) -> Duration {
+        match self.risk_period_secs.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => DetectionConfig::default().risk_period,
+            secs => Duration::from_secs(secs),
+        }
+    }
 }
 
 /// The responder's playbooks: each loaded rule's `[[response]]` steps.
@@ -158,9 +175,10 @@ impl cordon_schemas::PlaybookSource for Shared {
 /// Called with each alert created or updated, and the rule that raised it.
 pub type AlertListener = Arc<dyn Fn(&Alert, &RuleDefinition, bool) + Send + Sync>;
 
-/// Where the signals of `alert = false` rules go, as flat `cordon.signal` events (the
-/// server stores them through its ingestor, so rules and hunts see them).
-pub type SignalSink = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
+/// Where the events the detections write go, as flat JSON: the signals of `alert =
+/// false` rules (`cordon.signal`) and the risk each new alert adds (`cordon.risk`). The
+/// server stores them through its ingestor, so rules and hunts see them.
+pub type EventSink = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
 
 pub struct DetectionService {
     queue: BatchQueue,
@@ -203,7 +221,7 @@ impl DetectionService {
         metrics: DetectionMetrics,
         warmup: Vec<RecordBatch>,
         listeners: Vec<AlertListener>,
-        signals: Option<SignalSink>,
+        signals: Option<EventSink>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(DetectionService, tokio::task::JoinHandle<()>), crate::error::StartError> {
         let reference = crate::reference::load_dir(&config.reference_dir)?;
@@ -219,6 +237,9 @@ impl DetectionService {
             load_errors.insert(id, error.to_string());
         }
         let shared = Arc::new(Shared::default());
+        shared
+            .risk_period_secs
+            .store(config.risk_period.as_secs(), std::sync::atomic::Ordering::Relaxed);
         let mut state = Running {
             engine,
             alerts: alerts.clone(),
@@ -317,7 +338,7 @@ struct Running {
     shared: Arc<Shared>,
     load_errors: BTreeMap<String, String>,
     listeners: Vec<AlertListener>,
-    signals: Option<SignalSink>,
+    signals: Option<EventSink>,
     metrics: DetectionMetrics,
     config: DetectionConfig,
     fingerprints: BTreeMap<PathBuf, Vec<(PathBuf, u64, Option<SystemTime>)>>,
@@ -387,6 +408,11 @@ impl Running {
                 host = alert.host_id.as_deref().unwrap_or("-"), user = alert.user_name.as_deref().unwrap_or("-"),
                 "alert raised"
             );
+        }
+        if created && let Some(sink) = &self.signals {
+            for event in crate::risk::events_of(alert) {
+                let _ = sink.send(event);
+            }
         }
         for listener in &self.listeners {
             listener(alert, definition, created);

@@ -50,6 +50,11 @@ pub enum EventKind {
     #[serde(rename = "cordon.signal")]
     #[strum(serialize = "cordon.signal")]
     CordonSignal,
+    /// Cordon's own: the risk a new alert adds to one of its entities (host, user,
+    /// agent, session), for the entity-risk rule.
+    #[serde(rename = "cordon.risk")]
+    #[strum(serialize = "cordon.risk")]
+    CordonRisk,
     /// Cordon's own: a producer sent events for a host its credential does not cover.
     #[serde(rename = "cordon.spoofing")]
     #[strum(serialize = "cordon.spoofing")]
@@ -61,7 +66,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, `Other` last.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::BrokerRequest,
         EventKind::PolicyDecision,
         EventKind::FileAccess,
@@ -75,6 +80,7 @@ impl EventKind {
         EventKind::AgentSession,
         EventKind::CordonResponse,
         EventKind::CordonSignal,
+        EventKind::CordonRisk,
         EventKind::CordonSpoofing,
         EventKind::Other,
     ];
@@ -88,7 +94,7 @@ impl EventKind {
     pub fn is_cordons_own(self) -> bool {
         matches!(
             self,
-            EventKind::CordonResponse | EventKind::CordonSignal | EventKind::CordonSpoofing
+            EventKind::CordonResponse | EventKind::CordonSignal | EventKind::CordonRisk | EventKind::CordonSpoofing
         )
     }
 
@@ -116,6 +122,7 @@ impl EventKind {
             EventKind::AgentSession => "agent_session",
             EventKind::CordonResponse => "cordon_response",
             EventKind::CordonSignal => "cordon_signal",
+            EventKind::CordonRisk => "cordon_risk",
             EventKind::CordonSpoofing => "cordon_spoofing",
             EventKind::Other => "other_events",
         }

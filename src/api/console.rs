@@ -1,4 +1,4 @@
-//! The web console: one page and its script, from `dashboards/console/`, compiled in.
+//! The web console: one page and its scripts, from `dashboards/console/`, compiled in.
 //! They hold no data (everything comes through the API with the signed-in token), so
 //! they are served without one; the headers keep the page from loading anything else.
 
@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 
 const PAGE: &str = include_str!("../../dashboards/console/index.html");
 const SCRIPT: &str = include_str!("../../dashboards/console/app.js");
+const ENTITIES: &str = include_str!("../../dashboards/console/entities.js");
 const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -25,4 +26,8 @@ pub async fn page() -> impl IntoResponse {
 
 pub async fn script() -> impl IntoResponse {
     (headers("text/javascript; charset=utf-8"), SCRIPT)
+}
+
+pub async fn entities_script() -> impl IntoResponse {
+    (headers("text/javascript; charset=utf-8"), ENTITIES)
 }

@@ -65,7 +65,7 @@ impl From<HuntError> for ApiError {
 
 /// Runs `query` (which builds a frame in a session over the live events) on the hunt
 /// pool and answers its rows.
-async fn on_pool<Q, F>(state: &ApiState, limit: usize, query: Q) -> Result<Json<Rows>, ApiError>
+pub(crate) async fn on_pool<Q, F>(state: &ApiState, limit: usize, query: Q) -> Result<Json<Rows>, ApiError>
 where
     Q: FnOnce(SessionContext) -> F + Send + 'static,
     F: std::future::Future<Output = Result<DataFrame, ApiError>> + Send + 'static,

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod entities;
 pub mod error;
 pub mod hunt;
 pub mod hunt_pool;
@@ -45,6 +46,8 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
         ("PATCH", "/api/v1/alerts/{id}", patch(alerts::triage)),
         ("GET", "/api/v1/alerts/{id}/events", get(hunt::alert_events)),
         ("GET", "/api/v1/rules", get(rules::list)),
+        ("GET", "/api/v1/entities", get(entities::list)),
+        ("GET", "/api/v1/entities/{type}/{id}", get(entities::get)),
         ("GET", "/api/v1/health/hosts", get(rules::host_health)),
         ("GET", "/api/v1/actions", get(actions::list)),
         ("GET", "/api/v1/actions/{id}", get(actions::get)),
@@ -65,7 +68,8 @@ pub fn router(state: ApiState) -> Router {
     // The console's page and script are public: they carry no data.
     let mut router = Router::new()
         .route("/", get(console::page))
-        .route("/app.js", get(console::script));
+        .route("/app.js", get(console::script))
+        .route("/entities.js", get(console::entities_script));
     for (_, path, handler) in routes() {
         router = router.route(path, handler);
     }

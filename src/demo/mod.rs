@@ -3,6 +3,8 @@
 
 mod captured;
 mod producers;
+mod risk;
+mod sigma;
 mod targets;
 
 use std::time::Duration;
@@ -71,6 +73,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         token
     });
     let producers = producers::demo_producers(&mut config);
+    sigma::with_sigma_rules(&mut config).await?;
     let server = Server::start(config).await?;
     println!(
         "cordon demo: OTLP/gRPC on {}, OTLP/HTTP on {}, alert API on http://{}, data in {}",
@@ -179,6 +182,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "alerts raised (cordon alerts list):\n{}",
         crate::cli::alerts::render_alerts(&alerts)
     );
+    risk::print_entities_and_signals(&server, &alerts).await?;
     let flagged = crate::query::live(
         server.ingestor.store(),
         "SELECT host_id, count(*) AS events, max(CAST(attributes['cordon.clock_ahead_seconds'] AS BIGINT)) AS seconds_ahead \

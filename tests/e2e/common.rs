@@ -267,7 +267,8 @@ pub fn write_jsonl(events: &[FlatEvent]) -> tempfile::NamedTempFile {
 
 /// Every stored event (Parquet and write-ahead log) as a JSON object, with `time_ns`.
 pub async fn stored_rows(storage: &cordon_ingest::StorageConfig) -> Vec<serde_json::Map<String, Value>> {
-    let sql = "SELECT *, CAST(time AS BIGINT) AS time_ns FROM events ORDER BY event_id";
+    // What producers sent: not the signals and risk Cordon writes itself.
+    let sql = "SELECT *, CAST(time AS BIGINT) AS time_ns FROM events WHERE transport <> 'detections' ORDER BY event_id";
     let batches = cordon::query::query(storage, sql, 512 << 20).await.unwrap();
     let text = cordon::query::render(&batches, cordon::query::OutputFormat::Json).unwrap();
     let rows: Vec<Value> = serde_json::from_str(&text).unwrap();
@@ -289,6 +290,22 @@ const FIXED: &[(&str, &str)] = &[
     ("service.name", "service_name"),
     ("event.id", "event_id"),
 ];
+
+/// How many events the pipeline itself stored (signals, risk: transport `detections`).
+pub async fn derived_events(test: &TestServer) -> u64 {
+    let batches = cordon::query::live(
+        test.server.ingestor.store(),
+        "SELECT count(*) FROM events WHERE transport = 'detections'",
+        64 << 20,
+    )
+    .await
+    .unwrap();
+    use arrow::array::AsArray;
+    batches[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0) as u64
+}
 
 /// Asserts that every sent event is stored exactly once with every field as sent, and
 /// that nothing else (no body, no unexpected attribute) was stored.

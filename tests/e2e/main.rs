@@ -14,6 +14,7 @@ mod crash;
 mod detections;
 mod disk_full;
 mod duckdb;
+mod entity_risk;
 mod falco;
 mod hostile_input;
 mod hunt;

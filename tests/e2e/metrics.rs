@@ -150,14 +150,21 @@ async fn metrics_are_valid_openmetrics_that_count_what_happened_and_feed_the_das
     server.detections_idle().await;
 
     assert_eq!(scrape(&server, None).await.0, 401);
-    let (status, text) = scrape(&server, Some(Role::Engineer)).await;
-    assert_eq!(status, 200);
-    let families = parse(&text);
     let sent = events.len() as f64;
-    // In counts every record before its checks: the sent ones and the one without host.id.
-    assert_eq!(sum(&families, "cordon_events_in", ("stage", "ingest")), sent + 1.0);
-    assert_eq!(sum(&families, "cordon_events_out", ("stage", "ingest")), sent);
-    assert_eq!(sum(&families, "cordon_events_in", ("stage", "detections")), sent);
+    // Besides what was sent, the pipeline stores its own risk events (one per entity of
+    // each new alert) and signals; they go through ingest and detections too.
+    let (text, families) = eventually(Duration::from_secs(20), "the counts to settle", async || {
+        let derived = derived_events(&server).await as f64;
+        let (status, text) = scrape(&server, Some(Role::Engineer)).await;
+        assert_eq!(status, 200);
+        let families = parse(&text);
+        // In counts every record before its checks: the sent ones and the one without host.id.
+        let settled = sum(&families, "cordon_events_in", ("stage", "ingest")) == sent + derived + 1.0
+            && sum(&families, "cordon_events_out", ("stage", "ingest")) == sent + derived
+            && sum(&families, "cordon_events_in", ("stage", "detections")) == sent + derived;
+        settled.then_some((text, families))
+    })
+    .await;
     assert!(families.contains_key("cordon_rule_evaluation_seconds"));
     assert_eq!(
         sum(&families, "cordon_events_rejected", ("stage", "ingest")),

@@ -57,6 +57,14 @@ fn probes(alert: &str, action: &str) -> Vec<Probe> {
             200,
         ),
         probe("GET", "/api/v1/rules", "/api/v1/rules".into(), None, 200),
+        probe("GET", "/api/v1/entities", "/api/v1/entities?limit=10".into(), None, 200),
+        probe(
+            "GET",
+            "/api/v1/entities/{type}/{id}",
+            "/api/v1/entities/user/alice".into(),
+            None,
+            200,
+        ),
         probe("GET", "/api/v1/health/hosts", "/api/v1/health/hosts".into(), None, 200),
         probe("GET", "/api/v1/actions", "/api/v1/actions".into(), None, 200),
         probe(
