@@ -7,7 +7,8 @@ WITH windows AS (
            count(DISTINCT r.alert_id) AS alerts,
            array_agg(r.event_id) AS evidence,
            array_sort(array_distinct(array_agg(r.alert_id))) AS alert_ids,
-           array_sort(array_distinct(array_agg(r.alert_rule))) AS rules
+           array_sort(array_distinct(array_agg(r.alert_rule))) AS rules,
+           max(r.host_id) AS some_host, max(r.user_name) AS some_user
     FROM kept last
     JOIN kept r
       ON r.entity_type = last.entity_type AND r.entity = last.entity
@@ -19,6 +20,9 @@ WITH windows AS (
 -- One incident per story: an entity whose alerts a higher entity's incident holds
 -- is left to that one.
 SELECT c.entity_type AS risk_entity_type, c.entity AS risk_entity,
+       -- Where a response goes: the entity itself when it is a host or user.
+       CASE c.entity_type WHEN 'host' THEN c.entity ELSE c.some_host END AS host_id,
+       CASE c.entity_type WHEN 'user' THEN c.entity ELSE c.some_user END AS user_name,
        c.first_seen, c.last_seen, c.evidence,
        round(c.risk, 1) AS risk, c.alerts, c.alert_ids, c.rules
 FROM crossing c
