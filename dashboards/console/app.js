@@ -105,6 +105,10 @@ async function loadAlert(id) {
 }
 /** What an event is about, in one line. */
 function detailOf(e) {
+  const attributes = e.attributes || {};
+  // A risk incident's evidence is its alerts' risk; a building block's, its signal.
+  if (e.event_name === "cordon.risk") return `alert ${attributes["risk.alert_id"] || "?"} (${attributes["risk.rule"] || "?"}, ${attributes["risk.severity"] || "?"}) adds ${attributes["risk.score"] || "?"} to ${attributes["risk.entity_type"] || "?"} ${attributes["risk.entity"] || "?"}`;
+  if (e.event_name === "cordon.signal") return `signal: ${attributes["signal.title"] || attributes["signal.rule"] || "?"}`;
   const what = e.file_path || e.destination_address || e.process_command_line || e.broker_operation || e.credential_action || e.dlp_policy || "";
   return what + (e.policy_decision ? " [" + e.policy_decision + "]" : "") + (e.data_classification ? " (" + e.data_classification + ")" : "");
 }

@@ -366,7 +366,18 @@ pub async fn produce(
             ..AlertFilter::default()
         })
         .map_err(|error| error.to_string())?;
-    alerts.sort_by(|a, b| (&a.first_seen, &a.id).cmp(&(&b.first_seen, &b.id)));
+    // Alert ids are random: order by what the alerts hold, so two alerts that start
+    // together (one per destination) always come in the same order.
+    let key = |alert: &cordon_schemas::Alert| {
+        let evidence: Vec<&str> = alert.evidence.iter().map(|e| e.event_id.as_str()).collect();
+        (
+            alert.first_seen.clone(),
+            alert.last_seen.clone(),
+            format!("{:?}", alert.entity),
+            evidence.join(","),
+        )
+    };
+    alerts.sort_by_key(key);
     Ok(Expected {
         alerts: alerts
             .into_iter()

@@ -178,4 +178,19 @@ async fn three_low_alerts_on_a_user_raise_one_risk_incident_shown_on_the_entity_
         page["incident_links"][0],
         format!("#/alert/{}", incident["id"].as_str().unwrap())
     );
+    // The incident's page names each contributing alert in its evidence.
+    let evidence: Vec<&str> = page["incident_evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for id in &low_ids {
+        assert!(
+            evidence
+                .iter()
+                .any(|line| line.starts_with(&format!("alert {id} (port-scan-tool, low) adds 20"))),
+            "{id} in {evidence:?}"
+        );
+    }
 }

@@ -46,6 +46,12 @@ try:
     summary["incident_links"] = driver.execute_script(
         "return [...document.querySelectorAll('#e-timeline tr.e-risk-incident a')].map((a) => a.getAttribute('href'))")
     driver.save_screenshot(f"{shots}/entity.png")
+    # The incident's page: its evidence is each contributing alert's risk.
+    driver.find_element(By.CSS_SELECTOR, "#e-timeline tr.e-risk-incident a").click()
+    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#a-evidence td[data-event] div.hint")))
+    summary["incident_evidence"] = driver.execute_script(
+        "return [...document.querySelectorAll('#a-evidence td[data-event]')].map((cell) => cell.firstChild.textContent)")
+    driver.save_screenshot(f"{shots}/incident.png")
     print(json.dumps(summary))
 finally:
     driver.quit()
