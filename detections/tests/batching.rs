@@ -121,7 +121,8 @@ fn name(case: &Case) -> String {
 /// Whether a field holds an identity: renamed so that a second copy of a stream is
 /// another host, user, session and event set.
 fn is_identity(key: &str) -> bool {
-    key == "host.id" || key == "user.name" || key.ends_with(".id") || key.ends_with("_id")
+    // `risk.entity` names the user, host, agent or session a risk event is about.
+    key == "host.id" || key == "user.name" || key == "risk.entity" || key.ends_with(".id") || key.ends_with("_id")
 }
 
 /// The events of `case` as another host's and user's: every identity prefixed `b-`.
