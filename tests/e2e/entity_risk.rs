@@ -65,6 +65,16 @@ async fn three_low_alerts_on_a_user_raise_one_risk_incident_shown_on_the_entity_
             event
         })
         .collect();
+    // And an agent of dave's reads cloud credentials: a building block's signal, not an
+    // alert (no risk), shown on dave's page.
+    let mut read = cordon_schemas::FlatEvent::new(now - 30_000_000_000, "file.access", "wks-risk-0");
+    read.set("event.id", "agent-read-0")
+        .set("user.name", "dave")
+        .set("gen_ai.agent.id", "cowork-7")
+        .set("file.operation", "read")
+        .set("file.path", "/home/dave/.aws/credentials");
+    let mut events = events;
+    events.push(read);
     send(server.server.grpc_addr, &events).await;
 
     let incidents = |body: &Value| body["alerts"].as_array().unwrap().clone();
@@ -111,6 +121,23 @@ async fn three_low_alerts_on_a_user_raise_one_risk_incident_shown_on_the_entity_
     assert_eq!(first["alerts"].as_array().unwrap().len(), 3, "{first:#}");
     assert!(first["risk"].as_f64().unwrap() > 59.0, "{first:#}");
     assert_eq!(first["incidents"][0], incident["id"], "{first:#}");
+    let signals = eventually(Duration::from_secs(30), "dave's signal on his page", async || {
+        let (_, view) = server.api_get("/api/v1/entities/user/dave", Some(Role::Analyst)).await;
+        let rows = view["signals"]["rows"].as_array().cloned().unwrap_or_default();
+        (!rows.is_empty()).then_some(rows)
+    })
+    .await;
+    assert_eq!(
+        signals[0]["attributes"]["signal.rule"], "agent-sensitive-file-read",
+        "{signals:#?}"
+    );
+    let (_, queue) = server
+        .api_get("/api/v1/alerts?rule_id=agent-sensitive-file-read", Some(Role::Analyst))
+        .await;
+    assert!(
+        queue["alerts"].as_array().unwrap().is_empty(),
+        "a signal is not an alert: {queue:#}"
+    );
     let (status, _) = server
         .api_get("/api/v1/entities?type=planet", Some(Role::Analyst))
         .await;
@@ -161,6 +188,11 @@ async fn three_low_alerts_on_a_user_raise_one_risk_incident_shown_on_the_entity_
     );
     assert_eq!(
         timeline.iter().filter(|class| **class == "e-risk-incident").count(),
+        1,
+        "{page:#}"
+    );
+    assert_eq!(
+        timeline.iter().filter(|class| **class == "e-signal").count(),
         1,
         "{page:#}"
     );
