@@ -10,7 +10,7 @@ use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, Co
 
 use super::detection::{self, BASE_COLUMNS, DetectionSql, ident};
 use super::example::EventDraft;
-use super::folder::{EventBase, RuleFiles, SigmaMeta, flat_event, slug};
+use super::folder::{EventBase, RuleFiles, flat_event, meta_of, slug};
 use super::item::literal;
 use super::mapping::{Resolved, SigmaMapping};
 use super::single;
@@ -31,21 +31,6 @@ struct Member<'a> {
 struct Keyed {
     output: String,
     per_member: Vec<(String, String)>,
-}
-
-pub fn meta(rule: &CorrelationRule, source: &str) -> SigmaMeta {
-    SigmaMeta {
-        id: rule.id.clone(),
-        title: rule.title.clone(),
-        description: rule.description.clone(),
-        level: rule.level.as_ref().map(|level| level.as_str().to_string()),
-        status: rule.status.as_ref().map(|status| format!("{status:?}").to_lowercase()),
-        tags: rule.tags.clone(),
-        author: rule.author.clone(),
-        references: rule.references.clone(),
-        falsepositives: rule.falsepositives.clone(),
-        source: source.to_string(),
-    }
 }
 
 fn key_column(name: &str, members: &[Member], rule: &CorrelationRule, mapping: &SigmaMapping) -> Result<Keyed, String> {
@@ -191,7 +176,7 @@ pub fn convert(
     notes.dedup();
     Ok(RuleFiles {
         id: slug(&rule.title),
-        meta: meta(rule, source),
+        meta: meta_of!(rule, source),
         window,
         entity: partition.clone(),
         partition_by: partition,

@@ -47,6 +47,27 @@ impl SigmaMeta {
     }
 }
 
+/// The `SigmaMeta` of a Sigma detection or correlation rule (the parser's two types
+/// share these field names, not a trait).
+macro_rules! meta_of {
+    ($rule:expr, $source:expr) => {{
+        let rule = $rule;
+        super::folder::SigmaMeta {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            description: rule.description.clone(),
+            level: rule.level.as_ref().map(|level| level.as_str().to_string()),
+            status: rule.status.as_ref().map(|status| format!("{status:?}").to_lowercase()),
+            tags: rule.tags.clone(),
+            author: rule.author.clone(),
+            references: rule.references.clone(),
+            falsepositives: rule.falsepositives.clone(),
+            source: $source.to_string(),
+        }
+    }};
+}
+pub(super) use meta_of;
+
 /// A folder's files, written by `write`.
 #[derive(Debug, Clone)]
 pub struct RuleFiles {

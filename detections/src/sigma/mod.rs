@@ -138,7 +138,7 @@ pub async fn import(
     for (correlation, _) in &correlations {
         if !correlation.generate {
             for reference in &correlation.rules {
-                folded_into.insert(reference.clone(), slug_of(&correlation.title));
+                folded_into.insert(reference.clone(), folder::slug(&correlation.title));
             }
         }
     }
@@ -226,10 +226,6 @@ pub fn contract_event(
         id: id.to_string(),
     };
     folder::flat_event(sigma_event, logsource, mapping, &base)
-}
-
-fn slug_of(title: &str) -> String {
-    folder::slug(title)
 }
 
 /// The folder id to write: the slug, unless a rule of another origin (or one written

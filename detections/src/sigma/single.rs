@@ -8,7 +8,7 @@ use rsigma_parser::SigmaRule;
 
 use super::detection::{self, BASE_COLUMNS, DetectionSql};
 use super::example::EventDraft;
-use super::folder::{EventBase, RuleFiles, SigmaMeta, flat_event};
+use super::folder::{EventBase, RuleFiles, flat_event, meta_of};
 use super::mapping::SigmaMapping;
 
 pub const FIRE_CASE: &str = "fire-sigma-values";
@@ -22,21 +22,6 @@ pub struct ConvertedDetection {
     pub logsource: String,
     pub fire_event: BTreeMap<String, serde_json::Value>,
     pub quiet_event: BTreeMap<String, serde_json::Value>,
-}
-
-pub fn meta(rule: &SigmaRule, source: &str) -> SigmaMeta {
-    SigmaMeta {
-        id: rule.id.clone(),
-        title: rule.title.clone(),
-        description: rule.description.clone(),
-        level: rule.level.as_ref().map(|level| level.as_str().to_string()),
-        status: rule.status.as_ref().map(|status| format!("{status:?}").to_lowercase()),
-        tags: rule.tags.clone(),
-        author: rule.author.clone(),
-        references: rule.references.clone(),
-        falsepositives: rule.falsepositives.clone(),
-        source: source.to_string(),
-    }
 }
 
 pub fn base_time() -> chrono::DateTime<chrono::Utc> {
@@ -82,7 +67,7 @@ pub fn convert(rule: &SigmaRule, source: &str, mapping: &SigmaMapping) -> Result
     let converted = detection::convert(rule, mapping)?;
     let draft: EventDraft = detection::draft(rule, &converted, mapping)
         .map_err(|why| format!("no event can be built from its values for a fixture: {why}"))?;
-    let meta = meta(rule, source);
+    let meta = meta_of!(rule, source);
     let (fire_event, quiet_event) = (draft.build(), draft.benign());
     let event = |sigma: &BTreeMap<String, serde_json::Value>, id: &str| {
         let base = EventBase {
