@@ -5,3 +5,4 @@ pub mod hunt;
 mod idle_keys;
 pub mod ingest;
 pub mod kafka;
+pub mod peers;

@@ -16,6 +16,12 @@ pub enum BenchCommand {
     /// Hunt and timeline latency over a large store: the live snapshot against
     /// re-reading the files for every request.
     Hunt(crate::bench::hunt::HuntBenchOptions),
+    /// Cordon next to RSigma and DuckDB on one stream and the same rules
+    /// (scripts/peers.sh installs the peers).
+    Peers(crate::bench::peers::PeersBenchOptions),
+    /// One Cordon run of `bench peers`, in a process of its own (started by it).
+    #[command(hide = true)]
+    PeerRun(crate::bench::peers::PeerRunOptions),
 }
 
 fn warn_if_debug(bench: &str) {
@@ -41,6 +47,14 @@ pub async fn run(bench: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Hunt(options) => {
             warn_if_debug("hunt");
             crate::bench::hunt::run(options).await?;
+        }
+        BenchCommand::Peers(options) => {
+            warn_if_debug("peers");
+            crate::bench::peers::run(options).await?;
+        }
+        BenchCommand::PeerRun(options) => {
+            let report = crate::bench::peers::run_cordon(options).await?;
+            println!("{}", serde_json::to_string(&report)?);
         }
     }
     Ok(())
