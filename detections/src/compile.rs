@@ -12,14 +12,15 @@ use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{EvalError, RuleError};
 use crate::guard;
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, Stage};
+use crate::slot::SlotTable;
 use cordon_schemas::{EventKind, event_schema};
 
 /// The table input.sql reads new events from, with one view per event kind over it.
@@ -52,13 +53,13 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// One planned stage: its session, the table it reads (refilled per evaluation) and
-/// its optimized plan.
+/// One planned stage: its session, the slot it reads (refilled per evaluation) and its
+/// physical plan, planned once; each run executes a fresh copy of it (`slot.rs`).
 pub struct PlannedStage {
     stage: Stage,
     context: SessionContext,
-    table: Arc<MemTable>,
-    plan: LogicalPlan,
+    table: Arc<SlotTable>,
+    physical: Arc<dyn ExecutionPlan>,
     pub output: SchemaRef,
 }
 
@@ -70,19 +71,14 @@ impl PlannedStage {
             stage: self.stage.name(),
             source,
         };
-        *self.table.batches[0].write().await = rows;
-        let state = self.context.state();
+        self.table.slot.fill(rows);
         let work = async {
-            let physical = state
-                .query_planner()
-                .create_physical_plan(&self.plan, &state)
-                .await
-                .map_err(query_error)?;
+            let physical = reset_plan_states(self.physical.clone()).map_err(query_error)?;
             collect(physical, self.context.task_ctx()).await.map_err(query_error)
         };
         let result = tokio::time::timeout(limits.timeout, work).await;
         // Release the rows at once rather than holding them until the next run.
-        self.table.batches[0].write().await.clear();
+        self.table.slot.clear();
         result.map_err(|_| EvalError::Timeout {
             rule: rule.to_string(),
             stage: self.stage.name(),
@@ -105,6 +101,8 @@ fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Resu
         .with_memory_limit(limits.memory_bytes, 1.0)
         .build_arc()?;
     let mut config = SessionConfig::new().with_target_partitions(1);
+    // A plan is run many times (`slot.rs`): no filter a run derives may outlive it.
+    config.options_mut().optimizer.enable_dynamic_filter_pushdown = false;
     // Spans let planning errors point at a line and column of the rule's SQL.
     config.options_mut().sql_parser.collect_spans = true;
     let state = SessionStateBuilder::new()
@@ -123,8 +121,8 @@ fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Resu
 }
 
 /// Registers `events` and the per-kind views (`network_flow`, ...) over it.
-async fn register_events(context: &SessionContext) -> Result<Arc<MemTable>, DataFusionError> {
-    let table = Arc::new(MemTable::try_new(event_schema(), vec![vec![]])?);
+async fn register_events(context: &SessionContext) -> Result<Arc<SlotTable>, DataFusionError> {
+    let table = Arc::new(SlotTable::new(event_schema()));
     context.register_table(EVENTS_TABLE, table.clone())?;
     for kind in EventKind::ALL {
         let sql = format!(
@@ -142,7 +140,7 @@ async fn plan_stage(
     definition: &RuleDefinition,
     stage: Stage,
     context: SessionContext,
-    table: Arc<MemTable>,
+    table: Arc<SlotTable>,
 ) -> Result<PlannedStage, RuleError> {
     let sql = definition.stage(stage);
     let statement = guard::single_query(&sql.substituted.sql)
@@ -156,11 +154,16 @@ async fn plan_stage(
     guard::read_only().verify_plan(&plan).map_err(planning_error)?;
     let plan = state.optimize(&plan).map_err(planning_error)?;
     let output = Arc::new(plan.schema().as_arrow().clone());
+    let physical = state
+        .query_planner()
+        .create_physical_plan(&plan, &state)
+        .await
+        .map_err(planning_error)?;
     Ok(PlannedStage {
         stage,
         context,
         table,
-        plan,
+        physical,
         output,
     })
 }
@@ -264,7 +267,7 @@ pub async fn compile(
     }
     let match_context = session(limits, reference).map_err(setup_error)?;
     let kept_schema = Arc::new(kept_schema(&input.output));
-    let kept = Arc::new(MemTable::try_new(kept_schema, vec![vec![]]).map_err(setup_error)?);
+    let kept = Arc::new(SlotTable::new(kept_schema));
     match_context
         .register_table(KEPT_TABLE, kept.clone())
         .map_err(setup_error)?;
@@ -301,7 +304,7 @@ pub async fn compile(
         Some(sql) => {
             let context = session(limits, reference).map_err(setup_error)?;
             let stored = Arc::new(stored_schema(&input.output));
-            let kept = Arc::new(MemTable::try_new(stored.clone(), vec![vec![]]).map_err(setup_error)?);
+            let kept = Arc::new(SlotTable::new(stored.clone()));
             context.register_table(KEPT_TABLE, kept.clone()).map_err(setup_error)?;
             let planned = plan_stage(&definition, Stage::Compact, context, kept).await?;
             let returns = |schema: &SchemaRef| -> Vec<String> {

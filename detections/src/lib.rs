@@ -30,6 +30,7 @@ pub mod service;
 pub mod settings;
 pub mod sigma;
 pub mod signals;
+pub mod slot;
 pub mod udf;
 pub mod window;
 
