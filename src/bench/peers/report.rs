@@ -138,7 +138,10 @@ pub fn render(
             row.report.method
         );
     }
-    let _ = writeln!(out, "\nCordon against each peer (events/s ratio; CPU seconds ratio):");
+    let _ = writeln!(
+        out,
+        "\nCordon against each peer, mode by mode (above 1: Cordon has more):"
+    );
     for mode in ["streaming", "backtest"] {
         let Some(cordon) = rows.iter().find(|row| row.engine == "cordon" && row.mode == mode) else {
             continue;
@@ -150,11 +153,11 @@ pub fn render(
             }
             let _ = writeln!(
                 out,
-                "  {mode:<10} vs {:<7} {:>6.1}x the events/s, {:>6.1}x less CPU, {:>5.1}x less memory",
+                "  {mode:<10} vs {:<7} Cordon has {:>6.2}x its events/s, uses {:>6.2}x its CPU s and {:>5.2}x its peak RSS",
                 peer.engine,
                 cordon.events_per_second() / peer.events_per_second(),
-                peer.cpu_seconds / cordon.cpu_seconds,
-                peer.peak_rss_bytes as f64 / cordon.peak_rss_bytes.max(1) as f64
+                cordon.cpu_seconds / peer.cpu_seconds.max(1e-9),
+                cordon.peak_rss_bytes as f64 / peer.peak_rss_bytes.max(1) as f64
             );
         }
     }
