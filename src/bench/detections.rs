@@ -90,13 +90,14 @@ pub(crate) struct Background {
     tag: &'static str,
 }
 
-fn to_batch(events: &[FlatEvent], received: i64) -> anyhow::Result<RecordBatch> {
+/// Events as an Arrow batch, each received at `received`, or as it happened (None).
+pub(crate) fn to_batch(events: &[FlatEvent], received: Option<i64>) -> anyhow::Result<RecordBatch> {
     let mut builder = EventBatchBuilder::with_capacity(events.len());
     for event in events {
         let value = event.to_json(true);
         let record = cordon_schemas::flat::flat_json_to_event(&value).map_err(|reason| anyhow::anyhow!("{reason}"))?;
         builder
-            .append(&record, received)
+            .append(&record, received.unwrap_or(event.time_unix_nano))
             .map_err(|reason| anyhow::anyhow!("{reason}"))?;
     }
     Ok(builder.finish())
@@ -131,7 +132,7 @@ impl Background {
         let events = simulator.events_until(i64::MAX);
         let template = events
             .chunks(10_000)
-            .map(|chunk| to_batch(chunk, 0))
+            .map(|chunk| to_batch(chunk, Some(0)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Background {
             cycle_rows: events.len() as u64,
@@ -430,7 +431,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
             let id = format!("atk-{attacks_sent}");
             let event = attack(hosts[attacks_sent % hosts.len()], &id, now);
             sent_at.lock().expect("lock").insert(id, Instant::now());
-            let extra = to_batch(&[event], now)?;
+            let extra = to_batch(&[event], Some(now))?;
             batch = arrow::compute::concat_batches(&batch.schema(), &[batch, extra])?;
             attacks_sent += 1;
         }

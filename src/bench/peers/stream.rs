@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use cordon_schemas::{EventBatchBuilder, FlatEvent, event_schema};
+use cordon_schemas::event_schema;
 use parquet::arrow::ArrowWriter;
 
 use crate::simulate::{Scenario, SimConfig, Simulator};
@@ -60,7 +60,8 @@ pub fn generate(dir: &Path, events: u64, hosts: usize, span: Duration, repeats: 
         if chunk.is_empty() {
             break;
         }
-        let batch = to_batch(&chunk)?;
+        // Each received as it happened: a stream, not a replay of buffered laptops.
+        let batch = crate::bench::detections::to_batch(&chunk, None)?;
         parquet.write(&batch)?;
         json.write_batches(&[&batch])?;
         written += chunk.len() as u64;
@@ -76,18 +77,4 @@ pub fn generate(dir: &Path, events: u64, hosts: usize, span: Duration, repeats: 
         hosts,
         span,
     })
-}
-
-/// Events as an Arrow batch, each received as it happened (a stream, not a replay of
-/// buffered laptops: the backtest reads them in that order).
-fn to_batch(events: &[FlatEvent]) -> anyhow::Result<arrow::record_batch::RecordBatch> {
-    let mut builder = EventBatchBuilder::with_capacity(events.len());
-    for event in events {
-        let value = event.to_json(true);
-        let record = cordon_schemas::flat::flat_json_to_event(&value).map_err(|reason| anyhow::anyhow!("{reason}"))?;
-        builder
-            .append(&record, event.time_unix_nano)
-            .map_err(|reason| anyhow::anyhow!("{reason}"))?;
-    }
-    Ok(builder.finish())
 }
