@@ -16,6 +16,7 @@ use cordon_ingest::storage::{EventStore, Snapshot, read_snapshot};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -159,6 +160,46 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> anyhow::Result<S
             }
             Ok(String::from_utf8(writer.into_inner())?)
         }
+    }
+}
+
+/// A stored stream (a backtest) as bursts of up to `max_events` events, as the server
+/// evaluates under load, read ahead by a task of its own: the next burst is read while
+/// the rules work on this one.
+pub fn bursts(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    max_events: usize,
+) -> tokio::sync::mpsc::Receiver<datafusion::error::Result<RecordBatch>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let burst = next_burst(&mut stream, max_events).await.transpose();
+            let Some(burst) = burst else { break };
+            let failed = burst.is_err();
+            if sender.send(burst).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The next burst of `stream`: its batches up to `max_events` events, concatenated.
+async fn next_burst(
+    stream: &mut datafusion::execution::SendableRecordBatchStream,
+    max_events: usize,
+) -> datafusion::error::Result<Option<RecordBatch>> {
+    let mut batches = Vec::new();
+    let mut total = 0;
+    while total < max_events {
+        let Some(batch) = stream.next().await else { break };
+        let batch = batch?;
+        total += batch.num_rows();
+        batches.push(batch);
+    }
+    match batches.first() {
+        None => Ok(None),
+        Some(first) => Ok(Some(arrow::compute::concat_batches(&first.schema(), &batches)?)),
     }
 }
 

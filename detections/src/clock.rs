@@ -118,7 +118,7 @@ struct KeyClock {
 }
 
 /// The clocks of one set of key columns (`host_id`; `user_name`; none: one clock for all).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct KeyClocks {
     clocks: HashMap<String, KeyClock>,
 }

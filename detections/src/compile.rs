@@ -64,6 +64,13 @@ pub struct PlannedStage {
 }
 
 impl PlannedStage {
+    /// The physical plan, as `EXPLAIN` shows it.
+    pub fn plan_text(&self) -> String {
+        datafusion::physical_plan::displayable(self.physical.as_ref())
+            .indent(false)
+            .to_string()
+    }
+
     /// Runs the stage over `rows`.
     pub async fn run(&self, rule: &str, rows: Vec<RecordBatch>, limits: Limits) -> Result<Vec<RecordBatch>, EvalError> {
         let query_error = |source: DataFusionError| EvalError::Query {
@@ -109,6 +116,7 @@ fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Resu
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_optimizer_rule(Arc::new(crate::reference_match::ReferenceMatch::new(reference)))
         .build();
     let context = SessionContext::new_with_state(state);
     crate::udf::register(&context);

@@ -23,9 +23,10 @@ use serde::Serialize;
 use crate::clock::{KeyClocks, TimePolicy, Timing, row_keys};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
-use crate::evaluate::{RuleState, Watermarks};
+use crate::evaluate::RuleState;
+use crate::fan_out::{Done, Evaluated, Pace, Shared, evaluate_all};
 use crate::health::{HealthBook, HealthReport, Standing};
-use crate::isolate::{Failure, Outcome, evaluate_isolating, event_ids};
+use crate::isolate::{Failure, Outcome, event_ids};
 use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
@@ -122,10 +123,22 @@ struct LiveRule {
     broken: bool,
 }
 
+impl Evaluated for LiveRule {
+    fn parts<'a>(&'a mut self, id: &'a str) -> (RuleState<'a>, &'a mut bool) {
+        let state = RuleState {
+            id,
+            compiled: &self.compiled,
+            kept: &mut self.kept,
+        };
+        (state, &mut self.broken)
+    }
+}
+
 /// The clocks of one set of key columns, shared by the rules keyed on them.
 struct ClockGroup {
     columns: Vec<String>,
-    clocks: KeyClocks,
+    /// Shared with the rules' tasks while they run (`fan_out.rs`), changed only between.
+    clocks: Arc<KeyClocks>,
 }
 
 /// What one batch produced.
@@ -228,7 +241,7 @@ impl Engine {
         }
         self.clocks.push(ClockGroup {
             columns,
-            clocks: KeyClocks::default(),
+            clocks: Arc::default(),
         });
         self.clocks.len() - 1
     }
@@ -363,93 +376,36 @@ impl Engine {
         processed.late_events = judged.not_evaluated;
         let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
         let sweep_share = self.sweep_share(arrival_now);
-        let limits = self.config.limits;
-        let ids: Vec<String> = self.rules.keys().cloned().collect();
-        for id in ids {
-            let group = self.rules[&id].clock;
-            let input = &judged.inputs[group];
-            let started = Instant::now();
-            let watermarks = Watermarks {
-                clocks: &self.clocks[group].clocks,
-                keyed: !self.clocks[group].columns.is_empty(),
-                newest_arrival: arrival_now,
-                lateness: self.policy.lateness_nanos(),
-                max_event_age: TimePolicy::nanos(self.config.max_event_age),
-            };
-            let rule = self.rules.get_mut(&id).expect("present");
-            let parts = RuleState {
-                id: &id,
-                compiled: &rule.compiled,
-                kept: &mut rule.kept,
-            };
-            let result = evaluate_isolating(
-                parts,
-                &mut rule.broken,
-                &watermarks,
-                input,
-                &judged.keys[group],
-                sweep_share,
-                limits,
-            )
-            .await;
-            let label = rule_label(&id);
-            self.metrics
-                .kept_rows
-                .get_or_create(&label)
-                .set(rule.kept.rows() as i64);
-            let Some(Outcome { matches, failure }) = result else {
-                continue;
-            };
-            // Every rule that ran over new events counts, matched or not.
-            rule.status.evaluations += 1;
-            rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
-            self.metrics.evaluations.get_or_create(&label).inc();
-            let took = started.elapsed();
-            self.metrics
-                .evaluation_seconds
-                .get_or_create(&label)
-                .observe(took.as_secs_f64());
-            if took > Duration::from_secs(1) {
-                tracing::warn!(
-                    rule = %id, took = ?took, events = input.num_rows(), kept_rows = rule.kept.rows(),
-                    "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
-                );
-            }
-            rule.status.matches += matches.len() as u64;
-            self.metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
-            processed.matches.extend(matches);
-            let Some(Failure { error, events }) = failure else {
-                continue;
-            };
-            let timed_out = matches!(error, EvalError::Timeout { .. });
-            let (from, to) = time_range(&events);
-            let count: usize = events.iter().map(RecordBatch::num_rows).sum();
-            rule.status.errors += 1;
-            rule.status.timeouts += u64::from(timed_out);
-            rule.status.last_error = Some(error.to_string());
-            rule.status.failures.push(FailedEvaluation {
-                at: chrono::Utc::now().to_rfc3339(),
-                timed_out,
-                error: error.to_string(),
-                from: from.map(rfc3339),
-                to: to.map(rfc3339),
-                events: count,
-                event_ids: event_ids(&events, FAILED_IDS_KEPT),
-            });
-            if rule.status.failures.len() > FAILURES_KEPT {
-                rule.status.failures.remove(0);
-            }
-            self.metrics.evaluation_errors.get_or_create(&label).inc();
-            self.metrics
-                .events_not_evaluated
-                .get_or_create(&label)
-                .inc_by(count as u64);
-            tracing::error!(
-                rule = %id, error = %error, events = count,
-                from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
-                "rule evaluation failed; those events were not evaluated by it (backtest them); the other rules go on"
-            );
-            processed.errors.push(error);
+        let pace = Pace {
+            newest_arrival: arrival_now,
+            lateness: self.policy.lateness_nanos(),
+            max_event_age: TimePolicy::nanos(self.config.max_event_age),
+            sweep_share,
+            limits: self.config.limits,
+        };
+        let jobs = std::mem::take(&mut self.rules)
+            .into_iter()
+            .map(|(id, rule)| {
+                let group = &self.clocks[rule.clock];
+                let shared = Shared {
+                    clocks: group.clocks.clone(),
+                    keyed: !group.columns.is_empty(),
+                    input: judged.inputs[rule.clock].clone(),
+                    keys: judged.keys[rule.clock].clone(),
+                };
+                (id, rule, shared)
+            })
+            .collect();
+        for Done {
+            id,
+            mut rule,
+            outcome,
+            took,
+        } in evaluate_all(jobs, pace).await
+        {
+            let events = judged.inputs[rule.clock].num_rows();
+            self.record(&id, &mut rule, outcome, took, events, &mut processed);
+            self.rules.insert(id, rule);
         }
         self.stamp_detection_delay(&mut processed.matches, batch, arrival_now);
         processed.matches.sort_by(|a, b| {
@@ -462,6 +418,76 @@ impl Engine {
         });
         self.forget_silent_keys(arrival_now);
         processed
+    }
+
+    /// Counts one rule's evaluation in its status and the metrics, and its matches and
+    /// error in `processed`.
+    fn record(
+        &self,
+        id: &str,
+        rule: &mut LiveRule,
+        outcome: Option<Outcome>,
+        took: Duration,
+        events: usize,
+        processed: &mut Processed,
+    ) {
+        let label = rule_label(id);
+        self.metrics
+            .kept_rows
+            .get_or_create(&label)
+            .set(rule.kept.rows() as i64);
+        let Some(Outcome { matches, failure }) = outcome else {
+            return;
+        };
+        // Every rule that ran over new events counts, matched or not.
+        rule.status.evaluations += 1;
+        rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
+        self.metrics.evaluations.get_or_create(&label).inc();
+        self.metrics
+            .evaluation_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        if took > Duration::from_secs(1) {
+            tracing::warn!(
+                rule = %id, took = ?took, events, kept_rows = rule.kept.rows(),
+                "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
+            );
+        }
+        rule.status.matches += matches.len() as u64;
+        self.metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
+        processed.matches.extend(matches);
+        let Some(Failure { error, events }) = failure else {
+            return;
+        };
+        let timed_out = matches!(error, EvalError::Timeout { .. });
+        let (from, to) = time_range(&events);
+        let count: usize = events.iter().map(RecordBatch::num_rows).sum();
+        rule.status.errors += 1;
+        rule.status.timeouts += u64::from(timed_out);
+        rule.status.last_error = Some(error.to_string());
+        rule.status.failures.push(FailedEvaluation {
+            at: chrono::Utc::now().to_rfc3339(),
+            timed_out,
+            error: error.to_string(),
+            from: from.map(rfc3339),
+            to: to.map(rfc3339),
+            events: count,
+            event_ids: event_ids(&events, FAILED_IDS_KEPT),
+        });
+        if rule.status.failures.len() > FAILURES_KEPT {
+            rule.status.failures.remove(0);
+        }
+        self.metrics.evaluation_errors.get_or_create(&label).inc();
+        self.metrics
+            .events_not_evaluated
+            .get_or_create(&label)
+            .inc_by(count as u64);
+        tracing::error!(
+            rule = %id, error = %error, events = count,
+            from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
+            "rule evaluation failed; those events were not evaluated by it (backtest them); the other rules go on"
+        );
+        processed.errors.push(error);
     }
 
     /// Judges every event of `batch` against each clock group, in arrival order (ties
@@ -509,7 +535,7 @@ impl Engine {
             };
             let mut evaluated = vec![false; rows];
             for &row in &order {
-                let verdict = group.clocks.observe(&policy, &keys[row], times[row], arrivals[row]);
+                let verdict = Arc::make_mut(&mut group.clocks).observe(&policy, &keys[row], times[row], arrivals[row]);
                 evaluated[row] = verdict.evaluated();
                 evaluated_anywhere[row] |= evaluated[row];
                 let worst = &mut standing[row].verdict;
@@ -523,7 +549,7 @@ impl Engine {
                 filter_record_batch(batch, &BooleanArray::from(evaluated)).expect("mask matches the batch")
             };
             inputs.push(input);
-            keys_per_group.push(keys.into_iter().collect::<HashSet<String>>());
+            keys_per_group.push(Arc::new(keys.into_iter().collect::<HashSet<String>>()));
         }
         let hosts = batch
             .column_by_name(col::HOST_ID)
@@ -632,7 +658,7 @@ impl Engine {
             .saturating_sub(max_age)
             .saturating_add(self.policy.lateness_nanos());
         for group in &mut self.clocks {
-            group.clocks.forget_before(floor);
+            Arc::make_mut(&mut group.clocks).forget_before(floor);
         }
         self.health.forget_before(arrival_now.saturating_sub(max_age));
     }
@@ -651,7 +677,7 @@ fn rank(verdict: Timing) -> u8 {
 /// A batch judged: per clock group, the events it evaluates and the keys it touched.
 struct Judged {
     inputs: Vec<RecordBatch>,
-    keys: Vec<HashSet<String>>,
+    keys: Vec<Arc<HashSet<String>>>,
     arrivals: Vec<i64>,
     not_evaluated: usize,
 }

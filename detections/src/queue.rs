@@ -8,6 +8,28 @@ use tokio::sync::mpsc;
 
 use crate::metrics::DetectionMetrics;
 
+/// Most events the engine takes into one evaluation by default (see `take_burst`).
+pub const BURST_MAX_EVENTS: usize = 65_536;
+
+/// `first` and whatever else is queued behind it, until the burst holds `max_events`
+/// events: the engine evaluates what arrived while it was busy in one go (fewer, larger
+/// evaluations under load), bounded so that one evaluation's memory and time stay so.
+pub fn take_burst<T>(
+    first: T,
+    receiver: &mut mpsc::Receiver<T>,
+    max_events: usize,
+    events: impl Fn(&T) -> usize,
+) -> Vec<T> {
+    let mut total = events(&first);
+    let mut burst = vec![first];
+    while total < max_events {
+        let Ok(more) = receiver.try_recv() else { break };
+        total += events(&more);
+        burst.push(more);
+    }
+    burst
+}
+
 pub struct BatchQueue {
     sender: mpsc::Sender<RecordBatch>,
     metrics: DetectionMetrics,
@@ -102,5 +124,21 @@ mod tests {
             2,
             "a stopped engine takes nothing more"
         );
+    }
+
+    #[test]
+    fn a_burst_takes_what_is_queued_up_to_its_bound() {
+        let (sender, mut receiver) = mpsc::channel::<usize>(16);
+        for events in [300, 300, 300, 300] {
+            sender.try_send(events).unwrap();
+        }
+        let first = receiver.try_recv().unwrap();
+        // 300 + 300 + 300 reaches 700: the fourth waits for the next burst.
+        assert_eq!(
+            take_burst(first, &mut receiver, 700, |events| *events),
+            vec![300, 300, 300]
+        );
+        let first = receiver.try_recv().unwrap();
+        assert_eq!(take_burst(first, &mut receiver, 700, |events| *events), vec![300]);
     }
 }

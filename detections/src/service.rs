@@ -17,7 +17,7 @@ use crate::alerts::{Alert, AlertStore, Folded};
 use crate::compile::Limits;
 use crate::engine::{Engine, EngineConfig, RuleStatus};
 use crate::metrics::DetectionMetrics;
-use crate::queue::BatchQueue;
+use crate::queue::{BatchQueue, take_burst};
 use crate::rule::{RuleDefinition, rule_dirs};
 
 /// The `[detections]` settings.
@@ -52,6 +52,9 @@ pub struct DetectionConfig {
     /// Stored batches waiting for the engine before storage waits for it (and so
     /// acknowledgements slow): bounded so a slow rule cannot grow memory without end.
     pub queue_batches: usize,
+    /// Most events one evaluation takes from the queue: under load the engine takes
+    /// whatever is queued up to this many, so one burst's memory and time stay bounded.
+    pub burst_max_events: usize,
     /// How long an alert's risk lasts: it decays linearly to nothing over this period
     /// (the entity view's ranking; the entity-risk rule has its own window).
     #[serde(with = "humantime_serde")]
@@ -78,6 +81,7 @@ impl Default for DetectionConfig {
             eval_memory_mib: 256,
             reload_interval: Duration::from_secs(2),
             queue_batches: 1024,
+            burst_max_events: crate::queue::BURST_MAX_EVENTS,
             risk_period: Duration::from_secs(7 * 24 * 3600),
             alerts_db: None,
             evidence_cap: crate::alerts::store::DEFAULT_EVIDENCE_CAP,
@@ -283,11 +287,8 @@ impl DetectionService {
                     tokio::select! {
                         batch = receiver.recv() => {
                             let Some(batch) = batch else { break };
-                            // Take whatever else is queued: one evaluation per burst.
-                            let mut batches = vec![batch];
-                            while let Ok(more) = receiver.try_recv() {
-                                batches.push(more);
-                            }
+                            // Take whatever else is queued (up to a bound): one evaluation per burst.
+                            let batches = take_burst(batch, &mut receiver, config.burst_max_events, RecordBatch::num_rows);
                             queued_batches.dec_by(batches.len() as i64);
                             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
                             match concat_batches(&batches[0].schema(), &batches) {

@@ -30,6 +30,37 @@ async fn every_builtin_rule_plans() {
     assert_eq!(engine.rule_ids().len(), folders, "{:?}", engine.rule_ids());
 }
 
+/// `EXISTS (SELECT 1 FROM <reference table> p WHERE path_match(x, p.pattern))` and its
+/// kin are planned as one compiled matcher per table (`reference_match.rs`), never as
+/// a nested-loop join of every event with every pattern.
+#[tokio::test]
+async fn reference_table_patterns_are_matched_without_a_nested_loop() {
+    let reference = cordon_detections::reference::load_dir(&detections_dir().join("reference")).unwrap();
+    let engine = Engine::new(EngineConfig::default(), reference, DetectionMetrics::default());
+    let mut matchers = 0;
+    for dir in cordon_detections::rule::rule_dirs(&detections_dir().join("rules")).unwrap() {
+        let compiled = engine.compile(&dir).await.unwrap().expect("a rule folder");
+        let stages = [
+            Some(&compiled.input),
+            Some(&compiled.matcher),
+            compiled.compact.as_ref(),
+        ];
+        for stage in stages.into_iter().flatten() {
+            let plan = stage.plan_text();
+            let looped = plan
+                .lines()
+                .any(|line| line.contains("NestedLoopJoinExec") && line.contains("_match("));
+            assert!(!looped, "{}:\n{plan}", dir.display());
+            matchers += plan.matches("_match_any(").count();
+        }
+    }
+    // Seven rules test paths or destinations against reference tables, some twice.
+    assert!(
+        matchers >= 7,
+        "only {matchers} compiled matchers in the built-in rules' plans"
+    );
+}
+
 fn write_rule(dir: &std::path::Path, id: &str, input: &str, matcher: &str) {
     let rule = dir.join(id);
     std::fs::create_dir_all(&rule).unwrap();

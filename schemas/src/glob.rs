@@ -142,6 +142,27 @@ impl Glob {
         })
     }
 
+    /// The longest run of literal bytes every match contains (ASCII lower case; for
+    /// paths never a `/`, which a `\` in the text also matches): a set of patterns is
+    /// searched for these first (`pattern_set.rs` in detections). None: no literal.
+    pub fn required_literal(&self) -> Option<Vec<u8>> {
+        self.tokens
+            .split(|token| match token {
+                Token::Byte(byte) => self.segments && *byte == b'/',
+                _ => true,
+            })
+            .max_by_key(|run| run.len())
+            .filter(|run| !run.is_empty())
+            .map(|run| {
+                run.iter()
+                    .map(|token| match token {
+                        Token::Byte(byte) => *byte,
+                        _ => unreachable!("runs hold bytes only"),
+                    })
+                    .collect()
+            })
+    }
+
     /// `scratch` is reused across calls to avoid allocating per row.
     pub fn matches(&self, text: &str, scratch: &mut Vec<bool>) -> bool {
         let text = text.as_bytes();
@@ -197,6 +218,25 @@ impl Glob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_literals_are_the_longest_literal_run() {
+        let literal = |pattern: &str, segments: bool| {
+            Glob::new(pattern, segments)
+                .required_literal()
+                .map(|bytes| String::from_utf8(bytes).unwrap())
+        };
+        assert_eq!(literal("**/.SSH/id_*", true).as_deref(), Some(".ssh"));
+        assert_eq!(
+            literal("**/.claude/settings.json", true).as_deref(),
+            Some("settings.json")
+        );
+        assert_eq!(literal("*.sharepoint.com", false).as_deref(), Some(".sharepoint.com"));
+        // Without segments a slash is an ordinary byte.
+        assert_eq!(literal("a/bc*", false).as_deref(), Some("a/bc"));
+        assert_eq!(literal("**", true), None);
+        assert_eq!(literal("*", false), None);
+    }
 
     #[test]
     fn globs() {

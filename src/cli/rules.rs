@@ -1,13 +1,11 @@
 //! `cordon rules check|test|backtest`: the detection engineer's loop.
 
 use anyhow::Context;
-use arrow::record_batch::RecordBatch;
 use cordon_detections::alerts::{Alert, AlertFilter, AlertStore};
 use cordon_detections::fixtures;
 use cordon_detections::reference::{self, ReferenceTable};
 use cordon_detections::service::DetectionConfig;
 use cordon_detections::{DetectionMetrics, Engine};
-use futures::StreamExt;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -289,7 +287,7 @@ pub async fn backtest(
             .expect("valid template"),
     );
     let store = AlertStore::in_memory();
-    let mut stream = context
+    let stream = context
         // In arrival order, as the live server met them: each event is judged against
         // its key's clock as it stood when the event arrived, so late and buffered
         // events come out as they did live (event-time order would evaluate events
@@ -300,9 +298,10 @@ pub async fn backtest(
         .await?
         .execute_stream()
         .await?;
-    while let Some(batch) = stream.next().await {
-        let batch: RecordBatch = batch?;
-        // One evaluation per batch, as the server evaluates each burst of arrivals.
+    let mut bursts = crate::query::bursts(stream, detections.burst_max_events);
+    while let Some(batch) = bursts.recv().await {
+        let batch = batch?;
+        // One evaluation per burst, as the server evaluates what queued up under load.
         let burst = cordon_detections::process::process_and_fold(&mut engine, &store, &batch).await;
         for error in &burst.errors {
             progress.suspend(|| eprintln!("rule error: {error}"));

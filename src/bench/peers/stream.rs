@@ -55,16 +55,37 @@ pub fn generate(dir: &Path, events: u64, hosts: usize, span: Duration, repeats: 
         File::create(&json_path).with_context(|| format!("creating {}", json_path.display()))?,
     ));
     let mut written = 0u64;
+    // A step's events can come a little after the next step's start: events wait here
+    // until a later chunk shows nothing earlier can still come, then leave in time order.
+    let mut pending: Vec<cordon_schemas::FlatEvent> = Vec::new();
+    let mut last_time = i64::MIN;
     loop {
         let chunk = simulator.next_events(i64::MAX, 65_536);
-        if chunk.is_empty() {
+        let done = chunk.is_empty();
+        let horizon = chunk.iter().map(|event| event.time_unix_nano).min().unwrap_or(i64::MAX);
+        pending.extend(chunk);
+        pending.sort_by_key(|event| event.time_unix_nano);
+        let ready: Vec<_> = if done {
+            std::mem::take(&mut pending)
+        } else {
+            let split = pending.partition_point(|event| event.time_unix_nano < horizon);
+            pending.drain(..split).collect()
+        };
+        if let Some(first) = ready.first() {
+            anyhow::ensure!(
+                first.time_unix_nano >= last_time,
+                "the simulator produced an event earlier than one already written: the stream would not be in arrival order"
+            );
+            last_time = ready.last().map_or(last_time, |event| event.time_unix_nano);
+            // Each received as it happened: a stream, not a replay of buffered laptops.
+            let batch = crate::bench::detections::to_batch(&ready, None)?;
+            parquet.write(&batch)?;
+            json.write_batches(&[&batch])?;
+            written += ready.len() as u64;
+        }
+        if done {
             break;
         }
-        // Each received as it happened: a stream, not a replay of buffered laptops.
-        let batch = crate::bench::detections::to_batch(&chunk, None)?;
-        parquet.write(&batch)?;
-        json.write_batches(&[&batch])?;
-        written += chunk.len() as u64;
     }
     parquet.close()?;
     json.finish()?;
