@@ -85,6 +85,7 @@ pub async fn start_sources(
 /// Storage and sources without the later stages: what `bench ingest` measures.
 pub struct IngestStage {
     pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
     pub metrics: IngestMetrics,
     shutdown: watch::Sender<bool>,
     sources: RunningSources,
@@ -110,6 +111,7 @@ impl IngestStage {
         let storage = tokio::spawn(store.run_background(receiver));
         Ok(IngestStage {
             grpc_addr: sources.grpc_addr,
+            http_addr: sources.http_addr,
             metrics,
             shutdown,
             sources,

@@ -23,10 +23,9 @@ use serde::Serialize;
 use crate::clock::{KeyClocks, TimePolicy, Timing, row_keys};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
-use crate::evaluate::RuleState;
-use crate::fan_out::{Done, Evaluated, Pace, Shared, evaluate_all};
+use crate::fan_out::{Done, Pace, Shared, evaluate_all};
 use crate::health::{HealthBook, HealthReport, Standing};
-use crate::isolate::{Failure, Outcome, event_ids};
+use crate::live_rule::LiveRule;
 use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
@@ -90,11 +89,6 @@ pub struct FailedEvaluation {
     pub event_ids: String,
 }
 
-/// Failed evaluations kept per rule for the API.
-const FAILURES_KEPT: usize = 20;
-/// Event ids kept per failed evaluation.
-const FAILED_IDS_KEPT: usize = 20;
-
 /// What a rule did lately, for `cordon rules` and the API.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStatus {
@@ -111,27 +105,6 @@ pub struct RuleStatus {
     pub kept_partitions: usize,
     /// The event columns whose values key this rule's clocks (empty: one for all).
     pub clock_key: Vec<String>,
-}
-
-struct LiveRule {
-    compiled: CompiledRule,
-    kept: KeptRows,
-    status: RuleStatus,
-    /// Index into `Engine::clocks`.
-    clock: usize,
-    /// Its last batch failed in every part it was tried in (see `isolate.rs`).
-    broken: bool,
-}
-
-impl Evaluated for LiveRule {
-    fn parts<'a>(&'a mut self, id: &'a str) -> (RuleState<'a>, &'a mut bool) {
-        let state = RuleState {
-            id,
-            compiled: &self.compiled,
-            kept: &mut self.kept,
-        };
-        (state, &mut self.broken)
-    }
 }
 
 /// The clocks of one set of key columns, shared by the rules keyed on them.
@@ -404,7 +377,7 @@ impl Engine {
         } in evaluate_all(jobs, pace).await
         {
             let events = judged.inputs[rule.clock].num_rows();
-            self.record(&id, &mut rule, outcome, took, events, &mut processed);
+            rule.record(&id, &self.metrics, outcome, took, events, &mut processed);
             self.rules.insert(id, rule);
         }
         self.stamp_detection_delay(&mut processed.matches, batch, arrival_now);
@@ -418,76 +391,6 @@ impl Engine {
         });
         self.forget_silent_keys(arrival_now);
         processed
-    }
-
-    /// Counts one rule's evaluation in its status and the metrics, and its matches and
-    /// error in `processed`.
-    fn record(
-        &self,
-        id: &str,
-        rule: &mut LiveRule,
-        outcome: Option<Outcome>,
-        took: Duration,
-        events: usize,
-        processed: &mut Processed,
-    ) {
-        let label = rule_label(id);
-        self.metrics
-            .kept_rows
-            .get_or_create(&label)
-            .set(rule.kept.rows() as i64);
-        let Some(Outcome { matches, failure }) = outcome else {
-            return;
-        };
-        // Every rule that ran over new events counts, matched or not.
-        rule.status.evaluations += 1;
-        rule.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
-        self.metrics.evaluations.get_or_create(&label).inc();
-        self.metrics
-            .evaluation_seconds
-            .get_or_create(&label)
-            .observe(took.as_secs_f64());
-        if took > Duration::from_secs(1) {
-            tracing::warn!(
-                rule = %id, took = ?took, events, kept_rows = rule.kept.rows(),
-                "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
-            );
-        }
-        rule.status.matches += matches.len() as u64;
-        self.metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
-        processed.matches.extend(matches);
-        let Some(Failure { error, events }) = failure else {
-            return;
-        };
-        let timed_out = matches!(error, EvalError::Timeout { .. });
-        let (from, to) = time_range(&events);
-        let count: usize = events.iter().map(RecordBatch::num_rows).sum();
-        rule.status.errors += 1;
-        rule.status.timeouts += u64::from(timed_out);
-        rule.status.last_error = Some(error.to_string());
-        rule.status.failures.push(FailedEvaluation {
-            at: chrono::Utc::now().to_rfc3339(),
-            timed_out,
-            error: error.to_string(),
-            from: from.map(rfc3339),
-            to: to.map(rfc3339),
-            events: count,
-            event_ids: event_ids(&events, FAILED_IDS_KEPT),
-        });
-        if rule.status.failures.len() > FAILURES_KEPT {
-            rule.status.failures.remove(0);
-        }
-        self.metrics.evaluation_errors.get_or_create(&label).inc();
-        self.metrics
-            .events_not_evaluated
-            .get_or_create(&label)
-            .inc_by(count as u64);
-        tracing::error!(
-            rule = %id, error = %error, events = count,
-            from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
-            "rule evaluation failed; those events were not evaluated by it (backtest them); the other rules go on"
-        );
-        processed.errors.push(error);
     }
 
     /// Judges every event of `batch` against each clock group, in arrival order (ties
@@ -681,21 +584,6 @@ struct Judged {
     arrivals: Vec<i64>,
     not_evaluated: usize,
 }
-
-fn time_range(batches: &[RecordBatch]) -> (Option<i64>, Option<i64>) {
-    let times = batches.iter().flat_map(|batch| {
-        let time = batch.column_by_name(col::TIME).cloned();
-        (0..batch.num_rows()).filter_map(move |row| time.as_ref().and_then(|time| timestamp_nanos(time.as_ref(), row)))
-    });
-    times.fold((None, None), |(low, high), time| {
-        (
-            Some(low.map_or(time, |low: i64| low.min(time))),
-            Some(high.map_or(time, |high: i64| high.max(time))),
-        )
-    })
-}
-
-use cordon_schemas::time::rfc3339;
 
 /// The incremental sweep looks at every kept row once per this much time (wall or
 /// event time, whichever passes faster: a replay sweeps at the pace of its events).

@@ -18,6 +18,7 @@ pub mod guard;
 pub mod health;
 mod isolate;
 pub mod lint;
+mod live_rule;
 pub mod matches;
 pub mod metrics;
 pub mod params;

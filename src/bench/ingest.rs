@@ -40,6 +40,10 @@ pub struct IngestBenchOptions {
     /// ingest on the same cores). 0 skips this figure.
     #[arg(long, default_value_t = 3)]
     pub server_rounds: usize,
+    /// Rounds of the same requests as OTLP/HTTP JSON (HTTP/1.1, keep-alive), against
+    /// the ingest stage alone. 0 skips this figure.
+    #[arg(long, default_value_t = 3)]
+    pub http_json_rounds: usize,
     /// HTTP/2 connections the requests are spread over (4 measured slower than 1 here).
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -57,6 +61,10 @@ pub struct IngestBenchReport {
     pub stage: Option<Measured>,
     /// The whole server: detections, responder and API running beside ingest.
     pub server: Option<Measured>,
+    /// The ingest stage alone, the same requests as OTLP/HTTP JSON.
+    pub http_json: Option<Measured>,
+    pub json_bytes: usize,
+    pub json_decode_one_core_eps: f64,
     pub concurrency: usize,
     pub connections: usize,
     pub cores: usize,
@@ -70,6 +78,7 @@ pub struct Measured {
     pub max_eps: f64,
     pub rounds: usize,
     pub seconds: f64,
+    pub acknowledged_seconds: f64,
     /// CPU time the whole process used in the round (user and system; the client too).
     pub cpu_seconds: f64,
     pub stored: u64,
@@ -92,6 +101,7 @@ impl Measured {
             max_eps,
             rounds: count,
             seconds: median.seconds,
+            acknowledged_seconds: median.acknowledged_seconds,
             cpu_seconds: median.cpu_seconds,
             stored: median.stored,
             wal_commits: median.wal_commits,
@@ -112,9 +122,18 @@ impl IngestBenchReport {
     fn write_target(&self, f: &mut std::fmt::Formatter<'_>, label: &str, measured: &Measured) -> std::fmt::Result {
         writeln!(
             f,
-            "  OTLP/gRPC -> durable storage, {label} {:>10.0} events/s  median of {} rounds ({:.0} to {:.0}); {} stored, {} WAL group commits",
+            "  {label} {:>10.0} events/s  median of {} rounds ({:.0} to {:.0}); {} stored, {} WAL group commits",
             measured.eps, measured.rounds, measured.min_eps, measured.max_eps, measured.stored, measured.wal_commits
         )?;
+        if measured.seconds > measured.acknowledged_seconds + 1e-3 {
+            writeln!(
+                f,
+                "    to the last event evaluated by every rule; every request acknowledged after {:.2} of its {:.2} s ({:.0} events/s)",
+                measured.acknowledged_seconds,
+                measured.seconds,
+                self.events as f64 / measured.acknowledged_seconds
+            )?;
+        }
         writeln!(
             f,
             "    ratio to decode: 1 core {:.1}%, {} cores {:.1}%",
@@ -162,10 +181,27 @@ impl std::fmt::Display for IngestBenchReport {
             self.convert_one_core_eps
         )?;
         if let Some(stage) = &self.stage {
-            self.write_target(f, "ingest stage alone", stage)?;
+            self.write_target(f, "OTLP/gRPC -> durable storage, ingest stage alone", stage)?;
         }
         if let Some(server) = &self.server {
-            self.write_target(f, "whole server      ", server)?;
+            self.write_target(f, "OTLP/gRPC -> durable storage, whole server      ", server)?;
+        }
+        if let Some(json) = &self.http_json {
+            writeln!(
+                f,
+                "  the same requests as OTLP/HTTP JSON: {:.1} MB; JSON decode, 1 core {:>10.0} events/s",
+                self.json_bytes as f64 / 1e6,
+                self.json_decode_one_core_eps
+            )?;
+            self.write_target(f, "OTLP/HTTP JSON -> durable storage, stage alone  ", json)?;
+            if let Some(grpc) = &self.stage {
+                writeln!(
+                    f,
+                    "    per event against OTLP/gRPC (stage alone): {:.2}x the wall time, {:.2}x the CPU time",
+                    grpc.eps / json.eps,
+                    json.cpu_seconds / grpc.cpu_seconds.max(1e-9)
+                )?;
+            }
         }
         Ok(())
     }
@@ -264,6 +300,8 @@ fn process_cpu_seconds() -> f64 {
 struct Round {
     eps: f64,
     seconds: f64,
+    /// When the last request was acknowledged (before detections finished with them).
+    acknowledged_seconds: f64,
     cpu_seconds: f64,
     stored: u64,
     wal_commits: u64,
@@ -284,6 +322,13 @@ impl Target {
         } else {
             Target::Stage(Box::new(IngestStage::start(&config).await?))
         })
+    }
+
+    fn http_addr(&self) -> std::net::SocketAddr {
+        match self {
+            Target::Stage(stage) => stage.http_addr,
+            Target::Server(server) => server.http_addr,
+        }
     }
 
     fn grpc_addr(&self) -> std::net::SocketAddr {
@@ -308,11 +353,19 @@ impl Target {
     }
 }
 
+/// How a round's requests travel.
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Grpc,
+    HttpJson,
+}
+
 async fn ingest_round(
     payloads: &Arc<Vec<Bytes>>,
     events: usize,
     options: &IngestBenchOptions,
     whole_server: bool,
+    protocol: Protocol,
 ) -> anyhow::Result<Round> {
     let data_dir = tempfile::tempdir().context("creating a scratch data directory")?;
     let mut config = Config::default();
@@ -328,6 +381,12 @@ async fn ingest_round(
         config.storage.flush_interval = Duration::from_secs(3600);
     }
     let server = Target::start(config, whole_server).await?;
+    if protocol == Protocol::HttpJson {
+        let started = Instant::now();
+        let cpu_started = process_cpu_seconds();
+        super::otlp_http::send_all(server.http_addr(), payloads.clone(), options.concurrency).await?;
+        return finish_round(server, events, started, cpu_started).await;
+    }
     let grpc_addr = server.grpc_addr();
     // Many endpoints send at once: spread the requests over several connections.
     let mut channels = Vec::new();
@@ -367,6 +426,18 @@ async fn ingest_round(
     for client in clients {
         client.await??;
     }
+    finish_round(server, events, started, cpu_started).await
+}
+
+/// The round's figures once every request is acknowledged and, for the whole server,
+/// every event evaluated by every rule (the engine's queue empty); stops the target.
+async fn finish_round(server: Target, events: usize, started: Instant, cpu_started: f64) -> anyhow::Result<Round> {
+    let acknowledged_seconds = started.elapsed().as_secs_f64();
+    if let Target::Server(server) = &server {
+        while server.detections.metrics.queued_events.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = process_cpu_seconds() - cpu_started;
     let metrics = server.metrics();
@@ -379,6 +450,7 @@ async fn ingest_round(
     Ok(Round {
         eps: events as f64 / seconds,
         seconds,
+        acknowledged_seconds,
         cpu_seconds,
         stored,
         wal_commits,
@@ -420,11 +492,20 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
 
     let mut stage_rounds = Vec::new();
     for _ in 0..options.rounds {
-        stage_rounds.push(ingest_round(&payloads, events, &options, false).await?);
+        stage_rounds.push(ingest_round(&payloads, events, &options, false, Protocol::Grpc).await?);
     }
     let mut server_rounds = Vec::new();
     for _ in 0..options.server_rounds {
-        server_rounds.push(ingest_round(&payloads, events, &options, true).await?);
+        server_rounds.push(ingest_round(&payloads, events, &options, true, Protocol::Grpc).await?);
+    }
+    let json = Arc::new(super::otlp_http::json_payloads(&payloads));
+    let json_bytes = json.iter().map(Bytes::len).sum();
+    let started = Instant::now();
+    super::otlp_http::decode_all(&json);
+    let json_decode_one_core_eps = events as f64 / started.elapsed().as_secs_f64();
+    let mut json_rounds = Vec::new();
+    for _ in 0..options.http_json_rounds {
+        json_rounds.push(ingest_round(&json, events, &options, false, Protocol::HttpJson).await?);
     }
     Ok(IngestBenchReport {
         events,
@@ -434,6 +515,9 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         convert_one_core_eps,
         stage: Measured::median_of(stage_rounds),
         server: Measured::median_of(server_rounds),
+        http_json: Measured::median_of(json_rounds),
+        json_bytes,
+        json_decode_one_core_eps,
         concurrency: options.concurrency.max(1),
         connections: options.connections.max(1),
         cores,

@@ -128,6 +128,7 @@ pub async fn run(options: KafkaBenchOptions) -> anyhow::Result<()> {
             // The Kafka figure above is the whole server's, so compare like with like.
             rounds: 0,
             server_rounds: 1,
+            http_json_rounds: 0,
             connections: 1,
         })
         .await?;

@@ -5,4 +5,5 @@ pub mod hunt;
 mod idle_keys;
 pub mod ingest;
 pub mod kafka;
+mod otlp_http;
 pub mod peers;

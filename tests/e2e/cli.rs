@@ -347,7 +347,7 @@ async fn alerts_list_shows_the_api_from_the_command_line() {
 }
 
 #[test]
-fn bench_ingest_measures_the_stage_alone_and_the_whole_server_and_stores_every_event() {
+fn bench_ingest_measures_grpc_and_http_json_and_the_whole_server_and_stores_every_event() {
     let output = cordon(&[
         "bench",
         "ingest",
@@ -359,6 +359,8 @@ fn bench_ingest_measures_the_stage_alone_and_the_whole_server_and_stores_every_e
         "1",
         "--server-rounds",
         "1",
+        "--http-json-rounds",
+        "1",
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -366,13 +368,20 @@ fn bench_ingest_measures_the_stage_alone_and_the_whole_server_and_stores_every_e
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    for line in ["ingest stage alone", "whole server", "protobuf decode, 1 core"] {
+    for line in [
+        "ingest stage alone",
+        "whole server",
+        "protobuf decode, 1 core",
+        "OTLP/HTTP JSON -> durable storage",
+        "JSON decode, 1 core",
+        "per event against OTLP/gRPC",
+    ] {
         assert!(stdout.contains(line), "no {line:?} in {stdout}");
     }
     assert_eq!(
         stdout.matches("4000 stored").count(),
-        2,
-        "every event stored in both targets: {stdout}"
+        3,
+        "every event stored in each target, over each protocol: {stdout}"
     );
-    assert_eq!(stdout.matches("ratio to decode").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("ratio to decode").count(), 3, "{stdout}");
 }

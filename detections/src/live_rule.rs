@@ -1,0 +1,122 @@
+//! An installed rule as the engine holds it (compiled stages, kept rows, status), and
+//! what one evaluation adds to its status, the metrics and the batch's results.
+
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use cordon_schemas::fields::col;
+use cordon_schemas::time::rfc3339;
+
+use crate::compile::CompiledRule;
+use crate::engine::{FailedEvaluation, Processed, RuleStatus};
+use crate::error::EvalError;
+use crate::evaluate::RuleState;
+use crate::fan_out::Evaluated;
+use crate::isolate::{Failure, Outcome, event_ids};
+use crate::metrics::{DetectionMetrics, rule_label};
+use crate::window::{KeptRows, timestamp_nanos};
+
+/// Failed evaluations kept per rule for the API.
+const FAILURES_KEPT: usize = 20;
+/// Event ids kept per failed evaluation.
+const FAILED_IDS_KEPT: usize = 20;
+
+pub(crate) struct LiveRule {
+    pub compiled: CompiledRule,
+    pub kept: KeptRows,
+    pub status: RuleStatus,
+    /// Index into `Engine::clocks`.
+    pub clock: usize,
+    /// Its last batch failed in every part it was tried in (see `isolate.rs`).
+    pub broken: bool,
+}
+
+impl Evaluated for LiveRule {
+    fn parts<'a>(&'a mut self, id: &'a str) -> (RuleState<'a>, &'a mut bool) {
+        let state = RuleState {
+            id,
+            compiled: &self.compiled,
+            kept: &mut self.kept,
+        };
+        (state, &mut self.broken)
+    }
+}
+
+impl LiveRule {
+    /// Counts one rule's evaluation in its status and the metrics, and its matches and
+    /// error in `processed`.
+    pub(crate) fn record(
+        &mut self,
+        id: &str,
+        metrics: &DetectionMetrics,
+        outcome: Option<Outcome>,
+        took: Duration,
+        events: usize,
+        processed: &mut Processed,
+    ) {
+        let label = rule_label(id);
+        metrics.kept_rows.get_or_create(&label).set(self.kept.rows() as i64);
+        let Some(Outcome { matches, failure }) = outcome else {
+            return;
+        };
+        // Every rule that ran over new events counts, matched or not.
+        self.status.evaluations += 1;
+        self.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
+        metrics.evaluations.get_or_create(&label).inc();
+        metrics
+            .evaluation_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        if took > Duration::from_secs(1) {
+            tracing::warn!(
+                rule = %id, took = ?took, events, kept_rows = self.kept.rows(),
+                "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
+            );
+        }
+        self.status.matches += matches.len() as u64;
+        metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
+        processed.matches.extend(matches);
+        let Some(Failure { error, events }) = failure else {
+            return;
+        };
+        let timed_out = matches!(error, EvalError::Timeout { .. });
+        let (from, to) = time_range(&events);
+        let count: usize = events.iter().map(RecordBatch::num_rows).sum();
+        self.status.errors += 1;
+        self.status.timeouts += u64::from(timed_out);
+        self.status.last_error = Some(error.to_string());
+        self.status.failures.push(FailedEvaluation {
+            at: chrono::Utc::now().to_rfc3339(),
+            timed_out,
+            error: error.to_string(),
+            from: from.map(rfc3339),
+            to: to.map(rfc3339),
+            events: count,
+            event_ids: event_ids(&events, FAILED_IDS_KEPT),
+        });
+        if self.status.failures.len() > FAILURES_KEPT {
+            self.status.failures.remove(0);
+        }
+        metrics.evaluation_errors.get_or_create(&label).inc();
+        metrics.events_not_evaluated.get_or_create(&label).inc_by(count as u64);
+        tracing::error!(
+            rule = %id, error = %error, events = count,
+            from = from.map(rfc3339).unwrap_or_default(), to = to.map(rfc3339).unwrap_or_default(),
+            "rule evaluation failed; those events were not evaluated by it (backtest them); the other rules go on"
+        );
+        processed.errors.push(error);
+    }
+}
+
+fn time_range(batches: &[RecordBatch]) -> (Option<i64>, Option<i64>) {
+    let times = batches.iter().flat_map(|batch| {
+        let time = batch.column_by_name(col::TIME).cloned();
+        (0..batch.num_rows()).filter_map(move |row| time.as_ref().and_then(|time| timestamp_nanos(time.as_ref(), row)))
+    });
+    times.fold((None, None), |(low, high), time| {
+        (
+            Some(low.map_or(time, |low: i64| low.min(time))),
+            Some(high.map_or(time, |high: i64| high.max(time))),
+        )
+    })
+}
