@@ -437,8 +437,9 @@ impl Engine {
                 keys
             };
             let mut evaluated = vec![false; rows];
+            let clocks = Arc::make_mut(&mut group.clocks);
             for &row in &order {
-                let verdict = Arc::make_mut(&mut group.clocks).observe(&policy, &keys[row], times[row], arrivals[row]);
+                let verdict = clocks.observe(&policy, &keys[row], times[row], arrivals[row]);
                 evaluated[row] = verdict.evaluated();
                 evaluated_anywhere[row] |= evaluated[row];
                 let worst = &mut standing[row].verdict;

@@ -14,6 +14,7 @@ use crate::clock::KeyClocks;
 use crate::compile::Limits;
 use crate::evaluate::{RuleState, Watermarks};
 use crate::isolate::{Outcome, evaluate_isolating};
+use crate::live_rule::LiveRule;
 
 /// What a rule's evaluation borrows from the engine, owned for the task.
 pub(crate) struct Shared {
@@ -35,21 +36,16 @@ pub(crate) struct Pace {
 
 /// One rule's evaluation, done: the rule (its state moved back), what it found, and
 /// how long it took.
-pub(crate) struct Done<R> {
+pub(crate) struct Done {
     pub id: String,
-    pub rule: R,
+    pub rule: LiveRule,
     pub outcome: Option<Outcome>,
     pub took: Duration,
 }
 
-/// A rule as the fan-out sees it: its parts for one evaluation.
-pub(crate) trait Evaluated: Send + 'static {
-    fn parts<'a>(&'a mut self, id: &'a str) -> (RuleState<'a>, &'a mut bool);
-}
-
 /// Evaluates every rule of `rules` over its shared inputs, in parallel; returns them in
 /// the order given. A rule that panics panics here, as it did when rules ran in turn.
-pub(crate) async fn evaluate_all<R: Evaluated>(rules: Vec<(String, R, Shared)>, pace: Pace) -> Vec<Done<R>> {
+pub(crate) async fn evaluate_all(rules: Vec<(String, LiveRule, Shared)>, pace: Pace) -> Vec<Done> {
     let tasks: Vec<_> = rules
         .into_iter()
         .map(|(id, mut rule, shared)| {
@@ -62,10 +58,14 @@ pub(crate) async fn evaluate_all<R: Evaluated>(rules: Vec<(String, R, Shared)>, 
                     lateness: pace.lateness,
                     max_event_age: pace.max_event_age,
                 };
-                let (state, broken) = rule.parts(&id);
+                let state = RuleState {
+                    id: &id,
+                    compiled: &rule.compiled,
+                    kept: &mut rule.kept,
+                };
                 let outcome = evaluate_isolating(
                     state,
-                    broken,
+                    &mut rule.broken,
                     &watermarks,
                     &shared.input,
                     &shared.keys,

@@ -10,8 +10,6 @@ use cordon_schemas::time::rfc3339;
 use crate::compile::CompiledRule;
 use crate::engine::{FailedEvaluation, Processed, RuleStatus};
 use crate::error::EvalError;
-use crate::evaluate::RuleState;
-use crate::fan_out::Evaluated;
 use crate::isolate::{Failure, Outcome, event_ids};
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::window::{KeptRows, timestamp_nanos};
@@ -29,17 +27,6 @@ pub(crate) struct LiveRule {
     pub clock: usize,
     /// Its last batch failed in every part it was tried in (see `isolate.rs`).
     pub broken: bool,
-}
-
-impl Evaluated for LiveRule {
-    fn parts<'a>(&'a mut self, id: &'a str) -> (RuleState<'a>, &'a mut bool) {
-        let state = RuleState {
-            id,
-            compiled: &self.compiled,
-            kept: &mut self.kept,
-        };
-        (state, &mut self.broken)
-    }
 }
 
 impl LiveRule {

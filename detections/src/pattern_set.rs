@@ -11,7 +11,7 @@ use crate::destination::{DestinationPattern, parse_address};
 use crate::udf::Glob;
 
 /// Which of the matching functions a set answers for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PatternKind {
     /// `path_match`: `*` within a folder, `**` across folders.
     Path,

@@ -32,17 +32,7 @@ use crate::reference::ReferenceTable;
 pub struct ReferenceMatch {
     tables: BTreeMap<String, Vec<Option<String>>>,
     /// Sets compiled so far, by table, column and kind (the optimizer runs in passes).
-    compiled: Mutex<HashMap<(String, String, PatternKindKey), Arc<PatternSet>>>,
-}
-
-type PatternKindKey = u8;
-
-fn kind_key(kind: PatternKind) -> PatternKindKey {
-    match kind {
-        PatternKind::Path => 0,
-        PatternKind::Glob => 1,
-        PatternKind::Destination => 2,
-    }
+    compiled: Mutex<HashMap<(String, String, PatternKind), Arc<PatternSet>>>,
 }
 
 impl ReferenceMatch {
@@ -75,7 +65,7 @@ impl ReferenceMatch {
 
     fn set(&self, table: &str, column: &str, kind: PatternKind) -> Option<Arc<PatternSet>> {
         let patterns = self.tables.get(&format!("{table}.{column}"))?;
-        let key = (table.to_string(), column.to_string(), kind_key(kind));
+        let key = (table.to_string(), column.to_string(), kind);
         let mut compiled = self.compiled.lock();
         let set = compiled
             .entry(key)
