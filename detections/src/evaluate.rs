@@ -125,7 +125,16 @@ pub(crate) async fn evaluate(
             None
         };
     }
-    let rows = kept.rows_of(&evaluated, &watermark_of);
+    let rows = match kept.rows_of(&evaluated, &watermark_of) {
+        Ok(rows) => rows,
+        Err(error) => {
+            kept.rollback();
+            return Some(Err(Failed::undone(EvalError::Output {
+                rule: id.to_string(),
+                message: format!("kept rows the engine could not unpack: {error}"),
+            })));
+        }
+    };
     let output = match compiled.matcher.run(id, rows.clone(), limits).await {
         Ok(output) => output,
         // The events it failed on leave again, so that they can be tried in parts
@@ -168,7 +177,10 @@ async fn compact(
     let Some(stage) = &compiled.compact else {
         return Ok(());
     };
-    let rows = kept.stored_rows_of(keys);
+    let rows = kept.stored_rows_of(keys).map_err(|error| EvalError::Output {
+        rule: id.to_string(),
+        message: format!("kept rows the engine could not unpack: {error}"),
+    })?;
     let output = stage.run(id, rows, limits).await?;
     let columns = &compiled.definition.settings.partition_by;
     let mut by_key: BTreeMap<String, Vec<RecordBatch>> = keys.iter().map(|key| (key.clone(), Vec::new())).collect();

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod bounded_functions;
 pub mod clock;
+mod cold_rows;
 pub mod compile;
 pub mod coverage;
 pub mod destination;
@@ -22,6 +23,7 @@ mod live_rule;
 pub mod matches;
 pub mod metrics;
 pub mod params;
+mod partition;
 pub mod pattern_set;
 pub mod process;
 pub mod program;

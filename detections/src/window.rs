@@ -22,30 +22,15 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::clock::row_keys;
+use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
+use crate::partition::Partition;
 
 /// The partition key of a row: its partition columns as text, joined.
 pub type PartitionKey = String;
 
 /// A partition's watermark from its key and its newest row's time.
 pub type WatermarkOf<'a> = &'a dyn Fn(&str, i64) -> i64;
-
-#[derive(Clone)]
-struct Partition {
-    batches: Vec<RecordBatch>,
-    /// Batches from this index on arrived in evaluation `tick`.
-    new_from: usize,
-    tick: u64,
-    /// The earliest expiry of its rows (ns).
-    earliest_expiry: i64,
-    /// The newest row time (ns): the partition's clock when its key has none.
-    newest: i64,
-    /// The watermark of its last evaluation: rows due at or after it have not fired.
-    due_watermark: i64,
-    /// The earliest `due_at` not yet fired (i64::MAX: none).
-    earliest_due: i64,
-    rows: usize,
-}
 
 pub struct KeptRows {
     schema: SchemaRef,
@@ -64,6 +49,11 @@ pub struct KeptRows {
     trimmed: u64,
     /// Partitions the incremental sweep has yet to visit in its current pass.
     sweep_queue: VecDeque<PartitionKey>,
+    /// The evaluations at which the last two sweep rounds began: a partition not
+    /// touched since the earlier one has been silent a whole round, and is packed.
+    round_ticks: (u64, u64),
+    /// How silent partitions are packed (None: a column type the row format lacks).
+    cold: Option<ColdRows>,
     /// Each partition `insert` touched since `begin`, as it was before (None: new),
     /// so `rollback` can put back what an evaluation that failed added.
     undo: Vec<(PartitionKey, Option<Partition>)>,
@@ -106,6 +96,7 @@ impl KeptRows {
         for name in partition_by {
             schema.index_of(name)?;
         }
+        let cold = ColdRows::new(&schema);
         Ok(KeptRows {
             time_column: schema.index_of(TIME)?,
             keep_until_column: schema.index_of(KEEP_UNTIL).ok(),
@@ -120,6 +111,8 @@ impl KeptRows {
             tick: 0,
             trimmed: 0,
             sweep_queue: VecDeque::new(),
+            round_ticks: (0, 0),
+            cold,
             undo: Vec::new(),
             rows_at_begin: 0,
         })
@@ -135,6 +128,19 @@ impl KeptRows {
 
     pub fn partitions(&self) -> usize {
         self.partitions.len()
+    }
+
+    /// Partitions whose rows are packed (silent a whole sweep round).
+    pub fn packed_partitions(&self) -> usize {
+        self.partitions
+            .values()
+            .filter(|partition| partition.is_packed())
+            .count()
+    }
+
+    #[cfg(test)]
+    fn sweep_pending(&self) -> usize {
+        self.sweep_queue.len()
     }
 
     /// Rows dropped by `max_rows_per_partition` so far.
@@ -207,16 +213,11 @@ impl KeptRows {
             if before.is_none_or(|partition| partition.tick != tick) {
                 self.undo.push((key.clone(), before.cloned()));
             }
-            let partition = self.partitions.entry(key.clone()).or_insert(Partition {
-                batches: Vec::new(),
-                new_from: 0,
-                tick,
-                earliest_expiry: i64::MAX,
-                newest: i64::MIN,
-                due_watermark: i64::MIN,
-                earliest_due: i64::MAX,
-                rows: 0,
-            });
+            let partition = self
+                .partitions
+                .entry(key.clone())
+                .or_insert_with(|| Partition::new(tick));
+            partition.unpack(self.cold.as_ref())?;
             if partition.tick != tick {
                 // The first rows of this evaluation: what is there now is old.
                 if partition.batches.len() > 1 {
@@ -258,48 +259,61 @@ impl KeptRows {
         self.partitions.get(key).map(|partition| partition.newest)
     }
 
-    /// The kept rows of `keys`, each batch with `is_new` and `is_due` appended.
+    /// The kept rows of `keys` as one batch (none when they hold no rows), with
+    /// `is_new` and `is_due` appended. One batch, not one per partition: match.sql
+    /// over thousands of few-row batches paid per batch in every operator, and its
+    /// memory accounting charged each small array its whole 64-byte-rounded buffers
+    /// (a 250,000-event burst's join was refused at 356 MB of a 256 MB pool).
     pub fn rows_of<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a PartitionKey>,
         watermark_of: WatermarkOf<'_>,
-    ) -> Vec<RecordBatch> {
-        let mut out = Vec::new();
+    ) -> Result<Vec<RecordBatch>, ArrowError> {
+        let mut parts = Vec::new();
+        let mut new = Vec::new();
+        let mut due = Vec::new();
         for (key, partition) in keys
             .into_iter()
             .filter_map(|key| self.partitions.get(key).map(|partition| (key, partition)))
         {
             let watermark = watermark_of(key, partition.newest);
-            for (index, batch) in partition.batches.iter().enumerate() {
+            let batches = partition.batches(self.cold.as_ref())?;
+            for (index, batch) in batches.iter().enumerate() {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let new = partition.tick == self.tick && index >= partition.new_from;
-                let due: BooleanArray = (0..batch.num_rows())
-                    .map(|row| {
-                        Some(
-                            self.due(batch, row)
-                                .is_some_and(|due| due >= partition.due_watermark && due < watermark),
-                        )
-                    })
-                    .collect();
-                let mut columns = batch.columns().to_vec();
-                columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
-                columns.push(Arc::new(due) as ArrayRef);
-                out.push(
-                    RecordBatch::try_new(self.with_flags.clone(), columns).expect("schema built from the batch's"),
-                );
+                let fresh = partition.tick == self.tick && index >= partition.new_from;
+                new.extend(std::iter::repeat_n(fresh, batch.num_rows()));
+                due.extend((0..batch.num_rows()).map(|row| {
+                    self.due(batch, row)
+                        .is_some_and(|due| due >= partition.due_watermark && due < watermark)
+                }));
+                parts.push(batch.clone());
             }
         }
-        out
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut columns = concat_batches(&self.schema, &parts)?.columns().to_vec();
+        columns.push(Arc::new(BooleanArray::from(new)) as ArrayRef);
+        columns.push(Arc::new(BooleanArray::from(due)) as ArrayRef);
+        Ok(vec![RecordBatch::try_new(self.with_flags.clone(), columns)?])
     }
 
-    /// The kept rows of `keys` as stored (for compact.sql).
-    pub fn stored_rows_of<'a>(&self, keys: impl IntoIterator<Item = &'a PartitionKey>) -> Vec<RecordBatch> {
-        keys.into_iter()
-            .filter_map(|key| self.partitions.get(key))
-            .flat_map(|partition| partition.batches.iter().filter(|batch| batch.num_rows() > 0).cloned())
-            .collect()
+    /// The kept rows of `keys` as stored (for compact.sql), as one batch.
+    pub fn stored_rows_of<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a PartitionKey>,
+    ) -> Result<Vec<RecordBatch>, ArrowError> {
+        let mut parts = Vec::new();
+        for partition in keys.into_iter().filter_map(|key| self.partitions.get(key)) {
+            let batches = partition.batches(self.cold.as_ref())?;
+            parts.extend(batches.iter().filter(|batch| batch.num_rows() > 0).cloned());
+        }
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![concat_batches(&self.schema, &parts)?])
     }
 
     /// Replaces the rows of `key` with `rows` (compact.sql's rewrite of them); all old.
@@ -326,8 +340,7 @@ impl KeptRows {
         self.rows = self.rows - before + count;
         let partition = self.partitions.get_mut(key).expect("present");
         partition.rows = count;
-        partition.batches = vec![merged];
-        partition.new_from = 1;
+        partition.set_batches(vec![merged]);
         partition.earliest_expiry = earliest_expiry;
         partition.earliest_due = earliest_due;
         Ok(())
@@ -342,9 +355,10 @@ impl KeptRows {
     ) -> Result<usize, ArrowError> {
         let mut dropped = 0;
         for key in keys {
-            let Some(partition) = self.partitions.get(key) else {
+            let Some(partition) = self.partitions.get_mut(key) else {
                 continue;
             };
+            partition.unpack(self.cold.as_ref())?;
             let watermark = watermark_of(key, partition.newest);
             if self.due_column.is_some() {
                 self.advance_due(key, watermark);
@@ -411,34 +425,42 @@ impl KeptRows {
     }
 
     /// Evicts expired rows from untouched partitions too, a slice at a time: each call
-    /// rewrites at most about `budget_rows` rows, going round all partitions in turn.
-    /// One sweep of every partition at once rewrote all kept rows in one evaluation
-    /// and held alerts up for most of a second; slices keep each evaluation's share
-    /// small while a full round still finishes within a few evaluations. Rows still to
-    /// fall due stay until their partition is evaluated.
+    /// visits partitions holding about `budget_rows` rows, going round all partitions
+    /// in turn. One sweep of every partition at once rewrote all kept rows in one
+    /// evaluation and held alerts up for most of a second; slices keep each
+    /// evaluation's share small while a full round still finishes within a few
+    /// evaluations. Rows still to fall due stay until their partition is evaluated.
+    /// A partition untouched for a whole round is packed (`cold_rows.rs`).
     pub fn sweep(&mut self, budget_rows: usize, watermark_of: WatermarkOf<'_>) -> Result<usize, ArrowError> {
-        let mut rewritten = 0;
+        let mut visited = 0;
         let mut dropped = 0;
         let mut refilled = false;
-        while rewritten < budget_rows {
+        while visited < budget_rows {
             let Some(key) = self.sweep_queue.pop_front() else {
                 if refilled || self.partitions.is_empty() {
                     break;
                 }
                 self.sweep_queue.extend(self.partitions.keys().cloned());
+                self.round_ticks = (self.round_ticks.1, self.tick);
                 refilled = true;
                 continue;
             };
             let Some(partition) = self.partitions.get(&key) else {
                 continue;
             };
+            // Visits count, not only rewrites: silent partitions with nothing to
+            // evict would otherwise be walked, all of them, every evaluation.
+            visited += partition.rows.max(1);
             let watermark = watermark_of(&key, partition.newest);
-            if partition.earliest_expiry >= watermark {
-                continue;
+            if partition.earliest_expiry < watermark {
+                let floor = partition.earliest_due;
+                dropped += self.evict_partition_keeping(&key, watermark, floor)?;
             }
-            rewritten += partition.rows;
-            let floor = partition.earliest_due;
-            dropped += self.evict_partition_keeping(&key, watermark, floor)?;
+            if let (Some(partition), Some(cold)) = (self.partitions.get_mut(&key), &self.cold)
+                && partition.tick < self.round_ticks.0
+            {
+                partition.pack(cold)?;
+            }
         }
         Ok(dropped)
     }
@@ -446,12 +468,14 @@ impl KeptRows {
     /// Drops the rows of `key` whose expiry the watermark has passed, except rows
     /// due at or after `due_floor` (not fired yet). A partition left empty is removed.
     fn evict_partition_keeping(&mut self, key: &str, watermark: i64, due_floor: i64) -> Result<usize, ArrowError> {
-        let Some(partition) = self.partitions.get(key) else {
+        let Some(partition) = self.partitions.get_mut(key) else {
             return Ok(0);
         };
         if partition.earliest_expiry >= watermark {
             return Ok(0);
         }
+        partition.unpack(self.cold.as_ref())?;
+        let partition = &self.partitions[key];
         let mut dropped = 0;
         let mut kept = Vec::with_capacity(partition.batches.len());
         let mut earliest = i64::MAX;

@@ -59,7 +59,7 @@ fn partitions_touches_marks_new_and_evicts() {
     assert_eq!(touched.iter().map(String::as_str).collect::<Vec<_>>(), vec!["a", "b"]);
     kept.begin();
     let touched = kept.insert(&batch(&["a"], &[40])).unwrap();
-    let rows = kept.rows_of(&touched, &at(0));
+    let rows = kept.rows_of(&touched, &at(0)).unwrap();
     assert_eq!(
         flags(&rows, "is_new"),
         vec![false, false, true],
@@ -83,12 +83,15 @@ fn a_rollback_takes_back_what_the_evaluation_inserted_and_nothing_else() {
     assert_eq!((kept.rows(), kept.partitions()), (5, 3));
     kept.rollback();
     assert_eq!((kept.rows(), kept.partitions()), (2, 2), "c was new: gone");
-    assert_eq!(times(&kept.rows_of(&host("a"), &at(0))), vec![10]);
+    assert_eq!(times(&kept.rows_of(&host("a"), &at(0)).unwrap()), vec![10]);
     assert_eq!(kept.newest("a"), Some(10), "the partition's clock is put back too");
     // The next evaluation starts from there.
     kept.begin();
     let touched = kept.insert(&batch(&["a"], &[60])).unwrap();
-    assert_eq!(flags(&kept.rows_of(&touched, &at(0)), "is_new"), vec![false, true]);
+    assert_eq!(
+        flags(&kept.rows_of(&touched, &at(0)).unwrap(), "is_new"),
+        vec![false, true]
+    );
 }
 
 #[test]
@@ -98,7 +101,7 @@ fn rows_meet_the_match_before_they_are_evicted() {
     kept.begin();
     let touched = kept.insert(&rows).unwrap();
     // The same batch moved the watermark past the first row: it is still there.
-    assert_eq!(times(&kept.rows_of(&touched, &at(900))), vec![10, 1_000]);
+    assert_eq!(times(&kept.rows_of(&touched, &at(900)).unwrap()), vec![10, 1_000]);
     assert_eq!(
         kept.settle(&touched, &at(900)).unwrap(),
         1,
@@ -155,6 +158,7 @@ fn a_cap_keeps_the_newest_rows_after_the_evaluation() {
     let touched = kept.insert(&first).unwrap();
     assert_eq!(
         kept.rows_of(&touched, &at(0))
+            .unwrap()
             .iter()
             .map(RecordBatch::num_rows)
             .sum::<usize>(),
@@ -165,7 +169,7 @@ fn a_cap_keeps_the_newest_rows_after_the_evaluation() {
     kept.begin();
     let touched = kept.insert(&batch(&["a"], &[5])).unwrap();
     kept.settle(&touched, &at(0)).unwrap();
-    let rows = kept.rows_of(&host("a"), &at(0));
+    let rows = kept.rows_of(&host("a"), &at(0)).unwrap();
     assert_eq!(times(&rows), vec![30, 20], "the newest two, in the order they came");
     assert_eq!(flags(&rows, "is_new"), vec![false, false]);
 }
@@ -205,15 +209,18 @@ fn a_due_row_is_due_once_when_the_watermark_passes_it() {
     kept.begin();
     let touched = kept.insert(&rows).unwrap();
     assert!(!kept.has_due("a", &at(40)));
-    assert_eq!(flags(&kept.rows_of(&touched, &at(40)), "is_due"), vec![false]);
+    assert_eq!(flags(&kept.rows_of(&touched, &at(40)).unwrap(), "is_due"), vec![false]);
     kept.settle(&touched, &at(40)).unwrap();
     assert!(kept.has_due("a", &at(60)), "the watermark passed due_at");
     kept.begin();
-    assert_eq!(flags(&kept.rows_of(&host("a"), &at(60)), "is_due"), vec![true]);
+    assert_eq!(flags(&kept.rows_of(&host("a"), &at(60)).unwrap(), "is_due"), vec![true]);
     kept.settle(&host("a"), &at(60)).unwrap();
     assert!(!kept.has_due("a", &at(70)), "fired once");
     kept.begin();
-    assert_eq!(flags(&kept.rows_of(&host("a"), &at(70)), "is_due"), vec![false]);
+    assert_eq!(
+        flags(&kept.rows_of(&host("a"), &at(70)).unwrap(), "is_due"),
+        vec![false]
+    );
 }
 
 #[test]
@@ -229,4 +236,89 @@ fn the_sweep_leaves_rows_that_have_not_fallen_due() {
     );
     kept.settle(&host("a"), &at(100)).unwrap();
     assert_eq!(kept.rows(), 0, "gone once evaluated");
+}
+
+#[test]
+fn a_sweep_with_nothing_to_evict_visits_only_its_budget() {
+    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let rows = batch(&names, &[10; 10]);
+    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
+    kept.begin();
+    kept.insert(&rows).unwrap();
+    // Nothing expired: the sweep still only looks at three partitions, and the next
+    // slice goes on from there (walking them all, every evaluation, cost more than
+    // the evaluation itself with 100,000 silent hosts).
+    assert_eq!(kept.sweep(3, &at(0)).unwrap(), 0);
+    assert_eq!(kept.sweep_pending(), 7);
+    assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
+    assert_eq!(kept.sweep_pending(), 4);
+}
+
+#[test]
+fn partitions_silent_a_whole_round_are_packed_and_read_the_same() {
+    let mut kept = KeptRows::new(
+        batch(&[], &[]).schema(),
+        &["host_id".to_string()],
+        Duration::from_secs(60),
+        None,
+    )
+    .unwrap();
+    kept.begin();
+    kept.insert(&batch(&["quiet", "busy"], &[10, 10])).unwrap();
+    kept.begin();
+    kept.insert(&batch(&["quiet"], &[20])).unwrap();
+    let before = kept.rows_of(&host("quiet"), &at(0)).unwrap();
+    // Two sweep rounds while only busy is heard from: quiet is packed, busy is not.
+    for time in [30, 40] {
+        kept.begin();
+        kept.insert(&batch(&["busy"], &[time])).unwrap();
+        kept.sweep(usize::MAX, &at(0)).unwrap();
+    }
+    assert_eq!(kept.packed_partitions(), 1);
+    let packed = kept.rows_of(&host("quiet"), &at(0)).unwrap();
+    assert_eq!(times(&packed), times(&before));
+    assert_eq!(flags(&packed, "is_new"), vec![false, false]);
+    // Heard from again: unpacked, old rows old and the new row new.
+    kept.begin();
+    let touched = kept.insert(&batch(&["quiet"], &[50])).unwrap();
+    assert_eq!(kept.packed_partitions(), 0);
+    let rows = kept.rows_of(&touched, &at(0)).unwrap();
+    assert_eq!(times(&rows), vec![10, 20, 50]);
+    assert_eq!(flags(&rows, "is_new"), vec![false, false, true]);
+    // Packed rows still expire.
+    for time in [60, 70] {
+        kept.begin();
+        kept.insert(&batch(&["busy"], &[time])).unwrap();
+        kept.sweep(usize::MAX, &at(0)).unwrap();
+    }
+    assert_eq!(kept.packed_partitions(), 1);
+    let minute = 60_000_000_000;
+    let evicted = kept
+        .sweep(usize::MAX, &|key: &str, _| if key == "quiet" { 25 + minute } else { 0 })
+        .unwrap();
+    assert_eq!(evicted, 2);
+    assert_eq!(times(&kept.rows_of(&host("quiet"), &at(0)).unwrap()), vec![50]);
+}
+
+#[test]
+fn the_rows_of_many_partitions_come_as_one_batch() {
+    let mut kept = KeptRows::new(
+        batch(&[], &[]).schema(),
+        &["host_id".to_string()],
+        Duration::from_secs(60),
+        None,
+    )
+    .unwrap();
+    kept.begin();
+    kept.insert(&batch(&["a", "b", "c"], &[10, 11, 12])).unwrap();
+    kept.begin();
+    let touched = kept.insert(&batch(&["a", "c"], &[20, 22])).unwrap();
+    let all: BTreeSet<PartitionKey> = ["a", "b", "c"].map(String::from).into();
+    let rows = kept.rows_of(&all, &at(0)).unwrap();
+    assert_eq!(rows.len(), 1, "match.sql reads one batch, not one per partition");
+    assert_eq!(times(&rows), vec![10, 20, 11, 12, 22]);
+    assert_eq!(flags(&rows, "is_new"), vec![false, true, false, false, true]);
+    assert_eq!(kept.stored_rows_of(&touched).unwrap().len(), 1);
+    assert!(kept.rows_of(&host("nobody"), &at(0)).unwrap().is_empty());
 }

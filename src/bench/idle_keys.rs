@@ -17,15 +17,27 @@ const IDLE_HOSTS_PER_CYCLE: usize = 1000;
 const IDLE_EVENTS_PER_HOST: usize = 20;
 /// Ticks of live traffic timed before and after the idle keys arrive.
 const TICKS: usize = 50;
+/// Ticks of live traffic between the idle keys' arrival and the measurement: three
+/// sweep rounds (10 s of event time each at 200 ms a tick), so that partitions silent
+/// for a whole round have been packed, as on a server that has run on past them.
+const SETTLE_TICKS: usize = 150;
 /// How long freed memory stays committed before mimalloc returns it (allocator.rs),
-/// plus a margin: resident memory is read after it.
+/// plus a margin: resident memory is read after this much wall time of live traffic.
+/// (mimalloc purges as it works: read after a sleep, resident memory still held what
+/// the last burst of work had freed.)
 const PURGE_WAIT: Duration = Duration::from_secs(11);
 
 pub(crate) struct IdleKeyFigures {
     pub idle_hosts: usize,
     pub clocks: usize,
     pub kept_rows_added: usize,
+    pub partitions_added: usize,
+    pub rss_before: u64,
+    /// The process's peak resident memory (VmHWM) by the end of the phase.
+    pub peak_rss: u64,
     pub rss_added: u64,
+    /// Resident memory of the whole bench process once the idle keys are in.
+    pub rss_after: u64,
     pub tick_before_p50_ms: f64,
     pub tick_before_p99_ms: f64,
     pub tick_after_p50_ms: f64,
@@ -33,13 +45,15 @@ pub(crate) struct IdleKeyFigures {
     pub load_seconds: f64,
 }
 
-fn kept_rows(engine: &Engine) -> usize {
-    engine.statuses().values().map(|status| status.kept_rows).sum()
+fn kept_rows(engine: &Engine) -> (usize, usize) {
+    let statuses = engine.statuses();
+    (
+        statuses.values().map(|status| status.kept_rows).sum(),
+        statuses.values().map(|status| status.kept_partitions).sum(),
+    )
 }
 
-/// Resident memory now (VmRSS), once freed memory has had time to be returned.
-async fn settled_rss() -> u64 {
-    tokio::time::sleep(PURGE_WAIT).await;
+fn rss() -> u64 {
     process_status("VmRSS:").unwrap_or_default()
 }
 
@@ -60,9 +74,9 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
     let mut live = Background::new(options)?;
     let mut at = start;
 
-    let mut ticks = async |engine: &mut Engine, at: &mut i64| -> anyhow::Result<(f64, f64)> {
-        let mut costs = Vec::with_capacity(TICKS);
-        for _ in 0..TICKS {
+    let mut ticks = async |engine: &mut Engine, at: &mut i64, count: usize| -> anyhow::Result<(f64, f64)> {
+        let mut costs = Vec::with_capacity(count);
+        for _ in 0..count {
             let batch = live.take(rows, *at, tick, None)?;
             *at += tick;
             let started = Instant::now();
@@ -73,10 +87,14 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
         costs.sort_by(f64::total_cmp);
         Ok((percentile(&costs, 0.5), percentile(&costs, 0.99)))
     };
-    let (tick_before_p50_ms, tick_before_p99_ms) = ticks(&mut engine, &mut at).await?;
+    let (tick_before_p50_ms, tick_before_p99_ms) = ticks(&mut engine, &mut at, TICKS).await?;
     let (clocks_before, health_before) = engine.tracked_keys();
     let kept_before = kept_rows(&engine);
-    let rss_before = settled_rss().await;
+    let settling = Instant::now();
+    while settling.elapsed() < PURGE_WAIT {
+        ticks(&mut engine, &mut at, 1).await?;
+    }
+    let rss_before = rss();
 
     // The idle fleet: each cycle is IDLE_HOSTS_PER_CYCLE new hosts sending their
     // burst within one second of event time, then never again.
@@ -102,14 +120,24 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
     let load_seconds = started.elapsed().as_secs_f64();
     // The live stream goes on past the idle bursts; its own clocks move, theirs do not.
     at += second;
-    let (tick_after_p50_ms, tick_after_p99_ms) = ticks(&mut engine, &mut at).await?;
+    ticks(&mut engine, &mut at, SETTLE_TICKS).await?;
+    let (tick_after_p50_ms, tick_after_p99_ms) = ticks(&mut engine, &mut at, TICKS).await?;
     let (clocks, health_hosts) = engine.tracked_keys();
-    let rss_after = settled_rss().await;
+    let kept_after = kept_rows(&engine);
+    let settling = Instant::now();
+    while settling.elapsed() < PURGE_WAIT {
+        ticks(&mut engine, &mut at, 1).await?;
+    }
+    let rss_after = rss();
     Ok(IdleKeyFigures {
         idle_hosts: health_hosts.saturating_sub(health_before),
         clocks: clocks.saturating_sub(clocks_before),
-        kept_rows_added: kept_rows(&engine).saturating_sub(kept_before),
+        kept_rows_added: kept_after.0.saturating_sub(kept_before.0),
+        partitions_added: kept_after.1.saturating_sub(kept_before.1),
+        rss_before,
+        peak_rss: process_status("VmHWM:").unwrap_or_default(),
         rss_added: rss_after.saturating_sub(rss_before),
+        rss_after,
         tick_before_p50_ms,
         tick_before_p99_ms,
         tick_after_p50_ms,
@@ -121,13 +149,17 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
 pub(crate) fn line(options: &DetectionBenchOptions, figures: &IdleKeyFigures) -> String {
     let per_key = figures.rss_added as f64 / figures.idle_hosts.max(1) as f64;
     format!(
-        "idle keys: {} hosts sent {} events each, then fell silent (loaded in {:.1} s): {} clocks and {} kept rows added ({:.1} rows a host); resident memory +{:.0} MiB, {:.0} bytes per idle host; per-tick cost of the live stream ({} events a tick) p50 {:.2} -> {:.2} ms, p99 {:.2} -> {:.2} ms",
+        "idle keys: {} hosts sent {} events each, then fell silent (loaded in {:.1} s): {} clocks, {} kept rows and {} partitions added ({:.1} rows a host); resident memory {:.0} -> {:.0} MiB (target < 1 GiB; peak {:.0} MiB while they arrived), +{:.0} MiB, {:.0} bytes per idle host; per-tick cost of the live stream ({} events a tick) p50 {:.2} -> {:.2} ms, p99 {:.2} -> {:.2} ms",
         figures.idle_hosts,
         IDLE_EVENTS_PER_HOST,
         figures.load_seconds,
         figures.clocks,
         figures.kept_rows_added,
+        figures.partitions_added,
         figures.kept_rows_added as f64 / figures.idle_hosts.max(1) as f64,
+        figures.rss_before as f64 / (1 << 20) as f64,
+        figures.rss_after as f64 / (1 << 20) as f64,
+        figures.peak_rss as f64 / (1 << 20) as f64,
         figures.rss_added as f64 / (1 << 20) as f64,
         per_key,
         (options.rate as f64 * options.tick.as_secs_f64()).round(),
