@@ -259,19 +259,19 @@ impl KeptRows {
         self.partitions.get(key).map(|partition| partition.newest)
     }
 
-    /// The kept rows of `keys` as one batch (none when they hold no rows), with
-    /// `is_new` and `is_due` appended. One batch, not one per partition: match.sql
-    /// over thousands of few-row batches paid per batch in every operator, and its
-    /// memory accounting charged each small array its whole 64-byte-rounded buffers
-    /// (a 250,000-event burst's join was refused at 356 MB of a 256 MB pool).
+    /// The kept rows of `keys`, with `is_new` and `is_due` appended, in batches of
+    /// about `COALESCE_ROWS`: partitions' small batches are copied together, a batch
+    /// already that big goes as it is. Not one batch per partition: match.sql over
+    /// thousands of few-row batches paid per batch in every operator, and its memory
+    /// accounting charged each small array its whole 64-byte-rounded buffers (a
+    /// 250,000-event burst's join was refused at 356 MB of a 256 MB pool).
     pub fn rows_of<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a PartitionKey>,
         watermark_of: WatermarkOf<'_>,
     ) -> Result<Vec<RecordBatch>, ArrowError> {
-        let mut parts = Vec::new();
-        let mut new = Vec::new();
-        let mut due = Vec::new();
+        let mut out = Vec::new();
+        let mut pending = Flagged::default();
         for (key, partition) in keys
             .into_iter()
             .filter_map(|key| self.partitions.get(key).map(|partition| (key, partition)))
@@ -282,22 +282,26 @@ impl KeptRows {
                 if batch.num_rows() == 0 {
                     continue;
                 }
+                let target = if batch.num_rows() >= COALESCE_ROWS {
+                    out.extend(pending.take(self)?);
+                    &mut Flagged::default()
+                } else {
+                    &mut pending
+                };
                 let fresh = partition.tick == self.tick && index >= partition.new_from;
-                new.extend(std::iter::repeat_n(fresh, batch.num_rows()));
-                due.extend((0..batch.num_rows()).map(|row| {
+                target.new.extend(std::iter::repeat_n(fresh, batch.num_rows()));
+                target.due.extend((0..batch.num_rows()).map(|row| {
                     self.due(batch, row)
                         .is_some_and(|due| due >= partition.due_watermark && due < watermark)
                 }));
-                parts.push(batch.clone());
+                target.parts.push(batch.clone());
+                if target.new.len() >= COALESCE_ROWS {
+                    out.extend(target.take(self)?);
+                }
             }
         }
-        if parts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut columns = concat_batches(&self.schema, &parts)?.columns().to_vec();
-        columns.push(Arc::new(BooleanArray::from(new)) as ArrayRef);
-        columns.push(Arc::new(BooleanArray::from(due)) as ArrayRef);
-        Ok(vec![RecordBatch::try_new(self.with_flags.clone(), columns)?])
+        out.extend(pending.take(self)?);
+        Ok(out)
     }
 
     /// The kept rows of `keys` as stored (for compact.sql), as one batch.
@@ -514,6 +518,32 @@ impl KeptRows {
         }
         self.rows -= dropped;
         Ok(dropped)
+    }
+}
+
+/// Rows per batch match.sql reads, at least (DataFusion's own batch size).
+const COALESCE_ROWS: usize = 8192;
+
+/// Kept rows gathered for one batch of match.sql's input, with their flags.
+#[derive(Default)]
+struct Flagged {
+    parts: Vec<RecordBatch>,
+    new: Vec<bool>,
+    due: Vec<bool>,
+}
+
+impl Flagged {
+    /// The gathered rows as one batch with `is_new` and `is_due`; empties self.
+    fn take(&mut self, kept: &KeptRows) -> Result<Option<RecordBatch>, ArrowError> {
+        let Flagged { parts, new, due } = std::mem::take(self);
+        let mut columns = match parts.as_slice() {
+            [] => return Ok(None),
+            [one] => one.columns().to_vec(),
+            _ => concat_batches(&kept.schema, &parts)?.columns().to_vec(),
+        };
+        columns.push(Arc::new(BooleanArray::from(new)) as ArrayRef);
+        columns.push(Arc::new(BooleanArray::from(due)) as ArrayRef);
+        Ok(Some(RecordBatch::try_new(kept.with_flags.clone(), columns)?))
     }
 }
 

@@ -322,3 +322,23 @@ fn the_rows_of_many_partitions_come_as_one_batch() {
     assert_eq!(kept.stored_rows_of(&touched).unwrap().len(), 1);
     assert!(kept.rows_of(&host("nobody"), &at(0)).unwrap().is_empty());
 }
+
+#[test]
+fn a_partition_already_a_full_batch_is_not_copied() {
+    let mut kept = KeptRows::new(
+        batch(&[], &[]).schema(),
+        &["host_id".to_string()],
+        Duration::from_secs(60),
+        None,
+    )
+    .unwrap();
+    kept.begin();
+    let big = vec!["big"; COALESCE_ROWS];
+    kept.insert(&batch(&big, &vec![5; COALESCE_ROWS])).unwrap();
+    let touched = kept.insert(&batch(&["a", "c"], &[1, 2])).unwrap();
+    let all: BTreeSet<PartitionKey> = ["a", "big", "c"].map(String::from).into();
+    let rows = kept.rows_of(&all, &at(0)).unwrap();
+    let sizes: Vec<usize> = rows.iter().map(RecordBatch::num_rows).collect();
+    assert_eq!(sizes, vec![1, COALESCE_ROWS, 1]);
+    assert_eq!(touched.len(), 2);
+}

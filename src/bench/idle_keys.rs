@@ -90,9 +90,13 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
     let (tick_before_p50_ms, tick_before_p99_ms) = ticks(&mut engine, &mut at, TICKS).await?;
     let (clocks_before, health_before) = engine.tracked_keys();
     let kept_before = kept_rows(&engine);
+    // Live traffic in real time (a tick's event time per tick of wall time), so the
+    // same events arrive during the wait however fast the engine is.
     let settling = Instant::now();
     while settling.elapsed() < PURGE_WAIT {
         ticks(&mut engine, &mut at, 1).await?;
+        let (tick, elapsed) = (options.tick.as_nanos().max(1), settling.elapsed().as_nanos());
+        tokio::time::sleep(Duration::from_nanos((tick - elapsed % tick) as u64)).await;
     }
     let rss_before = rss();
 
@@ -124,9 +128,13 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
     let (tick_after_p50_ms, tick_after_p99_ms) = ticks(&mut engine, &mut at, TICKS).await?;
     let (clocks, health_hosts) = engine.tracked_keys();
     let kept_after = kept_rows(&engine);
+    // Live traffic in real time (a tick's event time per tick of wall time), so the
+    // same events arrive during the wait however fast the engine is.
     let settling = Instant::now();
     while settling.elapsed() < PURGE_WAIT {
         ticks(&mut engine, &mut at, 1).await?;
+        let (tick, elapsed) = (options.tick.as_nanos().max(1), settling.elapsed().as_nanos());
+        tokio::time::sleep(Duration::from_nanos((tick - elapsed % tick) as u64)).await;
     }
     let rss_after = rss();
     Ok(IdleKeyFigures {
