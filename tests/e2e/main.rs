@@ -22,6 +22,7 @@ mod hunt;
 mod hunt_limits;
 mod kafka;
 mod kafka_broker;
+mod kafka_failover;
 mod late_data;
 mod listeners;
 mod metrics;
