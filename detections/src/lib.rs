@@ -20,6 +20,7 @@ pub mod health;
 mod isolate;
 pub mod lint;
 mod live_rule;
+mod match_batches;
 pub mod matches;
 pub mod metrics;
 pub mod params;

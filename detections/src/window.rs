@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use arrow::array::{Array, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -24,6 +24,7 @@ use arrow::record_batch::RecordBatch;
 use crate::clock::row_keys;
 use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
+use crate::match_batches::MatchBatches;
 use crate::partition::Partition;
 
 /// The partition key of a row: its partition columns as text, joined.
@@ -260,18 +261,13 @@ impl KeptRows {
     }
 
     /// The kept rows of `keys`, with `is_new` and `is_due` appended, in batches of
-    /// about `COALESCE_ROWS`: partitions' small batches are copied together, a batch
-    /// already that big goes as it is. Not one batch per partition: match.sql over
-    /// thousands of few-row batches paid per batch in every operator, and its memory
-    /// accounting charged each small array its whole 64-byte-rounded buffers (a
-    /// 250,000-event burst's join was refused at 356 MB of a 256 MB pool).
+    /// about 8,192 rows (`match_batches.rs`).
     pub fn rows_of<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a PartitionKey>,
         watermark_of: WatermarkOf<'_>,
     ) -> Result<Vec<RecordBatch>, ArrowError> {
-        let mut out = Vec::new();
-        let mut pending = Flagged::default();
+        let mut out = MatchBatches::new(self.schema.clone(), self.with_flags.clone());
         for (key, partition) in keys
             .into_iter()
             .filter_map(|key| self.partitions.get(key).map(|partition| (key, partition)))
@@ -282,26 +278,15 @@ impl KeptRows {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                let target = if batch.num_rows() >= COALESCE_ROWS {
-                    out.extend(pending.take(self)?);
-                    &mut Flagged::default()
-                } else {
-                    &mut pending
-                };
-                let fresh = partition.tick == self.tick && index >= partition.new_from;
-                target.new.extend(std::iter::repeat_n(fresh, batch.num_rows()));
-                target.due.extend((0..batch.num_rows()).map(|row| {
+                let new = partition.tick == self.tick && index >= partition.new_from;
+                let due = (0..batch.num_rows()).map(|row| {
                     self.due(batch, row)
                         .is_some_and(|due| due >= partition.due_watermark && due < watermark)
-                }));
-                target.parts.push(batch.clone());
-                if target.new.len() >= COALESCE_ROWS {
-                    out.extend(target.take(self)?);
-                }
+                });
+                out.push(batch, new, due)?;
             }
         }
-        out.extend(pending.take(self)?);
-        Ok(out)
+        out.finish()
     }
 
     /// The kept rows of `keys` as stored (for compact.sql), as one batch.
@@ -518,32 +503,6 @@ impl KeptRows {
         }
         self.rows -= dropped;
         Ok(dropped)
-    }
-}
-
-/// Rows per batch match.sql reads, at least (DataFusion's own batch size).
-const COALESCE_ROWS: usize = 8192;
-
-/// Kept rows gathered for one batch of match.sql's input, with their flags.
-#[derive(Default)]
-struct Flagged {
-    parts: Vec<RecordBatch>,
-    new: Vec<bool>,
-    due: Vec<bool>,
-}
-
-impl Flagged {
-    /// The gathered rows as one batch with `is_new` and `is_due`; empties self.
-    fn take(&mut self, kept: &KeptRows) -> Result<Option<RecordBatch>, ArrowError> {
-        let Flagged { parts, new, due } = std::mem::take(self);
-        let mut columns = match parts.as_slice() {
-            [] => return Ok(None),
-            [one] => one.columns().to_vec(),
-            _ => concat_batches(&kept.schema, &parts)?.columns().to_vec(),
-        };
-        columns.push(Arc::new(BooleanArray::from(new)) as ArrayRef);
-        columns.push(Arc::new(BooleanArray::from(due)) as ArrayRef);
-        Ok(Some(RecordBatch::try_new(kept.with_flags.clone(), columns)?))
     }
 }
 

@@ -333,12 +333,13 @@ fn a_partition_already_a_full_batch_is_not_copied() {
     )
     .unwrap();
     kept.begin();
-    let big = vec!["big"; COALESCE_ROWS];
-    kept.insert(&batch(&big, &vec![5; COALESCE_ROWS])).unwrap();
+    let big = vec!["big"; crate::match_batches::TARGET_ROWS];
+    kept.insert(&batch(&big, &vec![5; crate::match_batches::TARGET_ROWS]))
+        .unwrap();
     let touched = kept.insert(&batch(&["a", "c"], &[1, 2])).unwrap();
     let all: BTreeSet<PartitionKey> = ["a", "big", "c"].map(String::from).into();
     let rows = kept.rows_of(&all, &at(0)).unwrap();
     let sizes: Vec<usize> = rows.iter().map(RecordBatch::num_rows).collect();
-    assert_eq!(sizes, vec![1, COALESCE_ROWS, 1]);
+    assert_eq!(sizes, vec![1, crate::match_batches::TARGET_ROWS, 1]);
     assert_eq!(touched.len(), 2);
 }
