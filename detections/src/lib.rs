@@ -4,6 +4,7 @@
 //! alerts. See `detections/README.md` for how to write a rule.
 
 pub mod alerts;
+mod batch_gather;
 pub mod bounded_functions;
 pub mod clock;
 mod cold_rows;
@@ -20,7 +21,6 @@ pub mod health;
 mod isolate;
 pub mod lint;
 mod live_rule;
-mod match_batches;
 pub mod matches;
 pub mod metrics;
 pub mod params;

@@ -45,6 +45,7 @@ impl Partition {
         }
     }
 
+    #[cfg(test)]
     pub fn is_packed(&self) -> bool {
         self.packed.is_some()
     }

@@ -15,16 +15,16 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use crate::batch_gather::BatchGather;
 use crate::clock::row_keys;
 use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
-use crate::match_batches::MatchBatches;
 use crate::partition::Partition;
 
 /// The partition key of a row: its partition columns as text, joined.
@@ -132,7 +132,8 @@ impl KeptRows {
     }
 
     /// Partitions whose rows are packed (silent a whole sweep round).
-    pub fn packed_partitions(&self) -> usize {
+    #[cfg(test)]
+    fn packed_partitions(&self) -> usize {
         self.partitions
             .values()
             .filter(|partition| partition.is_packed())
@@ -261,13 +262,13 @@ impl KeptRows {
     }
 
     /// The kept rows of `keys`, with `is_new` and `is_due` appended, in batches of
-    /// about 8,192 rows (`match_batches.rs`).
+    /// about 8,192 rows (`batch_gather.rs`).
     pub fn rows_of<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a PartitionKey>,
         watermark_of: WatermarkOf<'_>,
     ) -> Result<Vec<RecordBatch>, ArrowError> {
-        let mut out = MatchBatches::new(self.schema.clone(), self.with_flags.clone());
+        let mut out = BatchGather::new(self.with_flags.clone());
         for (key, partition) in keys
             .into_iter()
             .filter_map(|key| self.partitions.get(key).map(|partition| (key, partition)))
@@ -279,30 +280,35 @@ impl KeptRows {
                     continue;
                 }
                 let new = partition.tick == self.tick && index >= partition.new_from;
-                let due = (0..batch.num_rows()).map(|row| {
-                    self.due(batch, row)
-                        .is_some_and(|due| due >= partition.due_watermark && due < watermark)
-                });
-                out.push(batch, new, due)?;
+                let due: BooleanArray = (0..batch.num_rows())
+                    .map(|row| {
+                        Some(
+                            self.due(batch, row)
+                                .is_some_and(|due| due >= partition.due_watermark && due < watermark),
+                        )
+                    })
+                    .collect();
+                let mut columns = batch.columns().to_vec();
+                columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
+                columns.push(Arc::new(due) as ArrayRef);
+                out.push(RecordBatch::try_new(self.with_flags.clone(), columns)?)?;
             }
         }
         out.finish()
     }
 
-    /// The kept rows of `keys` as stored (for compact.sql), as one batch.
+    /// The kept rows of `keys` as stored (for compact.sql), gathered as `rows_of`'s.
     pub fn stored_rows_of<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a PartitionKey>,
     ) -> Result<Vec<RecordBatch>, ArrowError> {
-        let mut parts = Vec::new();
+        let mut out = BatchGather::new(self.schema.clone());
         for partition in keys.into_iter().filter_map(|key| self.partitions.get(key)) {
-            let batches = partition.batches(self.cold.as_ref())?;
-            parts.extend(batches.iter().filter(|batch| batch.num_rows() > 0).cloned());
+            for batch in partition.batches(self.cold.as_ref())?.iter() {
+                out.push(batch.clone())?;
+            }
         }
-        if parts.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(vec![concat_batches(&self.schema, &parts)?])
+        out.finish()
     }
 
     /// Replaces the rows of `key` with `rows` (compact.sql's rewrite of them); all old.

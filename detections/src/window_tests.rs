@@ -50,6 +50,20 @@ fn host(key: &str) -> BTreeSet<PartitionKey> {
     [key.to_string()].into()
 }
 
+fn by_host(retention: Duration) -> KeptRows {
+    KeptRows::new(batch(&[], &[]).schema(), &["host_id".to_string()], retention, None).unwrap()
+}
+
+/// Hosts h0..h9, one row each at time 10, kept for 5 ns.
+fn ten_hosts_one_row_each() -> KeptRows {
+    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let mut kept = by_host(Duration::from_nanos(5));
+    kept.begin();
+    kept.insert(&batch(&names, &[10; 10])).unwrap();
+    kept
+}
+
 #[test]
 fn partitions_touches_marks_new_and_evicts() {
     let first = batch(&["a", "b", "a"], &[10, 20, 30]);
@@ -128,12 +142,7 @@ fn each_partition_runs_on_its_own_watermark() {
 
 #[test]
 fn the_sweep_goes_round_the_partitions_a_slice_at_a_time() {
-    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
-    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let rows = batch(&names, &[10; 10]);
-    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
-    kept.begin();
-    kept.insert(&rows).unwrap();
+    let mut kept = ten_hosts_one_row_each();
     // Each partition holds one expired row: a budget of 3 rewrites 3 of them.
     assert_eq!(kept.sweep(3, &at(100)).unwrap(), 3);
     assert_eq!(kept.partitions(), 7);
@@ -240,12 +249,7 @@ fn the_sweep_leaves_rows_that_have_not_fallen_due() {
 
 #[test]
 fn a_sweep_with_nothing_to_evict_visits_only_its_budget() {
-    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
-    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let rows = batch(&names, &[10; 10]);
-    let mut kept = KeptRows::new(rows.schema(), &["host_id".to_string()], Duration::from_nanos(5), None).unwrap();
-    kept.begin();
-    kept.insert(&rows).unwrap();
+    let mut kept = ten_hosts_one_row_each();
     // Nothing expired: the sweep still only looks at three partitions, and the next
     // slice goes on from there (walking them all, every evaluation, cost more than
     // the evaluation itself with 100,000 silent hosts).
@@ -257,13 +261,7 @@ fn a_sweep_with_nothing_to_evict_visits_only_its_budget() {
 
 #[test]
 fn partitions_silent_a_whole_round_are_packed_and_read_the_same() {
-    let mut kept = KeptRows::new(
-        batch(&[], &[]).schema(),
-        &["host_id".to_string()],
-        Duration::from_secs(60),
-        None,
-    )
-    .unwrap();
+    let mut kept = by_host(Duration::from_secs(60));
     kept.begin();
     kept.insert(&batch(&["quiet", "busy"], &[10, 10])).unwrap();
     kept.begin();
@@ -303,13 +301,7 @@ fn partitions_silent_a_whole_round_are_packed_and_read_the_same() {
 
 #[test]
 fn the_rows_of_many_partitions_come_as_one_batch() {
-    let mut kept = KeptRows::new(
-        batch(&[], &[]).schema(),
-        &["host_id".to_string()],
-        Duration::from_secs(60),
-        None,
-    )
-    .unwrap();
+    let mut kept = by_host(Duration::from_secs(60));
     kept.begin();
     kept.insert(&batch(&["a", "b", "c"], &[10, 11, 12])).unwrap();
     kept.begin();
@@ -325,21 +317,15 @@ fn the_rows_of_many_partitions_come_as_one_batch() {
 
 #[test]
 fn a_partition_already_a_full_batch_is_not_copied() {
-    let mut kept = KeptRows::new(
-        batch(&[], &[]).schema(),
-        &["host_id".to_string()],
-        Duration::from_secs(60),
-        None,
-    )
-    .unwrap();
+    let mut kept = by_host(Duration::from_secs(60));
     kept.begin();
-    let big = vec!["big"; crate::match_batches::TARGET_ROWS];
-    kept.insert(&batch(&big, &vec![5; crate::match_batches::TARGET_ROWS]))
+    let big = vec!["big"; crate::batch_gather::TARGET_ROWS];
+    kept.insert(&batch(&big, &vec![5; crate::batch_gather::TARGET_ROWS]))
         .unwrap();
     let touched = kept.insert(&batch(&["a", "c"], &[1, 2])).unwrap();
     let all: BTreeSet<PartitionKey> = ["a", "big", "c"].map(String::from).into();
     let rows = kept.rows_of(&all, &at(0)).unwrap();
     let sizes: Vec<usize> = rows.iter().map(RecordBatch::num_rows).collect();
-    assert_eq!(sizes, vec![1, crate::match_batches::TARGET_ROWS, 1]);
+    assert_eq!(sizes, vec![1, crate::batch_gather::TARGET_ROWS, 1]);
     assert_eq!(touched.len(), 2);
 }

@@ -27,6 +27,16 @@ const SETTLE_TICKS: usize = 150;
 /// the last burst of work had freed.)
 const PURGE_WAIT: Duration = Duration::from_secs(11);
 
+/// How long a stretch of the live stream runs.
+#[derive(Clone, Copy)]
+enum Run {
+    /// This many ticks, back to back.
+    Ticks(usize),
+    /// For this much wall time, a tick's event time per tick of wall time: so the same
+    /// events arrive while memory settles, however fast the engine is.
+    RealTime(Duration),
+}
+
 pub(crate) struct IdleKeyFigures {
     pub idle_hosts: usize,
     pub clocks: usize,
@@ -74,30 +84,31 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
     let mut live = Background::new(options)?;
     let mut at = start;
 
-    let mut ticks = async |engine: &mut Engine, at: &mut i64, count: usize| -> anyhow::Result<(f64, f64)> {
-        let mut costs = Vec::with_capacity(count);
-        for _ in 0..count {
+    let mut ticks = async |engine: &mut Engine, at: &mut i64, run: Run| -> anyhow::Result<(f64, f64)> {
+        let mut costs = Vec::new();
+        let began = Instant::now();
+        while match run {
+            Run::Ticks(count) => costs.len() < count,
+            Run::RealTime(span) => began.elapsed() < span,
+        } {
             let batch = live.take(rows, *at, tick, None)?;
             *at += tick;
             let started = Instant::now();
             let processed = engine.process(&batch).await;
             costs.push(started.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(processed.errors.is_empty(), "{:?}", processed.errors);
+            if let Run::RealTime(_) = run {
+                let (tick, elapsed) = (options.tick.as_nanos().max(1), began.elapsed().as_nanos());
+                tokio::time::sleep(Duration::from_nanos((tick - elapsed % tick) as u64)).await;
+            }
         }
         costs.sort_by(f64::total_cmp);
         Ok((percentile(&costs, 0.5), percentile(&costs, 0.99)))
     };
-    let (tick_before_p50_ms, tick_before_p99_ms) = ticks(&mut engine, &mut at, TICKS).await?;
+    let (tick_before_p50_ms, tick_before_p99_ms) = ticks(&mut engine, &mut at, Run::Ticks(TICKS)).await?;
     let (clocks_before, health_before) = engine.tracked_keys();
     let kept_before = kept_rows(&engine);
-    // Live traffic in real time (a tick's event time per tick of wall time), so the
-    // same events arrive during the wait however fast the engine is.
-    let settling = Instant::now();
-    while settling.elapsed() < PURGE_WAIT {
-        ticks(&mut engine, &mut at, 1).await?;
-        let (tick, elapsed) = (options.tick.as_nanos().max(1), settling.elapsed().as_nanos());
-        tokio::time::sleep(Duration::from_nanos((tick - elapsed % tick) as u64)).await;
-    }
+    ticks(&mut engine, &mut at, Run::RealTime(PURGE_WAIT)).await?;
     let rss_before = rss();
 
     // The idle fleet: each cycle is IDLE_HOSTS_PER_CYCLE new hosts sending their
@@ -124,18 +135,11 @@ pub(crate) async fn run(options: &DetectionBenchOptions) -> anyhow::Result<IdleK
     let load_seconds = started.elapsed().as_secs_f64();
     // The live stream goes on past the idle bursts; its own clocks move, theirs do not.
     at += second;
-    ticks(&mut engine, &mut at, SETTLE_TICKS).await?;
-    let (tick_after_p50_ms, tick_after_p99_ms) = ticks(&mut engine, &mut at, TICKS).await?;
+    ticks(&mut engine, &mut at, Run::Ticks(SETTLE_TICKS)).await?;
+    let (tick_after_p50_ms, tick_after_p99_ms) = ticks(&mut engine, &mut at, Run::Ticks(TICKS)).await?;
     let (clocks, health_hosts) = engine.tracked_keys();
     let kept_after = kept_rows(&engine);
-    // Live traffic in real time (a tick's event time per tick of wall time), so the
-    // same events arrive during the wait however fast the engine is.
-    let settling = Instant::now();
-    while settling.elapsed() < PURGE_WAIT {
-        ticks(&mut engine, &mut at, 1).await?;
-        let (tick, elapsed) = (options.tick.as_nanos().max(1), settling.elapsed().as_nanos());
-        tokio::time::sleep(Duration::from_nanos((tick - elapsed % tick) as u64)).await;
-    }
+    ticks(&mut engine, &mut at, Run::RealTime(PURGE_WAIT)).await?;
     let rss_after = rss();
     Ok(IdleKeyFigures {
         idle_hosts: health_hosts.saturating_sub(health_before),
