@@ -12,6 +12,7 @@ use crate::error::IngestError;
 use crate::metrics::IngestMetrics;
 use crate::storage::EventStore;
 use cordon_schemas::otlp::{convert_request, count_records};
+use cordon_schemas::otlp_json::convert_json_request;
 use cordon_schemas::otlp_traces::{convert_traces, count_spans};
 use cordon_schemas::otlp_wire::convert_encoded_request;
 use cordon_schemas::signature::KeyRegistry;
@@ -76,6 +77,10 @@ pub struct Ingestor {
 /// Requests from this size on are converted on the blocking pool (smaller ones take
 /// well under a millisecond, less than the hand-off).
 const OFF_RUNTIME_BYTES: usize = 64 << 10;
+
+fn undecodable_json(error: serde_json::Error) -> IngestError {
+    IngestError::Undecodable(format!("body is not an OTLP ExportLogsServiceRequest (JSON): {error}"))
+}
 
 fn undecodable_protobuf(error: cordon_schemas::otlp_wire::WireError) -> IngestError {
     IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (protobuf): {error}"))
@@ -213,21 +218,20 @@ impl Ingestor {
         batch.commit().await
     }
 
-    /// Stores an OTLP/JSON logs request, decoded with `decode` (which bounds its nesting).
+    /// Stores an OTLP/JSON logs request, read borrowing its strings
+    /// (`cordon_schemas::otlp_json`); returns once every accepted record is durable.
     pub async fn ingest_otlp_json(
         &self,
         provenance: impl Into<Provenance>,
         bytes: Bytes,
-        decode: fn(&[u8]) -> Result<ExportLogsServiceRequest, IngestError>,
     ) -> Result<IngestOutcome, IngestError> {
         let mut batch = self.batch(provenance);
         if bytes.len() < OFF_RUNTIME_BYTES {
-            batch.add_otlp(&decode(&bytes)?);
+            batch.add_otlp_json(&bytes)?;
         } else {
             batch
                 .convert_off_runtime(move |builder, received| {
-                    let request = decode(&bytes)?;
-                    Ok((convert_request(&request, received, builder), count_records(&request)))
+                    convert_json_request(&bytes, received, builder).map_err(undecodable_json)
                 })
                 .await?;
         }
@@ -370,12 +374,13 @@ impl IngestBatch<'_> {
         Ok(self.absorb(records, report))
     }
 
-    /// Adds an OTLP logs request in OTLP JSON.
+    /// Adds an OTLP logs request in OTLP JSON, read borrowing its strings.
     pub fn add_otlp_json(&mut self, bytes: &[u8]) -> Result<MessageReport, IngestError> {
-        let request: ExportLogsServiceRequest = serde_json::from_slice(bytes).map_err(|error| {
-            IngestError::Undecodable(format!("not an OTLP ExportLogsServiceRequest (JSON): {error}"))
-        })?;
-        Ok(self.add_otlp(&request))
+        let started = Instant::now();
+        let (report, records) =
+            convert_json_request(bytes, self.received, &mut self.builder).map_err(undecodable_json)?;
+        self.ingestor.metrics.stage_time("convert", started.elapsed());
+        Ok(self.absorb(records, report))
     }
 
     /// Adds one flat JSON event given as text.

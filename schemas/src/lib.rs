@@ -15,6 +15,7 @@ pub mod kind;
 pub mod limits;
 pub mod opa;
 pub mod otlp;
+pub mod otlp_json;
 pub mod otlp_traces;
 pub mod otlp_wire;
 pub mod producers;

@@ -32,6 +32,21 @@ pub fn decode_all(bodies: &[Bytes]) -> usize {
         .sum()
 }
 
+/// Converts every JSON body into rows as ingest does (`otlp_json`, strings borrowed),
+/// one core; each must be read without falling back to the reference decoder.
+pub fn convert_all(bodies: &[Bytes]) -> usize {
+    bodies
+        .iter()
+        .map(|body| {
+            let mut builder = cordon_schemas::EventBatchBuilder::with_capacity(1_000);
+            let (_, records) =
+                cordon_schemas::otlp_json::convert_borrowed(body, 0, &mut builder).expect("bodies are read borrowing");
+            std::hint::black_box(builder.finish());
+            records
+        })
+        .sum()
+}
+
 /// Posts every body to `http://{addr}/v1/logs` from `concurrency` clients sharing a
 /// pool of HTTP/1.1 keep-alive connections; an overloaded answer (429, 503) is retried.
 pub async fn send_all(addr: std::net::SocketAddr, bodies: Arc<Vec<Bytes>>, concurrency: usize) -> anyhow::Result<()> {

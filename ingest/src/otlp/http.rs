@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -127,20 +126,6 @@ fn over_budget() -> IngestError {
     IngestError::Overloaded {
         what: "request memory budget, listeners.memory_budget_bytes",
         retry_after: OVER_BUDGET_RETRY,
-    }
-}
-
-/// Decodes an OTLP logs request in the given encoding.
-pub fn decode_request(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, IngestError> {
-    match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|error| {
-            IngestError::Undecodable(format!(
-                "body is not an OTLP ExportLogsServiceRequest (protobuf): {error}"
-            ))
-        }),
-        Encoding::Json => serde_json::from_slice(body).map_err(|error| {
-            IngestError::Undecodable(format!("body is not an OTLP ExportLogsServiceRequest (JSON): {error}"))
-        }),
     }
 }
 
@@ -269,10 +254,7 @@ async fn export_logs(
     };
     let result = match encoding {
         Encoding::Protobuf => state.ingestor.ingest_encoded_otlp(provenance, bytes).await,
-        Encoding::Json => {
-            let decode = |body: &[u8]| decode_request(Encoding::Json, body);
-            state.ingestor.ingest_otlp_json(provenance, bytes, decode).await
-        }
+        Encoding::Json => state.ingestor.ingest_otlp_json(provenance, bytes).await,
     };
     match result {
         Ok(outcome) => encoded(encoding, StatusCode::OK, &response_for(&outcome)),
@@ -365,24 +347,6 @@ pub async fn bind(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deeply_nested_json_values_are_refused_not_a_stack_overflow() {
-        let request = |depth: usize| {
-            let value = format!(
-                "{}{{\"stringValue\":\"x\"}}{}",
-                "{\"arrayValue\":{\"values\":[".repeat(depth),
-                "]}}".repeat(depth)
-            );
-            format!(
-                "{{\"resourceLogs\":[{{\"scopeLogs\":[{{\"logRecords\":[{{\"attributes\":[{{\"key\":\"d\",\"value\":{value}}}]}}]}}]}}]}}"
-            )
-        };
-        let shallow = decode_request(Encoding::Json, request(20).as_bytes()).unwrap();
-        assert_eq!(shallow.resource_logs.len(), 1);
-        // serde_json stops at 128 levels; without that, 100,000 would overflow the stack.
-        assert!(decode_request(Encoding::Json, request(100_000).as_bytes()).is_err());
-    }
 
     #[test]
     fn content_types_are_matched_on_their_essence() {
