@@ -30,6 +30,7 @@ use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
+use crate::sweep_pace::SweepPace;
 use crate::window::{KeptRows, timestamp_nanos};
 use cordon_schemas::event_schema;
 use cordon_schemas::fields::col;
@@ -141,6 +142,8 @@ pub struct Engine {
     metrics: DetectionMetrics,
     /// When, and at which arrival time, the last evaluation swept: the sweep's pace.
     last_sweep: Option<(Instant, i64)>,
+    /// The sum of the paces' time: when a key is quiet (`sweep_pace.rs`).
+    quiet_clock: i64,
 }
 
 /// The transport of the events the detections write themselves (signals, risk).
@@ -164,6 +167,7 @@ impl Engine {
             late_events: 0,
             metrics,
             last_sweep: None,
+            quiet_clock: 0,
         }
     }
 
@@ -269,20 +273,26 @@ impl Engine {
         );
     }
 
-    /// The share of each rule's kept rows this evaluation sweeps: the time since the
-    /// last sweep over `SWEEP_ROUND`, at most all of them.
-    fn sweep_share(&mut self, arrival: i64) -> f64 {
+    /// This evaluation's pace: the share of each rule's kept rows it sweeps (the time
+    /// since the last sweep over `SWEEP_ROUND`, at most all of them), and the quiet
+    /// clock moved on by that time.
+    fn sweep_pace(&mut self, arrival: i64) -> SweepPace {
         let round = SWEEP_ROUND.as_secs_f64();
-        let share = match self.last_sweep {
-            None => 1.0,
+        let seconds = match self.last_sweep {
+            None => round,
             Some((at, previous)) => {
-                let wall = at.elapsed().as_secs_f64() / round;
-                let event = (arrival.saturating_sub(previous)).max(0) as f64 / 1e9 / round;
-                wall.max(event).min(1.0)
+                let wall = at.elapsed().as_secs_f64();
+                let event = (arrival.saturating_sub(previous)).max(0) as f64 / 1e9;
+                wall.max(event)
             }
         };
         self.last_sweep = Some((Instant::now(), arrival));
-        share
+        // A jump of years in arrival time is as good as a day for packing.
+        self.quiet_clock = self.quiet_clock.saturating_add((seconds.min(86_400.0) * 1e9) as i64);
+        SweepPace {
+            share: (seconds / round).min(1.0),
+            clock: self.quiet_clock,
+        }
     }
 
     pub fn remove(&mut self, id: &str) -> bool {
@@ -348,12 +358,12 @@ impl Engine {
         processed.earliest_arrival = judged.arrivals.iter().copied().min();
         processed.late_events = judged.not_evaluated;
         let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        let sweep_share = self.sweep_share(arrival_now);
+        let sweep = self.sweep_pace(arrival_now);
         let pace = Pace {
             newest_arrival: arrival_now,
             lateness: self.policy.lateness_nanos(),
             max_event_age: TimePolicy::nanos(self.config.max_event_age),
-            sweep_share,
+            sweep,
             limits: self.config.limits,
         };
         let jobs = std::mem::take(&mut self.rules)

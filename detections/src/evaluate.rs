@@ -10,6 +10,7 @@ use crate::clock::KeyClocks;
 use crate::compile::{CompiledRule, Limits};
 use crate::error::EvalError;
 use crate::matches::{Match, matches_from, resolve_evidence};
+use crate::sweep_pace::SweepPace;
 use crate::window::KeptRows;
 
 /// The watermarks of one clock group's keys.
@@ -71,7 +72,7 @@ pub(crate) async fn evaluate(
     watermarks: &Watermarks<'_>,
     input: &RecordBatch,
     batch_keys: &HashSet<String>,
-    sweep_share: f64,
+    pace: SweepPace,
     limits: Limits,
 ) -> Option<Result<Vec<Match>, Failed>> {
     let RuleState { id, compiled, kept } = rule;
@@ -92,7 +93,7 @@ pub(crate) async fn evaluate(
     // it, a partition this batch completes would lose rows its match needs (a chain's
     // last step, kept only to its own time, evicted by the batch's newer events).
     let sweep = |kept: &mut KeptRows| {
-        let budget = (kept.rows() as f64 * sweep_share).ceil() as usize;
+        let budget = (kept.rows() as f64 * pace.share).ceil() as usize;
         let _ = kept.sweep(budget.max(1), &watermark_of);
     };
     kept.begin();
@@ -156,6 +157,7 @@ pub(crate) async fn evaluate(
         return Some(Err(Failed::after_settling(error)));
     }
     sweep(kept);
+    let _ = kept.pack_quiet(evaluated, pace.clock);
     let entity = &compiled.definition.settings.entity;
     match matches_from(id, entity, &output) {
         Ok(found) => Some(Ok(resolve_evidence(found, &rows))),

@@ -15,6 +15,7 @@ use crate::compile::Limits;
 use crate::evaluate::{RuleState, Watermarks};
 use crate::isolate::{Outcome, evaluate_isolating};
 use crate::live_rule::LiveRule;
+use crate::sweep_pace::SweepPace;
 
 /// What a rule's evaluation borrows from the engine, owned for the task.
 pub(crate) struct Shared {
@@ -30,7 +31,7 @@ pub(crate) struct Pace {
     pub newest_arrival: i64,
     pub lateness: i64,
     pub max_event_age: i64,
-    pub sweep_share: f64,
+    pub sweep: SweepPace,
     pub limits: Limits,
 }
 
@@ -69,7 +70,7 @@ pub(crate) async fn evaluate_all(rules: Vec<(String, LiveRule, Shared)>, pace: P
                     &watermarks,
                     &shared.input,
                     &shared.keys,
-                    pace.sweep_share,
+                    pace.sweep,
                     pace.limits,
                 )
                 .await;

@@ -12,6 +12,7 @@ use crate::compile::Limits;
 use crate::error::EvalError;
 use crate::evaluate::{Failed, RuleState, Watermarks, evaluate};
 use crate::matches::Match;
+use crate::sweep_pace::SweepPace;
 use cordon_schemas::fields::col;
 
 /// Evaluations one batch may take once it has failed: enough to find a few bad events
@@ -49,7 +50,7 @@ pub(crate) async fn evaluate_isolating(
     watermarks: &Watermarks<'_>,
     input: &RecordBatch,
     batch_keys: &HashSet<String>,
-    sweep_share: f64,
+    sweep: SweepPace,
     limits: Limits,
 ) -> Option<Outcome> {
     let RuleState { id, compiled, kept } = rule;
@@ -58,7 +59,7 @@ pub(crate) async fn evaluate_isolating(
         watermarks,
         input,
         batch_keys,
-        sweep_share,
+        sweep,
         limits,
     )
     .await?;
@@ -94,7 +95,7 @@ pub(crate) async fn evaluate_isolating(
         }
         tries += 1;
         let state = RuleState { id, compiled, kept };
-        match evaluate(state, watermarks, &part, batch_keys, sweep_share, limits).await {
+        match evaluate(state, watermarks, &part, batch_keys, sweep, limits).await {
             None => successes += 1,
             Some(Ok(matches)) => {
                 successes += 1;

@@ -38,6 +38,7 @@ pub mod settings;
 pub mod sigma;
 pub mod signals;
 pub mod slot;
+mod sweep_pace;
 pub mod udf;
 pub mod window;
 

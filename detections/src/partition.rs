@@ -19,6 +19,8 @@ pub(crate) struct Partition {
     /// Batches from this index on arrived in evaluation `tick`.
     pub new_from: usize,
     pub tick: u64,
+    /// The evaluation that created it.
+    pub born: u64,
     /// The earliest expiry of its rows (ns).
     pub earliest_expiry: i64,
     /// The newest row time (ns): the partition's clock when its key has none.
@@ -37,6 +39,7 @@ impl Partition {
             packed: None,
             new_from: 0,
             tick,
+            born: tick,
             earliest_expiry: i64::MAX,
             newest: i64::MIN,
             due_watermark: i64::MIN,

@@ -300,6 +300,37 @@ fn partitions_silent_a_whole_round_are_packed_and_read_the_same() {
 }
 
 #[test]
+fn new_keys_then_quiet_are_packed_without_waiting_for_a_round() {
+    let quiet = crate::sweep_pace::QUIET.as_nanos() as i64;
+    let mut kept = by_host(Duration::from_secs(60));
+    kept.begin();
+    let first = kept.insert(&batch(&["old"], &[5])).unwrap();
+    kept.pack_quiet(first, 0).unwrap();
+    // A burst of new hosts, and "old" heard from again, evaluated at quiet-clock 1.
+    kept.begin();
+    let burst = kept.insert(&batch(&["once", "again", "old"], &[10, 10, 10])).unwrap();
+    kept.pack_quiet(burst, 1).unwrap();
+    // "again" is heard from before it has been quiet long enough.
+    kept.begin();
+    let second = kept.insert(&batch(&["again"], &[20])).unwrap();
+    kept.pack_quiet(second, quiet).unwrap();
+    assert_eq!(kept.packed_partitions(), 0, "nothing is quiet yet");
+    kept.begin();
+    kept.pack_quiet(BTreeSet::new(), quiet + 1).unwrap();
+    assert_eq!(
+        kept.packed_partitions(),
+        1,
+        "once is quiet: packed; again was heard from since"
+    );
+    assert_eq!(times(&kept.rows_of(&host("once"), &at(0)).unwrap()), vec![10]);
+    kept.begin();
+    kept.pack_quiet(BTreeSet::new(), 10 * quiet).unwrap();
+    // Old and again came back after their first rows: left to the sweep's round.
+    assert_eq!(kept.packed_partitions(), 1);
+    assert_eq!(times(&kept.rows_of(&host("again"), &at(0)).unwrap()), vec![10, 20]);
+}
+
+#[test]
 fn the_rows_of_many_partitions_come_as_one_batch() {
     let mut kept = by_host(Duration::from_secs(60));
     kept.begin();

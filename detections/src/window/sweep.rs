@@ -1,0 +1,138 @@
+//! The kept rows' housekeeping between evaluations: the incremental sweep that evicts
+//! expired rows of partitions no evaluation touches, and the packing of partitions
+//! gone silent (`cold_rows.rs`): after a whole sweep round, or `QUIET` after a new key.
+
+use std::collections::BTreeSet;
+
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+
+use super::{KeptRows, PartitionKey, WatermarkOf};
+
+impl KeptRows {
+    /// Packs the partitions `keys` created in an evaluation at least `QUIET` (of the
+    /// quiet clock) ago and given no rows since, and remembers those of `keys` that this
+    /// evaluation created. Only new partitions: a key heard from again has shown it
+    /// comes back, and packing it at every pause would cost an unpack at every event;
+    /// the sweep packs it once silent a whole round.
+    pub(crate) fn pack_quiet(&mut self, mut keys: BTreeSet<PartitionKey>, clock: i64) -> Result<(), ArrowError> {
+        let Some(cold) = &self.cold else {
+            return Ok(());
+        };
+        for (tick, quiet) in self.recent.quiet_by(clock) {
+            for key in quiet {
+                if let Some(partition) = self.partitions.get_mut(&key)
+                    && partition.tick <= tick
+                {
+                    partition.pack(cold)?;
+                }
+            }
+        }
+        keys.retain(|key| {
+            self.partitions
+                .get(key)
+                .is_some_and(|partition| partition.born == self.tick)
+        });
+        self.recent.push(clock, self.tick, keys);
+        Ok(())
+    }
+
+    /// Evicts expired rows from untouched partitions too, a slice at a time: each call
+    /// visits partitions holding about `budget_rows` rows, going round all partitions
+    /// in turn. One sweep of every partition at once rewrote all kept rows in one
+    /// evaluation and held alerts up for most of a second; slices keep each
+    /// evaluation's share small while a full round still finishes within a few
+    /// evaluations. Rows still to fall due stay until their partition is evaluated.
+    /// A partition untouched for a whole round is packed (`cold_rows.rs`).
+    pub fn sweep(&mut self, budget_rows: usize, watermark_of: WatermarkOf<'_>) -> Result<usize, ArrowError> {
+        let mut visited = 0;
+        let mut dropped = 0;
+        let mut refilled = false;
+        while visited < budget_rows {
+            let Some(key) = self.sweep_queue.pop_front() else {
+                if refilled || self.partitions.is_empty() {
+                    break;
+                }
+                self.sweep_queue.extend(self.partitions.keys().cloned());
+                self.round_ticks = (self.round_ticks.1, self.tick);
+                refilled = true;
+                continue;
+            };
+            let Some(partition) = self.partitions.get(&key) else {
+                continue;
+            };
+            // Visits count, not only rewrites: silent partitions with nothing to
+            // evict would otherwise be walked, all of them, every evaluation.
+            visited += partition.rows.max(1);
+            let watermark = watermark_of(&key, partition.newest);
+            if partition.earliest_expiry < watermark {
+                let floor = partition.earliest_due;
+                dropped += self.evict_partition_keeping(&key, watermark, floor)?;
+            }
+            if let (Some(partition), Some(cold)) = (self.partitions.get_mut(&key), &self.cold)
+                && partition.tick < self.round_ticks.0
+            {
+                partition.pack(cold)?;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Drops the rows of `key` whose expiry the watermark has passed, except rows
+    /// due at or after `due_floor` (not fired yet). A partition left empty is removed.
+    pub(super) fn evict_partition_keeping(
+        &mut self,
+        key: &str,
+        watermark: i64,
+        due_floor: i64,
+    ) -> Result<usize, ArrowError> {
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return Ok(0);
+        };
+        if partition.earliest_expiry >= watermark {
+            return Ok(0);
+        }
+        partition.unpack(self.cold.as_ref())?;
+        let partition = &self.partitions[key];
+        let mut dropped = 0;
+        let mut kept = Vec::with_capacity(partition.batches.len());
+        let mut earliest = i64::MAX;
+        let mut new_from = partition.new_from;
+        for (index, batch) in partition.batches.iter().enumerate() {
+            let expiries: Vec<i64> = (0..batch.num_rows()).map(|row| self.expiry(batch, row)).collect();
+            let keep: BooleanArray = expiries
+                .iter()
+                .enumerate()
+                .map(|(row, &expiry)| {
+                    Some(expiry >= watermark || self.due(batch, row).is_some_and(|due| due >= due_floor))
+                })
+                .collect();
+            let remaining = filter_record_batch(batch, &keep)?;
+            dropped += batch.num_rows() - remaining.num_rows();
+            earliest = expiries
+                .iter()
+                .zip(keep.iter())
+                .filter(|(_, keep)| keep.unwrap_or(false))
+                .map(|(&expiry, _)| expiry)
+                .fold(earliest, i64::min);
+            if remaining.num_rows() > 0 {
+                kept.push(remaining);
+            } else if index < partition.new_from {
+                new_from -= 1;
+            }
+        }
+        if kept.is_empty() {
+            self.partitions.remove(key);
+        } else {
+            let partition = self.partitions.get_mut(key).expect("present");
+            partition.rows = kept.iter().map(RecordBatch::num_rows).sum();
+            partition.batches = kept;
+            partition.new_from = new_from;
+            partition.earliest_expiry = earliest;
+        }
+        self.rows -= dropped;
+        Ok(dropped)
+    }
+}
