@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
@@ -30,7 +30,7 @@ use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
-use crate::sweep_pace::SweepPace;
+use crate::sweep_pace::PaceClock;
 use crate::window::{KeptRows, timestamp_nanos};
 use cordon_schemas::event_schema;
 use cordon_schemas::fields::col;
@@ -140,10 +140,8 @@ pub struct Engine {
     last_forget: i64,
     late_events: u64,
     metrics: DetectionMetrics,
-    /// When, and at which arrival time, the last evaluation swept: the sweep's pace.
-    last_sweep: Option<(Instant, i64)>,
-    /// The sum of the paces' time: when a key is quiet (`sweep_pace.rs`).
-    quiet_clock: i64,
+    /// How far the clocks moved between evaluations: the sweep's pace.
+    pace: PaceClock,
 }
 
 /// The transport of the events the detections write themselves (signals, risk).
@@ -166,8 +164,7 @@ impl Engine {
             last_forget: i64::MIN,
             late_events: 0,
             metrics,
-            last_sweep: None,
-            quiet_clock: 0,
+            pace: PaceClock::default(),
         }
     }
 
@@ -273,28 +270,6 @@ impl Engine {
         );
     }
 
-    /// This evaluation's pace: the share of each rule's kept rows it sweeps (the time
-    /// since the last sweep over `SWEEP_ROUND`, at most all of them), and the quiet
-    /// clock moved on by that time.
-    fn sweep_pace(&mut self, arrival: i64) -> SweepPace {
-        let round = SWEEP_ROUND.as_secs_f64();
-        let seconds = match self.last_sweep {
-            None => round,
-            Some((at, previous)) => {
-                let wall = at.elapsed().as_secs_f64();
-                let event = (arrival.saturating_sub(previous)).max(0) as f64 / 1e9;
-                wall.max(event)
-            }
-        };
-        self.last_sweep = Some((Instant::now(), arrival));
-        // A jump of years in arrival time is as good as a day for packing.
-        self.quiet_clock = self.quiet_clock.saturating_add((seconds.min(86_400.0) * 1e9) as i64);
-        SweepPace {
-            share: (seconds / round).min(1.0),
-            clock: self.quiet_clock,
-        }
-    }
-
     pub fn remove(&mut self, id: &str) -> bool {
         self.rules.remove(id).is_some()
     }
@@ -358,7 +333,7 @@ impl Engine {
         processed.earliest_arrival = judged.arrivals.iter().copied().min();
         processed.late_events = judged.not_evaluated;
         let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        let sweep = self.sweep_pace(arrival_now);
+        let sweep = self.pace.next(arrival_now);
         let pace = Pace {
             newest_arrival: arrival_now,
             lateness: self.policy.lateness_nanos(),
@@ -595,9 +570,3 @@ struct Judged {
     arrivals: Vec<i64>,
     not_evaluated: usize,
 }
-
-/// The incremental sweep looks at every kept row once per this much time (wall or
-/// event time, whichever passes faster: a replay sweeps at the pace of its events).
-/// One full sweep every 10 s rewrote all kept rows in one evaluation and held alerts up
-/// for most of a second; the same work spread over the evaluations costs each a slice.
-const SWEEP_ROUND: Duration = Duration::from_secs(10);

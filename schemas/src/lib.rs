@@ -16,6 +16,8 @@ pub mod limits;
 pub mod opa;
 pub mod otlp;
 pub mod otlp_json;
+#[cfg(test)]
+mod otlp_samples;
 pub mod otlp_traces;
 pub mod otlp_wire;
 pub mod producers;

@@ -137,6 +137,34 @@ impl ConversionReport {
     }
 }
 
+/// One request's conversion, record by record: each record charged against the
+/// request's bounds (`limits::Expansion`), then appended or its rejection noted.
+#[derive(Default)]
+pub struct RequestConversion {
+    pub report: ConversionReport,
+    /// Records seen, kept or not.
+    pub records: usize,
+    expansion: Expansion,
+}
+
+impl RequestConversion {
+    /// The resource attributes to expand over the next record: none once the request
+    /// is past its bounds (the record is then rejected without being expanded).
+    pub fn resource<'r, T>(&self, attributes: &'r [T]) -> &'r [T] {
+        if self.expansion.exhausted() { &[] } else { attributes }
+    }
+
+    /// Appends `record` to `builder`, or notes why not.
+    pub fn append(&mut self, record: &EventRecord<'_>, builder: &mut EventBatchBuilder, received_unix_nano: i64) {
+        let outcome = self
+            .expansion
+            .charge(record)
+            .and_then(|()| builder.append(record, received_unix_nano));
+        self.report.record_mapped(self.records, outcome, record.mapped_by);
+        self.records += 1;
+    }
+}
+
 /// The value of an OTLP AnyValue, borrowing its strings.
 pub fn any_value(value: &AnyValue) -> Option<AttrValue<'_>> {
     match value.value.as_ref()? {
@@ -216,9 +244,7 @@ pub fn convert_request(
     received_unix_nano: i64,
     builder: &mut EventBatchBuilder,
 ) -> ConversionReport {
-    let mut report = ConversionReport::default();
-    let mut index = 0;
-    let mut expansion = Expansion::default();
+    let mut conversion = RequestConversion::default();
     for resource_logs in &request.resource_logs {
         let resource_attributes: &[KeyValue] = resource_logs
             .resource
@@ -227,22 +253,12 @@ pub fn convert_request(
             .unwrap_or_default();
         for scope_logs in &resource_logs.scope_logs {
             for log in &scope_logs.log_records {
-                // Past the request's bounds a record is rejected without being expanded.
-                let applied = if expansion.exhausted() {
-                    &[][..]
-                } else {
-                    resource_attributes
-                };
-                let record = log_record_to_event(applied, log);
-                let outcome = expansion
-                    .charge(&record)
-                    .and_then(|()| builder.append(&record, received_unix_nano));
-                report.record_mapped(index, outcome, record.mapped_by);
-                index += 1;
+                let record = log_record_to_event(conversion.resource(resource_attributes), log);
+                conversion.append(&record, builder, received_unix_nano);
             }
         }
     }
-    report
+    conversion.report
 }
 
 /// Number of LogRecords in a request.

@@ -25,8 +25,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::batch::EventBatchBuilder;
-use crate::limits::Expansion;
-use crate::otlp::{ConversionReport, MAX_BODY_NAME, any_value, convert_request, count_records};
+use crate::otlp::{ConversionReport, MAX_BODY_NAME, RequestConversion, any_value, convert_request, count_records};
 use crate::record::EventRecord;
 use crate::value::AttrValue;
 
@@ -325,9 +324,7 @@ pub fn convert_borrowed(
     builder: &mut EventBatchBuilder,
 ) -> Result<(ConversionReport, usize), serde_json::Error> {
     let request: Request<'_> = serde_json::from_slice(bytes)?;
-    let mut report = ConversionReport::default();
-    let mut index = 0;
-    let mut expansion = Expansion::default();
+    let mut conversion = RequestConversion::default();
     let mut record = EventRecord::new();
     for resource_logs in &request.resource_logs {
         let resource = resource_logs
@@ -336,17 +333,11 @@ pub fn convert_borrowed(
             .map(|resource| resource.attributes.as_slice())
             .unwrap_or_default();
         for log in resource_logs.scope_logs.iter().flat_map(|scope| &scope.log_records) {
-            // Past the request's bounds a record is rejected without being expanded.
-            let applied = if expansion.exhausted() { &[][..] } else { resource };
-            fill_record(&mut record, applied, log);
-            let outcome = expansion
-                .charge(&record)
-                .and_then(|()| builder.append(&record, received_unix_nano));
-            report.record_mapped(index, outcome, record.mapped_by);
-            index += 1;
+            fill_record(&mut record, conversion.resource(resource), log);
+            conversion.append(&record, builder, received_unix_nano);
         }
     }
-    Ok((report, index))
+    Ok((conversion.report, conversion.records))
 }
 
 /// Appends every valid record of an OTLP/JSON logs request to `builder`: read borrowing

@@ -20,8 +20,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
 use crate::batch::EventBatchBuilder;
 use crate::fields::attr;
-use crate::limits::Expansion;
-use crate::otlp::{ConversionReport, any_value};
+use crate::otlp::{ConversionReport, RequestConversion, any_value};
 use crate::record::EventRecord;
 use crate::value::AttrValue;
 
@@ -130,13 +129,9 @@ pub fn convert_traces(
     received_unix_nano: i64,
     builder: &mut EventBatchBuilder,
 ) -> ConversionReport {
-    let mut report = ConversionReport {
-        unit: Some("span(s)"),
-        ..ConversionReport::default()
-    };
-    let mut expansion = Expansion::default();
+    let mut conversion = RequestConversion::default();
+    conversion.report.unit = Some("span(s)");
     let parents = tool_parents(request);
-    let mut index = 0;
     for resource_spans in &request.resource_spans {
         let resource: &[KeyValue] = resource_spans
             .resource
@@ -144,7 +139,7 @@ pub fn convert_traces(
             .map(|resource| resource.attributes.as_slice())
             .unwrap_or_default();
         for span in resource_spans.scope_spans.iter().flat_map(|scope| &scope.spans) {
-            let applied = if expansion.exhausted() { &[][..] } else { resource };
+            let applied = conversion.resource(resource);
             let inherited: Vec<&KeyValue> = parents
                 .get(span.parent_span_id.as_slice())
                 .map(|tool| {
@@ -156,12 +151,8 @@ pub fn convert_traces(
                 .unwrap_or_default();
             let mut record = span_to_event(applied, &inherited, span);
             crate::producers::normalize(&mut record);
-            let outcome = expansion
-                .charge(&record)
-                .and_then(|()| builder.append(&record, received_unix_nano));
-            report.record_mapped(index, outcome, record.mapped_by);
-            index += 1;
+            conversion.append(&record, builder, received_unix_nano);
         }
     }
-    report
+    conversion.report
 }

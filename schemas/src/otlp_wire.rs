@@ -14,8 +14,7 @@ use opentelemetry_proto::tonic::common::v1::AnyValue;
 use prost::Message;
 
 use crate::batch::EventBatchBuilder;
-use crate::limits::Expansion;
-use crate::otlp::{ConversionReport, any_value};
+use crate::otlp::{ConversionReport, RequestConversion, any_value};
 use crate::record::EventRecord;
 use crate::value::AttrValue;
 
@@ -296,10 +295,8 @@ pub fn convert_encoded_request(
     received_unix_nano: i64,
     builder: &mut EventBatchBuilder,
 ) -> Result<(ConversionReport, usize), WireError> {
-    let mut report = ConversionReport::default();
-    let mut index = 0;
+    let mut conversion = RequestConversion::default();
     let mut record = EventRecord::new();
-    let mut expansion = Expansion::default();
     let mut request = Reader::new(bytes, 0);
     while let Some((field, wire_type)) = request.key()? {
         if field != 1 {
@@ -324,17 +321,12 @@ pub fn convert_encoded_request(
                 }
                 scope_logs.expect(wire_type, LEN)?;
                 // Past the request's bounds a record is read (to be reported) but not expanded.
-                let applied = if expansion.exhausted() { &[][..] } else { &resource[..] };
-                log_record(scope_logs.nested()?, applied, &mut record)?;
-                let outcome = expansion
-                    .charge(&record)
-                    .and_then(|()| builder.append(&record, received_unix_nano));
-                report.record_mapped(index, outcome, record.mapped_by);
-                index += 1;
+                log_record(scope_logs.nested()?, conversion.resource(&resource), &mut record)?;
+                conversion.append(&record, builder, received_unix_nano);
             }
         }
     }
-    Ok((report, index))
+    Ok((conversion.report, conversion.records))
 }
 
 #[cfg(test)]
@@ -342,56 +334,8 @@ mod tests {
     use super::*;
     use crate::flat::FlatEvent;
     use crate::otlp::{convert_request, events_to_request, key_value};
+    use crate::otlp_samples::sample;
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList, any_value::Value};
-
-    fn sample() -> ExportLogsServiceRequest {
-        let mut first = FlatEvent::new(1_000, "network.flow", "wks-1");
-        first
-            .set("service.name", "falco")
-            .set_int("destination.port", 443)
-            .set_int("network.io.bytes_sent", -5)
-            .set("user.name", "ålice ✓");
-        first.attributes.insert("ratio".into(), AttrValue::Double(0.25));
-        first.attributes.insert("flag".into(), AttrValue::Bool(true));
-        let second = FlatEvent::new(2_000, "unknown.kind", "wks-2");
-        let mut no_host = FlatEvent::new(3_000, "file.access", "x");
-        no_host.attributes.remove("host.id");
-        let mut request = events_to_request(&[first, second, no_host]);
-        let log = request
-            .resource_logs
-            .iter_mut()
-            .flat_map(|resource| resource.scope_logs.iter_mut())
-            .flat_map(|scope| scope.log_records.iter_mut())
-            .find(|log| log.event_name == "network.flow")
-            .unwrap();
-        log.body = Some(AnyValue {
-            value: Some(Value::StringValue("raw content".into())),
-        });
-        log.trace_id = vec![1; 16];
-        log.severity_text = "INFO".into();
-        log.attributes.push(opentelemetry_proto::tonic::common::v1::KeyValue {
-            key: "tags".into(),
-            value: Some(AnyValue {
-                value: Some(Value::ArrayValue(ArrayValue {
-                    values: vec![AnyValue {
-                        value: Some(Value::StringValue("a".into())),
-                    }],
-                })),
-            }),
-            ..Default::default()
-        });
-        log.attributes.push(opentelemetry_proto::tonic::common::v1::KeyValue {
-            key: "labels".into(),
-            value: Some(AnyValue {
-                value: Some(Value::KvlistValue(KeyValueList {
-                    values: vec![key_value("k", &AttrValue::Int(1))],
-                })),
-            }),
-            ..Default::default()
-        });
-        request
-    }
 
     fn both_ways(
         request: &ExportLogsServiceRequest,
