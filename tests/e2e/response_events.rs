@@ -1,16 +1,23 @@
-//! Responses flow back as events: the simulator's `activity-after-isolation` attack
-//! (an exfiltration chain, then the host keeps uploading) is sent in real time; the
-//! chain's alert isolates the host through a real webhook sink; the responder's
-//! outcomes are stored as `cordon.response` events; the host's uploads after the
-//! delivered isolation raise `activity-after-isolation`; a restart stores no outcome
-//! twice; and a producer cannot forge a `cordon.response`.
+//! Responses flow back as events: the simulator's `activity-after-isolation` attack (an
+//! exfiltration chain) is sent; the chain's alert isolates the host through a real
+//! webhook sink; the responder's outcomes are stored as `cordon.response` events; the
+//! host's uploads after the delivered isolation raise `activity-after-isolation`; a
+//! restart stores no outcome twice; and a producer cannot forge a `cordon.response`.
+//!
+//! The rule counts flows from its grace period after the delivery on, and the delivery
+//! is stamped with the wall clock. With the shipped 1-minute grace the simulator's
+//! uploads have to be sent in real time, two and a half minutes of this suite's wall
+//! time; here the grace is 5 s (a copy of the built-in rules) and the uploads are sent
+//! once it has passed. The grace itself is the rule's fixtures' to test.
 
 use std::time::Duration;
 
+use cordon::simulate::catalog::EXFIL_DESTINATIONS;
 use cordon::simulate::runner::{Pace, run};
 use cordon::simulate::senders::{SendReport, Sender};
 use cordon::simulate::{Scenario, SimConfig, Simulator};
 use cordon_schemas::FlatEvent;
+use cordon_schemas::fields::attr;
 use serde_json::Value;
 
 use crate::common::*;
@@ -45,9 +52,18 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
     let secret_file = secrets.path().join("secret");
     std::fs::write(&secret_file, SINK_SECRET).unwrap();
     let (_sink, sink) = start_sink(SINK_SECRET);
+    let detections = crate::detections::scratch_detections();
+    let rule = detections.path().join("rules/activity-after-isolation/rule.toml");
+    let shipped = std::fs::read_to_string(&rule).unwrap();
+    let short_grace = shipped.replace(r#"grace = { duration = "1m" }"#, r#"grace = { duration = "5s" }"#);
+    assert_ne!(shipped, short_grace, "the rule's grace parameter moved: fix this test");
+    std::fs::write(&rule, short_grace).unwrap();
+    let (rules, reference) = (detections.path().join("rules"), detections.path().join("reference"));
     let feed = |config: &mut cordon::Config| {
         targets_to(config, sink, &secret_file);
         config.responder.outcome_events = true;
+        config.detections.rules_dir = rules.clone();
+        config.detections.reference_dir = reference.clone();
     };
     let server = TestServer::start_with(feed).await;
 
@@ -71,14 +87,14 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
         "{report:?}"
     );
 
-    // Real time: the uploads come 75 s after the chain, past the rule's 1-minute grace
-    // after the isolation is delivered.
+    // The attack, all at once and in the past: its own uploads (110 s after the chain)
+    // are older than the isolation it leads to, so they do not count.
     let config = SimConfig {
         seed: 31,
         hosts: 3,
         rate: 6.0,
         duration: Duration::from_secs(20),
-        start_unix_nano: chrono::Utc::now().timestamp_nanos_opt().unwrap() - 30_000_000_000,
+        start_unix_nano: chrono::Utc::now().timestamp_nanos_opt().unwrap() - 150_000_000_000,
         scenarios: vec![Scenario::ActivityAfterIsolation],
         attack_at: Duration::from_secs(1),
         ..SimConfig::default()
@@ -86,7 +102,43 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
     let host = Simulator::new(config.clone()).injections()[0].host_id.clone();
     // Authenticated, so the chain's isolation goes out without a person.
     let mut sender = producer_sender(&server.grpc_url()).await;
-    let report = run(config, &mut sender, 100, Pace::Realtime, |_| {}).await.unwrap();
+    let report = run(config, &mut sender, 100, Pace::Fast, |_| {}).await.unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    eventually(Duration::from_secs(60), "the isolation delivered", async || {
+        response_events(&server, &host)
+            .await
+            .contains(&("isolate_host".to_string(), "delivered".to_string()))
+            .then_some(())
+    })
+    .await;
+    server.detections_idle().await;
+    assert!(
+        !server
+            .alerts()
+            .await
+            .iter()
+            .any(|alert| alert["rule_id"] == "activity-after-isolation"),
+        "uploads before the isolation raised the alert"
+    );
+
+    // Past the grace, the host still uploads to a drop site.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (drop_site, drop_ip, _) = EXFIL_DESTINATIONS[2];
+    let uploads: Vec<FlatEvent> = (0..2)
+        .map(|index| {
+            let mut flow = FlatEvent::new(
+                chrono::Utc::now().timestamp_nanos_opt().unwrap() + index,
+                "network.flow",
+                &host,
+            );
+            flow.set("event.id", format!("upload-after-isolation-{index}"))
+                .set(attr::DESTINATION_ADDRESS, drop_site)
+                .set(attr::DESTINATION_IP, drop_ip);
+            flow
+        })
+        .collect();
+    let mut report = SendReport::default();
+    sender.send(&uploads, &mut report).await.unwrap();
     assert_eq!(report.rejected, 0, "{report:?}");
     server.detections_idle().await;
 
@@ -116,7 +168,15 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
     );
     assert!(kinds[1..].iter().all(|kind| *kind == "network.flow"), "{kinds:?}");
 
-    let outcomes = response_events(&server, &host).await;
+    // The alert's own playbook (notify) answers too: every response settled before the
+    // restart below compares.
+    let outcomes = eventually(Duration::from_secs(30), "the alert's notify delivered", async || {
+        let outcomes = response_events(&server, &host).await;
+        outcomes
+            .contains(&("notify".to_string(), "delivered".to_string()))
+            .then_some(outcomes)
+    })
+    .await;
     for expected in [("isolate_host", "requested"), ("isolate_host", "delivered")] {
         assert!(
             outcomes
