@@ -46,6 +46,11 @@ async fn response_events(server: &TestServer, host: &str) -> Vec<(String, String
         .collect()
 }
 
+/// Whether `outcomes` holds `outcome` of `action`.
+fn answered(outcomes: &[(String, String)], action: &str, outcome: &str) -> bool {
+    outcomes.iter().any(|(a, o)| a == action && o == outcome)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an_alert() {
     let secrets = tempfile::tempdir().unwrap();
@@ -105,10 +110,7 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
     let report = run(config, &mut sender, 100, Pace::Fast, |_| {}).await.unwrap();
     assert_eq!(report.rejected, 0, "{report:?}");
     eventually(Duration::from_secs(60), "the isolation delivered", async || {
-        response_events(&server, &host)
-            .await
-            .contains(&("isolate_host".to_string(), "delivered".to_string()))
-            .then_some(())
+        answered(&response_events(&server, &host).await, "isolate_host", "delivered").then_some(())
     })
     .await;
     server.detections_idle().await;
@@ -172,17 +174,13 @@ async fn a_host_that_keeps_uploading_after_its_isolation_was_delivered_raises_an
     // restart below compares.
     let outcomes = eventually(Duration::from_secs(30), "the alert's notify delivered", async || {
         let outcomes = response_events(&server, &host).await;
-        outcomes
-            .contains(&("notify".to_string(), "delivered".to_string()))
-            .then_some(outcomes)
+        answered(&outcomes, "notify", "delivered").then_some(outcomes)
     })
     .await;
-    for expected in [("isolate_host", "requested"), ("isolate_host", "delivered")] {
+    for (action, outcome) in [("isolate_host", "requested"), ("isolate_host", "delivered")] {
         assert!(
-            outcomes
-                .iter()
-                .any(|(action, outcome)| (action.as_str(), outcome.as_str()) == expected),
-            "{expected:?} in {outcomes:?}"
+            answered(&outcomes, action, outcome),
+            "{action} {outcome} in {outcomes:?}"
         );
     }
 
