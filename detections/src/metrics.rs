@@ -51,6 +51,7 @@ pub struct DetectionMetrics {
     /// Batches waiting in the queue from storage to the engine, and its capacity.
     pub queued_batches: Gauge,
     pub queue_capacity_batches: Gauge,
+    pub queue_capacity_events: Gauge,
     /// Time storage waited because the queue was full (back-pressure on ingest).
     pub queue_full_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
@@ -85,6 +86,7 @@ impl DetectionMetrics {
             queued_events: Gauge::default(),
             queued_batches: Gauge::default(),
             queue_capacity_batches: Gauge::default(),
+            queue_capacity_events: Gauge::default(),
             queue_full_seconds: Counter::default(),
         }
     }
@@ -178,6 +180,11 @@ impl DetectionMetrics {
             "cordon_detection_queue_capacity_batches",
             "Batches the queue from storage to the detection engine holds before storage waits",
             self.queue_capacity_batches.clone(),
+        );
+        registry.register(
+            "cordon_detection_queue_capacity_events",
+            "Events the queue from storage to the detection engine holds before storage waits",
+            self.queue_capacity_events.clone(),
         );
         registry.register(
             "cordon_detection_queue_full_seconds",

@@ -2,6 +2,13 @@
 //! on the write-ahead log's thread, before it acknowledges; when the engine falls
 //! behind and the queue is full, storage waits, so acknowledgements slow down instead
 //! of memory growing, and the wait is counted (`cordon_detection_queue_full_seconds`).
+//!
+//! The queue is bounded in events (`detections.queue_events`) as well as in batches:
+//! a batch's size is its sender's choice, and what the queue holds is memory that
+//! every queued event keeps alive past its flush to Parquet.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
@@ -10,6 +17,12 @@ use crate::metrics::DetectionMetrics;
 
 /// Most events the engine takes into one evaluation by default (see `take_burst`).
 pub const BURST_MAX_EVENTS: usize = 65_536;
+
+/// Events queued for the engine before storage waits, by default: four of its bursts,
+/// one being evaluated and three gathering (1.3 s at 200,000 events/s). Two bursts
+/// measured p99 985 ms at 200,000 events/s against 663 ms with four and 786 ms with no
+/// event bound: storage waited out the engine's passing slow bursts (docs/performance.md).
+pub const QUEUE_EVENTS: usize = 4 * BURST_MAX_EVENTS;
 
 /// `first` and whatever else is queued behind it, until the burst holds `max_events`
 /// events: the engine evaluates what arrived while it was busy in one go (fewer, larger
@@ -30,47 +43,159 @@ pub fn take_burst<T>(
     burst
 }
 
+/// Events a queue may hold: its producer takes them before queuing, its consumer gives
+/// them back once evaluated. A batch larger than the whole budget still goes through
+/// when nothing else is held, so no batch waits for ever.
+pub struct EventBudget {
+    capacity: usize,
+    state: Mutex<BudgetState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    held: usize,
+    closed: bool,
+}
+
+impl EventBudget {
+    pub fn new(capacity: usize) -> Arc<EventBudget> {
+        Arc::new(EventBudget {
+            capacity: capacity.max(1),
+            state: Mutex::default(),
+            freed: Condvar::new(),
+        })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Takes `events`, waiting while they do not fit; `false` once the consumer is gone.
+    /// Blocks its thread (on a runtime worker, through `block_in_place`).
+    pub fn take(&self, events: usize) -> bool {
+        let wait = || {
+            let mut state = self.state.lock().expect("budget lock");
+            while !state.closed && state.held > 0 && state.held + events > self.capacity {
+                state = self.freed.wait(state).expect("budget lock");
+            }
+            if state.closed {
+                return false;
+            }
+            state.held += events;
+            true
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::block_in_place(wait),
+            Err(_) => wait(),
+        }
+    }
+
+    /// Whether `events` would be taken without waiting.
+    pub fn fits(&self, events: usize) -> bool {
+        let state = self.state.lock().expect("budget lock");
+        state.closed || state.held == 0 || state.held + events <= self.capacity
+    }
+
+    pub fn give_back(&self, events: usize) {
+        let mut state = self.state.lock().expect("budget lock");
+        state.held = state.held.saturating_sub(events);
+        self.freed.notify_all();
+    }
+
+    /// The consumer stopped: whoever waits, and whoever comes, is told so.
+    pub fn close(&self) {
+        self.state.lock().expect("budget lock").closed = true;
+        self.freed.notify_all();
+    }
+}
+
+/// The engine's end of the queue: gives the budget back as it evaluates, and closes it
+/// when dropped so storage never waits on an engine that stopped.
+pub struct QueueReceiver {
+    pub batches: mpsc::Receiver<RecordBatch>,
+    budget: Arc<EventBudget>,
+}
+
+impl QueueReceiver {
+    /// `events` were evaluated (their alerts stored): storage may queue as many again.
+    pub fn evaluated(&self, events: usize) {
+        self.budget.give_back(events);
+    }
+}
+
+impl Drop for QueueReceiver {
+    fn drop(&mut self) {
+        self.budget.close();
+    }
+}
+
 pub struct BatchQueue {
     sender: mpsc::Sender<RecordBatch>,
+    budget: Arc<EventBudget>,
     metrics: DetectionMetrics,
 }
 
 impl BatchQueue {
-    /// A queue of `capacity` batches (at least 1), and the engine's end of it.
-    pub fn new(capacity: usize, metrics: DetectionMetrics) -> (BatchQueue, mpsc::Receiver<RecordBatch>) {
-        let capacity = capacity.max(1);
-        let (sender, receiver) = mpsc::channel(capacity);
-        metrics.queue_capacity_batches.set(capacity as i64);
-        (BatchQueue { sender, metrics }, receiver)
+    /// A queue of `batches` batches and `events` events (each at least 1), and the
+    /// engine's end of it.
+    pub fn new(batches: usize, events: usize, metrics: DetectionMetrics) -> (BatchQueue, QueueReceiver) {
+        let batches = batches.max(1);
+        let (sender, receiver) = mpsc::channel(batches);
+        let budget = EventBudget::new(events);
+        metrics.queue_capacity_batches.set(batches as i64);
+        metrics.queue_capacity_events.set(budget.capacity() as i64);
+        let receiver = QueueReceiver {
+            batches: receiver,
+            budget: budget.clone(),
+        };
+        (
+            BatchQueue {
+                sender,
+                budget,
+                metrics,
+            },
+            receiver,
+        )
     }
 
     /// Queues `batch`, waiting while the queue is full. The engine counts a batch down
     /// (`queued_events`, `queued_batches`) once its alerts are stored.
     pub fn submit(&self, batch: &RecordBatch) {
-        let rows = batch.num_rows() as i64;
-        self.metrics.queued_events.inc_by(rows);
+        let rows = batch.num_rows();
+        self.metrics.queued_events.inc_by(rows as i64);
         self.metrics.queued_batches.inc();
+        let waited = std::time::Instant::now();
+        let full = !self.budget.fits(rows);
+        if !self.budget.take(rows) {
+            return self.gone(rows);
+        }
         let batch = match self.sender.try_send(batch.clone()) {
-            Ok(()) => return,
+            Ok(()) => return self.waited(full, waited.elapsed()),
             Err(mpsc::error::TrySendError::Closed(_)) => return self.gone(rows),
             Err(mpsc::error::TrySendError::Full(batch)) => batch,
         };
-        let waited = std::time::Instant::now();
         let sent = match tokio::runtime::Handle::try_current() {
             // On a runtime thread (a benchmark feeding directly): wait without stalling it.
             Ok(runtime) => tokio::task::block_in_place(|| runtime.block_on(self.sender.send(batch))),
             Err(_) => self.sender.blocking_send(batch),
         };
-        self.metrics.queue_full_seconds.inc_by(waited.elapsed().as_secs_f64());
+        self.waited(true, waited.elapsed());
         if sent.is_err() {
             self.gone(rows);
         }
     }
 
+    fn waited(&self, full: bool, waited: Duration) {
+        if full {
+            self.metrics.queue_full_seconds.inc_by(waited.as_secs_f64());
+        }
+    }
+
     /// The engine stopped (shutdown): nothing more is evaluated; the events are stored.
-    fn gone(&self, rows: i64) {
+    fn gone(&self, rows: usize) {
         self.metrics.queued_batches.dec();
-        self.metrics.queued_events.dec_by(rows);
+        self.metrics.queued_events.dec_by(rows as i64);
     }
 }
 
@@ -87,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_makes_storage_wait_and_says_so() {
-        let (queue, mut receiver) = BatchQueue::new(1, DetectionMetrics::default());
+        let (queue, mut receiver) = BatchQueue::new(1, QUEUE_EVENTS, DetectionMetrics::default());
         let queue = Arc::new(queue);
         queue.submit(&batch());
         let (done, finished) = std::sync::mpsc::channel();
@@ -113,7 +238,7 @@ mod tests {
             "the second batch waits while the queue is full"
         );
         assert_eq!(queue.metrics.queued_batches.get(), 2);
-        receiver.blocking_recv().unwrap();
+        receiver.batches.blocking_recv().unwrap();
         finished.recv_timeout(Duration::from_secs(10)).unwrap();
         storage.join().unwrap();
         assert!(queue.metrics.queue_full_seconds.get() > 0.1);
@@ -123,6 +248,56 @@ mod tests {
             queue.metrics.queued_batches.get(),
             2,
             "a stopped engine takes nothing more"
+        );
+    }
+
+    fn rows(count: usize) -> RecordBatch {
+        let column = arrow::array::Int32Array::from(vec![0; count]);
+        RecordBatch::try_from_iter([("n", Arc::new(column) as arrow::array::ArrayRef)]).unwrap()
+    }
+
+    /// Submits `batch` on a thread of its own; the receiver hears when it was queued.
+    fn submit_on_thread(queue: &Arc<BatchQueue>, batch: RecordBatch) -> std::sync::mpsc::Receiver<()> {
+        let (done, finished) = std::sync::mpsc::channel();
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            queue.submit(&batch);
+            done.send(()).unwrap();
+        });
+        finished
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_events_whatever_the_batches_size() {
+        let (queue, mut receiver) = BatchQueue::new(1024, 100, DetectionMetrics::default());
+        let queue = Arc::new(queue);
+        // One batch larger than the whole budget goes through when nothing is queued.
+        queue.submit(&rows(500));
+        let second = submit_on_thread(&queue, rows(60));
+        assert!(
+            second.recv_timeout(Duration::from_millis(200)).is_err(),
+            "60 more events wait while 500 are queued"
+        );
+        assert_eq!(receiver.batches.blocking_recv().unwrap().num_rows(), 500);
+        assert!(
+            second.recv_timeout(Duration::from_millis(200)).is_err(),
+            "taken off the queue is not yet evaluated: the events still count"
+        );
+        receiver.evaluated(500);
+        second.recv_timeout(Duration::from_secs(10)).unwrap();
+        // 60 queued: 40 more fit, 41 do not.
+        queue.submit(&rows(40));
+        let third = submit_on_thread(&queue, rows(1));
+        assert!(third.recv_timeout(Duration::from_millis(200)).is_err());
+        assert!(queue.metrics.queue_full_seconds.get() > 0.1);
+        assert_eq!(queue.metrics.queue_capacity_events.get(), 100);
+        // An engine that stops lets a waiting storage go on (its events stay stored).
+        drop(receiver);
+        third.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            queue.metrics.queued_events.get(),
+            600,
+            "the event submitted to a stopped engine is not counted as queued"
         );
     }
 

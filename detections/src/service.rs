@@ -52,6 +52,10 @@ pub struct DetectionConfig {
     /// Stored batches waiting for the engine before storage waits for it (and so
     /// acknowledgements slow): bounded so a slow rule cannot grow memory without end.
     pub queue_batches: usize,
+    /// Stored events waiting for the engine (or in its evaluation) before storage waits
+    /// for it: what the queue holds is memory kept past the Parquet flush, and a
+    /// batch's size is its sender's choice, so the queue is bounded in events too.
+    pub queue_events: usize,
     /// Most events one evaluation takes from the queue: under load the engine takes
     /// whatever is queued up to this many, so one burst's memory and time stay bounded.
     pub burst_max_events: usize,
@@ -85,6 +89,7 @@ impl Default for DetectionConfig {
             eval_memory_mib: 256,
             reload_interval: Duration::from_secs(2),
             queue_batches: 1024,
+            queue_events: crate::queue::QUEUE_EVENTS,
             burst_max_events: crate::queue::BURST_MAX_EVENTS,
             threads: None,
             risk_period: Duration::from_secs(7 * 24 * 3600),
@@ -275,7 +280,7 @@ impl DetectionService {
         }
         state.publish();
         tracing::info!(rules = state.engine.rule_ids().len(), "detections running");
-        let (queue, mut receiver) = BatchQueue::new(config.queue_batches, metrics.clone());
+        let (queue, mut receiver) = BatchQueue::new(config.queue_batches, config.queue_events, metrics.clone());
         let queued = metrics.queued_events.clone();
         let queued_batches = metrics.queued_batches.clone();
         // The engine runs on threads of its own: its evaluations are CPU-bound and would
@@ -294,10 +299,10 @@ impl DetectionService {
                 reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
-                        batch = receiver.recv() => {
+                        batch = receiver.batches.recv() => {
                             let Some(batch) = batch else { break };
                             // Take whatever else is queued (up to a bound): one evaluation per burst.
-                            let batches = take_burst(batch, &mut receiver, config.burst_max_events, RecordBatch::num_rows);
+                            let batches = take_burst(batch, &mut receiver.batches, config.burst_max_events, RecordBatch::num_rows);
                             queued_batches.dec_by(batches.len() as i64);
                             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
                             match concat_batches(&batches[0].schema(), &batches) {
@@ -309,6 +314,7 @@ impl DetectionService {
                             }
                             // Only now: "nothing queued" must mean every alert of those events is stored.
                             queued.dec_by(rows as i64);
+                            receiver.evaluated(rows);
                         }
                         _ = reload.tick() => state.reload_changed().await,
                         _ = shutdown.changed() => break,

@@ -74,6 +74,10 @@ pub struct DetectionBenchOptions {
     /// Skip the idle-keys phase (memory per silent host).
     #[arg(long)]
     pub skip_idle_keys: bool,
+    /// Events the engine's queue holds before storage waits (`detections.queue_events`;
+    /// default: its default): what the bound trades in latency against memory.
+    #[arg(long)]
+    pub queue_events: Option<usize>,
 }
 
 /// The background, as Arrow, and the state that makes each replay fresh.
@@ -372,6 +376,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     };
     let mut config = default_detections();
     config.window_override = Some(options.window);
+    config.queue_events = options.queue_events.unwrap_or(config.queue_events);
     let (service, task) = DetectionService::start(
         config.clone(),
         Arc::new(cordon_detections::alerts::AlertStore::open(
@@ -499,7 +504,7 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
     if !options.skip_latency {
         let latency = latency(&options).await?;
         println!(
-            "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait) (target p99 < 1 s)",
+            "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events) (target p99 < 1 s)",
             latency.achieved_rate,
             humantime::format_duration(options.window),
             humantime::format_duration(options.warmup),
@@ -509,7 +514,8 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
             latency.alerts_seen,
             latency.attacks_sent,
             latency.events_sent,
-            latency.refusals
+            latency.refusals,
+            options.queue_events.unwrap_or(default_detections().queue_events)
         );
     }
     if !options.skip_idle_keys {

@@ -47,6 +47,11 @@ pub struct IngestBenchOptions {
     /// HTTP/2 connections the requests are spread over (4 measured slower than 1 here).
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
+    /// Events the whole server's detection queue holds before storage waits
+    /// (`detections.queue_events`; default: its default): its trade of memory against
+    /// acknowledgement pace.
+    #[arg(long)]
+    pub queue_events: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +75,8 @@ pub struct IngestBenchReport {
     pub concurrency: usize,
     pub connections: usize,
     pub cores: usize,
+    /// The whole server's detection queue bound, in events.
+    pub queue_events: usize,
 }
 
 /// The median round of one target, and the spread.
@@ -160,12 +167,13 @@ impl std::fmt::Display for IngestBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores, {} requests in flight on {} connections",
+            "ingest benchmark: {} events in requests of 1,000 records ({:.1} MB of OTLP protobuf), {} cores, {} requests in flight on {} connections; whole server's detection queue {} events",
             self.events,
             self.payload_bytes as f64 / 1e6,
             self.cores,
             self.concurrency,
-            self.connections
+            self.connections,
+            self.queue_events
         )?;
         writeln!(
             f,
@@ -383,6 +391,7 @@ async fn ingest_round(
     config.otlp.http_listen = "127.0.0.1:0".parse()?;
     config.storage.data_dir = data_dir.path().to_path_buf();
     config.storage.max_buffered_events = (options.events * 2).max(config.storage.max_buffered_events);
+    config.detections.queue_events = options.queue_events.unwrap_or(config.detections.queue_events);
     if options.defer_parquet {
         config.storage.flush_max_events = options.events + 1;
         config.storage.flush_interval = Duration::from_secs(3600);
@@ -537,5 +546,8 @@ pub async fn run(options: IngestBenchOptions) -> anyhow::Result<IngestBenchRepor
         concurrency: options.concurrency.max(1),
         connections: options.connections.max(1),
         cores,
+        queue_events: options
+            .queue_events
+            .unwrap_or(cordon_detections::service::DetectionConfig::default().queue_events),
     })
 }

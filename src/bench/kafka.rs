@@ -130,6 +130,7 @@ pub async fn run(options: KafkaBenchOptions) -> anyhow::Result<()> {
             server_rounds: 1,
             http_json_rounds: 0,
             connections: 1,
+            queue_events: None,
         })
         .await?;
         println!(

@@ -16,7 +16,7 @@ use anyhow::Context;
 use arrow::array::RecordBatch;
 use cordon_detections::alerts::{AlertFilter, AlertStore, Folded};
 use cordon_detections::process::process_and_fold;
-use cordon_detections::queue::take_burst;
+use cordon_detections::queue::{EventBudget, take_burst};
 use cordon_detections::{DetectionMetrics, Engine};
 use cordon_schemas::EventBatchBuilder;
 use cordon_schemas::fields::col;
@@ -151,23 +151,26 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
             // Arrivals as OTLP exporters send them, queued as storage queues them for the
             // engine; the engine takes what queued while it was busy, as the server does.
             let (sender, mut receiver) = tokio::sync::mpsc::channel::<(RecordBatch, Instant)>(detections.queue_batches);
-            let arrivals = tokio::spawn(async move {
-                while let Some(batch) = stream.next().await {
-                    let batch = batch?;
-                    let mut offset = 0;
-                    while offset < batch.num_rows() {
-                        let length = ARRIVAL_EVENTS.min(batch.num_rows() - offset);
-                        if sender
-                            .send((batch.slice(offset, length), Instant::now()))
-                            .await
-                            .is_err()
-                        {
-                            return Ok(());
+            let budget = EventBudget::new(detections.queue_events);
+            let _close = CloseOnDrop(budget.clone());
+            let arrivals = tokio::spawn({
+                let budget = budget.clone();
+                async move {
+                    while let Some(batch) = stream.next().await {
+                        let batch = batch?;
+                        let mut offset = 0;
+                        while offset < batch.num_rows() {
+                            let length = ARRIVAL_EVENTS.min(batch.num_rows() - offset);
+                            let queued = Instant::now();
+                            if !budget.take(length) || sender.send((batch.slice(offset, length), queued)).await.is_err()
+                            {
+                                return Ok(());
+                            }
+                            offset += length;
                         }
-                        offset += length;
                     }
+                    anyhow::Ok(())
                 }
-                anyhow::Ok(())
             });
             while let Some(first) = receiver.recv().await {
                 let burst = take_burst(first, &mut receiver, burst_max, |(batch, _)| batch.num_rows());
@@ -176,6 +179,7 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
                 events += batch.num_rows() as u64;
                 evaluations += 1;
                 evaluate(&mut engine, &store, batch, &mut derived, &mut signals).await?;
+                budget.give_back(burst.iter().map(|(batch, _)| batch.num_rows()).sum());
                 let now = Instant::now();
                 waits.extend(burst.iter().map(|(_, queued)| (now - *queued).as_secs_f64() * 1e3));
             }
@@ -202,10 +206,11 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
         method: match options.mode {
             Mode::Scan => "Parquet read in arrival order, no rules".into(),
             Mode::Streaming => format!(
-                "arrivals of {ARRIVAL_EVENTS} events as fast as read, queued ({} batches) and evaluated \
-                 in bursts of what queued (at most {burst_max}): {evaluations} evaluations, \
+                "arrivals of {ARRIVAL_EVENTS} events as fast as read, queued ({} batches, {} events) and \
+                 evaluated in bursts of what queued (at most {burst_max}): {evaluations} evaluations, \
                  queued-to-evaluated p50 {:.0} ms, p99 {:.0} ms",
                 detections.queue_batches,
+                detections.queue_events,
                 percentile(&mut waits, 0.50),
                 percentile(&mut waits, 0.99),
             ),
@@ -215,6 +220,16 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
         },
         partial: false,
     })
+}
+
+/// Closes the streaming run's event budget however the run ends, so the arrivals'
+/// task never waits on an evaluator that returned.
+struct CloseOnDrop(std::sync::Arc<EventBudget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// One evaluation: `batch` plus the signal and risk events the previous one derived.
