@@ -26,14 +26,44 @@ async fn import(paths: &[PathBuf], into: &Path) -> ImportReport {
     .expect("the import runs")
 }
 
-#[tokio::test]
+/// The SigmaHQ and correlation import the first two tests read, made once: it is most
+/// of their time, and they only read what it wrote.
+struct SharedImport {
+    out: PathBuf,
+    report: ImportReport,
+}
+
+static SHARED: tokio::sync::OnceCell<SharedImport> = tokio::sync::OnceCell::const_new();
+/// The tests reading the shared import; the last one to finish removes its folder.
+const SHARED_READERS: usize = 2;
+static SHARED_DONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held by a test while it reads the shared import (dropped on failure too).
+struct Reading;
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        let done = SHARED_DONE.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if let (SHARED_READERS, Some(shared)) = (done, SHARED.get()) {
+            let _ = std::fs::remove_dir_all(&shared.out);
+        }
+    }
+}
+
+async fn sigmahq_import() -> (Reading, &'static SharedImport) {
+    let shared = SHARED
+        .get_or_init(|| async {
+            let out = tempfile::tempdir().unwrap().keep();
+            let report = import(&[sigma_dir().join("sigmahq"), sigma_dir().join("correlations")], &out).await;
+            SharedImport { out, report }
+        })
+        .await;
+    (Reading, shared)
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigmahq_rules_convert_and_pass_the_fixtures_built_from_their_values() {
-    let out = tempfile::tempdir().unwrap();
-    let report = import(
-        &[sigma_dir().join("sigmahq"), sigma_dir().join("correlations")],
-        out.path(),
-    )
-    .await;
+    let (_reading, SharedImport { out, report }) = sigmahq_import().await;
 
     let rules: Vec<_> = report
         .imported
@@ -95,7 +125,7 @@ async fn sigmahq_rules_convert_and_pass_the_fixtures_built_from_their_values() {
     assert_eq!(report.folded.len(), 1, "{:?}", report.folded);
 
     // The folders pass their fixtures again, as `cordon rules test` runs them.
-    let results = fixtures::run_all(out.path(), &BTreeMap::new(), &EngineConfig::default(), None, false)
+    let results = fixtures::run_all(out, &BTreeMap::new(), &EngineConfig::default(), None, false)
         .await
         .unwrap();
     assert_eq!(results.len(), 2 * report.imported.len());
@@ -103,7 +133,7 @@ async fn sigmahq_rules_convert_and_pass_the_fixtures_built_from_their_values() {
     assert!(failures.is_empty(), "{failures:#?}");
 
     // The readable SQL: selections by name, the condition as Sigma wrote it.
-    let input = std::fs::read_to_string(out.path().join("suspicious-curl-file-upload-linux/input.sql")).unwrap();
+    let input = std::fs::read_to_string(out.join("suspicious-curl-file-upload-linux/input.sql")).unwrap();
     assert!(
         input.contains("WHERE (selection_cli AND selection_img AND NOT filter_optional_localhost)"),
         "{input}"
@@ -112,7 +142,7 @@ async fn sigmahq_rules_convert_and_pass_the_fixtures_built_from_their_values() {
         input.contains("regexp_like(process_command_line, '\\s-[FTd]\\s')"),
         "{input}"
     );
-    let settings = std::fs::read_to_string(out.path().join("suspicious-curl-file-upload-linux/rule.toml")).unwrap();
+    let settings = std::fs::read_to_string(out.join("suspicious-curl-file-upload-linux/rule.toml")).unwrap();
     for expected in [
         "id = \"00b90cc1-17ec-402c-96ad-3a8117d7a582\"",
         "level = \"medium\"",
@@ -128,10 +158,9 @@ async fn sigmahq_rules_convert_and_pass_the_fixtures_built_from_their_values() {
 /// fire event's strings in upper and lower case (Sigma matches without case unless
 /// `cased`, `re` or base64 say otherwise). A shared misreading of Sigma by the fixture
 /// generator and the SQL cannot pass unseen.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn converted_rules_agree_with_an_independent_sigma_engine() {
-    let out = tempfile::tempdir().unwrap();
-    let report = import(&[sigma_dir().join("sigmahq")], out.path()).await;
+    let (_reading, SharedImport { out, report }) = sigmahq_import().await;
     let mapping = SigmaMapping::builtin();
     let recase = |event: &BTreeMap<String, serde_json::Value>, upper: bool| -> BTreeMap<String, serde_json::Value> {
         event
@@ -147,7 +176,7 @@ async fn converted_rules_agree_with_an_independent_sigma_engine() {
             .collect()
     };
     let (mut checked, mut firing) = (0, 0);
-    for imported in &report.imported {
+    for imported in report.imported.iter().filter(|imported| !imported.correlation) {
         let (Some(fire), Some(quiet)) = (&imported.fire_event, &imported.quiet_event) else {
             continue;
         };
@@ -174,7 +203,7 @@ async fn converted_rules_agree_with_an_independent_sigma_engine() {
             };
             let batches = fixtures::to_batches(Path::new("variant"), &[line]).unwrap();
             let produced = fixtures::produce(
-                &out.path().join(&imported.id),
+                &out.join(&imported.id),
                 batches,
                 &BTreeMap::new(),
                 &EngineConfig::default(),
@@ -267,4 +296,60 @@ async fn what_cannot_be_converted_is_reported_per_rule_with_the_reason() {
             .unwrap_or_else(|| panic!("{file} not reported: {report:#?}"));
         assert!(skipped.reason.contains(reason), "{file}: {}", skipped.reason);
     }
+}
+
+/// Rules checked side by side still get their folders in the order of their files: two
+/// rules with one title get `<slug>` and `<slug>-2`, a re-import replaces each in its own
+/// folder, and nothing of the check is left in the rules folder.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_sharing_a_title_keep_their_folders_across_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |id: &str, image: &str| {
+        format!(
+            "title: Curl Upload\nid: {id}\nlogsource:\n    product: linux\n    category: process_creation\n\
+             detection:\n    selection:\n        Image|endswith: {image}\n    condition: selection\nlevel: low\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("a.yml"),
+        rule("11111111-1111-4111-8111-111111111111", "/curl"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yml"),
+        rule("22222222-2222-4222-8222-222222222222", "/wget"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ids = |report: &ImportReport| -> Vec<(String, String)> {
+        report
+            .imported
+            .iter()
+            .map(|imported| (imported.source.clone(), imported.id.clone()))
+            .collect()
+    };
+    let expected = vec![
+        ("a.yml".to_string(), "curl-upload".to_string()),
+        ("b.yml".to_string(), "curl-upload-2".to_string()),
+    ];
+    let first = import(&[dir.path().to_path_buf()], out.path()).await;
+    assert_eq!(ids(&first), expected, "{first:#?}");
+    let again = import(&[dir.path().to_path_buf()], out.path()).await;
+    assert_eq!(
+        ids(&again),
+        expected,
+        "a re-import replaces each rule in its folder: {again:#?}"
+    );
+    let input = std::fs::read_to_string(out.path().join("curl-upload-2/input.sql")).unwrap();
+    assert!(input.contains("/wget"), "{input}");
+    let folders: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(folders.len(), 2, "only the rules' folders: {folders:?}");
+    let results = fixtures::run_all(out.path(), &BTreeMap::new(), &EngineConfig::default(), None, false)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(results.iter().all(|result| result.failure.is_none()), "{results:#?}");
 }

@@ -2,11 +2,12 @@
 //! folders. Sigma is parsed by the `rsigma-parser` crate; the field mapping
 //! (`mapping.rs`, a file like a pySigma pipeline) says which events and columns Sigma's
 //! log sources and fields are. Each converted rule gets fixtures built from its own
-//! detection values, run once at import (their expected files blessed): a rule whose
-//! generated events do not fire it is not written. What cannot be converted is
+//! detection values, run once at import (their expected files blessed; every rule's
+//! at once, `check.rs`): a rule whose generated events do not fire it is not written. What cannot be converted is
 //! reported per rule with the reason; nothing is dropped silently.
 
 mod boolean;
+mod check;
 mod correlation;
 mod detection;
 mod example;
@@ -175,24 +176,28 @@ pub async fn import(
         }
     }
     std::fs::create_dir_all(into).map_err(|error| RuleError::io(into, error))?;
-    for (mut files, detection) in pending {
+    let candidates: Vec<RuleFiles> = pending.iter().map(|(files, _)| files.clone()).collect();
+    let (_scratch, checks) = check::check_all(&candidates, into, reference, config).await?;
+    for ((mut files, detection), checked) in pending.into_iter().zip(checks) {
+        let checked_dir = match checked {
+            Ok(dir) => dir,
+            Err(failure) => {
+                report.skipped.push(Skipped {
+                    title: files.meta.title.clone(),
+                    source: files.meta.source.clone(),
+                    reason: format!(
+                        "the converted rule failed its generated fixture, so it was not written ({failure})"
+                    ),
+                });
+                continue;
+            }
+        };
         files.id = free_id(into, &files, &written);
-        let dir = folder::write(&files, into).map_err(|error| RuleError::io(into, error))?;
-        let results = crate::fixtures::run_all(into, reference, config, Some(&files.id), true).await?;
-        if let Some(failure) = results.iter().find_map(|result| {
-            result
-                .failure
-                .as_ref()
-                .map(|failure| format!("{}: {failure}", result.case))
-        }) {
+        let dir = into.join(&files.id);
+        if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|error| RuleError::io(&dir, error))?;
-            report.skipped.push(Skipped {
-                title: files.meta.title.clone(),
-                source: files.meta.source.clone(),
-                reason: format!("the converted rule failed its generated fixture, so it was not written ({failure})"),
-            });
-            continue;
         }
+        std::fs::rename(&checked_dir, &dir).map_err(|error| RuleError::io(&dir, error))?;
         written.insert(files.id.clone());
         report.imported.push(Imported {
             id: files.id.clone(),

@@ -1,0 +1,94 @@
+//! The import's fixture check, run for every converted rule at once: each rule is
+//! written to a scratch folder of its own under the destination and its generated
+//! fixtures run there (blessing the expected files), as many side by side as there are
+//! cores. Only then are ids assigned, in the rules' order, and the rules that passed
+//! moved into place: a rule's files do not name its folder, so the move changes nothing
+//! the check saw.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::folder::{self, RuleFiles};
+use crate::engine::EngineConfig;
+use crate::error::RuleError;
+use crate::reference::ReferenceTable;
+
+/// Where the checks run: hidden, and two levels down, so no rule loader lists it.
+const SCRATCH: &str = ".sigma-import-check";
+
+/// A rule's fixture check: its checked folder, or why it failed.
+pub type Checked = Result<PathBuf, String>;
+
+/// The scratch folder the checks ran in; removed when dropped (whatever the import did).
+pub struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Checks every rule in `rules`, in their order, under `into`.
+pub async fn check_all(
+    rules: &[RuleFiles],
+    into: &Path,
+    reference: &BTreeMap<String, ReferenceTable>,
+    config: &EngineConfig,
+) -> Result<(Scratch, Vec<Checked>), RuleError> {
+    let scratch = Scratch(into.join(SCRATCH));
+    // What a stopped import left behind.
+    if scratch.0.exists() {
+        std::fs::remove_dir_all(&scratch.0).map_err(|error| RuleError::io(&scratch.0, error))?;
+    }
+    let shared = Arc::new((reference.clone(), config.clone()));
+    let parallel = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let mut running = JoinSet::new();
+    let mut results: Vec<Option<Checked>> = vec![None; rules.len()];
+    for (index, files) in rules.iter().enumerate() {
+        if running.len() >= parallel {
+            let (index, checked) = running
+                .join_next()
+                .await
+                .expect("a check is running")
+                .expect("checks do not panic");
+            results[index] = Some(checked?);
+        }
+        let (files, root, shared) = (files.clone(), scratch.0.join(index.to_string()), shared.clone());
+        running.spawn(async move { (index, check_one(&files, &root, &shared.0, &shared.1).await) });
+    }
+    while let Some(joined) = running.join_next().await {
+        let (index, checked) = joined.expect("checks do not panic");
+        results[index] = Some(checked?);
+    }
+    let results = results
+        .into_iter()
+        .map(|checked| checked.expect("every rule checked"))
+        .collect();
+    Ok((scratch, results))
+}
+
+/// Writes `files` under `root` and runs its generated fixtures, blessing the expected
+/// files. The outer error is the import's (a folder that cannot be written); the inner
+/// one the rule's.
+async fn check_one(
+    files: &RuleFiles,
+    root: &Path,
+    reference: &BTreeMap<String, ReferenceTable>,
+    config: &EngineConfig,
+) -> Result<Checked, RuleError> {
+    let dir = folder::write(files, root).map_err(|error| RuleError::io(root, error))?;
+    let results = crate::fixtures::run_all(root, reference, config, Some(&files.id), true).await?;
+    let failure = results.iter().find_map(|result| {
+        result
+            .failure
+            .as_ref()
+            .map(|failure| format!("{}: {failure}", result.case))
+    });
+    Ok(match failure {
+        Some(failure) => Err(failure),
+        None => Ok(dir),
+    })
+}
