@@ -131,7 +131,11 @@ impl Server {
             let detections = detections.clone();
             store.add_listener(Arc::new(move |batch| detections.submit(batch)));
         }
-        let signal_task = tokio::spawn(crate::signal_events::run(signal_events, ingestor.clone()));
+        let signal_task = tokio::spawn(crate::signal_events::run(
+            signal_events,
+            ingestor.clone(),
+            detections.metrics.queued_events.clone(),
+        ));
         let response_events = config.responder.outcome_events.then(|| {
             tokio::spawn(crate::response_events::run(
                 responder.clone(),

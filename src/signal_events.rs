@@ -8,14 +8,17 @@ use std::sync::Arc;
 
 use cordon_ingest::Ingestor;
 use cordon_ingest::ingestor::Transport;
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Signals stored in one request at most.
 const PER_ROUND: usize = 500;
 
-/// Stores signals as the detections send them, until the detections stop.
-pub async fn run(mut signals: UnboundedReceiver<Value>, ingestor: Arc<Ingestor>) {
+/// Stores signals as the detections send them, until the detections stop. `queued` is
+/// the detections' queued-events gauge, which counted each signal when it was sent:
+/// counted down once it is stored (and so queued for the rules in turn) or refused.
+pub async fn run(mut signals: UnboundedReceiver<Value>, ingestor: Arc<Ingestor>, queued: Gauge) {
     while let Some(first) = signals.recv().await {
         let mut events = vec![first];
         while events.len() < PER_ROUND {
@@ -33,5 +36,6 @@ pub async fn run(mut signals: UnboundedReceiver<Value>, ingestor: Arc<Ingestor>)
                 tracing::warn!(%error, signals = events.len(), "cannot store signals; they are found again when recent events are replayed");
             }
         }
+        queued.dec_by(events.len() as i64);
     }
 }

@@ -46,7 +46,8 @@ pub struct DetectionMetrics {
     pub rule_load_errors: Counter,
     /// From an event's arrival to the alert it raised or folded into.
     pub event_to_alert_seconds: Histogram,
-    /// Events handed to the engine and not yet fully evaluated (alerts stored).
+    /// Events handed to the engine and not yet fully evaluated (alerts stored), and the
+    /// signal and risk events the rules derived, until they are stored and queued in turn.
     pub queued_events: Gauge,
     /// Batches waiting in the queue from storage to the engine, and its capacity.
     pub queued_batches: Gauge,
@@ -168,7 +169,7 @@ impl DetectionMetrics {
         );
         registry.register(
             "cordon_detection_queued_events",
-            "Events handed to the detection engine and not yet evaluated",
+            "Events handed to the detection engine and not yet evaluated (with the signal and risk events it derived, until stored)",
             self.queued_events.clone(),
         );
         registry.register(

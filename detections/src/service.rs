@@ -191,7 +191,8 @@ pub type AlertListener = Arc<dyn Fn(&Alert, &RuleDefinition, bool) + Send + Sync
 
 /// Where the events the detections write go, as flat JSON: the signals of `alert =
 /// false` rules (`cordon.signal`) and the risk each new alert adds (`cordon.risk`). The
-/// server stores them through its ingestor, so rules and hunts see them.
+/// server stores them through its ingestor, so rules and hunts see them. Each is counted
+/// in `queued_events` when sent; the reader counts it down once it is stored.
 pub type EventSink = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
 
 pub struct DetectionService {
@@ -399,7 +400,7 @@ impl Running {
                 .inc();
             if let Some(sink) = &self.signals {
                 // Closed only at shutdown; a signal then is found again on replay.
-                let _ = sink.send(crate::signals::event_of(found, definition));
+                self.derived(sink, crate::signals::event_of(found, definition));
             }
         }
         tracing::debug!(
@@ -408,6 +409,16 @@ impl Running {
             took_ms = started.elapsed().as_millis() as u64,
             "detections processed a burst"
         );
+    }
+
+    /// Sends a derived event (a signal, a risk event) to be stored, counted as queued
+    /// until the sink's reader has stored it (and so queued it in turn): "nothing
+    /// queued" then also means no rule is still to see what the rules derived.
+    fn derived(&self, sink: &EventSink, event: serde_json::Value) {
+        self.metrics.queued_events.inc();
+        if sink.send(event).is_err() {
+            self.metrics.queued_events.dec();
+        }
     }
 
     fn raised(&self, alert: &Alert, definition: &RuleDefinition, created: bool, arrival: Option<i64>) {
@@ -431,7 +442,7 @@ impl Running {
         }
         if created && let Some(sink) = &self.signals {
             for event in crate::risk::events_of(alert) {
-                let _ = sink.send(event);
+                self.derived(sink, event);
             }
         }
         for listener in &self.listeners {
