@@ -71,19 +71,21 @@ impl EventBudget {
         self.capacity
     }
 
-    /// Takes `events`, waiting while they do not fit; `false` once the consumer is gone.
-    /// Blocks its thread (on a runtime worker, through `block_in_place`).
-    pub fn take(&self, events: usize) -> bool {
+    /// Takes `events`, waiting while they do not fit. Blocks its thread (on a runtime
+    /// worker, through `block_in_place`).
+    pub fn take(&self, events: usize) -> Taken {
         let wait = || {
             let mut state = self.state.lock().expect("budget lock");
+            let mut taken = Taken::Now;
             while !state.closed && state.held > 0 && state.held + events > self.capacity {
+                taken = Taken::AfterWaiting;
                 state = self.freed.wait(state).expect("budget lock");
             }
             if state.closed {
-                return false;
+                return Taken::Closed;
             }
             state.held += events;
-            true
+            taken
         };
         match tokio::runtime::Handle::try_current() {
             Ok(_) => tokio::task::block_in_place(wait),
@@ -91,13 +93,7 @@ impl EventBudget {
         }
     }
 
-    /// Whether `events` would be taken without waiting.
-    pub fn fits(&self, events: usize) -> bool {
-        let state = self.state.lock().expect("budget lock");
-        state.closed || state.held == 0 || state.held + events <= self.capacity
-    }
-
-    pub fn give_back(&self, events: usize) {
+    fn give_back(&self, events: usize) {
         let mut state = self.state.lock().expect("budget lock");
         state.held = state.held.saturating_sub(events);
         self.freed.notify_all();
@@ -108,25 +104,49 @@ impl EventBudget {
         self.state.lock().expect("budget lock").closed = true;
         self.freed.notify_all();
     }
+
+    /// The consumer's end: gives events back, and closes the budget when dropped so the
+    /// producer never waits on a consumer that stopped, however it stopped.
+    pub fn consumer(self: &Arc<Self>) -> BudgetConsumer {
+        BudgetConsumer(self.clone())
+    }
+}
+
+/// What `EventBudget::take` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Now,
+    AfterWaiting,
+    /// The consumer is gone: nothing was taken.
+    Closed,
+}
+
+/// See `EventBudget::consumer`.
+pub struct BudgetConsumer(Arc<EventBudget>);
+
+impl BudgetConsumer {
+    pub fn give_back(&self, events: usize) {
+        self.0.give_back(events);
+    }
+}
+
+impl Drop for BudgetConsumer {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// The engine's end of the queue: gives the budget back as it evaluates, and closes it
 /// when dropped so storage never waits on an engine that stopped.
 pub struct QueueReceiver {
     pub batches: mpsc::Receiver<RecordBatch>,
-    budget: Arc<EventBudget>,
+    budget: BudgetConsumer,
 }
 
 impl QueueReceiver {
     /// `events` were evaluated (their alerts stored): storage may queue as many again.
     pub fn evaluated(&self, events: usize) {
         self.budget.give_back(events);
-    }
-}
-
-impl Drop for QueueReceiver {
-    fn drop(&mut self) {
-        self.budget.close();
     }
 }
 
@@ -147,7 +167,7 @@ impl BatchQueue {
         metrics.queue_capacity_events.set(budget.capacity() as i64);
         let receiver = QueueReceiver {
             batches: receiver,
-            budget: budget.clone(),
+            budget: budget.consumer(),
         };
         (
             BatchQueue {
@@ -166,10 +186,10 @@ impl BatchQueue {
         self.metrics.queued_events.inc_by(rows as i64);
         self.metrics.queued_batches.inc();
         let waited = std::time::Instant::now();
-        let full = !self.budget.fits(rows);
-        if !self.budget.take(rows) {
-            return self.gone(rows);
-        }
+        let full = match self.budget.take(rows) {
+            Taken::Closed => return self.gone(rows),
+            taken => taken == Taken::AfterWaiting,
+        };
         let batch = match self.sender.try_send(batch.clone()) {
             Ok(()) => return self.waited(full, waited.elapsed()),
             Err(mpsc::error::TrySendError::Closed(_)) => return self.gone(rows),

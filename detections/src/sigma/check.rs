@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::folder::{self, RuleFiles};
@@ -31,41 +32,41 @@ impl Drop for Scratch {
     }
 }
 
-/// Checks every rule in `rules`, in their order, under `into`.
+/// Checks every rule in `rules` under `into`, at most one per core at a time; each rule
+/// comes back, in its order, with its check.
 pub async fn check_all(
-    rules: &[RuleFiles],
+    rules: Vec<RuleFiles>,
     into: &Path,
     reference: &BTreeMap<String, ReferenceTable>,
     config: &EngineConfig,
-) -> Result<(Scratch, Vec<Checked>), RuleError> {
+) -> Result<(Scratch, Vec<(RuleFiles, Checked)>), RuleError> {
     let scratch = Scratch(into.join(SCRATCH));
     // What a stopped import left behind.
     if scratch.0.exists() {
         std::fs::remove_dir_all(&scratch.0).map_err(|error| RuleError::io(&scratch.0, error))?;
     }
     let shared = Arc::new((reference.clone(), config.clone()));
-    let parallel = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let permits = Arc::new(Semaphore::new(cores));
     let mut running = JoinSet::new();
-    let mut results: Vec<Option<Checked>> = vec![None; rules.len()];
-    for (index, files) in rules.iter().enumerate() {
-        if running.len() >= parallel {
-            let (index, checked) = running
-                .join_next()
-                .await
-                .expect("a check is running")
-                .expect("checks do not panic");
-            results[index] = Some(checked?);
-        }
-        let (files, root, shared) = (files.clone(), scratch.0.join(index.to_string()), shared.clone());
-        running.spawn(async move { (index, check_one(&files, &root, &shared.0, &shared.1).await) });
+    for (index, files) in rules.into_iter().enumerate() {
+        let (root, shared, permits) = (scratch.0.join(index.to_string()), shared.clone(), permits.clone());
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+            let checked = check_one(&files, &root, &shared.0, &shared.1).await;
+            (index, files, checked)
+        });
     }
+    // An error returns early, dropping (so aborting) the checks still running.
+    let mut results = Vec::with_capacity(running.len());
     while let Some(joined) = running.join_next().await {
-        let (index, checked) = joined.expect("checks do not panic");
-        results[index] = Some(checked?);
+        let (index, files, checked) = joined.expect("checks do not panic");
+        results.push((index, files, checked?));
     }
+    results.sort_by_key(|(index, _, _)| *index);
     let results = results
         .into_iter()
-        .map(|checked| checked.expect("every rule checked"))
+        .map(|(_, files, checked)| (files, checked))
         .collect();
     Ok((scratch, results))
 }

@@ -144,7 +144,8 @@ pub async fn import(
         }
     }
     let mut written = BTreeSet::new();
-    let mut pending: Vec<(RuleFiles, Option<single::ConvertedDetection>)> = Vec::new();
+    // Each converted rule's files, and for a single-event rule its logsource and events.
+    let mut pending: Vec<(RuleFiles, Option<DetectionExample>)> = Vec::new();
     for (name, rule, source) in &rules {
         let folded = folded_into
             .get(name)
@@ -156,7 +157,12 @@ pub async fn import(
             continue;
         }
         match single::convert(rule, source, mapping) {
-            Ok(converted) => pending.push((converted.files.clone(), Some(converted))),
+            Ok(single::ConvertedDetection {
+                files,
+                logsource,
+                fire_event,
+                quiet_event,
+            }) => pending.push((files, Some((logsource, fire_event, quiet_event)))),
             Err(reason) => report.skipped.push(Skipped {
                 title: rule.title.clone(),
                 source: source.clone(),
@@ -176,9 +182,9 @@ pub async fn import(
         }
     }
     std::fs::create_dir_all(into).map_err(|error| RuleError::io(into, error))?;
-    let candidates: Vec<RuleFiles> = pending.iter().map(|(files, _)| files.clone()).collect();
-    let (_scratch, checks) = check::check_all(&candidates, into, reference, config).await?;
-    for ((mut files, detection), checked) in pending.into_iter().zip(checks) {
+    let (candidates, examples): (Vec<RuleFiles>, Vec<_>) = pending.into_iter().unzip();
+    let (_scratch, checks) = check::check_all(candidates, into, reference, config).await?;
+    for ((mut files, checked), example) in checks.into_iter().zip(examples) {
         let checked_dir = match checked {
             Ok(dir) => dir,
             Err(failure) => {
@@ -199,22 +205,32 @@ pub async fn import(
         }
         std::fs::rename(&checked_dir, &dir).map_err(|error| RuleError::io(&dir, error))?;
         written.insert(files.id.clone());
+        let correlation = example.is_none();
+        let (logsource, fire_event, quiet_event) = match example {
+            Some((logsource, fire, quiet)) => (logsource, Some(fire), Some(quiet)),
+            None => (String::new(), None, None),
+        };
         report.imported.push(Imported {
             id: files.id.clone(),
             title: files.meta.title.clone(),
             source: files.meta.source.clone(),
-            correlation: detection.is_none(),
-            logsource: detection
-                .as_ref()
-                .map(|converted| converted.logsource.clone())
-                .unwrap_or_default(),
+            correlation,
+            logsource,
             notes: files.notes.clone(),
-            fire_event: detection.as_ref().map(|converted| converted.fire_event.clone()),
-            quiet_event: detection.map(|converted| converted.quiet_event),
+            fire_event,
+            quiet_event,
         });
     }
     Ok(report)
 }
+
+/// A single-event rule's logsource, and the Sigma-side events its fixtures were made of
+/// (one that fires, one that does not).
+type DetectionExample = (
+    String,
+    BTreeMap<String, serde_json::Value>,
+    BTreeMap<String, serde_json::Value>,
+);
 
 /// A Sigma-side event (Sigma's field names) as the flat contract event a producer of
 /// `logsource` would send, as the generated fixtures are made.

@@ -16,7 +16,7 @@ use anyhow::Context;
 use arrow::array::RecordBatch;
 use cordon_detections::alerts::{AlertFilter, AlertStore, Folded};
 use cordon_detections::process::process_and_fold;
-use cordon_detections::queue::{EventBudget, take_burst};
+use cordon_detections::queue::{EventBudget, Taken, take_burst};
 use cordon_detections::{DetectionMetrics, Engine};
 use cordon_schemas::EventBatchBuilder;
 use cordon_schemas::fields::col;
@@ -152,7 +152,8 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
             // engine; the engine takes what queued while it was busy, as the server does.
             let (sender, mut receiver) = tokio::sync::mpsc::channel::<(RecordBatch, Instant)>(detections.queue_batches);
             let budget = EventBudget::new(detections.queue_events);
-            let _close = CloseOnDrop(budget.clone());
+            // Closes the budget however this run ends, so the arrivals never wait on it.
+            let consumer = budget.consumer();
             let arrivals = tokio::spawn({
                 let budget = budget.clone();
                 async move {
@@ -162,7 +163,8 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
                         while offset < batch.num_rows() {
                             let length = ARRIVAL_EVENTS.min(batch.num_rows() - offset);
                             let queued = Instant::now();
-                            if !budget.take(length) || sender.send((batch.slice(offset, length), queued)).await.is_err()
+                            if budget.take(length) == Taken::Closed
+                                || sender.send((batch.slice(offset, length), queued)).await.is_err()
                             {
                                 return Ok(());
                             }
@@ -179,7 +181,7 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
                 events += batch.num_rows() as u64;
                 evaluations += 1;
                 evaluate(&mut engine, &store, batch, &mut derived, &mut signals).await?;
-                budget.give_back(burst.iter().map(|(batch, _)| batch.num_rows()).sum());
+                consumer.give_back(burst.iter().map(|(batch, _)| batch.num_rows()).sum());
                 let now = Instant::now();
                 waits.extend(burst.iter().map(|(_, queued)| (now - *queued).as_secs_f64() * 1e3));
             }
@@ -220,16 +222,6 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
         },
         partial: false,
     })
-}
-
-/// Closes the streaming run's event budget however the run ends, so the arrivals'
-/// task never waits on an evaluator that returned.
-struct CloseOnDrop(std::sync::Arc<EventBudget>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
 }
 
 /// One evaluation: `batch` plus the signal and risk events the previous one derived.
