@@ -40,34 +40,70 @@ is_rule_target() {
   return 1
 }
 
-built=()
-for target in "${targets[@]}"; do
-  if is_rule_target "$target"; then
-    dir="$root/fuzz/rules" flags=(--dev --sanitizer none) group=rules
+group_of() {
+  if is_rule_target "$1"; then echo rules; else echo decoders; fi
+}
+
+# Builds a target's group once, then fuzzes it for $seconds; its summary (or the tail
+# of libFuzzer's output, on a crash) goes to $out/<target>, its status to <target>.rc.
+fuzz_one() {
+  local target="$1" dir flags
+  if [ "$(group_of "$target")" = rules ]; then
+    dir="$root/fuzz/rules" flags=(--dev --sanitizer none)
   else
-    dir="$root/fuzz" flags=(-O) group=decoders
+    dir="$root/fuzz" flags=(-O)
   fi
-  export CARGO_TARGET_DIR="$CORDON_CACHE/fuzz-target-$group"
+  export CARGO_TARGET_DIR="$CORDON_CACHE/fuzz-target-$(group_of "$target")"
   cd "$dir"
-  if [[ " ${built[*]-} " != *" $group "* ]]; then
-    log "building the $group fuzz targets (${flags[*]})"
-    cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" "${flags[@]}"
-    built+=("$group")
-  fi
-  found="$CORDON_CACHE/fuzz-corpus/$target"
+  local found="$CORDON_CACHE/fuzz-corpus/$target" output runs corpus
   mkdir -p "$found"
-  log "fuzzing $target for ${seconds}s"
-  output="$(cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" "${flags[@]}" "$target" "$found" "corpus/$target" -- \
-    -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1)" || {
-    printf '%s\n' "$output" | tail -40
-    if compgen -G "$dir/artifacts/$target/*" >/dev/null; then
-      log "$target crashed: its input is under ${dir#"$root/"}/artifacts/$target/"
-    else
-      log "$target did not run (see the output above)"
-    fi
-    exit 1
-  }
+  if ! output="$(cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" "${flags[@]}" "$target" "$found" "corpus/$target" -- \
+    -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1)"; then
+    {
+      printf '%s\n' "$output" | tail -40
+      if compgen -G "$dir/artifacts/$target/*" >/dev/null; then
+        echo "$target crashed: its input is under ${dir#"$root/"}/artifacts/$target/"
+      else
+        echo "$target did not run (see the output above)"
+      fi
+    } >"$out/$target"
+    echo 1 >"$out/$target.rc"
+    return
+  fi
   runs="$(printf '%s\n' "$output" | sed -n 's/^stat::number_of_executed_units: *//p')"
   corpus="$(find "$found" "corpus/$target" -type f | wc -l)"
-  printf '%-14s %10s executions in %ss, 0 crashes, corpus %s inputs\n' "$target" "$runs" "$seconds" "$corpus"
+  printf '%-14s %10s executions in %ss, 0 crashes, corpus %s inputs\n' "$target" "$runs" "$seconds" "$corpus" >"$out/$target"
+  echo 0 >"$out/$target.rc"
+}
+
+built=()
+for target in "${targets[@]}"; do
+  group="$(group_of "$target")"
+  [[ " ${built[*]-} " == *" $group "* ]] && continue
+  if [ "$group" = rules ]; then
+    dir="$root/fuzz/rules" flags=(--dev --sanitizer none)
+  else
+    dir="$root/fuzz" flags=(-O)
+  fi
+  log "building the $group fuzz targets (${flags[*]})"
+  (cd "$dir" && CARGO_TARGET_DIR="$CORDON_CACHE/fuzz-target-$group" cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" "${flags[@]}")
+  built+=("$group")
 done
+
+# libFuzzer uses one core a target: as many targets at once as there are cores
+# (CORDON_FUZZ_JOBS), so the CI step takes a third of the time on two cores.
+jobs="${CORDON_FUZZ_JOBS:-$(nproc)}"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+log "fuzzing ${targets[*]} for ${seconds}s each, $jobs at a time"
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  fuzz_one "$target" &
+done
+wait
+failed=0
+for target in "${targets[@]}"; do
+  cat "$out/$target"
+  [ "$(cat "$out/$target.rc" 2>/dev/null)" = 0 ] || failed=1
+done
+exit "$failed"
