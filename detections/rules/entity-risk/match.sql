@@ -12,6 +12,9 @@ WITH windows AS (
     FROM kept last
     JOIN kept r
       ON r.entity_type = last.entity_type AND r.entity = last.entity
+     -- Within the partition (user_name): summed across users, a host's risk would
+     -- depend on which partitions one evaluation happened to hold.
+     AND (r.user_name IS NOT DISTINCT FROM last.user_name)
      AND r.time <= last.time AND r.time >= last.time - ${window}
     GROUP BY last.entity_type, last.entity, last.priority, last.event_id, last.time
 ), crossing AS (
