@@ -44,8 +44,8 @@ group_of() {
   if is_rule_target "$1"; then echo rules; else echo decoders; fi
 }
 
-# Builds a target's group once, then fuzzes it for $seconds; its summary (or the tail
-# of libFuzzer's output, on a crash) goes to $out/<target>, its status to <target>.rc.
+# Fuzzes one target (its group built already) for $seconds; its summary (or the tail of
+# libFuzzer's output, on a crash) goes to $out/<target>, its status to <target>.rc.
 fuzz_one() {
   local target="$1" dir flags
   if [ "$(group_of "$target")" = rules ]; then
@@ -91,7 +91,7 @@ for target in "${targets[@]}"; do
 done
 
 # libFuzzer uses one core a target: as many targets at once as there are cores
-# (CORDON_FUZZ_JOBS), so the CI step takes a third of the time on two cores.
+# (CORDON_FUZZ_JOBS), so six targets fuzz in three rounds on two cores, not six.
 jobs="${CORDON_FUZZ_JOBS:-$(nproc)}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
