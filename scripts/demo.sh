@@ -11,7 +11,7 @@ require_cargo
 ensure_build_packages
 cd "$here/.."
 
-log "building cordon (cold: about 5 minutes on 2 cores; warm: seconds)"
+log "building cordon (cold: about 15 minutes on 2 cores, dependencies optimized; warm: seconds)"
 cargo build --bin cordon --quiet
 cordon="$CARGO_TARGET_DIR/debug/cordon"
 data_dir="${CORDON_DEMO_DIR:-data/demo-$(date -u +%Y%m%dT%H%M%S)}"
