@@ -144,8 +144,8 @@ pub async fn import(
         }
     }
     let mut written = BTreeSet::new();
-    // Each converted rule's files, and for a single-event rule its logsource and events.
-    let mut pending: Vec<(RuleFiles, Option<DetectionExample>)> = Vec::new();
+    // Each converted rule's files, and a single-event rule's example (none for correlations).
+    let mut pending: Vec<(RuleFiles, Option<single::Example>)> = Vec::new();
     for (name, rule, source) in &rules {
         let folded = folded_into
             .get(name)
@@ -157,12 +157,7 @@ pub async fn import(
             continue;
         }
         match single::convert(rule, source, mapping) {
-            Ok(single::ConvertedDetection {
-                files,
-                logsource,
-                fire_event,
-                quiet_event,
-            }) => pending.push((files, Some((logsource, fire_event, quiet_event)))),
+            Ok(single::ConvertedDetection { files, example }) => pending.push((files, Some(example))),
             Err(reason) => report.skipped.push(Skipped {
                 title: rule.title.clone(),
                 source: source.clone(),
@@ -207,7 +202,11 @@ pub async fn import(
         written.insert(files.id.clone());
         let correlation = example.is_none();
         let (logsource, fire_event, quiet_event) = match example {
-            Some((logsource, fire, quiet)) => (logsource, Some(fire), Some(quiet)),
+            Some(single::Example {
+                logsource,
+                fire_event,
+                quiet_event,
+            }) => (logsource, Some(fire_event), Some(quiet_event)),
             None => (String::new(), None, None),
         };
         report.imported.push(Imported {
@@ -223,14 +222,6 @@ pub async fn import(
     }
     Ok(report)
 }
-
-/// A single-event rule's logsource, and the Sigma-side events its fixtures were made of
-/// (one that fires, one that does not).
-type DetectionExample = (
-    String,
-    BTreeMap<String, serde_json::Value>,
-    BTreeMap<String, serde_json::Value>,
-);
 
 /// A Sigma-side event (Sigma's field names) as the flat contract event a producer of
 /// `logsource` would send, as the generated fixtures are made.

@@ -14,11 +14,18 @@ use super::mapping::SigmaMapping;
 pub const FIRE_CASE: &str = "fire-sigma-values";
 pub const QUIET_CASE: &str = "quiet-sigma-benign-values";
 
-/// The converted rule and the Sigma-side events its fixtures were made from (what
-/// an independent Sigma engine can be asked about).
+/// The converted rule and what its fixtures were made from.
 #[derive(Debug)]
 pub struct ConvertedDetection {
     pub files: RuleFiles,
+    pub example: Example,
+}
+
+/// A single-event rule's logsource and the Sigma-side events its fixtures were made
+/// from, one that fires and one that does not (what an independent Sigma engine can be
+/// asked about).
+#[derive(Debug)]
+pub struct Example {
     pub logsource: String,
     pub fire_event: BTreeMap<String, serde_json::Value>,
     pub quiet_event: BTreeMap<String, serde_json::Value>,
@@ -83,7 +90,6 @@ pub fn convert(rule: &SigmaRule, source: &str, mapping: &SigmaMapping) -> Result
         (QUIET_CASE.to_string(), vec![event(&quiet_event, "q1")]),
     ]);
     Ok(ConvertedDetection {
-        logsource: converted.logsource.clone(),
         files: RuleFiles {
             id: super::folder::slug(&rule.title),
             input_sql: input_sql(&rule.title, rule.id.as_deref(), rule, &converted),
@@ -95,7 +101,10 @@ pub fn convert(rule: &SigmaRule, source: &str, mapping: &SigmaMapping) -> Result
             notes: converted.context.notes.iter().cloned().collect(),
             meta,
         },
-        fire_event,
-        quiet_event,
+        example: Example {
+            logsource: converted.logsource.clone(),
+            fire_event,
+            quiet_event,
+        },
     })
 }
