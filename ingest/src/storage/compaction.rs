@@ -150,6 +150,31 @@ mod tests {
     use crate::storage::wal::tests::batch_of;
 
     #[test]
+    fn files_flushed_in_arrival_order_compact_into_time_order() {
+        use arrow::array::AsArray;
+        use arrow::datatypes::TimestampNanosecondType;
+        let root = tempfile::tempdir().unwrap();
+        // Flushes keep arrival order; the compacted file is what hunts prune on for good.
+        write_partitioned(root.path(), &[batch_of("a", 6..10), batch_of("b", 0..3)], 1).unwrap();
+        write_partitioned(root.path(), &[batch_of("c", 3..6)], 2).unwrap();
+        let dirs = crate::storage::partition::partition_dirs(root.path());
+        compact_partition(&dirs[0], 2, u64::MAX).unwrap().unwrap();
+        recover_partition(&dirs[0]).unwrap();
+        let files = parquet_files(&dirs[0]);
+        assert_eq!(files.len(), 1);
+        let times: Vec<i64> = read_parquet_file(&files[0].0)
+            .unwrap()
+            .iter()
+            .flat_map(|batch| {
+                let column = batch.column_by_name(cordon_schemas::fields::col::TIME).unwrap();
+                column.as_primitive::<TimestampNanosecondType>().values().to_vec()
+            })
+            .collect();
+        assert_eq!(times.len(), 10);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+    }
+
+    #[test]
     fn small_files_merge_into_one_without_duplicates() {
         let root = tempfile::tempdir().unwrap();
         write_partitioned(root.path(), &[batch_of("a", 0..10)], 1).unwrap();
