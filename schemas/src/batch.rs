@@ -49,6 +49,9 @@ pub struct EventBatchBuilder {
     producer: StringBuilder,
     tls: BooleanBuilder,
     attrs: Vec<AttrBuilder>,
+    /// Rows each of `attrs` holds: a column an event does not set falls behind until
+    /// its next value, or `finish`, appends the missing nulls at once.
+    attr_rows: Vec<usize>,
     extra: MapBuilder<StringBuilder, StringBuilder>,
     rows: usize,
     assigned_ids: u64,
@@ -103,6 +106,7 @@ impl EventBatchBuilder {
                     FieldType::Int => AttrBuilder::Int(Int64Builder::with_capacity(capacity)),
                 })
                 .collect(),
+            attr_rows: vec![0; ATTR_FIELDS.len()],
             extra: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             rows: 0,
             assigned_ids: 0,
@@ -272,15 +276,21 @@ impl EventBatchBuilder {
         self.transport.append_value(self.provenance.transport);
         self.producer.append_option(self.provenance.producer.as_deref());
         self.tls.append_value(self.provenance.tls);
-        for (builder, value) in self.attrs.iter_mut().zip(&record.typed) {
-            match (builder, value) {
-                (AttrBuilder::Str(column), Some(value)) => column.append_value(value.to_text()),
-                (AttrBuilder::Str(column), None) => column.append_null(),
-                // validate() has checked that it converts.
-                (AttrBuilder::Int(column), value) => {
-                    column.append_option(value.as_ref().and_then(|value| value.as_int()))
+        // Only the columns the record sets; the rest catch up with nulls in bulk.
+        for (position, value) in record.typed_values() {
+            let filled = &mut self.attr_rows[position];
+            match &mut self.attrs[position] {
+                AttrBuilder::Str(column) => {
+                    column.append_nulls(self.rows - *filled);
+                    column.append_value(value.to_text());
+                }
+                AttrBuilder::Int(column) => {
+                    column.append_nulls(self.rows - *filled);
+                    // validate() has checked that it converts.
+                    column.append_option(value.as_int());
                 }
             }
+            *filled = self.rows + 1;
         }
         let unknown_name = EventKind::from_name(name) == EventKind::Other && name != "other";
         if unknown_name {
@@ -355,10 +365,17 @@ impl EventBatchBuilder {
             Arc::new(self.producer.finish()),
             Arc::new(self.tls.finish()),
         ];
-        for builder in &mut self.attrs {
+        for (builder, filled) in self.attrs.iter_mut().zip(&mut self.attr_rows) {
+            let missing = self.rows - std::mem::take(filled);
             columns.push(match builder {
-                AttrBuilder::Str(column) => Arc::new(column.finish()),
-                AttrBuilder::Int(column) => Arc::new(column.finish()),
+                AttrBuilder::Str(column) => {
+                    column.append_nulls(missing);
+                    Arc::new(column.finish())
+                }
+                AttrBuilder::Int(column) => {
+                    column.append_nulls(missing);
+                    Arc::new(column.finish())
+                }
             });
         }
         columns.push(Arc::new(self.extra.finish()));

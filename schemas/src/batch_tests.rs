@@ -45,6 +45,56 @@ fn a_record_becomes_one_typed_row() {
 }
 
 #[test]
+fn each_row_keeps_its_own_typed_values_and_nulls_where_it_set_none() {
+    let mut builder = EventBatchBuilder::with_capacity(4);
+    let mut record = flow();
+    builder.append(&record, 5).unwrap();
+    // Reused as the converters reuse it: nothing of the last event may leak in.
+    record.reset();
+    record.time_unix_nano = 1_700_000_000_000_000_000;
+    record.set("host.id".into(), AttrValue::Str("wks-2".into()));
+    record.set("event.name".into(), AttrValue::Str("file.access".into()));
+    record.set("file.path".into(), AttrValue::Str("/etc/passwd".into()));
+    record.set("user.name".into(), AttrValue::Str("dave".into()));
+    record.remove("user.name");
+    builder.append(&record, 5).unwrap();
+    record.reset();
+    record.time_unix_nano = 1_700_000_000_000_000_000;
+    record.set("host.id".into(), AttrValue::Str("wks-3".into()));
+    record.set("event.name".into(), AttrValue::Str("network.flow".into()));
+    record.set("destination.port".into(), AttrValue::Int(22));
+    builder.append(&record, 5).unwrap();
+    record.reset();
+    record.set("host.id".into(), AttrValue::Str("wks-4".into()));
+    record.set("event.name".into(), AttrValue::Str("process.start".into()));
+    builder.append(&record, 5).unwrap();
+    let batch = builder.finish();
+    let text = |column: &str| -> Vec<Option<String>> {
+        let values = batch.column_by_name(column).unwrap().as_string::<i32>();
+        values.iter().map(|value| value.map(str::to_string)).collect()
+    };
+    let port = batch
+        .column_by_name("destination_port")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(port.iter().collect::<Vec<_>>(), [Some(443), None, Some(22), None]);
+    assert_eq!(
+        text("destination_address"),
+        [Some("paste.example.net".to_string()), None, None, None]
+    );
+    assert_eq!(text("file_path"), [None, Some("/etc/passwd".to_string()), None, None]);
+    assert_eq!(text("user_name"), [None, None, None, None], "removed, not stored");
+    // The builder starts empty again after finish.
+    builder.append(&flow(), 5).unwrap();
+    let again = builder.finish();
+    let port = again
+        .column_by_name("destination_port")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(port.iter().collect::<Vec<_>>(), [Some(443)]);
+}
+
+#[test]
 fn missing_time_uses_receive_time_and_is_flagged() {
     let mut record = flow();
     record.time_unix_nano = 0;

@@ -25,7 +25,10 @@ pub struct EventRecord<'a> {
     /// The producer mapping that rewrote the record (`producers::REGISTRY`), if one did.
     pub mapped_by: Option<&'static str>,
     /// Values of the typed attribute columns, indexed like `ATTR_FIELDS`.
-    pub typed: Vec<Option<AttrValue<'a>>>,
+    typed: Vec<Option<AttrValue<'a>>>,
+    /// Which of `typed` hold a value, one bit each: an event sets a handful of the
+    /// columns, and clearing or appending all of them per event showed in the profile.
+    typed_set: TypedSet,
     /// Attributes the contract does not name, for the map column.
     pub extra: Vec<(Cow<'a, str>, AttrValue<'a>)>,
     /// Attributes set, kept or not: past `MAX_ATTRIBUTES` the record is rejected.
@@ -37,6 +40,13 @@ pub struct EventRecord<'a> {
     /// Where each name is in `extra`, once it is too long to search.
     extra_index: ahash::AHashMap<Cow<'a, str>, usize>,
 }
+
+/// One bit per typed attribute column.
+type TypedSet = u128;
+const _: () = assert!(
+    ATTR_FIELDS.len() <= TypedSet::BITS as usize,
+    "more typed attributes than TypedSet has bits: widen it"
+);
 
 /// Below this many unnamed attributes a linear search beats hashing.
 const LINEAR_SEARCH: usize = 16;
@@ -91,7 +101,10 @@ impl<'a> EventRecord<'a> {
         self.signature = None;
         self.body = None;
         self.mapped_by = None;
-        self.typed.iter_mut().for_each(|slot| *slot = None);
+        for position in self.typed_positions() {
+            self.typed[position] = None;
+        }
+        self.typed_set = 0;
         self.extra.clear();
         self.attributes_set = 0;
         self.oversized = None;
@@ -122,6 +135,7 @@ impl<'a> EventRecord<'a> {
             other => {
                 if let Some(position) = typed_index(other) {
                     self.typed[position] = Some(value);
+                    self.typed_set |= 1 << position;
                 } else {
                     self.set_extra(name, value);
                 }
@@ -168,6 +182,7 @@ impl<'a> EventRecord<'a> {
     /// Takes an attribute out of the record (a producer mapping moved or dropped it).
     pub fn remove(&mut self, name: &str) -> Option<AttrValue<'a>> {
         if let Some(position) = typed_index(name) {
+            self.typed_set &= !(1 << position);
             return self.typed[position].take();
         }
         let position = self.extra.iter().position(|(key, _)| key == name)?;
@@ -200,6 +215,26 @@ impl<'a> EventRecord<'a> {
         typed_index(name).and_then(|position| self.typed[position].as_ref())
     }
 
+    /// The positions in `ATTR_FIELDS` of the typed attributes set, in column order.
+    pub fn typed_positions(&self) -> impl Iterator<Item = usize> + use<> {
+        let mut left = self.typed_set;
+        std::iter::from_fn(move || {
+            (left != 0).then(|| {
+                let position = left.trailing_zeros() as usize;
+                left &= left - 1;
+                position
+            })
+        })
+    }
+
+    /// The typed attributes set, by their position in `ATTR_FIELDS`, in column order.
+    pub fn typed_values(&self) -> impl Iterator<Item = (usize, &AttrValue<'a>)> {
+        self.typed_positions().map(|position| {
+            let value = self.typed[position].as_ref().expect("a set bit has a value");
+            (position, value)
+        })
+    }
+
     /// Checks the record against the contract without changing it: what would be stored,
     /// or why it cannot be.
     pub fn validate(&self) -> Result<(), RejectReason> {
@@ -222,8 +257,8 @@ impl<'a> EventRecord<'a> {
         if self.event_name.as_deref().is_none_or(|name| name.trim().is_empty()) {
             return Err(RejectReason::MissingEventName);
         }
-        for (field, value) in ATTR_FIELDS.iter().zip(&self.typed) {
-            let Some(value) = value else { continue };
+        for (position, value) in self.typed_values() {
+            let field = &ATTR_FIELDS[position];
             if field.ty == FieldType::Int && value.as_int().is_none() {
                 return Err(RejectReason::InvalidAttribute {
                     name: field.attr,

@@ -216,11 +216,10 @@ pub fn canonical_json(record: &EventRecord<'_>) -> String {
             object.insert(name.into(), Value::from(value.as_ref()));
         }
     }
-    for (field, value) in ATTR_FIELDS.iter().zip(&record.typed) {
-        if let Some(value) = value
-            && field.attr != attr::SIGNATURE_KEY_ID
-        {
-            object.insert(field.attr.into(), value.to_json());
+    for (position, value) in record.typed_values() {
+        let name = ATTR_FIELDS[position].attr;
+        if name != attr::SIGNATURE_KEY_ID {
+            object.insert(name.into(), value.to_json());
         }
     }
     for (name, value) in &record.extra {
