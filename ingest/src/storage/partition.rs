@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use arrow::array::{AsArray, BooleanArray};
-use arrow::compute::{SortOptions, filter_record_batch, sort_to_indices, take_record_batch};
+use arrow::array::AsArray;
+use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{SchemaRef, TimestampNanosecondType};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -74,14 +74,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(|error| StorageError::io("syncing directory", dir, error))
 }
 
-/// Writes `batch` to `path` atomically: a temporary file, fsynced, then renamed.
-pub fn write_parquet_file(path: &Path, batch: &RecordBatch) -> Result<(), StorageError> {
-    write_parquet_batches(path, &batch.schema(), std::iter::once(Ok(batch.clone())))
-}
-
 /// Writes `batches` to `path` as one file, atomically. They are taken one at a time, so a
 /// caller that builds them lazily holds one in memory, not the whole file.
-fn write_parquet_batches(
+pub(crate) fn write_parquet_batches(
     path: &Path,
     schema: &SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch, StorageError>>,
@@ -101,55 +96,52 @@ fn write_parquet_batches(
     sync_dir(dir)
 }
 
-/// Sorts a batch by event time, so row-group statistics prune well.
-/// Events mostly arrive in time order, so check before paying for a copy.
-pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
-    let time = batch.column_by_name(col::TIME).expect("events have a time column");
-    let times = time.as_primitive::<TimestampNanosecondType>().values();
-    if times.windows(2).all(|pair| pair[0] <= pair[1]) {
-        return Ok(batch.clone());
+/// Rows gathered per output batch when a flush must reorder: a few MiB at a time, which
+/// the allocator reuses, instead of one copy of the whole flush.
+const GATHER_ROWS: usize = 8 * 1024;
+
+/// An order of the batches in which every row is in time order, if there is one: each
+/// batch sorted within itself, and their time ranges not overlapping. Requests that
+/// arrive a little out of order (several in flight) are the common case this catches.
+fn ordered_without_copy(times: &[&[i64]]) -> Option<Vec<usize>> {
+    if times
+        .iter()
+        .any(|batch| !batch.windows(2).all(|pair| pair[0] <= pair[1]))
+    {
+        return None;
     }
-    let order = sort_to_indices(time, Some(SortOptions::default()), None)?;
-    Ok(take_record_batch(batch, &order)?)
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by_key(|&index| times[index][0]);
+    let ranges_apart = order
+        .windows(2)
+        .all(|pair| times[pair[0]][times[pair[0]].len() - 1] <= times[pair[1]][0]);
+    ranges_apart.then_some(order)
 }
 
-/// Writes `batches` into one new file per partition (hour of event time) they touch, in
-/// arrival order; returns the files. `boundary` is the WAL segment below which every
-/// batch was written (see `snapshot`).
+/// Writes `batches` into one new file per partition they touch, each sorted by event
+/// time; returns the files. `boundary` is the WAL segment below which every batch was
+/// written (see `snapshot`).
 ///
-/// Not sorted by time: gathering every row of a flush into time order was a third of
-/// the flush's CPU, and bought little. A flush spans at most `flush_interval` of
-/// arrivals, so a file's own time range already prunes a hunt to it, and compaction
-/// rewrites small files sorted a minute later (`compaction.rs`). A batch within one hour
-/// (nearly all) is written as it is, with no copy; one straddling hours is split.
+/// When the batches fall in one hour and some order of them is already in time order
+/// (the common case), they are written as they are, with no copy. Otherwise rows are
+/// gathered straight from them in time order, a chunk at a time: no concatenated copy
+/// of the whole flush.
 pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) -> Result<Vec<PathBuf>, StorageError> {
-    let mut by_hour: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
-    for batch in batches.iter().filter(|batch| batch.num_rows() > 0) {
-        let time = batch.column_by_name(col::TIME).expect("events have a time column");
-        let times = time.as_primitive::<TimestampNanosecondType>().values();
-        let (first, last) = times.iter().fold((i64::MAX, i64::MIN), |(low, high), &time| {
-            (low.min(time), high.max(time))
-        });
-        if first.div_euclid(HOUR) == last.div_euclid(HOUR) {
-            by_hour.entry(first.div_euclid(HOUR)).or_default().push(batch.clone());
-            continue;
-        }
-        let hours: Vec<i64> = times.iter().map(|time| time.div_euclid(HOUR)).collect();
-        let mut distinct = hours.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        for hour in distinct {
-            let in_hour: BooleanArray = hours.iter().map(|&of| Some(of == hour)).collect();
-            by_hour
-                .entry(hour)
-                .or_default()
-                .push(filter_record_batch(batch, &in_hour)?);
-        }
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|batch| batch.num_rows() > 0).collect();
+    if batches.is_empty() {
+        return Ok(Vec::new());
     }
+    let times: Vec<&[i64]> = batches
+        .iter()
+        .map(|batch| {
+            let time = batch.column_by_name(col::TIME).expect("events have a time column");
+            &time.as_primitive::<TimestampNanosecondType>().values()[..]
+        })
+        .collect();
+    const HOUR: i64 = 3_600_000_000_000;
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let schema = event_schema();
-    let mut written = Vec::with_capacity(by_hour.len());
-    for (hour, batches) in by_hour {
+    let new_path = |hour: i64| {
         let name = format!(
             "part-{}-{stamp}-{}.parquet",
             super::snapshot::boundary_tag(boundary),
@@ -157,14 +149,46 @@ pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) ->
         );
         // Saturating: the hours of extreme times (replayed from before the door checked
         // them) still name a partition.
-        let path = Partition::of(hour.saturating_mul(HOUR)).dir(root).join(name);
-        write_parquet_batches(&path, &schema, batches.into_iter().map(Ok))?;
+        Partition::of(hour.saturating_mul(HOUR)).dir(root).join(name)
+    };
+    let all_times = times.iter().flat_map(|batch| batch.iter().copied());
+    let (first, last) = all_times.fold((i64::MAX, i64::MIN), |(low, high), time| {
+        (low.min(time), high.max(time))
+    });
+    let one_hour = first.div_euclid(HOUR) == last.div_euclid(HOUR);
+    if one_hour && let Some(order) = ordered_without_copy(&times) {
+        let path = new_path(first.div_euclid(HOUR));
+        write_parquet_batches(
+            &path,
+            &schema,
+            order.into_iter().map(|index| Ok(batches[index].clone())),
+        )?;
+        return Ok(vec![path]);
+    }
+    // Bucket by whole hours first: formatting a date per row cost more than the rest.
+    let mut rows_by_hour: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for (index, batch_times) in times.iter().enumerate() {
+        for (row, time) in batch_times.iter().enumerate() {
+            let hour = if one_hour { first } else { *time }.div_euclid(HOUR);
+            rows_by_hour.entry(hour).or_default().push((index, row));
+        }
+    }
+    let mut written = Vec::new();
+    for (hour, mut rows) in rows_by_hour {
+        let time_of = |&(index, row): &(usize, usize)| times[index][row];
+        if !rows.windows(2).all(|pair| time_of(&pair[0]) <= time_of(&pair[1])) {
+            // Stable, and quick on the long ascending runs each request brings.
+            rows.sort_by_key(time_of);
+        }
+        let path = new_path(hour);
+        let chunks = rows
+            .chunks(GATHER_ROWS)
+            .map(|chunk| Ok(interleave_record_batch(&batches, chunk)?));
+        write_parquet_batches(&path, &schema, chunks)?;
         written.push(path);
     }
     Ok(written)
 }
-
-const HOUR: i64 = 3_600_000_000_000;
 
 /// Every partition directory under `root` that holds Parquet files.
 pub fn partition_dirs(root: &Path) -> Vec<PathBuf> {
@@ -233,7 +257,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_flush_spanning_hours_writes_a_file_an_hour_in_arrival_order() {
+    fn a_flush_spanning_hours_writes_each_hour_sorted() {
         use crate::storage::wal::tests::batch_of;
         let root = tempfile::tempdir().unwrap();
         let late = batch_of("a", 0..3); // 2026-01-15T10:04:05Z
@@ -254,14 +278,15 @@ mod tests {
         }
         let files = write_partitioned(root.path(), &[late, earlier.finish()], 1).unwrap();
         assert_eq!(files.len(), 2, "10:xx and 11:00");
-        assert!(files[0].to_string_lossy().contains("hour=10"));
-        assert_eq!(
-            stored_ids(&files[0]),
-            ["e-0", "e-1", "e-2", "y"],
-            "the straddling batch split"
-        );
+        let ten = read_parquet_file(&files[0]).unwrap();
+        let times = ten[0]
+            .column(0)
+            .as_primitive::<TimestampNanosecondType>()
+            .values()
+            .to_vec();
+        assert_eq!(times.len(), 4);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
         assert!(files[1].to_string_lossy().contains("hour=11"));
-        assert_eq!(stored_ids(&files[1]), ["x"]);
     }
 
     fn stored_ids(file: &Path) -> Vec<String> {
@@ -293,18 +318,57 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_batches_of_one_hour_are_written_as_they_arrived() {
+    fn overlapping_batches_are_merged_by_time_across_gather_chunks() {
         use crate::storage::wal::tests::batch_of;
         let root = tempfile::tempdir().unwrap();
-        // Two hosts' requests covering overlapping times, arrived in the wrong order, and
-        // an empty one: one file, every row once, as they came (compaction sorts).
-        let later = batch_of("a", 3_000..12_000);
-        let empty = batch_of("c", 0..0);
+        // Two hosts' requests covering overlapping times, more rows than one chunk.
+        let files =
+            write_partitioned(root.path(), &[batch_of("a", 3_000..12_000), batch_of("b", 0..6_000)], 1).unwrap();
+        assert_eq!(files.len(), 1);
+        let batches = read_parquet_file(&files[0]).unwrap();
+        let times: Vec<i64> = batches
+            .iter()
+            .flat_map(|batch| {
+                batch
+                    .column(0)
+                    .as_primitive::<TimestampNanosecondType>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(times.len(), 15_000);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "not in time order");
+        let mut ids = stored_ids(&files[0]);
+        ids.sort();
+        let mut expected: Vec<String> = (3_000..12_000).chain(0..6_000).map(|id| format!("e-{id}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "every row once");
+    }
+
+    #[test]
+    fn batches_are_written_without_a_copy_only_when_some_order_of_them_is_in_time_order() {
+        assert_eq!(ordered_without_copy(&[&[5, 6], &[1, 2], &[3, 5]]), Some(vec![1, 2, 0]));
+        assert_eq!(ordered_without_copy(&[&[1, 4], &[3, 5]]), None, "ranges overlap");
+        assert_eq!(
+            ordered_without_copy(&[&[2, 1], &[3, 5]]),
+            None,
+            "a batch out of order within"
+        );
+    }
+
+    #[test]
+    fn requests_that_arrived_out_of_order_are_written_in_time_order() {
+        use crate::storage::wal::tests::batch_of;
+        let root = tempfile::tempdir().unwrap();
+        // Two requests that arrived in the wrong order, and an empty one.
+        let later = batch_of("a", 6_000..12_000);
         let earlier = batch_of("b", 0..6_000);
+        let empty = batch_of("c", 0..0);
         let files = write_partitioned(root.path(), &[later, empty, earlier], 1).unwrap();
         assert_eq!(files.len(), 1);
-        let expected: Vec<String> = (3_000..12_000).chain(0..6_000).map(|id| format!("e-{id}")).collect();
-        assert_eq!(stored_ids(&files[0]), expected);
+        let ids = stored_ids(&files[0]);
+        let expected: Vec<String> = (0..12_000).map(|id| format!("e-{id}")).collect();
+        assert_eq!(ids, expected, "every row once, in time order");
     }
 
     #[test]
