@@ -13,18 +13,17 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow::array::AsArray;
-use arrow::compute::interleave_record_batch;
-use arrow::datatypes::TimestampNanosecondType;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::dedup::batch_keys;
-use super::partition::{parquet_files, read_parquet_file, sync_dir, write_parquet_batches};
+use super::partition::{
+    event_times, in_time_order, parquet_files, read_parquet_file, sync_dir, write_parquet_batches,
+    write_rows_in_time_order,
+};
 use super::snapshot::{boundary_of, boundary_tag};
 use crate::error::StorageError;
 use cordon_schemas::event_schema;
-use cordon_schemas::fields::col;
 
 const INTENT_FILE: &str = "_compaction.json";
 
@@ -42,10 +41,10 @@ pub struct Compacted {
     pub duplicates_removed: usize,
 }
 
-/// The rows to keep, as (batch, row): the first of every (`host_id`, `event_id`), in
-/// event-time order (ties in the order read); and how many duplicates were left out.
-fn unique_rows_in_time_order(batches: &[RecordBatch]) -> (Vec<(usize, usize)>, usize) {
-    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+/// The rows to keep, as (batch, row) in the order read: the first of every (`host_id`,
+/// `event_id`); and how many duplicates were left out.
+fn unique_rows(batches: &[&RecordBatch]) -> (Vec<(usize, usize)>, usize) {
+    let total: usize = batches.iter().map(|batch| batch.num_rows()).sum();
     let mut seen = HashSet::with_capacity(total);
     let mut rows = Vec::with_capacity(total);
     for (index, batch) in batches.iter().enumerate() {
@@ -55,25 +54,9 @@ fn unique_rows_in_time_order(batches: &[RecordBatch]) -> (Vec<(usize, usize)>, u
             }
         }
     }
-    let times: Vec<&[i64]> = batches
-        .iter()
-        .map(|batch| {
-            let time = batch.column_by_name(col::TIME).expect("events have a time column");
-            &time.as_primitive::<TimestampNanosecondType>().values()[..]
-        })
-        .collect();
-    let time_of = |&(index, row): &(usize, usize)| times[index][row];
-    if !rows.windows(2).all(|pair| time_of(&pair[0]) <= time_of(&pair[1])) {
-        // Stable, and quick on the long ascending runs each request brings.
-        rows.sort_by_key(time_of);
-    }
     let duplicates = total - rows.len();
     (rows, duplicates)
 }
-
-/// Rows gathered per written batch: a few MiB at a time, which the allocator reuses,
-/// instead of a concatenated copy of the whole partition and a sorted copy of that.
-const GATHER_ROWS: usize = 8 * 1024;
 
 /// Compacts the small files of partition `dir` when there are at least `min_files`.
 pub fn compact_partition(
@@ -93,7 +76,9 @@ pub fn compact_partition(
     for path in &small {
         batches.extend(read_parquet_file(path)?);
     }
-    let (rows, duplicates_removed) = unique_rows_in_time_order(&batches);
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let times = event_times(&sources);
+    let (rows, duplicates_removed) = unique_rows(&sources);
     // The merged file covers what its inputs covered.
     let boundary = small.iter().map(|path| boundary_of(path)).max().unwrap_or(0);
     let output = dir.join(format!(
@@ -109,20 +94,18 @@ pub fn compact_partition(
     let intent_text = serde_json::to_vec(&intent).expect("intent serializes");
     fs::write(&intent_path, intent_text).map_err(|error| StorageError::io("writing", &intent_path, error))?;
     sync_dir(dir)?;
-    if duplicates_removed == 0 && rows.windows(2).all(|pair| pair[0] < pair[1]) {
-        // Every row, in the order read, is already in time order (flushes sort theirs,
-        // and files that follow one another in time need nothing): no copy at all.
-        write_parquet_batches(&output, &event_schema(), batches.into_iter().map(Ok))?;
+    let kept = rows.len();
+    if duplicates_removed == 0 && in_time_order(&rows, &times) {
+        // Every row, in the order read, is in time order (flushes sort theirs, and files
+        // that follow one another in time need nothing): written with no copy at all.
+        let as_read = sources.iter().map(|batch| Ok((*batch).clone()));
+        write_parquet_batches(&output, &event_schema(), as_read)?;
     } else {
-        let sources: Vec<&RecordBatch> = batches.iter().collect();
-        let chunks = rows
-            .chunks(GATHER_ROWS)
-            .map(|chunk| Ok(interleave_record_batch(&sources, chunk)?));
-        write_parquet_batches(&output, &event_schema(), chunks)?;
+        write_rows_in_time_order(&output, &event_schema(), &sources, &times, rows)?;
     }
     Ok(Some(Compacted {
         inputs: small.len(),
-        rows: rows.len(),
+        rows: kept,
         duplicates_removed,
     }))
 }
@@ -179,6 +162,9 @@ mod tests {
     use super::*;
     use crate::storage::partition::write_partitioned;
     use crate::storage::wal::tests::batch_of;
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampNanosecondType;
+    use cordon_schemas::fields::col;
 
     fn compacted_times_and_ids(dir: &Path) -> (Vec<i64>, Vec<String>) {
         let files = parquet_files(dir);

@@ -96,8 +96,8 @@ pub(crate) fn write_parquet_batches(
     sync_dir(dir)
 }
 
-/// Rows gathered per output batch when a flush must reorder: a few MiB at a time, which
-/// the allocator reuses, instead of one copy of the whole flush.
+/// Rows gathered per output batch when a flush or compaction must reorder: a few MiB at
+/// a time, which the allocator reuses, instead of one copy of the whole.
 const GATHER_ROWS: usize = 8 * 1024;
 
 /// An order of the batches in which every row is in time order, if there is one: each
@@ -131,13 +131,7 @@ pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) ->
     if batches.is_empty() {
         return Ok(Vec::new());
     }
-    let times: Vec<&[i64]> = batches
-        .iter()
-        .map(|batch| {
-            let time = batch.column_by_name(col::TIME).expect("events have a time column");
-            &time.as_primitive::<TimestampNanosecondType>().values()[..]
-        })
-        .collect();
+    let times = event_times(&batches);
     const HOUR: i64 = 3_600_000_000_000;
     let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3f");
     let schema = event_schema();
@@ -174,20 +168,48 @@ pub fn write_partitioned(root: &Path, batches: &[RecordBatch], boundary: u64) ->
         }
     }
     let mut written = Vec::new();
-    for (hour, mut rows) in rows_by_hour {
-        let time_of = |&(index, row): &(usize, usize)| times[index][row];
-        if !rows.windows(2).all(|pair| time_of(&pair[0]) <= time_of(&pair[1])) {
-            // Stable, and quick on the long ascending runs each request brings.
-            rows.sort_by_key(time_of);
-        }
+    for (hour, rows) in rows_by_hour {
         let path = new_path(hour);
-        let chunks = rows
-            .chunks(GATHER_ROWS)
-            .map(|chunk| Ok(interleave_record_batch(&batches, chunk)?));
-        write_parquet_batches(&path, &schema, chunks)?;
+        write_rows_in_time_order(&path, &schema, &batches, &times, rows)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// The event times of each batch.
+pub(crate) fn event_times<'a>(batches: &[&'a RecordBatch]) -> Vec<&'a [i64]> {
+    batches
+        .iter()
+        .map(|batch| {
+            let time = batch.column_by_name(col::TIME).expect("events have a time column");
+            &time.as_primitive::<TimestampNanosecondType>().values()[..]
+        })
+        .collect()
+}
+
+/// Whether `rows` (batch, row) are in time order.
+pub(crate) fn in_time_order(rows: &[(usize, usize)], times: &[&[i64]]) -> bool {
+    rows.windows(2)
+        .all(|pair| times[pair[0].0][pair[0].1] <= times[pair[1].0][pair[1].1])
+}
+
+/// Writes `rows` (batch, row) of `batches` to `path` as one file in time order (ties as
+/// given), gathered `GATHER_ROWS` at a time.
+pub(crate) fn write_rows_in_time_order(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[&RecordBatch],
+    times: &[&[i64]],
+    mut rows: Vec<(usize, usize)>,
+) -> Result<(), StorageError> {
+    if !in_time_order(&rows, times) {
+        // Stable, and quick on the long ascending runs each request brings.
+        rows.sort_by_key(|&(index, row)| times[index][row]);
+    }
+    let chunks = rows
+        .chunks(GATHER_ROWS)
+        .map(|chunk| Ok(interleave_record_batch(batches, chunk)?));
+    write_parquet_batches(path, schema, chunks)
 }
 
 /// Every partition directory under `root` that holds Parquet files.
