@@ -148,7 +148,9 @@ pub fn recover_partition(dir: &Path) -> Result<(), StorageError> {
         return fs::remove_file(&intent_path).map_err(|error| StorageError::io("removing", &intent_path, error));
     };
     if intent.output.exists() {
-        tracing::info!(partition = %dir.display(), "finishing an interrupted compaction");
+        // Also the normal end of every compaction, once no reader holds its inputs: at
+        // debug, or an operator reads "interrupted" every minute.
+        tracing::debug!(partition = %dir.display(), "removing the files a compaction replaced");
         finish_intent(dir, &intent)
     } else {
         tracing::info!(partition = %dir.display(), "abandoning an interrupted compaction");
