@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder};
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampNanosecondBuilder,
+};
 use arrow::record_batch::RecordBatch;
 
 use crate::content::ContentFate;
@@ -48,10 +50,9 @@ pub struct EventBatchBuilder {
     transport: StringBuilder,
     producer: StringBuilder,
     tls: BooleanBuilder,
+    /// A column an event does not set falls behind `rows` until its next value, or
+    /// `finish`, appends the missing nulls at once.
     attrs: Vec<AttrBuilder>,
-    /// Rows each of `attrs` holds: a column an event does not set falls behind until
-    /// its next value, or `finish`, appends the missing nulls at once.
-    attr_rows: Vec<usize>,
     extra: MapBuilder<StringBuilder, StringBuilder>,
     rows: usize,
     assigned_ids: u64,
@@ -106,7 +107,6 @@ impl EventBatchBuilder {
                     FieldType::Int => AttrBuilder::Int(Int64Builder::with_capacity(capacity)),
                 })
                 .collect(),
-            attr_rows: vec![0; ATTR_FIELDS.len()],
             extra: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             rows: 0,
             assigned_ids: 0,
@@ -278,19 +278,17 @@ impl EventBatchBuilder {
         self.tls.append_value(self.provenance.tls);
         // Only the columns the record sets; the rest catch up with nulls in bulk.
         for (position, value) in record.typed_values() {
-            let filled = &mut self.attr_rows[position];
             match &mut self.attrs[position] {
                 AttrBuilder::Str(column) => {
-                    column.append_nulls(self.rows - *filled);
+                    column.append_nulls(self.rows - column.len());
                     column.append_value(value.to_text());
                 }
                 AttrBuilder::Int(column) => {
-                    column.append_nulls(self.rows - *filled);
+                    column.append_nulls(self.rows - column.len());
                     // validate() has checked that it converts.
                     column.append_option(value.as_int());
                 }
             }
-            *filled = self.rows + 1;
         }
         let unknown_name = EventKind::from_name(name) == EventKind::Other && name != "other";
         if unknown_name {
@@ -365,15 +363,14 @@ impl EventBatchBuilder {
             Arc::new(self.producer.finish()),
             Arc::new(self.tls.finish()),
         ];
-        for (builder, filled) in self.attrs.iter_mut().zip(&mut self.attr_rows) {
-            let missing = self.rows - std::mem::take(filled);
+        for builder in &mut self.attrs {
             columns.push(match builder {
                 AttrBuilder::Str(column) => {
-                    column.append_nulls(missing);
+                    column.append_nulls(self.rows - column.len());
                     Arc::new(column.finish())
                 }
                 AttrBuilder::Int(column) => {
-                    column.append_nulls(missing);
+                    column.append_nulls(self.rows - column.len());
                     Arc::new(column.finish())
                 }
             });

@@ -216,7 +216,7 @@ impl<'a> EventRecord<'a> {
     }
 
     /// The positions in `ATTR_FIELDS` of the typed attributes set, in column order.
-    pub fn typed_positions(&self) -> impl Iterator<Item = usize> + use<> {
+    fn typed_positions(&self) -> impl Iterator<Item = usize> + use<> {
         let mut left = self.typed_set;
         std::iter::from_fn(move || {
             (left != 0).then(|| {

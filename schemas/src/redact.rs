@@ -41,30 +41,19 @@ struct Rules {
 fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| {
-        let sources = [
-            r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@".to_string(),
-            r#"(?i)((?:authorization|proxy-authorization|cookie|x-api-key|[a-z-]*-token|[a-z-]*-key)\s*:\s*)([^"'\r\n]+)"#
-                .to_string(),
-            r#"((?:^|\s)(?:-u|--user)(?:\s+|=)['"]?[^\s:'"]+:)([^\s'"]+)"#.to_string(),
-            format!(r#"(?i)((?:^|\s)--?[a-z0-9-]*{SECRET_NAME}[a-z0-9-]*(?:=|\s+)['"]?)([^\s'"]+)"#),
-            format!(r#"(?i)((?:^|[\s;&|(])[a-z0-9_]*{SECRET_NAME}[a-z0-9_]*=['"]?)([^\s'"]+)"#),
-            r"((?:^|\s)-p)([^\s-][^\s]*)".to_string(),
-            format!(r"(?i)([?&][a-z0-9_.-]*{SECRET_NAME}[a-z0-9_.-]*=)([^&\s'#]+)"),
-            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
-                .to_string(),
-        ];
-        let [
-            url_password,
-            header,
-            user_option,
-            option,
-            assignment,
-            mysql_password,
-            query,
-            shaped,
-        ] = sources
-            .each_ref()
-            .map(|pattern| Regex::new(pattern).expect("the redaction patterns are valid"));
+        let compile = |pattern: &str| Regex::new(pattern).expect("the redaction patterns are valid");
+        let url_password = compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@");
+        let header = compile(
+            r#"(?i)((?:authorization|proxy-authorization|cookie|x-api-key|[a-z-]*-token|[a-z-]*-key)\s*:\s*)([^"'\r\n]+)"#,
+        );
+        let user_option = compile(r#"((?:^|\s)(?:-u|--user)(?:\s+|=)['"]?[^\s:'"]+:)([^\s'"]+)"#);
+        let option = compile(&format!(r#"(?i)((?:^|\s)--?[a-z0-9-]*{SECRET_NAME}[a-z0-9-]*(?:=|\s+)['"]?)([^\s'"]+)"#));
+        let assignment = compile(&format!(r#"(?i)((?:^|[\s;&|(])[a-z0-9_]*{SECRET_NAME}[a-z0-9_]*=['"]?)([^\s'"]+)"#));
+        let mysql_password = compile(r"((?:^|\s)-p)([^\s-][^\s]*)");
+        let query = compile(&format!(r"(?i)([?&][a-z0-9_.-]*{SECRET_NAME}[a-z0-9_.-]*=)([^&\s'#]+)"));
+        let shaped = compile(
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})",
+        );
         let any = RegexSet::new(
             [&url_password, &header, &user_option, &option, &assignment, &query, &shaped].map(Regex::as_str),
         )

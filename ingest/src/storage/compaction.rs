@@ -168,8 +168,17 @@ mod tests {
     use arrow::datatypes::TimestampNanosecondType;
     use cordon_schemas::fields::col;
 
-    fn compacted_times_and_ids(dir: &Path) -> (Vec<i64>, Vec<String>) {
-        let files = parquet_files(dir);
+    /// Writes each flush as a file of its own, compacts them all, and returns what the
+    /// compaction said and the compacted file's times and event ids.
+    fn compact_flushes(flushes: &[Vec<RecordBatch>]) -> (Compacted, Vec<i64>, Vec<String>) {
+        let root = tempfile::tempdir().unwrap();
+        for (boundary, flush) in (1..).zip(flushes) {
+            write_partitioned(root.path(), flush, boundary).unwrap();
+        }
+        let dirs = crate::storage::partition::partition_dirs(root.path());
+        let done = compact_partition(&dirs[0], flushes.len(), u64::MAX).unwrap().unwrap();
+        recover_partition(&dirs[0]).unwrap();
+        let files = parquet_files(&dirs[0]);
         assert_eq!(files.len(), 1);
         let batches = read_parquet_file(&files[0].0).unwrap();
         let times = batches
@@ -186,48 +195,37 @@ mod tests {
                 ids.iter().map(|id| id.unwrap().to_string()).collect::<Vec<_>>()
             })
             .collect();
-        (times, ids)
+        (done, times, ids)
     }
 
     #[test]
     fn files_out_of_time_order_with_each_other_compact_into_time_order() {
-        let root = tempfile::tempdir().unwrap();
         // Each flush is sorted; the first holds later events than the second.
-        write_partitioned(root.path(), &[batch_of("a", 6..10), batch_of("b", 0..3)], 1).unwrap();
-        write_partitioned(root.path(), &[batch_of("c", 3..6)], 2).unwrap();
-        let dirs = crate::storage::partition::partition_dirs(root.path());
-        compact_partition(&dirs[0], 2, u64::MAX).unwrap().unwrap();
-        recover_partition(&dirs[0]).unwrap();
-        let (times, _) = compacted_times_and_ids(&dirs[0]);
+        let (_, times, _) = compact_flushes(&[
+            vec![batch_of("a", 6..10), batch_of("b", 0..3)],
+            vec![batch_of("c", 3..6)],
+        ]);
         assert_eq!(times.len(), 10);
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
     }
 
     #[test]
     fn files_that_follow_one_another_in_time_compact_as_they_are() {
-        let root = tempfile::tempdir().unwrap();
-        write_partitioned(root.path(), &[batch_of("a", 0..3)], 1).unwrap();
-        write_partitioned(root.path(), &[batch_of("b", 3..6)], 2).unwrap();
-        write_partitioned(root.path(), &[batch_of("a", 6..9)], 3).unwrap();
-        let dirs = crate::storage::partition::partition_dirs(root.path());
-        compact_partition(&dirs[0], 3, u64::MAX).unwrap().unwrap();
-        recover_partition(&dirs[0]).unwrap();
-        let (_, ids) = compacted_times_and_ids(&dirs[0]);
+        let (_, _, ids) = compact_flushes(&[
+            vec![batch_of("a", 0..3)],
+            vec![batch_of("b", 3..6)],
+            vec![batch_of("a", 6..9)],
+        ]);
         let expected: Vec<String> = (0..9).map(|id| format!("e-{id}")).collect();
         assert_eq!(ids, expected);
     }
 
     #[test]
     fn overlapping_files_merge_by_time_across_gather_chunks() {
-        let root = tempfile::tempdir().unwrap();
         // Two hosts' events over overlapping times, more rows than one gathered chunk.
-        write_partitioned(root.path(), &[batch_of("a", 3_000..12_000)], 1).unwrap();
-        write_partitioned(root.path(), &[batch_of("b", 0..6_000)], 2).unwrap();
-        let dirs = crate::storage::partition::partition_dirs(root.path());
-        let done = compact_partition(&dirs[0], 2, u64::MAX).unwrap().unwrap();
+        let (done, times, mut ids) =
+            compact_flushes(&[vec![batch_of("a", 3_000..12_000)], vec![batch_of("b", 0..6_000)]]);
         assert_eq!(done.rows, 15_000);
-        recover_partition(&dirs[0]).unwrap();
-        let (times, mut ids) = compacted_times_and_ids(&dirs[0]);
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "not in time order");
         ids.sort();
         let mut expected: Vec<String> = (3_000..12_000).chain(0..6_000).map(|id| format!("e-{id}")).collect();
