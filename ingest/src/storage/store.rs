@@ -373,10 +373,17 @@ impl EventStore {
     }
 
     /// Flushes on schedule or when enough is buffered, and compacts, until `shutdown`
-    /// turns true; then flushes one last time.
+    /// turns true; then flushes one last time and waits for a compaction under way.
+    ///
+    /// Compaction runs beside the flushes, not between them: merging a partition can
+    /// take seconds at high rates, and a flush waiting behind it lets memory fill until
+    /// appends are refused (measured with `cordon bench detections`). A flush adding a
+    /// file while a compaction lists the partition is safe: files appear by rename, and a
+    /// compaction replaces only the inputs its intent names.
     pub async fn run_background(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut last_flush = Instant::now();
         let mut last_compaction = Instant::now();
+        let mut compaction: Option<tokio::task::JoinHandle<()>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             // A dropped sender means nobody can ask any more: stop, as if asked.
@@ -397,14 +404,21 @@ impl EventStore {
                 }
             }
             if stopping {
+                if let Some(running) = compaction.take() {
+                    let _ = running.await;
+                }
                 return;
             }
-            if last_compaction.elapsed() >= self.config.compaction_interval {
+            let idle = compaction.as_ref().is_none_or(|running| running.is_finished());
+            if idle && last_compaction.elapsed() >= self.config.compaction_interval {
                 last_compaction = Instant::now();
-                if let Err(error) = self.compact().await {
-                    self.metrics.storage_errors.inc();
-                    tracing::error!(%error, "compaction failed; it is retried at the next interval");
-                }
+                let store = self.clone();
+                compaction = Some(tokio::spawn(async move {
+                    if let Err(error) = store.compact().await {
+                        store.metrics.storage_errors.inc();
+                        tracing::error!(%error, "compaction failed; it is retried at the next interval");
+                    }
+                }));
             }
         }
     }

@@ -228,3 +228,59 @@ async fn files_a_compaction_replaced_stay_while_a_reader_holds_its_snapshot() {
     );
     drop(after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_and_compactions_running_side_by_side_store_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = config(dir.path());
+    settings.flush_max_events = 1;
+    settings.compaction_interval = Duration::ZERO;
+    settings.compaction_min_files = 2;
+    let metrics = IngestMetrics::default();
+    let store = EventStore::open(settings, metrics.clone(), Duration::from_secs(1), vec![]).unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let background = tokio::spawn(store.clone().run_background(stopped));
+    // Every 200 ms tick flushes a file and, while none is running, starts a compaction,
+    // which merges everything so far (the files stay small) and so soon takes longer
+    // than a tick: flushes land while it runs.
+    const BATCH: u32 = 4_000;
+    const TOTAL: u32 = 40 * BATCH;
+    for first in (0..TOTAL).step_by(BATCH as usize) {
+        store.append(batch_of("a", first..first + BATCH)).await.unwrap();
+        if first % (10 * BATCH) == 0 {
+            let reading = store.snapshot().unwrap();
+            let stored: usize = reading
+                .files
+                .iter()
+                .map(|file| rows(&crate::storage::partition::read_parquet_file(file).unwrap()))
+                .sum();
+            let seen = stored + rows(&reading.recent);
+            assert_eq!(seen, (first + BATCH) as usize, "each event once while both run");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    background.await.unwrap();
+    let compactions = metrics.compactions.get();
+    assert!(compactions > 0, "no compaction ran");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        metrics.compactions.get(),
+        compactions,
+        "stopping waits for a compaction under way"
+    );
+    assert_eq!(metrics.storage_errors.get(), 0);
+    let after = store.snapshot().unwrap();
+    assert!(after.recent.is_empty(), "the last flush wrote everything");
+    let mut ids: Vec<String> = Vec::new();
+    for file in &after.files {
+        for batch in crate::storage::partition::read_parquet_file(file).unwrap() {
+            let column = batch.column_by_name(cordon_schemas::fields::col::EVENT_ID).unwrap();
+            ids.extend(column.as_string::<i32>().iter().map(|id| id.unwrap().to_string()));
+        }
+    }
+    ids.sort();
+    let mut expected: Vec<String> = (0..TOTAL).map(|id| format!("e-{id}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
