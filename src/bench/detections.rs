@@ -330,6 +330,10 @@ struct LatencyFigures {
     /// Appends storage refused (Parquet writes behind) and the bench sent again after
     /// the wait it was told, as a producer does.
     refusals: u64,
+    /// How long storage waited on a full engine queue while live, and how long the live
+    /// phase ran: a latency with the queue often full is queueing at saturation.
+    queue_full_seconds: f64,
+    live_seconds: f64,
 }
 
 fn attack(host: &str, id: &str, time: i64) -> FlatEvent {
@@ -424,6 +428,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     let slice = Duration::from_millis(20);
     let rows = (options.rate as f64 * slice.as_secs_f64()).round() as usize;
     let attack_every = (1000 / options.attacks_per_second.max(1)) as u64;
+    let full_before = service.metrics.queue_full_seconds.get();
     let started = Instant::now();
     let mut next = started;
     let (mut events_sent, mut attacks_sent, mut refusals) = (0u64, 0usize, 0u64);
@@ -459,7 +464,9 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
             tokio::time::sleep(wait).await;
         }
     }
-    let achieved_rate = events_sent as f64 / started.elapsed().as_secs_f64();
+    let live_seconds = started.elapsed().as_secs_f64();
+    let achieved_rate = events_sent as f64 / live_seconds;
+    let queue_full_seconds = service.metrics.queue_full_seconds.get() - full_before;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = stopper.send(true);
     let _ = task.await;
@@ -475,6 +482,8 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
         events_sent,
         achieved_rate,
         refusals,
+        queue_full_seconds,
+        live_seconds,
     })
 }
 
@@ -504,7 +513,7 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
     if !options.skip_latency {
         let latency = latency(&options).await?;
         println!(
-            "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events) (target p99 < 1 s)",
+            "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events, full for {:.1} s of the {:.1} s live) (target p99 < 1 s)",
             latency.achieved_rate,
             humantime::format_duration(options.window),
             humantime::format_duration(options.warmup),
@@ -515,7 +524,9 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
             latency.attacks_sent,
             latency.events_sent,
             latency.refusals,
-            options.queue_events.unwrap_or(default_detections().queue_events)
+            options.queue_events.unwrap_or(default_detections().queue_events),
+            latency.queue_full_seconds,
+            latency.live_seconds
         );
     }
     if !options.skip_idle_keys {
