@@ -162,15 +162,14 @@ pub fn recover_partition(dir: &Path) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::partition::tests::{assert_each_once_in_time_order, stored_ids, stored_times};
     use crate::storage::partition::write_partitioned;
     use crate::storage::wal::tests::batch_of;
-    use arrow::array::AsArray;
-    use arrow::datatypes::TimestampNanosecondType;
-    use cordon_schemas::fields::col;
 
     /// Writes each flush as a file of its own, compacts them all, and returns what the
-    /// compaction said and the compacted file's times and event ids.
-    fn compact_flushes(flushes: &[Vec<RecordBatch>]) -> (Compacted, Vec<i64>, Vec<String>) {
+    /// compaction said and the compacted file (in a folder that lives as long as the
+    /// returned guard).
+    fn compact_flushes(flushes: &[Vec<RecordBatch>]) -> (Compacted, tempfile::TempDir, PathBuf) {
         let root = tempfile::tempdir().unwrap();
         for (boundary, flush) in (1..).zip(flushes) {
             write_partitioned(root.path(), flush, boundary).unwrap();
@@ -180,57 +179,40 @@ mod tests {
         recover_partition(&dirs[0]).unwrap();
         let files = parquet_files(&dirs[0]);
         assert_eq!(files.len(), 1);
-        let batches = read_parquet_file(&files[0].0).unwrap();
-        let times = batches
-            .iter()
-            .flat_map(|batch| {
-                let column = batch.column_by_name(col::TIME).unwrap();
-                column.as_primitive::<TimestampNanosecondType>().values().to_vec()
-            })
-            .collect();
-        let ids = batches
-            .iter()
-            .flat_map(|batch| {
-                let ids = batch.column_by_name(col::EVENT_ID).unwrap().as_string::<i32>();
-                ids.iter().map(|id| id.unwrap().to_string()).collect::<Vec<_>>()
-            })
-            .collect();
-        (done, times, ids)
+        let file = files[0].0.clone();
+        (done, root, file)
     }
 
     #[test]
     fn files_out_of_time_order_with_each_other_compact_into_time_order() {
         // Each flush is sorted; the first holds later events than the second.
-        let (_, times, _) = compact_flushes(&[
+        let (_, _folder, file) = compact_flushes(&[
             vec![batch_of("a", 6..10), batch_of("b", 0..3)],
             vec![batch_of("c", 3..6)],
         ]);
+        let times = stored_times(&file);
         assert_eq!(times.len(), 10);
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
     }
 
     #[test]
     fn files_that_follow_one_another_in_time_compact_as_they_are() {
-        let (_, _, ids) = compact_flushes(&[
+        let (_, _folder, file) = compact_flushes(&[
             vec![batch_of("a", 0..3)],
             vec![batch_of("b", 3..6)],
             vec![batch_of("a", 6..9)],
         ]);
         let expected: Vec<String> = (0..9).map(|id| format!("e-{id}")).collect();
-        assert_eq!(ids, expected);
+        assert_eq!(stored_ids(&file), expected);
     }
 
     #[test]
     fn overlapping_files_merge_by_time_across_gather_chunks() {
         // Two hosts' events over overlapping times, more rows than one gathered chunk.
-        let (done, times, mut ids) =
+        let (done, _folder, file) =
             compact_flushes(&[vec![batch_of("a", 3_000..12_000)], vec![batch_of("b", 0..6_000)]]);
         assert_eq!(done.rows, 15_000);
-        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "not in time order");
-        ids.sort();
-        let mut expected: Vec<String> = (3_000..12_000).chain(0..6_000).map(|id| format!("e-{id}")).collect();
-        expected.sort();
-        assert_eq!(ids, expected, "every row once");
+        assert_each_once_in_time_order(&file, (3_000..12_000).chain(0..6_000));
     }
 
     #[test]

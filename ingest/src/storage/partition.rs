@@ -275,7 +275,7 @@ pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordB
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -300,18 +300,14 @@ mod tests {
         }
         let files = write_partitioned(root.path(), &[late, earlier.finish()], 1).unwrap();
         assert_eq!(files.len(), 2, "10:xx and 11:00");
-        let ten = read_parquet_file(&files[0]).unwrap();
-        let times = ten[0]
-            .column(0)
-            .as_primitive::<TimestampNanosecondType>()
-            .values()
-            .to_vec();
+        let times = stored_times(&files[0]);
         assert_eq!(times.len(), 4);
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
         assert!(files[1].to_string_lossy().contains("hour=11"));
     }
 
-    fn stored_ids(file: &Path) -> Vec<String> {
+    /// The event ids of a Parquet file of events, in file order.
+    pub(crate) fn stored_ids(file: &Path) -> Vec<String> {
         read_parquet_file(file)
             .unwrap()
             .iter()
@@ -320,6 +316,30 @@ mod tests {
                 ids.iter().map(|id| id.unwrap().to_string()).collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// The event times of a Parquet file of events, in file order.
+    pub(crate) fn stored_times(file: &Path) -> Vec<i64> {
+        read_parquet_file(file)
+            .unwrap()
+            .iter()
+            .flat_map(|batch| {
+                let times = batch.column_by_name(col::TIME).unwrap();
+                times.as_primitive::<TimestampNanosecondType>().values().to_vec()
+            })
+            .collect()
+    }
+
+    /// `file` holds the events with ids `e-<n>` for every `n` of `expected`, each once,
+    /// in time order.
+    pub(crate) fn assert_each_once_in_time_order(file: &Path, expected: impl Iterator<Item = u32>) {
+        let times = stored_times(file);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "not in time order");
+        let mut ids = stored_ids(file);
+        ids.sort();
+        let mut expected: Vec<String> = expected.map(|id| format!("e-{id}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "every row once");
     }
 
     #[test]
@@ -347,24 +367,7 @@ mod tests {
         let files =
             write_partitioned(root.path(), &[batch_of("a", 3_000..12_000), batch_of("b", 0..6_000)], 1).unwrap();
         assert_eq!(files.len(), 1);
-        let batches = read_parquet_file(&files[0]).unwrap();
-        let times: Vec<i64> = batches
-            .iter()
-            .flat_map(|batch| {
-                batch
-                    .column(0)
-                    .as_primitive::<TimestampNanosecondType>()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
-        assert_eq!(times.len(), 15_000);
-        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "not in time order");
-        let mut ids = stored_ids(&files[0]);
-        ids.sort();
-        let mut expected: Vec<String> = (3_000..12_000).chain(0..6_000).map(|id| format!("e-{id}")).collect();
-        expected.sort();
-        assert_eq!(ids, expected, "every row once");
+        assert_each_once_in_time_order(&files[0], (3_000..12_000).chain(0..6_000));
     }
 
     #[test]

@@ -272,13 +272,11 @@ async fn flushes_and_compactions_running_side_by_side_store_every_event_once() {
     assert_eq!(metrics.storage_errors.get(), 0);
     let after = store.snapshot().unwrap();
     assert!(after.recent.is_empty(), "the last flush wrote everything");
-    let mut ids: Vec<String> = Vec::new();
-    for file in &after.files {
-        for batch in crate::storage::partition::read_parquet_file(file).unwrap() {
-            let column = batch.column_by_name(cordon_schemas::fields::col::EVENT_ID).unwrap();
-            ids.extend(column.as_string::<i32>().iter().map(|id| id.unwrap().to_string()));
-        }
-    }
+    let mut ids: Vec<String> = after
+        .files
+        .iter()
+        .flat_map(|file| crate::storage::partition::tests::stored_ids(file))
+        .collect();
     ids.sort();
     let mut expected: Vec<String> = (0..TOTAL).map(|id| format!("e-{id}")).collect();
     expected.sort();
