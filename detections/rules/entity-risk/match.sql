@@ -16,6 +16,8 @@ WITH windows AS (
      -- depend on which partitions one evaluation happened to hold.
      AND (r.user_name IS NOT DISTINCT FROM last.user_name)
      AND r.time <= last.time AND r.time >= last.time - ${window}
+    -- A lower entity's window closes when its contribution falls due (input.sql).
+    WHERE last.due_at IS NULL OR last.is_due
     GROUP BY last.entity_type, last.entity, last.priority, last.event_id, last.time
 ), crossing AS (
     SELECT * FROM windows WHERE risk >= ${threshold} AND alerts >= ${min_alerts}
