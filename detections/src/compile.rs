@@ -11,10 +11,12 @@ use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::TryStreamExt;
 
 use crate::error::{EvalError, RuleError};
 use crate::guard;
@@ -81,7 +83,10 @@ impl PlannedStage {
         self.table.slot.fill(rows);
         let work = async {
             let physical = reset_plan_states(self.physical.clone()).map_err(query_error)?;
-            collect(physical, self.context.task_ctx()).await.map_err(query_error)
+            let stream = execute_stream(physical, self.context.task_ctx()).map_err(query_error)?;
+            collect_within(stream, self.stage.name(), limits.memory_bytes)
+                .await
+                .map_err(query_error)
         };
         let result = tokio::time::timeout(limits.timeout, work).await;
         // Release the rows at once rather than holding them until the next run.
@@ -94,6 +99,31 @@ impl PlannedStage {
     }
 }
 
+/// Gathers a stage's output, refusing it past `max_bytes`: the memory pool counts
+/// what operators hold, not the rows a plan returns, so a match.sql that multiplies
+/// its rows (a cross join) could return gigabytes within its limit, and the engine
+/// would then make an alert of each.
+async fn collect_within(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    stage: &str,
+    max_bytes: usize,
+) -> Result<Vec<RecordBatch>, DataFusionError> {
+    let mut batches = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(batch) = stream.try_next().await? {
+        bytes += batch.get_array_memory_size();
+        if bytes > max_bytes {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{stage}.sql returned more than {} MiB of rows, its memory limit: \
+                 narrow what it returns or raise [detections] eval_memory_mib",
+                max_bytes >> 20
+            )));
+        }
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
 /// A rule ready to run.
 pub struct CompiledRule {
     pub definition: Arc<RuleDefinition>,
@@ -104,8 +134,11 @@ pub struct CompiledRule {
 }
 
 fn session(limits: Limits, reference: &BTreeMap<String, ReferenceTable>) -> Result<SessionContext, DataFusionError> {
+    // No spilling: a rule's memory limit is a limit, not a point past which it writes
+    // events to a temporary disk and runs on, slower, for every batch.
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(limits.memory_bytes, 1.0)
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
         .build_arc()?;
     let mut config = SessionConfig::new().with_target_partitions(1);
     // A plan is run many times (`slot.rs`): no filter a run derives may outlive it.

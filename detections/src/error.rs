@@ -81,7 +81,7 @@ pub enum EvalError {
         source: datafusion::error::DataFusionError,
     },
     #[error(
-        "rule {rule}: {stage}.sql took longer than {limit:?} and was stopped; narrow its joins or raise [engine] eval_timeout"
+        "rule {rule}: {stage}.sql took longer than {limit:?} and was stopped; narrow its joins or raise [detections] eval_timeout"
     )]
     Timeout {
         rule: String,

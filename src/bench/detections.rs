@@ -334,6 +334,9 @@ struct LatencyFigures {
     /// phase ran: a latency with the queue often full is queueing at saturation.
     queue_full_seconds: f64,
     live_seconds: f64,
+    /// Evaluations that failed (a rule over its memory or time limit), by rule: a
+    /// latency measured while rules fail would flatter the engine.
+    rule_errors: Vec<(String, u64)>,
 }
 
 fn attack(host: &str, id: &str, time: i64) -> FlatEvent {
@@ -468,6 +471,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     let achieved_rate = events_sent as f64 / live_seconds;
     let queue_full_seconds = service.metrics.queue_full_seconds.get() - full_before;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let rule_errors = failing_rules(&service.shared);
     let _ = stopper.send(true);
     let _ = task.await;
     let _ = background_task.await;
@@ -484,7 +488,29 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
         refusals,
         queue_full_seconds,
         live_seconds,
+        rule_errors,
     })
+}
+
+/// Rules whose evaluations failed, with how many times, as the rules API shows them.
+fn failing_rules(shared: &cordon_detections::service::Shared) -> Vec<(String, u64)> {
+    let rules = shared.rules.read().expect("rules lock");
+    rules
+        .values()
+        .filter(|view| view.status.errors > 0)
+        .map(|view| (view.id.clone(), view.status.errors))
+        .collect()
+}
+
+fn errors_text(rule_errors: &[(String, u64)]) -> String {
+    if rule_errors.is_empty() {
+        return "no rule failed".into();
+    }
+    let failed: Vec<String> = rule_errors
+        .iter()
+        .map(|(rule, errors)| format!("{rule} {errors}"))
+        .collect();
+    format!("rules failed: {}", failed.join(", "))
 }
 
 fn cost_line(options: &DetectionBenchOptions, figures: &CostFigures) -> String {
@@ -513,7 +539,7 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
     if !options.skip_latency {
         let latency = latency(&options).await?;
         println!(
-            "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events, full for {:.1} s of the {:.1} s live) (target p99 < 1 s)",
+            "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events, full for {:.1} s of the {:.1} s live; {}) (target p99 < 1 s)",
             latency.achieved_rate,
             humantime::format_duration(options.window),
             humantime::format_duration(options.warmup),
@@ -526,7 +552,8 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
             latency.refusals,
             options.queue_events.unwrap_or(default_detections().queue_events),
             latency.queue_full_seconds,
-            latency.live_seconds
+            latency.live_seconds,
+            errors_text(&latency.rule_errors)
         );
     }
     if !options.skip_idle_keys {
