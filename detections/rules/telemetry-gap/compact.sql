@@ -3,15 +3,49 @@
 -- is then two rows per unbroken stretch, however its events were batched, and a run
 -- whose start a late number joined to the one before is no run start any more (its
 -- due_at cleared: there is no gap before it to judge).
+--
+-- Window functions cost per host, and most evaluated hosts are one of two simple
+-- shapes, merged here without them: one run (nothing to merge), or two where the
+-- second follows on the first in the same producer session (a batch continuing the
+-- stretch kept so far). Only the other hosts go through the windows.
 WITH runs AS (
     SELECT host_id, run_start, run_end, min(time) AS run_time
     FROM kept
     GROUP BY host_id, run_start, run_end
+), counted AS (
+    SELECT host_id, count(*) AS runs
+    FROM runs
+    GROUP BY host_id
+), one_run AS (
+    SELECT r.host_id, r.run_start, r.run_end, r.run_start AS new_start, r.run_end AS new_end
+    FROM runs r
+    JOIN counted c ON r.host_id = c.host_id AND c.runs = 1
+), following AS (
+    -- As the windows below would have it: one session when the second run does not
+    -- count again from 0 or 1, and the first does not, or came first in event time.
+    SELECT a.host_id, a.run_start AS first_start, a.run_end AS first_end,
+           b.run_start AS second_start, b.run_end AS second_end
+    FROM runs a
+    JOIN runs b ON a.host_id = b.host_id AND b.run_start = a.run_end + 1
+    JOIN counted c ON a.host_id = c.host_id AND c.runs = 2
+    WHERE b.run_start > 1 AND (a.run_start > 1 OR a.run_time <= b.run_time)
+), two_runs AS (
+    SELECT host_id, first_start AS run_start, first_end AS run_end,
+           first_start AS new_start, second_end AS new_end
+    FROM following
+    UNION ALL
+    SELECT host_id, second_start AS run_start, second_end AS run_end, first_start AS new_start, second_end AS new_end
+    FROM following
+), other AS (
+    SELECT r.*
+    FROM runs r
+    JOIN counted c ON r.host_id = c.host_id AND c.runs > 1
+    WHERE r.host_id NOT IN (SELECT host_id FROM following)
 ), sessions AS (
     SELECT *,
            sum(CASE WHEN run_start <= 1 THEN 1 ELSE 0 END)
                OVER (PARTITION BY host_id ORDER BY run_time, run_start ROWS UNBOUNDED PRECEDING) AS session
-    FROM runs
+    FROM other
 ), reach AS (
     SELECT *,
            max(run_end) OVER (PARTITION BY host_id, session ORDER BY run_start, run_end
@@ -27,6 +61,10 @@ WITH runs AS (
            min(run_start) OVER (PARTITION BY host_id, session, island) AS new_start,
            max(run_end) OVER (PARTITION BY host_id, session, island) AS new_end
     FROM islands
+    UNION ALL
+    SELECT * FROM one_run
+    UNION ALL
+    SELECT * FROM two_runs
 )
 SELECT k.time, k.host_id, k.event_id, k.event_name, k.event_sequence,
        m.new_start AS run_start, m.new_end AS run_end,

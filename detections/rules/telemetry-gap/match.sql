@@ -1,4 +1,11 @@
-WITH runs AS (
+-- Only a run whose first event fell due now can be a gap, and a run's figures depend
+-- only on its own host's runs: the hosts without one are left out before the window
+-- functions, which cost per host (most evaluated hosts have nothing due).
+WITH due AS (
+    SELECT host_id, run_start, run_end, time, event_id, event_sequence, is_due
+    FROM kept
+    WHERE host_id IN (SELECT host_id FROM kept WHERE is_due AND event_sequence = run_start)
+), runs AS (
     SELECT host_id, run_start, run_end,
            min(time) AS run_time,
            max(CASE WHEN event_sequence = run_start THEN event_id END) AS first_id,
@@ -6,7 +13,7 @@ WITH runs AS (
            max(CASE WHEN event_sequence = run_end THEN time END) AS last_time,
            -- The run's first event fell due now: nothing missing before it can still arrive.
            bool_or(is_due AND event_sequence = run_start) AS start_due
-    FROM kept
+    FROM due
     GROUP BY host_id, run_start, run_end
 ), sessions AS (
     -- A run from 0 or 1 is the producer counting again (a new session after a

@@ -1,0 +1,239 @@
+//! telemetry-gap's compact.sql against the merge it stands for, written out here step by
+//! step: per host, runs in producer sessions (a run from 0 or 1 counts again, in event
+//! time order), runs that meet or overlap in a session merged, each merged run's first
+//! and last rows kept with its bounds, `due_at` on its first only. The SQL takes short
+//! cuts for the common shapes (one run; two where the second follows on the first), so
+//! random states of every shape check that the cuts agree with the general merge.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{Int64Type, TimestampNanosecondType};
+use cordon_detections::compile::{CompiledRule, Limits};
+use cordon_detections::{DetectionMetrics, Engine, EngineConfig};
+use proptest::prelude::*;
+
+/// One kept row: (host, event id, sequence number, run start, run end, due_at, time).
+type Row = (String, String, i64, i64, i64, Option<i64>, i64);
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| tokio::runtime::Runtime::new().unwrap())
+}
+
+fn rule() -> &'static CompiledRule {
+    static RULE: OnceLock<CompiledRule> = OnceLock::new();
+    RULE.get_or_init(|| {
+        let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("rules/telemetry-gap");
+        let engine = Engine::new(EngineConfig::default(), Default::default(), DetectionMetrics::default());
+        runtime()
+            .block_on(engine.compile(&dir))
+            .unwrap()
+            .expect("a rule folder")
+    })
+}
+
+/// Runs of one host: (start, length, time of its first row, whether its first row is due).
+/// Starts lean to 0..3, where producer sessions begin, and times to a few values, so that
+/// restarts before and after a run come up often.
+fn host_runs() -> impl Strategy<Value = Vec<(i64, i64, i64, bool)>> {
+    let start = prop_oneof![0i64..3, 0i64..24];
+    let time = prop_oneof![0i64..4, 0i64..1_000];
+    prop::collection::vec((start, 0i64..4, time, any::<bool>()), 1..5)
+}
+
+/// The rows a state of runs is kept as: each run's first and last (one row if it is one
+/// number), times distinct per host so that event-time order has no ties.
+fn rows_of(hosts: &[Vec<(i64, i64, i64, bool)>]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (h, runs) in hosts.iter().enumerate() {
+        let host = format!("wks-{h}");
+        let mut seen = std::collections::BTreeSet::new();
+        for (r, (start, length, time, due)) in runs.iter().enumerate() {
+            let end = start + length;
+            if !seen.insert((*start, end)) {
+                continue;
+            }
+            let time = time * 100 + r as i64;
+            let id = |n: i64| format!("{host}-r{r}-{n}");
+            rows.push((host.clone(), id(*start), *start, *start, end, due.then_some(time), time));
+            if end != *start {
+                rows.push((host.clone(), id(end), end, *start, end, None, time + 50));
+            }
+        }
+    }
+    rows
+}
+
+/// The general merge, step by step (the SQL's window functions as loops).
+fn merged(rows: &[Row]) -> Vec<Row> {
+    let mut runs: BTreeMap<(String, i64, i64), i64> = BTreeMap::new();
+    for (host, _, _, start, end, _, time) in rows {
+        let run_time = runs.entry((host.clone(), *start, *end)).or_insert(*time);
+        *run_time = (*run_time).min(*time);
+    }
+    let mut by_host: BTreeMap<&str, Vec<(i64, i64, i64)>> = BTreeMap::new();
+    for ((host, start, end), time) in &runs {
+        by_host.entry(host).or_default().push((*start, *end, *time));
+    }
+    let mut bounds: BTreeMap<(String, i64, i64), (i64, i64)> = BTreeMap::new();
+    for (host, mut host_runs) in by_host {
+        host_runs.sort_by_key(|(start, _, time)| (*time, *start));
+        let mut sessions: BTreeMap<usize, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut session = 0;
+        for (start, end, _) in host_runs {
+            session += usize::from(start <= 1);
+            sessions.entry(session).or_default().push((start, end));
+        }
+        for mut in_session in sessions.into_values() {
+            in_session.sort();
+            let mut islands: Vec<Vec<(i64, i64)>> = Vec::new();
+            let mut reached: Option<i64> = None;
+            for (start, end) in in_session {
+                match reached {
+                    Some(reached) if start <= reached + 1 => islands.last_mut().unwrap().push((start, end)),
+                    _ => islands.push(vec![(start, end)]),
+                }
+                reached = Some(reached.map_or(end, |reached| reached.max(end)));
+            }
+            for island in islands {
+                let new_start = island.iter().map(|(start, _)| *start).min().unwrap();
+                let new_end = island.iter().map(|(_, end)| *end).max().unwrap();
+                for (start, end) in island {
+                    bounds.insert((host.to_string(), start, end), (new_start, new_end));
+                }
+            }
+        }
+    }
+    let mut out: Vec<Row> = rows
+        .iter()
+        .filter_map(|(host, id, sequence, start, end, due_at, time)| {
+            let (new_start, new_end) = bounds[&(host.clone(), *start, *end)];
+            (*sequence == new_start || *sequence == new_end).then(|| {
+                let due_at = if *sequence == new_start { *due_at } else { None };
+                (host.clone(), id.clone(), *sequence, new_start, new_end, due_at, *time)
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn batch_of(rows: &[Row]) -> RecordBatch {
+    let compact = rule().compact.as_ref().expect("telemetry-gap has a compact.sql");
+    let schema = compact.output.clone();
+    let time = |values: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from(values).with_timezone("UTC"))
+    };
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            match field.name().as_str() {
+                "time" => time(rows.iter().map(|row| Some(row.6)).collect()),
+                "host_id" => Arc::new(StringArray::from_iter_values(rows.iter().map(|row| row.0.as_str()))),
+                "event_id" => Arc::new(StringArray::from_iter_values(rows.iter().map(|row| row.1.as_str()))),
+                "event_name" => Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "agent.session"))),
+                "event_sequence" => Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| row.2))),
+                "run_start" => Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| row.3))),
+                "run_end" => Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| row.4))),
+                "due_at" => time(rows.iter().map(|row| row.5).collect()),
+                "keep_until" => time(rows.iter().map(|row| Some(row.6 + 3_600)).collect()),
+                other => panic!("telemetry-gap keeps a column this test does not know: {other}"),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+fn compacted(rows: &[Row]) -> Vec<Row> {
+    // A planned stage reads one slot: the engine never runs it twice at once, nor may
+    // the tests.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _running = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let compact = rule().compact.as_ref().unwrap();
+    let limits = Limits {
+        memory_bytes: 64 << 20,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let output = runtime()
+        .block_on(compact.run("telemetry-gap", vec![batch_of(rows)], limits))
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in &output {
+        let column = |name: &str| batch.column_by_name(name).unwrap();
+        let text = |name: &str| column(name).as_string::<i32>().clone();
+        let number = |name: &str| column(name).as_primitive::<Int64Type>().clone();
+        let times = |name: &str| column(name).as_primitive::<TimestampNanosecondType>().clone();
+        let (hosts, ids) = (text("host_id"), text("event_id"));
+        let (sequences, starts, ends) = (number("event_sequence"), number("run_start"), number("run_end"));
+        let (due, time) = (times("due_at"), times("time"));
+        for row in 0..batch.num_rows() {
+            out.push((
+                hosts.value(row).to_string(),
+                ids.value(row).to_string(),
+                sequences.value(row),
+                starts.value(row),
+                ends.value(row),
+                due.is_valid(row).then(|| due.value(row)),
+                time.value(row),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compaction_merges_runs_as_the_general_merge_does(hosts in prop::collection::vec(host_runs(), 1..4)) {
+        let rows = rows_of(&hosts);
+        prop_assert_eq!(compacted(&rows), merged(&rows));
+    }
+}
+
+#[test]
+fn a_run_following_on_the_kept_one_merges_into_one() {
+    // The common shape: the stretch kept so far (1..=4) and a batch continuing it.
+    let rows = rows_of(&[vec![(1, 3, 1, true), (4, 2, 2, true)]]);
+    let expected: Vec<Row> = vec![
+        ("wks-0".into(), "wks-0-r0-1".into(), 1, 1, 6, Some(100), 100),
+        ("wks-0".into(), "wks-0-r1-6".into(), 6, 1, 6, None, 251),
+    ];
+    assert_eq!(compacted(&rows), expected);
+    assert_eq!(merged(&rows), expected);
+}
+
+#[test]
+fn a_restart_earlier_in_time_is_another_session() {
+    // 5..=7 came first in event time, then the producer counted again from 1: the two
+    // runs meet by number but are not one stretch.
+    let rows = rows_of(&[vec![(5, 2, 1, true), (1, 3, 2, true)]]);
+    let compacted = compacted(&rows);
+    assert_eq!(compacted.len(), 4, "{compacted:?}");
+    assert!(
+        compacted
+            .iter()
+            .all(|row| (row.3, row.4) == (5, 7) || (row.3, row.4) == (1, 4))
+    );
+    assert_eq!(compacted, merged(&rows));
+}
+
+#[test]
+fn a_run_from_one_after_a_run_of_zero_is_another_session() {
+    // 0, then 1..=3: they meet by number, but a run from 1 is the producer counting again.
+    let rows = rows_of(&[vec![(0, 0, 1, true), (1, 2, 2, true)]]);
+    let compacted = compacted(&rows);
+    assert_eq!(compacted.len(), 3, "{compacted:?}");
+    assert!(
+        compacted
+            .iter()
+            .all(|row| (row.3, row.4) == (0, 0) || (row.3, row.4) == (1, 3))
+    );
+    assert_eq!(compacted, merged(&rows));
+}
