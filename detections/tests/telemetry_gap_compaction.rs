@@ -209,31 +209,28 @@ fn a_run_following_on_the_kept_one_merges_into_one() {
     assert_eq!(merged(&rows), expected);
 }
 
+/// Two runs of one host that meet by number but are two producer sessions: compaction
+/// keeps them apart, each row with its own run's bounds.
+fn assert_kept_apart(runs: Vec<(i64, i64, i64, bool)>, rows: usize, bounds: [(i64, i64); 2]) {
+    let rows_in = rows_of(&[runs]);
+    let compacted = compacted(&rows_in);
+    assert_eq!(compacted.len(), rows, "{compacted:?}");
+    assert!(
+        compacted.iter().all(|row| bounds.contains(&(row.3, row.4))),
+        "{compacted:?}"
+    );
+    assert_eq!(compacted, merged(&rows_in));
+}
+
 #[test]
 fn a_restart_earlier_in_time_is_another_session() {
     // 5..=7 came first in event time, then the producer counted again from 1: the two
     // runs meet by number but are not one stretch.
-    let rows = rows_of(&[vec![(5, 2, 1, true), (1, 3, 2, true)]]);
-    let compacted = compacted(&rows);
-    assert_eq!(compacted.len(), 4, "{compacted:?}");
-    assert!(
-        compacted
-            .iter()
-            .all(|row| (row.3, row.4) == (5, 7) || (row.3, row.4) == (1, 4))
-    );
-    assert_eq!(compacted, merged(&rows));
+    assert_kept_apart(vec![(5, 2, 1, true), (1, 3, 2, true)], 4, [(5, 7), (1, 4)]);
 }
 
 #[test]
 fn a_run_from_one_after_a_run_of_zero_is_another_session() {
     // 0, then 1..=3: they meet by number, but a run from 1 is the producer counting again.
-    let rows = rows_of(&[vec![(0, 0, 1, true), (1, 2, 2, true)]]);
-    let compacted = compacted(&rows);
-    assert_eq!(compacted.len(), 3, "{compacted:?}");
-    assert!(
-        compacted
-            .iter()
-            .all(|row| (row.3, row.4) == (0, 0) || (row.3, row.4) == (1, 3))
-    );
-    assert_eq!(compacted, merged(&rows));
+    assert_kept_apart(vec![(0, 0, 1, true), (1, 2, 2, true)], 3, [(0, 0), (1, 3)]);
 }
