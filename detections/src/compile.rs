@@ -73,6 +73,11 @@ impl PlannedStage {
             .to_string()
     }
 
+    /// The columns of its table the stage reads (None: every column).
+    pub fn read_columns(&self) -> Option<Vec<usize>> {
+        self.table.read_columns()
+    }
+
     /// Runs the stage over `rows`.
     pub async fn run(&self, rule: &str, rows: Vec<RecordBatch>, limits: Limits) -> Result<Vec<RecordBatch>, EvalError> {
         let query_error = |source: DataFusionError| EvalError::Query {

@@ -15,17 +15,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, BooleanArray};
-use arrow::compute::filter_record_batch;
+use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
-use crate::clock::{KeyClocks, TimePolicy, Timing, row_keys};
+use crate::clock::{KeyClocks, TimePolicy};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
 use crate::fan_out::{Done, Pace, Shared, evaluate_all};
-use crate::health::{HealthBook, HealthReport, Standing};
-use crate::live_rule::LiveRule;
+use crate::health::{HealthBook, HealthReport};
+use crate::held::{Held, HeldColumns};
+use crate::live_rule::{Burst, LiveRule};
 use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
@@ -47,6 +47,8 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Replaces every rule's non-zero window (benchmarks, what-if runs).
     pub window_override: Option<Duration>,
+    /// Sets every rule's `evaluate_every` (benchmarks, the batching properties).
+    pub evaluate_every_override: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +62,7 @@ impl Default for EngineConfig {
                 timeout: Duration::from_secs(10),
             },
             window_override: None,
+            evaluate_every_override: None,
         }
     }
 }
@@ -106,6 +109,9 @@ pub struct RuleStatus {
     pub kept_partitions: usize,
     /// The event columns whose values key this rule's clocks (empty: one for all).
     pub clock_key: Vec<String>,
+    /// Events waiting for its next evaluation (`evaluate_every`), and their bytes.
+    pub held_events: usize,
+    pub held_bytes: usize,
 }
 
 /// The clocks of one set of key columns, shared by the rules keyed on them.
@@ -125,6 +131,8 @@ pub struct Processed {
     pub late_events: usize,
     /// Earliest arrival time (ns) of the batch's events, for latency figures.
     pub earliest_arrival: Option<i64>,
+    /// Whether any rule was evaluated.
+    pub evaluated: bool,
 }
 
 pub struct Engine {
@@ -140,9 +148,11 @@ pub struct Engine {
     last_forget: i64,
     late_events: u64,
     metrics: DetectionMetrics,
-    /// How far the clocks moved between evaluations: the sweep's pace.
-    pace: PaceClock,
 }
+
+mod judge;
+
+use judge::Judged;
 
 /// The transport of the events the detections write themselves (signals, risk).
 const DERIVED_TRANSPORT: &str = "detections";
@@ -164,7 +174,6 @@ impl Engine {
             last_forget: i64::MIN,
             late_events: 0,
             metrics,
-            pace: PaceClock::default(),
         }
     }
 
@@ -194,7 +203,10 @@ impl Engine {
 
     /// Reads and plans the rule in `dir`; None when it is disabled.
     pub async fn compile(&self, dir: &std::path::Path) -> Result<Option<CompiledRule>, RuleError> {
-        let definition = RuleDefinition::load_with_window(dir, self.config.lateness, self.config.window_override)?;
+        let mut definition = RuleDefinition::load_with_window(dir, self.config.lateness, self.config.window_override)?;
+        if let Some(every) = self.config.evaluate_every_override {
+            definition.settings.evaluate_every = Some(every);
+        }
         if definition.settings.disabled {
             return Ok(None);
         }
@@ -221,7 +233,8 @@ impl Engine {
     }
 
     /// Adds or replaces a rule. A replaced rule keeps its kept rows when its input
-    /// stage produces the same columns; otherwise it starts empty.
+    /// stage produces the same columns; otherwise it starts empty. Events held for its
+    /// next evaluation (`evaluate_every`) stay held when its clocks are the same.
     pub fn install(&mut self, compiled: CompiledRule) {
         let id = compiled.definition.id.clone();
         let previous = self.rules.remove(&id);
@@ -237,18 +250,33 @@ impl Engine {
             )
             .expect("checked at compile")
         };
+        let keyed = !self.clocks[clock].columns.is_empty();
+        let mut held = Held::new(keyed);
+        let mut pace = PaceClock::default();
+        let mut previous_columns = HeldColumns::new(&event_schema(), None);
         // A reloaded rule keeps its rows when they still fit its new input and keys.
         let (kept, mut status) = match previous {
-            Some(previous)
-                if previous.kept.schema() == &schema
+            Some(previous) => {
+                pace = previous.pace;
+                if previous.clock == clock {
+                    held = previous.held;
+                    previous_columns = previous.held_columns;
+                } else if !previous.held.is_empty() {
+                    tracing::warn!(
+                        rule = %id, events = previous.held.events(),
+                        "a rule reloaded with other partition columns drops the events held for its next evaluation, as it drops its kept rows"
+                    );
+                }
+                let same = previous.kept.schema() == &schema
                     && previous.compiled.definition.settings.partition_by == settings.partition_by
                     && previous.compiled.definition.settings.window == settings.window
-                    && previous.compiled.definition.settings.max_rows_per_partition
-                        == settings.max_rows_per_partition =>
-            {
-                (previous.kept, previous.status)
+                    && previous.compiled.definition.settings.max_rows_per_partition == settings.max_rows_per_partition;
+                if same {
+                    (previous.kept, previous.status)
+                } else {
+                    (fresh(), previous.status)
+                }
             }
-            Some(previous) => (fresh(), previous.status),
             None => (fresh(), RuleStatus::default()),
         };
         status.clock_key = self.clocks[clock].columns.clone();
@@ -258,6 +286,11 @@ impl Engine {
         let _ = self.metrics.evaluation_errors.get_or_create(&label);
         let _ = self.metrics.events_not_evaluated.get_or_create(&label);
         let _ = self.metrics.matches.get_or_create(&label);
+        let held_columns = HeldColumns::new(&event_schema(), compiled.input.read_columns().as_deref());
+        if let Err(error) = held.reproject(&event_schema(), &previous_columns, &held_columns) {
+            tracing::error!(rule = %id, %error, events = held.events(), "cannot keep the events held for a reloaded rule: they are dropped");
+            held = Held::new(keyed);
+        }
         self.rules.insert(
             id,
             LiveRule {
@@ -266,6 +299,9 @@ impl Engine {
                 status,
                 clock,
                 broken: false,
+                held,
+                held_columns,
+                pace,
             },
         );
     }
@@ -296,6 +332,8 @@ impl Engine {
                 let mut status = rule.status.clone();
                 status.kept_rows = rule.kept.rows();
                 status.kept_partitions = rule.kept.partitions();
+                status.held_events = rule.held.events();
+                status.held_bytes = rule.held.bytes();
                 (id.clone(), status)
             })
             .collect()
@@ -322,7 +360,8 @@ impl Engine {
         )
     }
 
-    /// Runs every rule over `batch` (events in the stored event schema).
+    /// Runs every rule over `batch` (events in the stored event schema); a rule with
+    /// `evaluate_every` holds them until their key's beat (`held.rs`).
     pub async fn process(&mut self, batch: &RecordBatch) -> Processed {
         let mut processed = Processed::default();
         if batch.num_rows() == 0 {
@@ -333,174 +372,97 @@ impl Engine {
         processed.earliest_arrival = judged.arrivals.iter().copied().min();
         processed.late_events = judged.not_evaluated;
         let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        let sweep = self.pace.next(arrival_now);
+        self.evaluate_rules(Some(&judged), Due::At(arrival_now), &mut processed)
+            .await;
+        self.stamp_detection_delay(&mut processed.matches, Some(batch), arrival_now);
+        sort_matches(&mut processed.matches);
+        self.forget_silent_keys(arrival_now);
+        processed
+    }
+
+    /// Evaluates the events rules hold (`evaluate_every`) whose beat has come by `now`
+    /// (wall time, ns, while no events arrive to move arrival time on), or, with
+    /// `Due::All`, all they hold (after a replay, before a reload, at shutdown).
+    pub async fn evaluate_held(&mut self, due: Due) -> Processed {
+        let mut processed = Processed::default();
+        if !self.rules.values().any(|rule| rule.held_ready(due)) {
+            return processed;
+        }
+        let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
+        self.evaluate_rules(None, due, &mut processed).await;
+        self.stamp_detection_delay(&mut processed.matches, None, arrival_now);
+        sort_matches(&mut processed.matches);
+        processed
+    }
+
+    /// The events the engine was given that some rule still holds for a later
+    /// evaluation: "queued" until then (`service.rs`).
+    pub fn held_events(&self) -> usize {
+        self.rules.values().map(|rule| rule.held.events()).max().unwrap_or(0)
+    }
+
+    /// Each rule over what it is to evaluate now: a burst's events on time for it
+    /// (`fresh`), with what it held if it holds events, or only what it held.
+    async fn evaluate_rules(&mut self, fresh: Option<&Judged>, due: Due, processed: &mut Processed) {
+        let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
         let pace = Pace {
             newest_arrival: arrival_now,
             lateness: self.policy.lateness_nanos(),
             max_event_age: TimePolicy::nanos(self.config.max_event_age),
-            sweep,
             limits: self.config.limits,
         };
-        let jobs = std::mem::take(&mut self.rules)
-            .into_iter()
-            .map(|(id, rule)| {
-                let group = &self.clocks[rule.clock];
-                let shared = Shared {
-                    clocks: group.clocks.clone(),
-                    keyed: !group.columns.is_empty(),
-                    input: judged.inputs[rule.clock].clone(),
-                    keys: judged.keys[rule.clock].clone(),
-                };
-                (id, rule, shared)
-            })
-            .collect();
+        let schema = event_schema();
+        let mut jobs = Vec::new();
+        for (id, mut rule) in std::mem::take(&mut self.rules) {
+            let group = &self.clocks[rule.clock];
+            let burst = fresh.map(|judged| Burst {
+                input: &judged.inputs[rule.clock],
+                row_keys: &judged.row_keys[rule.clock],
+                keys: &judged.keys[rule.clock],
+            });
+            let work = match rule.take_work(burst, due, arrival_now, &schema) {
+                Ok(Some(work)) => work,
+                Ok(None) => {
+                    self.rules.insert(id, rule);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(rule = %id, %error, "cannot gather the events held for a rule: they are not evaluated by it");
+                    processed.errors.push(EvalError::Output {
+                        rule: id.clone(),
+                        message: format!("held events the engine could not gather: {error}"),
+                    });
+                    self.rules.insert(id, rule);
+                    continue;
+                }
+            };
+            let shared = Shared {
+                clocks: group.clocks.clone(),
+                keyed: !group.columns.is_empty(),
+                input: work.0,
+                keys: work.1,
+                sweep: rule.pace.next(arrival_now),
+            };
+            jobs.push((id, rule, shared));
+        }
+        processed.evaluated |= !jobs.is_empty();
         for Done {
             id,
             mut rule,
             outcome,
             took,
+            events,
         } in evaluate_all(jobs, pace).await
         {
-            let events = judged.inputs[rule.clock].num_rows();
-            rule.record(&id, &self.metrics, outcome, took, events, &mut processed);
+            rule.record(&id, &self.metrics, outcome, took, events, processed);
             self.rules.insert(id, rule);
-        }
-        self.stamp_detection_delay(&mut processed.matches, batch, arrival_now);
-        processed.matches.sort_by(|a, b| {
-            (a.last_seen, a.first_seen, &a.rule_id, a.entity_key()).cmp(&(
-                b.last_seen,
-                b.first_seen,
-                &b.rule_id,
-                b.entity_key(),
-            ))
-        });
-        self.forget_silent_keys(arrival_now);
-        processed
-    }
-
-    /// Judges every event of `batch` against each clock group, in arrival order (ties
-    /// by event time), and returns, per group, the events it evaluates.
-    fn judge(&mut self, batch: &RecordBatch) -> Judged {
-        let rows = batch.num_rows();
-        let schema = batch.schema();
-        let time = batch.column(schema.index_of(col::TIME).expect("event schema")).clone();
-        let received = schema
-            .index_of(col::RECEIVED_TIME)
-            .ok()
-            .map(|index| batch.column(index).clone());
-        let times: Vec<i64> = (0..rows)
-            .map(|row| timestamp_nanos(time.as_ref(), row).unwrap_or(i64::MIN))
-            .collect();
-        let arrivals: Vec<i64> = (0..rows)
-            .map(|row| {
-                received
-                    .as_ref()
-                    .and_then(|column| timestamp_nanos(column.as_ref(), row))
-                    .unwrap_or(times[row])
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..rows).collect();
-        order.sort_by_key(|&row| (arrivals[row], times[row]));
-        let lateness = self.policy.lateness_nanos();
-        let mut standing: Vec<Standing> = (0..rows)
-            .map(|row| Standing {
-                verdict: Timing::OnTime,
-                delayed: arrivals[row].saturating_sub(times[row]) > lateness,
-            })
-            .collect();
-        // Delayed means evaluated although it came late; "by some rule", as a user-keyed
-        // rule may set aside what the host-keyed ones evaluate.
-        let mut evaluated_anywhere = vec![self.clocks.is_empty(); rows];
-        let mut inputs = Vec::with_capacity(self.clocks.len());
-        let mut keys_per_group = Vec::with_capacity(self.clocks.len());
-        let policy = self.policy;
-        for group in &mut self.clocks {
-            let keys = row_keys(batch, &group.columns).unwrap_or_else(|| vec![String::new(); rows]);
-            let keys = if group.columns.is_empty() {
-                vec![String::new(); rows]
-            } else {
-                keys
-            };
-            let mut evaluated = vec![false; rows];
-            let clocks = Arc::make_mut(&mut group.clocks);
-            for &row in &order {
-                let verdict = clocks.observe(&policy, &keys[row], times[row], arrivals[row]);
-                evaluated[row] = verdict.evaluated();
-                evaluated_anywhere[row] |= evaluated[row];
-                let worst = &mut standing[row].verdict;
-                if rank(verdict) > rank(*worst) {
-                    *worst = verdict;
-                }
-            }
-            let input = if evaluated.iter().all(|on| *on) {
-                batch.clone()
-            } else {
-                filter_record_batch(batch, &BooleanArray::from(evaluated)).expect("mask matches the batch")
-            };
-            inputs.push(input);
-            keys_per_group.push(Arc::new(keys.into_iter().collect::<HashSet<String>>()));
-        }
-        let hosts = batch
-            .column_by_name(col::HOST_ID)
-            .and_then(|column| column.as_string_opt::<i32>().cloned());
-        // Cordon's own signals and risk carry the event time of what they are about:
-        // they say nothing of a host's clock or delivery, so data health skips them.
-        let transports = batch
-            .column_by_name(col::TRANSPORT)
-            .and_then(|column| column.as_string_opt::<i32>().cloned());
-        let mut not_evaluated = 0;
-        let (mut too_old, mut skewed, mut delayed) = (0u64, 0u64, 0u64);
-        for row in 0..rows {
-            standing[row].delayed &= evaluated_anywhere[row];
-            let stood = standing[row];
-            if transports
-                .as_ref()
-                .is_some_and(|transports| transports.is_valid(row) && transports.value(row) == DERIVED_TRANSPORT)
-            {
-                not_evaluated += usize::from(matches!(stood.verdict, Timing::Late | Timing::TooOld));
-                continue;
-            }
-            match stood.verdict {
-                Timing::Late | Timing::TooOld => not_evaluated += 1,
-                Timing::Skewed => skewed += 1,
-                Timing::OnTime => {}
-            }
-            too_old += u64::from(stood.verdict == Timing::TooOld);
-            delayed += u64::from(stood.delayed);
-            if let Some(hosts) = &hosts
-                && hosts.is_valid(row)
-            {
-                self.health.observe(hosts.value(row), times[row], arrivals[row], stood);
-            }
-        }
-        if let Some(&newest) = arrivals.iter().max() {
-            self.newest_arrival = Some(self.newest_arrival.map_or(newest, |known| known.max(newest)));
-        }
-        self.metrics.too_old_events.inc_by(too_old);
-        self.metrics.skewed_events.inc_by(skewed);
-        self.metrics.delayed_events.inc_by(delayed);
-        if not_evaluated > 0 {
-            self.late_events += not_evaluated as u64;
-            self.metrics.late_events.inc_by(not_evaluated as u64);
-            tracing::warn!(
-                events = not_evaluated,
-                too_old,
-                lateness = ?self.config.lateness,
-                "events behind their host's (or user's) clock by more than the lateness, or older than the maximum event age: stored, not evaluated; GET /api/v1/health/hosts names the hosts"
-            );
-        }
-        Judged {
-            inputs,
-            keys: keys_per_group,
-            arrivals,
-            not_evaluated,
         }
     }
 
     /// Stamps each match with how long after its last event it was detected: the
     /// arrival of the newest-arriving evidence of this batch (for a match that fell
     /// due, the batch's newest arrival) minus the match's last seen.
-    fn stamp_detection_delay(&self, matches: &mut [Match], batch: &RecordBatch, arrival_now: i64) {
+    fn stamp_detection_delay(&self, matches: &mut [Match], batch: Option<&RecordBatch>, arrival_now: i64) {
         if matches.is_empty() {
             return;
         }
@@ -510,9 +472,9 @@ impl Engine {
             .collect();
         let mut arrival_of: HashMap<String, i64> = HashMap::new();
         let ids = batch
-            .column_by_name(col::EVENT_ID)
+            .and_then(|batch| batch.column_by_name(col::EVENT_ID))
             .and_then(|column| column.as_string_opt::<i32>().cloned());
-        let received = batch.column_by_name(col::RECEIVED_TIME).cloned();
+        let received = batch.and_then(|batch| batch.column_by_name(col::RECEIVED_TIME).cloned());
         if let (Some(ids), Some(received)) = (ids, received) {
             for row in 0..ids.len() {
                 if ids.is_valid(row)
@@ -553,20 +515,23 @@ impl Engine {
     }
 }
 
-/// The worse of two verdicts, for reporting an event once across clock groups.
-fn rank(verdict: Timing) -> u8 {
-    match verdict {
-        Timing::OnTime => 0,
-        Timing::Skewed => 1,
-        Timing::Late => 2,
-        Timing::TooOld => 3,
-    }
+/// In the order they completed: by last seen, then first seen.
+fn sort_matches(matches: &mut [Match]) {
+    matches.sort_by(|a, b| {
+        (a.last_seen, a.first_seen, &a.rule_id, a.entity_key()).cmp(&(
+            b.last_seen,
+            b.first_seen,
+            &b.rule_id,
+            b.entity_key(),
+        ))
+    });
 }
 
-/// A batch judged: per clock group, the events it evaluates and the keys it touched.
-struct Judged {
-    inputs: Vec<RecordBatch>,
-    keys: Vec<Arc<HashSet<String>>>,
-    arrivals: Vec<i64>,
-    not_evaluated: usize,
+/// When rules holding events are to be evaluated.
+#[derive(Debug, Clone, Copy)]
+pub enum Due {
+    /// Those whose interval has passed by this time (ns).
+    At(i64),
+    /// Every one holding events.
+    All,
 }

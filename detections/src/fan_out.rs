@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub keyed: bool,
     pub input: RecordBatch,
     pub keys: Arc<HashSet<String>>,
+    /// This rule's sweep pace: the time since its own last evaluation.
+    pub sweep: SweepPace,
 }
 
 /// The engine-wide figures every rule's evaluation reads.
@@ -31,7 +33,6 @@ pub(crate) struct Pace {
     pub newest_arrival: i64,
     pub lateness: i64,
     pub max_event_age: i64,
-    pub sweep: SweepPace,
     pub limits: Limits,
 }
 
@@ -42,6 +43,8 @@ pub(crate) struct Done {
     pub rule: LiveRule,
     pub outcome: Option<Outcome>,
     pub took: Duration,
+    /// The events it was given.
+    pub events: usize,
 }
 
 /// Evaluates every rule of `rules` over its shared inputs, in parallel; returns them in
@@ -70,7 +73,7 @@ pub(crate) async fn evaluate_all(rules: Vec<(String, LiveRule, Shared)>, pace: P
                     &watermarks,
                     &shared.input,
                     &shared.keys,
-                    pace.sweep,
+                    shared.sweep,
                     pace.limits,
                 )
                 .await;
@@ -80,6 +83,7 @@ pub(crate) async fn evaluate_all(rules: Vec<(String, LiveRule, Shared)>, pace: P
                     rule,
                     outcome,
                     took,
+                    events: shared.input.num_rows(),
                 }
             })
         })

@@ -345,8 +345,15 @@ pub async fn produce(
         .ok_or("the rule is disabled")?;
     engine.install(compiled);
     let store = AlertStore::in_memory();
-    for batch in batches {
-        let burst = crate::process::process_and_fold(&mut engine, &store, &batch).await;
+    let last = batches.len();
+    for (at, batch) in batches.into_iter().enumerate() {
+        let mut burst = crate::process::process_and_fold(&mut engine, &store, &batch).await;
+        if at + 1 == last {
+            // What a rule holds (`evaluate_every`) is evaluated once the case is over,
+            // as the server does when its interval passes with nothing arriving.
+            let held = crate::process::evaluate_held_and_fold(&mut engine, &store, crate::engine::Due::All).await;
+            burst.merge(held);
+        }
         if let Some(error) = burst.errors.first() {
             return Err(error.to_string());
         }

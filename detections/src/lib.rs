@@ -18,6 +18,7 @@ mod fan_out;
 pub mod fixtures;
 pub mod guard;
 pub mod health;
+mod held;
 mod isolate;
 pub mod lint;
 mod live_rule;

@@ -1,17 +1,23 @@
 //! An installed rule as the engine holds it (compiled stages, kept rows, status), and
 //! what one evaluation adds to its status, the metrics and the batch's results.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use cordon_schemas::fields::col;
 use cordon_schemas::time::rfc3339;
 
 use crate::compile::CompiledRule;
-use crate::engine::{FailedEvaluation, Processed, RuleStatus};
+use crate::engine::{Due, FailedEvaluation, Processed, RuleStatus};
 use crate::error::EvalError;
+use crate::held::{Held, HeldBurst, HeldColumns};
 use crate::isolate::{Failure, Outcome, event_ids};
 use crate::metrics::{DetectionMetrics, rule_label};
+use crate::sweep_pace::PaceClock;
 use crate::window::{KeptRows, timestamp_nanos};
 
 /// Failed evaluations kept per rule for the API.
@@ -27,9 +33,80 @@ pub(crate) struct LiveRule {
     pub clock: usize,
     /// Its last batch failed in every part it was tried in (see `isolate.rs`).
     pub broken: bool,
+    /// Events waiting for its next evaluation (`evaluate_every`), and what of them it keeps.
+    pub held: Held,
+    pub held_columns: HeldColumns,
+    /// How far the clocks moved between its evaluations: its sweep's pace.
+    pub pace: PaceClock,
+}
+
+/// What a rule evaluates at once: events on time for it, and the keys they touched.
+pub(crate) type Work = (RecordBatch, Arc<HashSet<String>>);
+
+/// A burst's events as its rules' clock group judged them.
+pub(crate) struct Burst<'a> {
+    /// The events on time for the group.
+    pub input: &'a RecordBatch,
+    /// The clock key of each of them.
+    pub row_keys: &'a [String],
+    /// Every key the burst touched.
+    pub keys: &'a Arc<HashSet<String>>,
 }
 
 impl LiveRule {
+    /// Its `evaluate_every`, in nanoseconds.
+    fn every(&self) -> Option<i64> {
+        self.compiled
+            .definition
+            .settings
+            .evaluate_every
+            .map(|every| i64::try_from(every.as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    /// What the rule is to evaluate now, given a burst's events (None: no new events):
+    /// the burst's, or they and those it held that are due, or nothing yet (it holds
+    /// them for later).
+    pub(crate) fn take_work(
+        &mut self,
+        burst: Option<Burst<'_>>,
+        due: Due,
+        arrival_now: i64,
+        schema: &SchemaRef,
+    ) -> Result<Option<Work>, ArrowError> {
+        let every = self.every();
+        if every.is_none() && self.held.is_empty() {
+            return Ok(burst.map(|burst| (burst.input.clone(), burst.keys.clone())));
+        }
+        if let Some(burst) = &burst {
+            let held = HeldBurst {
+                input: burst.input,
+                row_keys: burst.row_keys,
+                keys: burst.keys,
+            };
+            self.held
+                .push(&held, arrival_now, every.unwrap_or(1), &self.held_columns)?;
+        }
+        if !self.held_ready(due) {
+            return Ok(None);
+        }
+        // A rule no longer holding (reloaded without `evaluate_every`) evaluates all.
+        let now = match (due, every) {
+            (Due::At(now), Some(_)) => Some(now),
+            _ => None,
+        };
+        let (input, keys) = self.held.take(now, schema, &self.held_columns)?;
+        Ok(Some((input, Arc::new(keys))))
+    }
+
+    /// Whether it holds events that are to be evaluated by `due`.
+    pub(crate) fn held_ready(&self, due: Due) -> bool {
+        !self.held.is_empty()
+            && match due {
+                Due::All => true,
+                Due::At(now) => self.every().is_none() || self.held.due(now),
+            }
+    }
+
     /// Counts one rule's evaluation in its status and the metrics, and its matches and
     /// error in `processed`.
     pub(crate) fn record(

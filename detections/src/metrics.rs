@@ -169,7 +169,7 @@ impl DetectionMetrics {
         );
         registry.register(
             "cordon_detection_queued_events",
-            "Events handed to the detection engine and not yet evaluated (with the signal and risk events it derived, until stored)",
+            "Events handed to the detection engine and not yet evaluated by every rule (held by a rule with evaluate_every until it evaluates them; with the signal and risk events it derived, until stored)",
             self.queued_events.clone(),
         );
         registry.register(

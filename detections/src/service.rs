@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::alerts::{Alert, AlertStore, Folded};
 use crate::compile::Limits;
-use crate::engine::{Engine, EngineConfig, RuleStatus};
+use crate::engine::{Due, Engine, EngineConfig, RuleStatus};
 use crate::metrics::DetectionMetrics;
 use crate::queue::{BatchQueue, take_burst};
 use crate::rule::{RuleDefinition, rule_dirs};
@@ -111,6 +111,7 @@ impl DetectionConfig {
                 timeout: self.eval_timeout,
             },
             window_override: self.window_override,
+            evaluate_every_override: None,
         }
     }
 
@@ -151,6 +152,9 @@ pub struct RuleView {
     pub response: Vec<crate::settings::ResponseStep>,
     /// Why the folder's current files do not load (the last good version still runs).
     pub load_error: Option<String>,
+    /// Its `evaluate_every`, if it holds its events between evaluations.
+    #[serde(with = "humantime_serde")]
+    pub evaluate_every: Option<Duration>,
     #[serde(flatten)]
     pub status: RuleStatus,
 }
@@ -273,6 +277,8 @@ impl DetectionService {
         for batch in warmup {
             state.process(batch).await;
         }
+        // Nothing of the replay stays held: the live events' count starts from zero.
+        state.evaluate_held(Due::All).await;
         if warm_rows > 0 {
             tracing::info!(
                 events = warm_rows,
@@ -298,6 +304,18 @@ impl DetectionService {
             runtime.block_on(async move {
                 let mut reload = tokio::time::interval(config.reload_interval);
                 reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // Rules holding events (`evaluate_every`) are evaluated on time while
+                // nothing arrives to move arrival time on.
+                let mut held = tokio::time::interval(HELD_CHECK);
+                held.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // Events rules hold (`evaluate_every`), counted in "queued" until
+                // evaluated: "nothing queued" must mean every alert of them is stored.
+                let mut held_counted = 0usize;
+                let mut settle = |state: &Running, taken: usize| {
+                    let held_now = state.engine.held_events();
+                    queued.dec_by((taken + held_counted).saturating_sub(held_now) as i64);
+                    held_counted = held_now;
+                };
                 loop {
                     tokio::select! {
                         batch = receiver.batches.recv() => {
@@ -313,14 +331,28 @@ impl DetectionService {
                                 }
                                 Err(error) => tracing::error!(%error, "cannot combine batches for detections"),
                             }
-                            // Only now: "nothing queued" must mean every alert of those events is stored.
-                            queued.dec_by(rows as i64);
+                            // Only now, once their alerts are stored.
+                            settle(&state, rows);
                             receiver.evaluated(rows);
                         }
-                        _ = reload.tick() => state.reload_changed().await,
+                        _ = held.tick() => {
+                            if state.evaluate_held(Due::At(cordon_schemas::time::now_nanos())).await {
+                                state.publish();
+                            }
+                            settle(&state, 0);
+                        }
+                        _ = reload.tick() => {
+                            // A rule removed or re-keyed drops what it held.
+                            state.reload_changed().await;
+                            settle(&state, 0);
+                        }
                         _ = shutdown.changed() => break,
                     }
                 }
+                // What rules still hold is evaluated before stopping (a restart would
+                // replay it, but a stop need not wait for one).
+                state.evaluate_held(Due::All).await;
+                settle(&state, 0);
             })
         });
         Ok((
@@ -340,6 +372,10 @@ impl DetectionService {
         self.queue.submit(batch);
     }
 }
+
+/// How often the service looks for rules whose held events are due while no events
+/// arrive (`evaluate_every`): their alerts are at most this much later than the interval.
+const HELD_CHECK: Duration = Duration::from_millis(250);
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1))
@@ -383,6 +419,20 @@ impl Running {
         let started = std::time::Instant::now();
         let rows = batch.num_rows();
         let burst = crate::process::process_and_fold(&mut self.engine, &self.alerts, &batch).await;
+        self.raise(burst, rows, started);
+    }
+
+    /// Evaluates the rules whose held events are `due`; whether any was.
+    async fn evaluate_held(&mut self, due: Due) -> bool {
+        let started = std::time::Instant::now();
+        let burst = crate::process::evaluate_held_and_fold(&mut self.engine, &self.alerts, due).await;
+        let evaluated = burst.evaluated;
+        self.raise(burst, 0, started);
+        evaluated
+    }
+
+    /// Raises what a burst's evaluation folded into alerts, and sends its signals.
+    fn raise(&self, burst: crate::process::Burst, rows: usize, started: std::time::Instant) {
         for (folded, definition) in &burst.raised {
             match folded {
                 Folded::Created(alert) => self.raised(alert, definition, true, burst.earliest_arrival),
@@ -466,6 +516,7 @@ impl Running {
                     loaded: true,
                     response: settings.response.clone(),
                     load_error: self.load_errors.get(&definition.id).cloned(),
+                    evaluate_every: settings.evaluate_every,
                     status: statuses.get(&definition.id).cloned().unwrap_or_default(),
                 },
             );
@@ -480,6 +531,7 @@ impl Running {
                 loaded: false,
                 response: Vec::new(),
                 load_error: Some(error.clone()),
+                evaluate_every: None,
                 status: RuleStatus::default(),
             });
         }
@@ -530,6 +582,11 @@ impl Running {
         let current = self.current_fingerprints();
         let reference_now = fingerprint(&self.config.reference_dir);
         let reference_changed = reference_now != self.reference_fingerprint;
+        if reference_changed || current != self.fingerprints {
+            // What rules hold (`evaluate_every`) is evaluated by the versions that held
+            // it, as a rule that evaluates every burst already had, before any changes.
+            self.evaluate_held(Due::All).await;
+        }
         if reference_changed {
             match crate::reference::load_dir(&self.config.reference_dir) {
                 Ok(reference) => {

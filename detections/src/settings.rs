@@ -89,6 +89,13 @@ pub struct RuleSettings {
     /// key cannot take the memory of all; rows dropped this way are counted.
     #[serde(default)]
     pub max_rows_per_partition: Option<usize>,
+    /// Holds the rule's events and evaluates each key's once per this much arrival
+    /// time, the keys spread over beats (`held.rs`): one evaluation of a key per
+    /// interval costs a fraction of one per burst, and its alerts come at most this
+    /// much later. For rules whose alerts wait out the lateness anyway (`due_at`) and
+    /// that keep state for every host; the alerts are the same (the batching invariant).
+    #[serde(with = "humantime_serde", default)]
+    pub evaluate_every: Option<Duration>,
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
     #[serde(default)]
@@ -163,6 +170,16 @@ impl RuleSettings {
                 ));
             }
         }
+        if let Some(every) = self.evaluate_every
+            && (every.is_zero() || every > MAX_EVALUATE_EVERY)
+        {
+            return Err(RuleError::in_file(
+                path,
+                format!(
+                    "evaluate_every = {every:?} is out of range: give between 1ms and {MAX_EVALUATE_EVERY:?} (or leave it out to evaluate every burst)"
+                ),
+            ));
+        }
         for id in &self.attack {
             if !is_technique_id(id, "T") {
                 return Err(RuleError::in_file(
@@ -198,6 +215,10 @@ impl RuleSettings {
         Ok(())
     }
 }
+
+/// The longest `evaluate_every`: a rule's alerts may wait this long for it, and its
+/// held events are bounded anyway (`held.rs`).
+pub const MAX_EVALUATE_EVERY: Duration = Duration::from_secs(60);
 
 /// `T1059`, `T1059.004` (prefix `T`); `AML.T0053` (prefix `AML.T`).
 fn is_technique_id(id: &str, prefix: &str) -> bool {
@@ -274,6 +295,35 @@ mode = "approval"
             }
         );
         assert_eq!(settings.response[0].mode, ResponseMode::Approval);
+    }
+
+    #[test]
+    fn evaluate_every_is_read_and_bounded() {
+        let with = |every: &str| {
+            GOOD.replace(
+                "suppression = \"1h\"",
+                &format!("suppression = \"1h\"\nevaluate_every = \"{every}\""),
+            )
+        };
+        let (_dir, path) = write(&with("2s"));
+        assert_eq!(
+            RuleSettings::load(&path).unwrap().evaluate_every,
+            Some(Duration::from_secs(2))
+        );
+        let (_dir, path) = write(GOOD);
+        assert_eq!(
+            RuleSettings::load(&path).unwrap().evaluate_every,
+            None,
+            "every burst by default"
+        );
+        for every in ["0s", "61s"] {
+            let (_dir, path) = write(&with(every));
+            let error = RuleSettings::load(&path).unwrap_err().to_string();
+            assert!(
+                error.contains("evaluate_every") && error.contains("out of range"),
+                "{every}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,8 @@ impl Slot {
 pub struct SlotTable {
     schema: SchemaRef,
     pub slot: Arc<Slot>,
+    /// The columns the plans' scans read (None inside: every column), once planned.
+    read: Mutex<Option<Option<Vec<usize>>>>,
 }
 
 impl SlotTable {
@@ -52,6 +54,29 @@ impl SlotTable {
         SlotTable {
             schema,
             slot: Arc::new(Slot::default()),
+            read: Mutex::new(None),
+        }
+    }
+
+    /// The columns the stage planned over this table reads, ascending: what a rule
+    /// holding its events for later must keep (`held.rs`). None: every column.
+    pub fn read_columns(&self) -> Option<Vec<usize>> {
+        self.read.lock().expect("slot lock").clone().unwrap_or(Some(Vec::new()))
+    }
+
+    fn record_read(&self, projection: Option<&Vec<usize>>) {
+        let mut read = self.read.lock().expect("slot lock");
+        *read = Some(match (read.take(), projection) {
+            (Some(None), _) | (_, None) => None,
+            (None, Some(columns)) => Some(columns.clone()),
+            (Some(Some(mut known)), Some(columns)) => {
+                known.extend(columns);
+                Some(known)
+            }
+        });
+        if let Some(Some(columns)) = read.as_mut() {
+            columns.sort_unstable();
+            columns.dedup();
         }
     }
 }
@@ -109,6 +134,7 @@ impl TableProvider for SlotTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.record_read(projection);
         let reader: Arc<RwLock<dyn LazyBatchGenerator>> = Arc::new(RwLock::new(SlotReader {
             slot: self.slot.clone(),
             batches: Vec::new().into_iter(),

@@ -84,6 +84,10 @@ fn all_cases() -> Vec<&'static Case> {
 /// Runs `events` through the rule of `case`, cut into batches after the events whose
 /// `cuts` flag is set, and returns the shape of what it raised.
 fn run(case: &Case, events: &[FixtureEvent], cuts: &[bool]) -> Shape {
+    run_with(case, events, cuts, &EngineConfig::default())
+}
+
+fn run_with(case: &Case, events: &[FixtureEvent], cuts: &[bool], config: &EngineConfig) -> Shape {
     let singles = fixtures::to_batches(&case.path, events).unwrap();
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut pending: Vec<RecordBatch> = Vec::new();
@@ -98,12 +102,7 @@ fn run(case: &Case, events: &[FixtureEvent], cuts: &[bool]) -> Shape {
         batches.push(concat(&pending));
     }
     let produced = runtime()
-        .block_on(fixtures::produce(
-            &case.rule_dir,
-            batches,
-            reference(),
-            &EngineConfig::default(),
-        ))
+        .block_on(fixtures::produce(&case.rule_dir, batches, reference(), config))
         .unwrap();
     produced.shape()
 }
@@ -253,6 +252,24 @@ proptest! {
         prop_assert_eq!(&shape, &case.expected, "{} cut at {:?}", name(case), cuts);
     }
 
+    /// Every rule holding its events for an interval (`evaluate_every`) before
+    /// evaluating them together raises what it raises evaluating them one by one.
+    #[test]
+    fn rules_holding_events_for_any_interval_raise_the_same_alerts(
+        pick in any::<prop::sample::Index>(),
+        every_ms in prop_oneof![Just(1u64), 1u64..5_000, Just(60_000u64)],
+        cuts in prop::collection::vec(any::<bool>(), 1..48),
+    ) {
+        let cases = all_cases();
+        let case = pick.get(&cases);
+        let config = EngineConfig {
+            evaluate_every_override: Some(std::time::Duration::from_millis(every_ms)),
+            ..EngineConfig::default()
+        };
+        let shape = run_with(case, &case.events, &cuts, &config);
+        prop_assert_eq!(&shape, &case.expected, "{} cut at {:?}, every {} ms", name(case), cuts, every_ms);
+    }
+
     /// Two hosts' streams of the same rule merged in arrival order (as a Collector
     /// batching several hosts sends them), in batches of any size, raise both streams'
     /// alerts and nothing else.
@@ -263,17 +280,24 @@ proptest! {
         second in any::<prop::sample::Index>(),
         ties in prop::collection::vec(any::<bool>(), 1..16),
         cuts in prop::collection::vec(any::<bool>(), 1..48),
+        every_ms in prop::option::of(prop_oneof![Just(1u64), 1u64..5_000, Just(60_000u64)]),
     ) {
         let cases = rule.get(rules());
         let (a, b) = (first.get(cases), second.get(cases));
         let (b_events, names) = renamed(&b.events);
         let merged = merge(&a.events, &b_events, &ties);
-        let shape = run(a, &merged, &cuts);
+        // Held for an interval too: the two hosts' events then fall in slots of their
+        // own, evaluated on different beats.
+        let config = EngineConfig {
+            evaluate_every_override: every_ms.map(std::time::Duration::from_millis),
+            ..EngineConfig::default()
+        };
+        let shape = run_with(a, &merged, &cuts, &config);
         let mut expected = a.expected.clone();
         expected.0.extend(rename_shape(&b.expected, &names).0);
         expected.0.sort();
         expected.1 += b.expected.1;
-        prop_assert_eq!(&shape, &expected, "{} merged with {}", name(a), name(b));
+        prop_assert_eq!(&shape, &expected, "{} merged with {}, every {:?} ms", name(a), name(b), every_ms);
     }
 
     /// Events reordered within the lateness bound raise the same alerts, and none is

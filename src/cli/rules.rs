@@ -314,6 +314,16 @@ pub async fn backtest(
         }
         progress.inc(batch.num_rows() as u64);
     }
+    // What rules hold for later (`evaluate_every`) is evaluated once the range is read.
+    let held =
+        cordon_detections::process::evaluate_held_and_fold(&mut engine, &store, cordon_detections::engine::Due::All)
+            .await;
+    for error in &held.errors {
+        progress.suspend(|| eprintln!("rule error: {error}"));
+    }
+    if let Some((rule, error)) = held.store_errors.into_iter().next() {
+        anyhow::bail!("cannot store an alert of {rule}: {error}");
+    }
     progress.finish_and_clear();
     Ok(store.list(&AlertFilter {
         limit: 100_000,

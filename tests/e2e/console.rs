@@ -140,6 +140,10 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
         Some(builtin_rule_count() as u64),
         "{summary}"
     );
+    assert!(
+        summary["rule_cadence"].as_str().unwrap().contains("every 2s"),
+        "telemetry-gap's row says it is evaluated every 2 s: {summary}"
+    );
     let hunted: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/hunt", server.api_url()))
         .bearer_auth(token_for(Role::Analyst))

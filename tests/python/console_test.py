@@ -61,6 +61,10 @@ try:
     driver.get(base + "/#/rules")
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#rules tr")))
     summary["rules"] = len(driver.find_elements(By.CSS_SELECTOR, "#rules tr"))
+    # A rule that holds its events between evaluations says so beside its evaluations.
+    summary["rule_cadence"] = driver.execute_script(
+        "return [...document.querySelectorAll('#rules tr')].filter((row) => row.cells[0].textContent.startsWith('telemetry-gap'))"
+        ".map((row) => row.cells[3].textContent).join('')")
     driver.save_screenshot(f"{shots}/rules.png")
     driver.get(base + "/#/actions")
     driver.find_element(By.CSS_SELECTOR, "#f-astate option[value='']").click()

@@ -15,7 +15,8 @@ use std::time::Instant;
 use anyhow::Context;
 use arrow::array::RecordBatch;
 use cordon_detections::alerts::{AlertFilter, AlertStore, Folded};
-use cordon_detections::process::process_and_fold;
+use cordon_detections::engine::Due;
+use cordon_detections::process::{Burst, evaluate_held_and_fold, process_and_fold};
 use cordon_detections::queue::{EventBudget, Taken, take_burst};
 use cordon_detections::{DetectionMetrics, Engine};
 use cordon_schemas::EventBatchBuilder;
@@ -188,8 +189,14 @@ pub async fn run(options: PeerRunOptions) -> anyhow::Result<RunReport> {
             arrivals.await??;
         }
     }
-    // What the last evaluation derived is judged too, as the server would next.
-    while !derived.is_empty() {
+    // What rules hold for later (`evaluate_every`) and what the last evaluation
+    // derived are judged too, as the server would next.
+    loop {
+        let held = evaluate_held_and_fold(&mut engine, &store, Due::All).await;
+        take_results(held, &mut derived, &mut signals)?;
+        if derived.is_empty() {
+            break;
+        }
         let batch = derived_batch(&mut derived)?;
         evaluate(&mut engine, &store, batch, &mut derived, &mut signals).await?;
     }
@@ -239,6 +246,15 @@ async fn evaluate(
         arrow::compute::concat_batches(&batch.schema(), &[batch, own])?
     };
     let burst = process_and_fold(engine, store, &batch).await;
+    take_results(burst, derived, signals)
+}
+
+/// Fails on a rule's error; keeps what an evaluation derived for the next.
+fn take_results(
+    burst: Burst,
+    derived: &mut Vec<serde_json::Value>,
+    signals: &mut BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
     if let Some(error) = burst.errors.first() {
         anyhow::bail!("{error}");
     }
