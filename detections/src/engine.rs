@@ -412,6 +412,9 @@ impl Engine {
             limits: self.config.limits,
         };
         let schema = event_schema();
+        let earliest_arrival = fresh
+            .and_then(|judged| judged.arrivals.iter().copied().min())
+            .unwrap_or(arrival_now);
         let mut jobs = Vec::new();
         for (id, mut rule) in std::mem::take(&mut self.rules) {
             let group = &self.clocks[rule.clock];
@@ -419,6 +422,7 @@ impl Engine {
                 input: &judged.inputs[rule.clock],
                 row_keys: &judged.row_keys[rule.clock],
                 keys: &judged.keys[rule.clock],
+                earliest_arrival,
             });
             let work = match rule.take_work(burst, due, arrival_now, &schema) {
                 Ok(Some(work)) => work,

@@ -51,6 +51,8 @@ pub(crate) struct Burst<'a> {
     pub row_keys: &'a [String],
     /// Every key the burst touched.
     pub keys: &'a Arc<HashSet<String>>,
+    /// The earliest arrival time among its events (ns).
+    pub earliest_arrival: i64,
 }
 
 impl LiveRule {
@@ -74,7 +76,11 @@ impl LiveRule {
         schema: &SchemaRef,
     ) -> Result<Option<Work>, ArrowError> {
         let every = self.every();
-        if every.is_none() && self.held.is_empty() {
+        // Nothing held and a burst already spanning the interval in arrival time (a
+        // backtest's, a replay's): holding it would only delay it to the next one.
+        let spans_interval =
+            |burst: &Burst<'_>| every.is_some_and(|every| arrival_now.saturating_sub(burst.earliest_arrival) >= every);
+        if self.held.is_empty() && (every.is_none() || burst.as_ref().is_some_and(spans_interval)) {
             return Ok(burst.map(|burst| (burst.input.clone(), burst.keys.clone())));
         }
         if let Some(burst) = &burst {

@@ -16,9 +16,14 @@ const RULE: &str = "agent-spawned-network-tool";
 
 /// An agent starting curl to upload a file, now.
 fn upload(id: &str) -> RecordBatch {
+    upload_at(id, chrono::Utc::now())
+}
+
+/// The same, at `time`, arriving then.
+fn upload_at(id: &str, time: chrono::DateTime<chrono::Utc>) -> RecordBatch {
     let event = FixtureEvent {
         value: serde_json::json!({
-            "time": chrono::Utc::now().to_rfc3339(),
+            "time": time.to_rfc3339(),
             "host.id": "wks-held-1",
             "event.name": "process.start",
             "event.id": id,
@@ -143,6 +148,27 @@ async fn a_held_event_is_evaluated_within_its_interval_and_not_before() {
     let found_at = found_at.expect("evaluated within its interval");
     assert!(found_at > arrival);
     assert_eq!(engine.held_events(), 0);
+}
+
+/// A burst whose own arrivals already span the interval (a backtest's, a replay's) is
+/// evaluated at once when nothing is held: holding it would only delay it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_spanning_the_interval_is_evaluated_at_once() {
+    use cordon_detections::engine::{Engine, EngineConfig};
+    let rules = rules_dir("1m");
+    let mut engine = Engine::new(EngineConfig::default(), reference(), DetectionMetrics::default());
+    engine.install(engine.compile(&rules.path().join(RULE)).await.unwrap().unwrap());
+    let now = chrono::Utc::now();
+    let early = upload_at("up-1", now - chrono::Duration::seconds(61));
+    let late = upload_at("up-2", now);
+    let burst = arrow::compute::concat_batches(&early.schema(), &[early, late]).unwrap();
+    let processed = engine.process(&burst).await;
+    assert_eq!(processed.matches.len(), 2, "held although the burst spans the interval");
+    assert_eq!(engine.held_events(), 0);
+    // Shorter than the interval: held.
+    let processed = engine.process(&upload("up-3")).await;
+    assert!(processed.matches.is_empty());
+    assert_eq!(engine.held_events(), 1);
 }
 
 fn reference() -> std::collections::BTreeMap<String, cordon_detections::reference::ReferenceTable> {
