@@ -323,7 +323,7 @@ impl DetectionService {
                             settle(&state, 0);
                         }
                         _ = reload.tick() => {
-                            // A rule removed or re-keyed drops what it held.
+                            // A change evaluates what rules hold first (`reload.rs`).
                             state.reload_changed().await;
                             settle(&state, 0);
                         }
