@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayData, ArrayRef, BooleanArray, Int64Array, StringArray, UInt32Array, make_array, new_null_array,
@@ -44,7 +45,7 @@ impl HeldColumns {
             return HeldColumns { indexes: None };
         };
         let named = [col::EVENT_ID, col::TIME, col::RECEIVED_TIME];
-        let mut indexes: Vec<usize> = schema
+        let indexes: Vec<usize> = schema
             .fields()
             .iter()
             .enumerate()
@@ -55,7 +56,6 @@ impl HeldColumns {
             })
             .map(|(index, _)| index)
             .collect();
-        indexes.dedup();
         HeldColumns { indexes: Some(indexes) }
     }
 }
@@ -94,13 +94,7 @@ impl Held {
 
     /// Holds a burst's events on time for the rule (`input`, with each row's clock key
     /// in `row_keys`) and the keys the burst touched; `every`: the rule's interval (ns).
-    pub fn push(
-        &mut self,
-        burst: &HeldBurst<'_>,
-        now: i64,
-        every: i64,
-        columns: &HeldColumns,
-    ) -> Result<(), ArrowError> {
+    pub fn push(&mut self, burst: &Burst<'_>, now: i64, every: i64, columns: &HeldColumns) -> Result<(), ArrowError> {
         let count = self.slots.len();
         let slot_of = |key: &str| -> usize {
             if count == 1 {
@@ -110,10 +104,13 @@ impl Held {
             key.hash(&mut hasher);
             (hasher.finish() % count as u64) as usize
         };
-        for key in burst.keys {
-            let slot = &mut self.slots[slot_of(key)];
-            slot.keys.insert(key.clone());
-            slot.due_at.get_or_insert_with(|| beat(now, every, slot_of(key), count));
+        for key in burst.keys.iter() {
+            let index = slot_of(key);
+            let slot = &mut self.slots[index];
+            if !slot.keys.contains(key) {
+                slot.keys.insert(key.clone());
+            }
+            slot.due_at.get_or_insert_with(|| beat(now, every, index, count));
         }
         if burst.input.num_rows() == 0 {
             return Ok(());
@@ -204,14 +201,16 @@ impl Held {
     }
 }
 
-/// A burst's events as a rule holding its events takes them.
-pub(crate) struct HeldBurst<'a> {
-    /// The events on time for the rule.
+/// A burst's events as a rule's clock group judged them.
+pub(crate) struct Burst<'a> {
+    /// The events on time for the group.
     pub input: &'a RecordBatch,
     /// The clock key of each of them.
     pub row_keys: &'a [String],
     /// Every key the burst touched (on time or not).
-    pub keys: &'a HashSet<String>,
+    pub keys: &'a Arc<HashSet<String>>,
+    /// The earliest arrival time among its events (ns).
+    pub earliest_arrival: i64,
 }
 
 /// When slot `slot` of `count` is next evaluated after `now`: its beats are `every`
@@ -313,10 +312,12 @@ mod tests {
         let input = burst(events);
         let row_keys: Vec<String> = events.iter().map(|(_, host)| host.to_string()).collect();
         let keys: HashSet<String> = row_keys.iter().cloned().collect();
-        let burst = HeldBurst {
+        let keys = Arc::new(keys);
+        let burst = Burst {
             input: &input,
             row_keys: &row_keys,
             keys: &keys,
+            earliest_arrival: now,
         };
         held.push(&burst, now, every, columns).unwrap();
     }

@@ -14,7 +14,7 @@ use cordon_schemas::time::rfc3339;
 use crate::compile::CompiledRule;
 use crate::engine::{Due, FailedEvaluation, Processed, RuleStatus};
 use crate::error::EvalError;
-use crate::held::{Held, HeldBurst, HeldColumns};
+use crate::held::{Burst, Held, HeldColumns};
 use crate::isolate::{Failure, Outcome, event_ids};
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::sweep_pace::PaceClock;
@@ -42,18 +42,6 @@ pub(crate) struct LiveRule {
 
 /// What a rule evaluates at once: events on time for it, and the keys they touched.
 pub(crate) type Work = (RecordBatch, Arc<HashSet<String>>);
-
-/// A burst's events as its rules' clock group judged them.
-pub(crate) struct Burst<'a> {
-    /// The events on time for the group.
-    pub input: &'a RecordBatch,
-    /// The clock key of each of them.
-    pub row_keys: &'a [String],
-    /// Every key the burst touched.
-    pub keys: &'a Arc<HashSet<String>>,
-    /// The earliest arrival time among its events (ns).
-    pub earliest_arrival: i64,
-}
 
 impl LiveRule {
     /// Its `evaluate_every`, in nanoseconds.
@@ -84,13 +72,8 @@ impl LiveRule {
             return Ok(burst.map(|burst| (burst.input.clone(), burst.keys.clone())));
         }
         if let Some(burst) = &burst {
-            let held = HeldBurst {
-                input: burst.input,
-                row_keys: burst.row_keys,
-                keys: burst.keys,
-            };
             self.held
-                .push(&held, arrival_now, every.unwrap_or(1), &self.held_columns)?;
+                .push(burst, arrival_now, every.unwrap_or(1), &self.held_columns)?;
         }
         if !self.held_ready(due) {
             return Ok(None);

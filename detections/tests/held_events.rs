@@ -61,28 +61,19 @@ fn rules_dir(every: &str) -> tempfile::TempDir {
     dir
 }
 
-fn config(rules: &Path) -> DetectionConfig {
-    DetectionConfig {
+/// The service over `rules`, reloading often, `listener` told of each alert; the
+/// sender stops it when dropped.
+async fn start(
+    rules: &Path,
+    listener: AlertListener,
+) -> (DetectionService, DetectionMetrics, tokio::sync::watch::Sender<bool>) {
+    let config = DetectionConfig {
         rules_dir: rules.to_path_buf(),
         reference_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference"),
         reload_interval: Duration::from_millis(100),
         ..DetectionConfig::default()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn held_events_stay_queued_until_their_rule_evaluates_them_with_nothing_else_arriving() {
-    let rules = rules_dir("1500ms");
-    let config = config(rules.path());
-    let raised: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let listener: AlertListener = {
-        let raised = raised.clone();
-        Arc::new(move |alert, _, _| {
-            let evidence = alert.evidence.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
-            raised.lock().unwrap().push((evidence.join(","), Instant::now()));
-        })
     };
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
     let metrics = DetectionMetrics::default();
     let (service, _engine) = DetectionService::start(
         config,
@@ -95,6 +86,21 @@ async fn held_events_stay_queued_until_their_rule_evaluates_them_with_nothing_el
     )
     .await
     .unwrap();
+    (service, metrics, stop)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn held_events_stay_queued_until_their_rule_evaluates_them_with_nothing_else_arriving() {
+    let rules = rules_dir("1500ms");
+    let raised: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let listener: AlertListener = {
+        let raised = raised.clone();
+        Arc::new(move |alert, _, _| {
+            let evidence = alert.evidence.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
+            raised.lock().unwrap().push((evidence.join(","), Instant::now()));
+        })
+    };
+    let (service, metrics, _stop) = start(rules.path(), listener).await;
     let submitted = Instant::now();
     let batch = upload("up-1");
     service.submit(&batch);
@@ -222,24 +228,12 @@ async fn a_reloaded_rule_evaluates_what_its_old_version_held_in_the_columns_it_r
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rule_removed_while_holding_events_evaluates_them_first() {
     let rules = rules_dir("1m");
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let metrics = DetectionMetrics::default();
     let raised: Arc<Mutex<Vec<String>>> = Arc::default();
     let listener: AlertListener = {
         let raised = raised.clone();
         Arc::new(move |alert, _, _| raised.lock().unwrap().push(alert.rule_id.clone()))
     };
-    let (service, _engine) = DetectionService::start(
-        config(rules.path()),
-        Arc::new(AlertStore::in_memory()),
-        metrics.clone(),
-        Vec::new(),
-        vec![listener],
-        None,
-        shutdown,
-    )
-    .await
-    .unwrap();
+    let (service, metrics, _stop) = start(rules.path(), listener).await;
     service.submit(&upload("up-1"));
     let started = Instant::now();
     // Held (its beat is up to a minute away; should it come first, it is evaluated).
