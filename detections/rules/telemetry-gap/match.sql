@@ -2,19 +2,18 @@
 -- only on its own host's runs: the hosts without one are left out before the window
 -- functions, which cost per host (most evaluated hosts have nothing due).
 WITH due AS (
-    SELECT host_id, run_start, run_end, time, event_id, event_sequence, is_due
+    SELECT host_id, run_start, run_end, run_time, time, event_id, event_sequence, is_due
     FROM kept
     WHERE host_id IN (SELECT host_id FROM kept WHERE is_due AND event_sequence = run_start)
 ), runs AS (
-    SELECT host_id, run_start, run_end,
-           min(time) AS run_time,
+    SELECT host_id, run_start, run_end, run_time,
            max(CASE WHEN event_sequence = run_start THEN event_id END) AS first_id,
            max(CASE WHEN event_sequence = run_end THEN event_id END) AS last_id,
            max(CASE WHEN event_sequence = run_end THEN time END) AS last_time,
            -- The run's first event fell due now: nothing missing before it can still arrive.
            bool_or(is_due AND event_sequence = run_start) AS start_due
     FROM due
-    GROUP BY host_id, run_start, run_end
+    GROUP BY host_id, run_start, run_end, run_time
 ), sessions AS (
     -- A run from 0 or 1 is the producer counting again (a new session after a
     -- restart or reinstall), in event-time order: not a gap.
