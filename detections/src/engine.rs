@@ -97,6 +97,9 @@ pub struct FailedEvaluation {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RuleStatus {
     pub evaluations: u64,
+    /// Wall time its evaluations took, summed (both stages): with `evaluations`, what
+    /// the rule costs, and which rule to look at first when the engine falls behind.
+    pub evaluation_seconds: f64,
     pub matches: u64,
     pub errors: u64,
     pub timeouts: u64,

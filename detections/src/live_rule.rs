@@ -114,6 +114,7 @@ impl LiveRule {
         };
         // Every rule that ran over new events counts, matched or not.
         self.status.evaluations += 1;
+        self.status.evaluation_seconds += took.as_secs_f64();
         self.status.last_evaluated = Some(chrono::Utc::now().to_rfc3339());
         metrics.evaluations.get_or_create(&label).inc();
         metrics

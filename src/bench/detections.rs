@@ -334,6 +334,8 @@ struct LatencyFigures {
     /// phase ran: a latency with the queue often full is queueing at saturation.
     queue_full_seconds: f64,
     live_seconds: f64,
+    /// Each rule's evaluation time while live (from the warm-up on), longest first.
+    rule_time: Vec<(String, f64)>,
     /// Evaluations that failed (a rule over its memory or time limit), by rule: a
     /// latency measured while rules fail would flatter the engine.
     rule_errors: Vec<(String, u64)>,
@@ -432,6 +434,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     let rows = (options.rate as f64 * slice.as_secs_f64()).round() as usize;
     let attack_every = (1000 / options.attacks_per_second.max(1)) as u64;
     let full_before = service.metrics.queue_full_seconds.get();
+    let rule_time_before = super::rule_time::snapshot(&service.shared);
     let started = Instant::now();
     let mut next = started;
     let (mut events_sent, mut attacks_sent, mut refusals) = (0u64, 0usize, 0u64);
@@ -472,6 +475,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
     let queue_full_seconds = service.metrics.queue_full_seconds.get() - full_before;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rule_errors = failing_rules(&service.shared);
+    let rule_time = super::rule_time::between(&rule_time_before, &super::rule_time::snapshot(&service.shared));
     let _ = stopper.send(true);
     let _ = task.await;
     let _ = background_task.await;
@@ -489,6 +493,7 @@ async fn latency(options: &DetectionBenchOptions) -> anyhow::Result<LatencyFigur
         queue_full_seconds,
         live_seconds,
         rule_errors,
+        rule_time,
     })
 }
 
@@ -555,6 +560,7 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
             latency.live_seconds,
             errors_text(&latency.rule_errors)
         );
+        println!("{}", super::rule_time::line(&latency.rule_time, 5));
     }
     if !options.skip_idle_keys {
         let figures = super::idle_keys::run(&options).await?;

@@ -7,3 +7,4 @@ pub mod ingest;
 pub mod kafka;
 mod otlp_http;
 pub mod peers;
+mod rule_time;

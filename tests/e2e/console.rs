@@ -144,6 +144,10 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
         summary["rule_cadence"].as_str().unwrap().contains("every 2s"),
         "telemetry-gap's row says it is evaluated every 2 s: {summary}"
     );
+    assert!(
+        summary["rule_costs"].as_str().unwrap().contains(" ms each"),
+        "the rules page says what an evaluation of a rule costs: {summary}"
+    );
     let hunted: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/hunt", server.api_url()))
         .bearer_auth(token_for(Role::Analyst))

@@ -65,6 +65,9 @@ try:
     summary["rule_cadence"] = driver.execute_script(
         "return [...document.querySelectorAll('#rules tr')].filter((row) => row.cells[0].textContent.startsWith('telemetry-gap'))"
         ".map((row) => row.cells[3].textContent).join('')")
+    # What an evaluation costs, per rule: which rule to look at when the engine lags.
+    summary["rule_costs"] = driver.execute_script(
+        "return [...document.querySelectorAll('#rules tr')].map((row) => row.cells[3].textContent).join(' | ')")
     driver.save_screenshot(f"{shots}/rules.png")
     driver.get(base + "/#/actions")
     driver.find_element(By.CSS_SELECTOR, "#f-astate option[value='']").click()
