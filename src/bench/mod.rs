@@ -5,6 +5,7 @@ pub mod hunt;
 mod idle_keys;
 pub mod ingest;
 pub mod kafka;
+mod latency;
 mod otlp_http;
 pub mod peers;
 mod rule_time;

@@ -6,6 +6,7 @@ mod agents;
 mod api_fuzz;
 mod architecture;
 mod bad_input;
+mod bench_detections;
 mod bench_peers;
 mod cli;
 mod common;
