@@ -33,6 +33,7 @@ pub mod queue;
 pub mod reference;
 pub mod reference_match;
 pub mod risk;
+mod row_times;
 pub mod rule;
 pub mod service;
 pub mod settings;

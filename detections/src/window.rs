@@ -26,6 +26,7 @@ use crate::clock::row_keys;
 use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
 use crate::partition::Partition;
+use crate::row_times::nanos_of;
 use crate::sweep_pace::RecentKeys;
 
 /// The partition key of a row: its partition columns as text, joined.
@@ -173,18 +174,23 @@ impl KeptRows {
         self.rows = self.rows_at_begin;
     }
 
-    fn expiry(&self, batch: &RecordBatch, row: usize) -> i64 {
+    /// Each row's expiry (ns): its `keep_until`, or its time plus the retention.
+    fn expiries(&self, batch: &RecordBatch) -> Vec<i64> {
         match self.keep_until_column {
-            Some(column) => timestamp_nanos(batch.column(column).as_ref(), row).unwrap_or(i64::MIN),
-            None => timestamp_nanos(batch.column(self.time_column).as_ref(), row)
-                .unwrap_or(i64::MIN)
-                .saturating_add(self.retention_nanos),
+            Some(column) => nanos_of(batch.column(column).as_ref())
+                .into_iter()
+                .map(|expiry| expiry.unwrap_or(i64::MIN))
+                .collect(),
+            None => nanos_of(batch.column(self.time_column).as_ref())
+                .into_iter()
+                .map(|time| time.unwrap_or(i64::MIN).saturating_add(self.retention_nanos))
+                .collect(),
         }
     }
 
-    fn due(&self, batch: &RecordBatch, row: usize) -> Option<i64> {
-        self.due_column
-            .and_then(|column| timestamp_nanos(batch.column(column).as_ref(), row))
+    /// Each row's `due_at` (ns), when input.sql returns one.
+    fn dues(&self, batch: &RecordBatch) -> Option<Vec<Option<i64>>> {
+        self.due_column.map(|column| nanos_of(batch.column(column).as_ref()))
     }
 
     /// Adds the rows of `batch` (input.sql's output) and returns the partitions it touched.
@@ -196,19 +202,21 @@ impl KeptRows {
         for (row, key) in keys.into_iter().enumerate() {
             rows_by_key.entry(key).or_default().push(row as u32);
         }
+        let expiries = self.expiries(&batch);
+        let times = nanos_of(batch.column(self.time_column).as_ref());
+        let all_dues = self.dues(&batch);
         let mut touched = BTreeSet::new();
         for (key, rows) in rows_by_key {
-            let earliest = rows
-                .iter()
-                .map(|&row| self.expiry(&batch, row as usize))
-                .min()
-                .unwrap_or(i64::MIN);
+            let earliest = rows.iter().map(|&row| expiries[row as usize]).min().unwrap_or(i64::MIN);
             let newest = rows
                 .iter()
-                .filter_map(|&row| timestamp_nanos(batch.column(self.time_column).as_ref(), row as usize))
+                .filter_map(|&row| times[row as usize])
                 .max()
                 .unwrap_or(i64::MIN);
-            let dues: Vec<i64> = rows.iter().filter_map(|&row| self.due(&batch, row as usize)).collect();
+            let dues: Vec<i64> = all_dues
+                .as_ref()
+                .map(|dues| rows.iter().filter_map(|&row| dues[row as usize]).collect())
+                .unwrap_or_default();
             let part = if rows.len() == batch.num_rows() {
                 batch.clone()
             } else {
@@ -226,9 +234,7 @@ impl KeptRows {
             partition.unpack(self.cold.as_ref())?;
             if partition.tick != tick {
                 // The first rows of this evaluation: what is there now is old.
-                if partition.batches.len() > 1 {
-                    partition.batches = vec![concat_batches(&self.schema, &partition.batches)?];
-                }
+                partition.merge_small_batches(&self.schema)?;
                 partition.new_from = partition.batches.len();
                 partition.tick = tick;
             }
@@ -284,14 +290,13 @@ impl KeptRows {
                     continue;
                 }
                 let new = partition.tick == self.tick && index >= partition.new_from;
-                let due: BooleanArray = (0..batch.num_rows())
-                    .map(|row| {
-                        Some(
-                            self.due(batch, row)
-                                .is_some_and(|due| due >= partition.due_watermark && due < watermark),
-                        )
-                    })
-                    .collect();
+                let due: BooleanArray = match self.dues(batch) {
+                    Some(dues) => dues
+                        .into_iter()
+                        .map(|due| Some(due.is_some_and(|due| due >= partition.due_watermark && due < watermark)))
+                        .collect(),
+                    None => BooleanArray::from(vec![false; batch.num_rows()]),
+                };
                 let mut columns = batch.columns().to_vec();
                 columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
                 columns.push(Arc::new(due) as ArrayRef);
@@ -327,12 +332,12 @@ impl KeptRows {
             .collect::<Result<_, _>>()?;
         let merged = concat_batches(&self.schema, &rows)?;
         let count = merged.num_rows();
-        let earliest_expiry = (0..count)
-            .map(|row| self.expiry(&merged, row))
-            .min()
-            .unwrap_or(i64::MAX);
-        let earliest_due = (0..count)
-            .filter_map(|row| self.due(&merged, row))
+        let earliest_expiry = self.expiries(&merged).into_iter().min().unwrap_or(i64::MAX);
+        let earliest_due = self
+            .dues(&merged)
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
             .filter(|due| *due >= due_watermark)
             .min()
             .unwrap_or(i64::MAX);
@@ -381,10 +386,8 @@ impl KeptRows {
         let due_watermark = partition.due_watermark.max(watermark);
         let mut earliest = i64::MAX;
         for batch in &partition.batches {
-            for row in 0..batch.num_rows() {
-                if let Some(due) = self.due(batch, row)
-                    && due >= due_watermark
-                {
+            for due in self.dues(batch).unwrap_or_default().into_iter().flatten() {
+                if due >= due_watermark {
                     earliest = earliest.min(due);
                 }
             }
@@ -407,10 +410,7 @@ impl KeptRows {
         let mut newest: Vec<u32> = order.slice(order.len() - cap, cap).values().to_vec();
         newest.sort_unstable();
         let remaining = take_record_batch(&all, &UInt32Array::from(newest))?;
-        let earliest = (0..remaining.num_rows())
-            .map(|row| self.expiry(&remaining, row))
-            .min()
-            .unwrap_or(i64::MAX);
+        let earliest = self.expiries(&remaining).into_iter().min().unwrap_or(i64::MAX);
         let dropped = partition.rows - cap;
         self.trimmed += dropped as u64;
         self.rows -= dropped;

@@ -101,20 +101,24 @@ impl KeptRows {
         let mut earliest = i64::MAX;
         let mut new_from = partition.new_from;
         for (index, batch) in partition.batches.iter().enumerate() {
-            let expiries: Vec<i64> = (0..batch.num_rows()).map(|row| self.expiry(batch, row)).collect();
-            let keep: BooleanArray = expiries
+            let expiries = self.expiries(batch);
+            let dues = self.dues(batch);
+            let keep: Vec<bool> = expiries
                 .iter()
                 .enumerate()
                 .map(|(row, &expiry)| {
-                    Some(expiry >= watermark || self.due(batch, row).is_some_and(|due| due >= due_floor))
+                    expiry >= watermark
+                        || dues
+                            .as_ref()
+                            .is_some_and(|dues| dues[row].is_some_and(|due| due >= due_floor))
                 })
                 .collect();
-            let remaining = filter_record_batch(batch, &keep)?;
+            let remaining = keep_rows(batch, &keep)?;
             dropped += batch.num_rows() - remaining.num_rows();
             earliest = expiries
                 .iter()
-                .zip(keep.iter())
-                .filter(|(_, keep)| keep.unwrap_or(false))
+                .zip(&keep)
+                .filter(|(_, keep)| **keep)
                 .map(|(&expiry, _)| expiry)
                 .fold(earliest, i64::min);
             if remaining.num_rows() > 0 {
@@ -134,5 +138,64 @@ impl KeptRows {
         }
         self.rows -= dropped;
         Ok(dropped)
+    }
+}
+
+/// The rows of `batch` that `keep` marks. Rows mostly leave in the order they came
+/// (oldest first), so what stays is usually the whole batch or a run of it: those are
+/// slices of the same buffers, not copies; the batches are copied into fresh ones
+/// when the partition's batches are next merged (`partition.rs`).
+fn keep_rows(batch: &RecordBatch, keep: &[bool]) -> Result<RecordBatch, ArrowError> {
+    let (Some(first), Some(last)) = (keep.iter().position(|k| *k), keep.iter().rposition(|k| *k)) else {
+        return Ok(batch.slice(0, 0));
+    };
+    if keep[first..=last].iter().all(|k| *k) {
+        return Ok(batch.slice(first, last - first + 1));
+    }
+    filter_record_batch(batch, &BooleanArray::from(keep.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    fn numbers(count: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..count))]).unwrap()
+    }
+
+    fn kept(batch: &RecordBatch, keep: &[bool]) -> Vec<i64> {
+        let rows = keep_rows(batch, keep).unwrap();
+        rows.column(0).as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[test]
+    fn kept_rows_are_the_marked_ones_whatever_their_shape() {
+        let batch = numbers(5);
+        assert_eq!(kept(&batch, &[true; 5]), vec![0, 1, 2, 3, 4]);
+        assert_eq!(kept(&batch, &[false; 5]), Vec::<i64>::new());
+        assert_eq!(kept(&batch, &[false, false, true, true, true]), vec![2, 3, 4]);
+        assert_eq!(kept(&batch, &[false, true, true, false, false]), vec![1, 2]);
+        assert_eq!(kept(&batch, &[true, false, true, false, true]), vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn a_run_of_rows_is_kept_without_a_copy() {
+        let batch = numbers(1000);
+        let mut keep = vec![true; 1000];
+        keep[..400].fill(false);
+        let rows = keep_rows(&batch, &keep).unwrap();
+        let (before, after) = (batch.column(0).to_data(), rows.column(0).to_data());
+        let base = before.buffers()[0].as_ptr() as usize;
+        let sliced = after.buffers()[0].as_ptr() as usize;
+        assert!((base..base + 8000).contains(&sliced), "the same buffer, sliced");
+        keep[500] = false;
+        let copied = keep_rows(&batch, &keep).unwrap();
+        assert_eq!(copied.num_rows(), 599);
     }
 }
