@@ -15,9 +15,9 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use arrow::array::{ArrayRef, BooleanArray, BooleanBufferBuilder, UInt32Array};
 use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
@@ -27,6 +27,7 @@ use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
 use crate::partition::Partition;
 use crate::row_times::nanos_of;
+pub use crate::row_times::timestamp_nanos;
 use crate::sweep_pace::RecentKeys;
 
 /// The partition key of a row: its partition columns as text, joined.
@@ -63,32 +64,6 @@ pub struct KeptRows {
     /// so `rollback` can put back what an evaluation that failed added.
     undo: Vec<(PartitionKey, Option<Partition>)>,
     rows_at_begin: usize,
-}
-
-/// Nanoseconds of a timestamp column (any unit) at `row`.
-pub fn timestamp_nanos(column: &dyn Array, row: usize) -> Option<i64> {
-    if column.is_null(row) {
-        return None;
-    }
-    let value = match column.data_type() {
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => column
-            .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
-            .value(row),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => column
-            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-            .value(row)
-            .saturating_mul(1_000),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => column
-            .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-            .value(row)
-            .saturating_mul(1_000_000),
-        DataType::Timestamp(TimeUnit::Second, _) => column
-            .as_primitive::<arrow::datatypes::TimestampSecondType>()
-            .value(row)
-            .saturating_mul(1_000_000_000),
-        _ => return None,
-    };
-    Some(value)
 }
 
 impl KeptRows {
@@ -278,7 +253,12 @@ impl KeptRows {
         keys: impl IntoIterator<Item = &'a PartitionKey>,
         watermark_of: WatermarkOf<'_>,
     ) -> Result<Vec<RecordBatch>, ArrowError> {
-        let mut out = BatchGather::new(self.with_flags.clone());
+        // The rows are gathered as stored and the flags built beside them, then joined
+        // per gathered batch: per partition, a batch of its own with two flag arrays
+        // (and the schema checked again) cost more than its few rows.
+        let mut out = BatchGather::new(self.schema.clone());
+        let mut new_flags = BooleanBufferBuilder::new(0);
+        let mut due_flags = BooleanBufferBuilder::new(0);
         for (key, partition) in keys
             .into_iter()
             .filter_map(|key| self.partitions.get(key).map(|partition| (key, partition)))
@@ -290,20 +270,31 @@ impl KeptRows {
                     continue;
                 }
                 let new = partition.tick == self.tick && index >= partition.new_from;
-                let due: BooleanArray = match self.dues(batch) {
-                    Some(dues) => dues
-                        .into_iter()
-                        .map(|due| Some(due.is_some_and(|due| due >= partition.due_watermark && due < watermark)))
-                        .collect(),
-                    None => BooleanArray::from(vec![false; batch.num_rows()]),
-                };
-                let mut columns = batch.columns().to_vec();
-                columns.push(Arc::new(BooleanArray::from(vec![new; batch.num_rows()])) as ArrayRef);
-                columns.push(Arc::new(due) as ArrayRef);
-                out.push(RecordBatch::try_new(self.with_flags.clone(), columns)?)?;
+                new_flags.append_n(batch.num_rows(), new);
+                match self.dues(batch) {
+                    Some(dues) => {
+                        for due in dues {
+                            due_flags.append(due.is_some_and(|due| due >= partition.due_watermark && due < watermark));
+                        }
+                    }
+                    None => due_flags.append_n(batch.num_rows(), false),
+                }
+                out.push(batch.clone())?;
             }
         }
-        out.finish()
+        let (new_flags, due_flags) = (new_flags.finish(), due_flags.finish());
+        let mut offset = 0;
+        out.finish()?
+            .into_iter()
+            .map(|batch| {
+                let rows = batch.num_rows();
+                let mut columns = batch.columns().to_vec();
+                columns.push(Arc::new(BooleanArray::new(new_flags.slice(offset, rows), None)) as ArrayRef);
+                columns.push(Arc::new(BooleanArray::new(due_flags.slice(offset, rows), None)) as ArrayRef);
+                offset += rows;
+                RecordBatch::try_new(self.with_flags.clone(), columns)
+            })
+            .collect()
     }
 
     /// The kept rows of `keys` as stored (for compact.sql), gathered as `rows_of`'s.

@@ -1,8 +1,8 @@
 //! Tests of `window.rs`: kept rows by partition, eviction, due rows, rollback.
 
 use super::*;
-use arrow::array::{StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{Field, Schema};
+use arrow::array::{AsArray, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use std::time::Duration;
 
 fn batch(hosts: &[&str], times: &[i64]) -> RecordBatch {
@@ -359,4 +359,33 @@ fn a_partition_already_a_full_batch_is_not_copied() {
     let sizes: Vec<usize> = rows.iter().map(RecordBatch::num_rows).collect();
     assert_eq!(sizes, vec![1, crate::batch_gather::TARGET_ROWS, 1]);
     assert_eq!(touched.len(), 2);
+}
+
+/// Many partitions gathered into several batches of about 8,192 rows: each row's flags
+/// are its own (old rows before time 1,000, new ones at 1,000 and after).
+#[test]
+fn flags_stay_with_their_rows_across_gathered_batches() {
+    let hosts: Vec<String> = (0..6_000).map(|i| format!("h{i}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let mut kept = by_host(Duration::from_secs(60));
+    kept.begin();
+    let olds: Vec<i64> = (0..6_000).map(|i| i % 1_000).collect();
+    kept.insert(&batch(&names, &olds)).unwrap();
+    kept.begin();
+    let odd: Vec<&str> = names.iter().copied().skip(1).step_by(2).collect();
+    let news: Vec<i64> = (0..odd.len() as i64).map(|i| 2_000 + i).collect();
+    kept.insert(&batch(&odd, &news)).unwrap();
+    kept.insert(&batch(&names[..3_000], &vec![1_000; 3_000])).unwrap();
+    let every: BTreeSet<PartitionKey> = hosts.iter().cloned().collect();
+    let rows = kept.rows_of(&every, &at(0)).unwrap();
+    assert!(
+        rows.len() > 1,
+        "{} batch: the test must cross a gathered batch",
+        rows.len()
+    );
+    let (times, new) = (times(&rows), flags(&rows, "is_new"));
+    assert_eq!(times.len(), 6_000 + 3_000 + 3_000);
+    for (time, new) in times.iter().zip(&new) {
+        assert_eq!(*new, *time >= 1_000, "row at {time}");
+    }
 }
