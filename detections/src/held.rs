@@ -185,26 +185,25 @@ impl Held {
                 Some(now) => slot.due_at.is_some_and(|at| at <= now),
             })
             .collect();
-        let staying = |taken: &[bool], of: fn(&Slot) -> usize| -> usize {
-            self.slots
-                .iter()
-                .zip(taken)
-                .filter(|(_, taken)| !**taken)
-                .map(|(slot, _)| of(slot))
-                .sum()
-        };
-        while staying(&taken, |slot| slot.events) >= self.max_events
-            || staying(&taken, |slot| slot.bytes) >= self.max_bytes
-        {
+        let (mut events, mut bytes) = self
+            .slots
+            .iter()
+            .zip(&taken)
+            .filter(|(_, taken)| !**taken)
+            .fold((0, 0), |(events, bytes), (slot, _)| {
+                (events + slot.events, bytes + slot.bytes)
+            });
+        while events >= self.max_events || bytes >= self.max_bytes {
             let fullest = self
                 .slots
                 .iter()
                 .enumerate()
                 .filter(|(index, slot)| !taken[*index] && slot.events > 0)
-                .max_by_key(|(_, slot)| slot.bytes)
-                .map(|(index, _)| index);
-            let Some(fullest) = fullest else { break };
-            taken[fullest] = true;
+                .max_by_key(|(_, slot)| slot.bytes);
+            let Some((index, slot)) = fullest else { break };
+            taken[index] = true;
+            events -= slot.events;
+            bytes -= slot.bytes;
         }
         let mut batches = Vec::new();
         let mut keys = HashSet::new();
