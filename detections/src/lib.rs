@@ -20,6 +20,7 @@ pub mod guard;
 pub mod health;
 mod held;
 mod isolate;
+mod key_groups;
 pub mod lint;
 mod live_rule;
 pub mod matches;

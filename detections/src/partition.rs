@@ -3,6 +3,7 @@
 //! whole sweep round, with what the window needs to know of them without reading them.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
@@ -19,8 +20,9 @@ const MAX_BATCHES: usize = 8;
 pub(crate) struct Partition {
     /// Empty while the rows are packed.
     pub batches: Vec<RecordBatch>,
-    /// Boxed: most partitions are not packed, and each is a map entry.
-    packed: Option<Box<Rows>>,
+    /// Shared: an evaluation keeps each partition it changes as it was (to undo a
+    /// failure), and a deep copy of a packed buffer for that cost more than its rows.
+    packed: Option<Arc<Rows>>,
     /// Batches from this index on arrived in evaluation `tick`.
     pub new_from: usize,
     pub tick: u64,
@@ -63,7 +65,7 @@ impl Partition {
         if self.packed.is_some() || self.batches.is_empty() {
             return Ok(());
         }
-        self.packed = Some(Box::new(cold.pack(&self.batches)?));
+        self.packed = Some(Arc::new(cold.pack(&self.batches)?));
         self.batches = Vec::new();
         self.new_from = 0;
         Ok(())
@@ -115,8 +117,6 @@ impl Partition {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
 

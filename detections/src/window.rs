@@ -22,9 +22,9 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::batch_gather::BatchGather;
-use crate::clock::row_keys;
 use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
+use crate::key_groups::group_rows;
 use crate::partition::Partition;
 use crate::row_times::nanos_of;
 pub use crate::row_times::timestamp_nanos;
@@ -171,31 +171,25 @@ impl KeptRows {
     /// Adds the rows of `batch` (input.sql's output) and returns the partitions it touched.
     pub fn insert(&mut self, batch: &RecordBatch) -> Result<BTreeSet<PartitionKey>, ArrowError> {
         let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
-        let keys = row_keys(&batch, &self.key_columns)
+        let groups = group_rows(&batch, &self.key_columns)
             .ok_or_else(|| ArrowError::InvalidArgumentError("partition columns cannot be shown as text".into()))?;
-        let mut rows_by_key: HashMap<PartitionKey, Vec<u32>> = HashMap::new();
-        for (row, key) in keys.into_iter().enumerate() {
-            rows_by_key.entry(key).or_default().push(row as u32);
-        }
+        // Each key's rows are one run of the batch in key order: a slice per key.
+        let batch = if groups.in_order() {
+            batch
+        } else {
+            take_record_batch(&batch, &UInt32Array::from(groups.order))?
+        };
         let expiries = self.expiries(&batch);
         let times = nanos_of(batch.column(self.time_column).as_ref());
         let all_dues = self.dues(&batch);
         let mut touched = BTreeSet::new();
-        for (key, rows) in rows_by_key {
-            let earliest = rows.iter().map(|&row| expiries[row as usize]).min().unwrap_or(i64::MIN);
-            let newest = rows
-                .iter()
-                .filter_map(|&row| times[row as usize])
-                .max()
-                .unwrap_or(i64::MIN);
-            let dues: Vec<i64> = all_dues
-                .as_ref()
-                .map(|dues| rows.iter().filter_map(|&row| dues[row as usize]).collect())
-                .unwrap_or_default();
-            let part = if rows.len() == batch.num_rows() {
+        for (key, run) in groups.runs {
+            let earliest = expiries[run.clone()].iter().copied().min().unwrap_or(i64::MIN);
+            let newest = times[run.clone()].iter().flatten().copied().max().unwrap_or(i64::MIN);
+            let part = if run.len() == batch.num_rows() {
                 batch.clone()
             } else {
-                take_record_batch(&batch, &UInt32Array::from(rows))?
+                batch.slice(run.start, run.len())
             };
             let tick = self.tick;
             let before = self.partitions.get(&key);
@@ -215,9 +209,11 @@ impl KeptRows {
             }
             partition.earliest_expiry = partition.earliest_expiry.min(earliest);
             partition.newest = partition.newest.max(newest);
-            for due in dues {
-                if due >= partition.due_watermark {
-                    partition.earliest_due = partition.earliest_due.min(due);
+            if let Some(dues) = &all_dues {
+                for due in dues[run.clone()].iter().flatten() {
+                    if *due >= partition.due_watermark {
+                        partition.earliest_due = partition.earliest_due.min(*due);
+                    }
                 }
             }
             partition.rows += part.num_rows();
