@@ -225,6 +225,13 @@ fn reorder(case: &Case, delays: &[f64]) -> Vec<FixtureEvent> {
     keyed.into_iter().map(|(_, _, event)| event).collect()
 }
 
+/// telemetry-gap's known limit (its rule.toml): a restart's first numbers reordered
+/// into another batch than an older number and a newer one that continue each other
+/// make them one run. Left out of the reordering property, not of the others.
+fn crosses_a_restart(case: &Case) -> bool {
+    name(case) == "telemetry-gap/fire-gap-before-a-restart"
+}
+
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -310,7 +317,7 @@ proptest! {
     ) {
         let cases: Vec<&Case> = all_cases()
             .into_iter()
-            .filter(|case| !case.explicit_arrivals && case.expected.1 == 0)
+            .filter(|case| !case.explicit_arrivals && case.expected.1 == 0 && !crosses_a_restart(case))
             .collect();
         let case = pick.get(&cases);
         let events = reorder(case, &delays);
@@ -347,4 +354,39 @@ fn a_late_step_in_a_request_with_newer_events_still_completes_its_chain() {
     );
     let shape = run(case, &case.events, &[false, false, true, false, false]);
     assert_eq!(shape, case.expected);
+}
+
+/// `case`'s events in the order of `ids`, arrivals given anew from that order.
+fn in_order(case: &Case, ids: &[&str]) -> Vec<FixtureEvent> {
+    ids.iter()
+        .map(|id| {
+            let mut event = case
+                .events
+                .iter()
+                .find(|event| event.value["event.id"].as_str() == Some(id))
+                .unwrap_or_else(|| panic!("no event {id} in {}", name(case)))
+                .clone();
+            event.arrival = None;
+            event
+        })
+        .collect()
+}
+
+/// Found by the reordering property: a number sent twice, its two events in two runs
+/// until they merge, and the gap after it named the wrong one as the event before.
+#[test]
+fn a_number_sent_twice_and_reordered_names_the_same_event_before_the_gap() {
+    let case = case("telemetry-gap", "fire-gap-after-a-repeated-number");
+    let order = ["s1", "s2", "s3", "s5", "s7", "s8", "s9", "s10", "s5-again", "s4", "s11"];
+    assert_eq!(run(case, &in_order(case, &order), &[true]), case.expected);
+}
+
+/// Found by the reordering property: an old session's 4 and the new session's 2 and 3,
+/// held into one evaluation without the restart's 1, looked like one stretch 2-4 and
+/// filled the gap before the restart.
+#[test]
+fn numbers_falling_in_time_within_one_batch_are_two_sessions() {
+    let case = case("telemetry-gap", "fire-gap-before-a-restart");
+    let order = ["s1", "s2", "r1", "r2", "s4", "r3"];
+    assert_eq!(run(case, &in_order(case, &order), &[true]), case.expected);
 }

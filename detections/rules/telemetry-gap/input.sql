@@ -2,32 +2,53 @@
 -- (its first and last event), with the run's bounds and its first event time
 -- (run_time: with the bounds, what tells the runs of two sessions apart).
 --
--- Most hosts send an unbroken stretch of numbers between two evaluations, and none
--- from 0 or 1 (no restart): one run, found with a hash aggregate (its bounds, and that
--- no number between them is missing) and its ends picked by a join. Only the other
+-- Most hosts send an unbroken stretch of numbers between two evaluations, none from 0
+-- or 1 (no restart) and none twice: one run, found with a hash aggregate (its bounds,
+-- and that no number between them is missing) and its ends picked by a join. Only the other
 -- hosts need the sorts that split their events into sessions and rank their numbers,
 -- which cost about a third of the rule on a busy fleet (docs/performance.md).
 WITH hosts AS (
     SELECT host_id, min(event_sequence) AS lo, max(event_sequence) AS hi,
-           count(DISTINCT event_sequence) AS numbers, min(time) AS first_time
+           count(DISTINCT event_sequence) AS numbers, count(*) AS events,
+           min(time) AS first_time, max(time) AS last_time
     FROM events
     WHERE event_sequence IS NOT NULL
     GROUP BY host_id
-), unbroken AS (
-    SELECT host_id, lo, hi, first_time FROM hosts WHERE lo > 1 AND hi - lo + 1 = numbers
 ), unbroken_ends AS (
-    SELECT host_id, lo AS event_sequence, lo, hi, first_time FROM unbroken
+    -- Hosts whose numbers are one stretch, none sent twice and none from 0 or 1.
+    SELECT host_id, lo AS event_sequence, lo, hi, first_time, last_time
+    FROM hosts WHERE lo > 1 AND hi - lo + 1 = numbers AND events = numbers
     UNION ALL
-    SELECT host_id, hi AS event_sequence, lo, hi, first_time FROM unbroken WHERE hi <> lo
+    SELECT host_id, hi AS event_sequence, lo, hi, first_time, last_time
+    FROM hosts WHERE lo > 1 AND hi - lo + 1 = numbers AND events = numbers AND hi <> lo
+), ends AS (
+    SELECT e.time, e.host_id, e.event_id, e.event_name, e.event_sequence, u.lo, u.hi, u.first_time
+    FROM events e
+    JOIN unbroken_ends u ON e.host_id = u.host_id AND e.event_sequence = u.event_sequence
+    -- ... and whose first number is their earliest event and last number their latest.
+    -- A restart whose 0 or 1 came in another batch shows as numbers falling in time
+    -- (an old session's 4, then the new one's 2 and 3 look like one stretch 2-4).
+    WHERE (e.event_sequence <> u.lo OR e.time = u.first_time)
+      AND (e.event_sequence <> u.hi OR e.time = u.last_time)
+), unbroken AS (
+    SELECT host_id FROM ends GROUP BY host_id
+    HAVING count(*) = CASE WHEN max(hi) = max(lo) THEN 1 ELSE 2 END
 ), sessions AS (
     -- A number from 0 or 1 is the producer counting again (a new session after a
-    -- restart or reinstall), in event-time order.
+    -- restart or reinstall), in event-time order; so is a number no higher than the
+    -- one before it in time (the restart's own events may be in another batch).
+    -- Across batches compact.sql and match.sql tell sessions apart by 0 or 1 alone.
     SELECT time, host_id, event_id, event_name, event_sequence,
-           sum(CASE WHEN event_sequence <= 1 THEN 1 ELSE 0 END)
+           sum(CASE WHEN event_sequence <= 1 OR event_sequence <= previous THEN 1 ELSE 0 END)
                OVER (PARTITION BY host_id ORDER BY time, event_sequence ROWS UNBOUNDED PRECEDING) AS session
-    FROM events
-    WHERE event_sequence IS NOT NULL
-      AND host_id IN (SELECT host_id FROM hosts WHERE lo <= 1 OR hi - lo + 1 <> numbers)
+    FROM (
+        SELECT time, host_id, event_id, event_name, event_sequence,
+               lag(event_sequence) OVER (PARTITION BY host_id ORDER BY time, event_sequence) AS previous
+        FROM events
+        WHERE event_sequence IS NOT NULL
+          AND host_id IN (SELECT host_id FROM hosts)
+          AND host_id NOT IN (SELECT host_id FROM unbroken)
+    )
 ), numbered AS (
     SELECT *,
            -- Consecutive numbers share one run id (the gaps-and-islands trick). A
@@ -51,9 +72,9 @@ FROM numbered n
 JOIN runs r ON n.host_id = r.host_id AND n.session = r.session AND n.run = r.run
 WHERE n.event_sequence = r.run_start OR n.event_sequence = r.run_end
 UNION ALL
-SELECT e.time, e.host_id, e.event_id, e.event_name, e.event_sequence, u.lo AS run_start, u.hi AS run_end,
-       u.first_time AS run_time,
-       CASE WHEN e.event_sequence = u.lo THEN e.time END AS due_at,
-       e.time + ${window} AS keep_until
-FROM events e
-JOIN unbroken_ends u ON e.host_id = u.host_id AND e.event_sequence = u.event_sequence
+SELECT time, host_id, event_id, event_name, event_sequence, lo AS run_start, hi AS run_end,
+       first_time AS run_time,
+       CASE WHEN event_sequence = lo THEN time END AS due_at,
+       time + ${window} AS keep_until
+FROM ends
+WHERE host_id IN (SELECT host_id FROM unbroken)

@@ -25,15 +25,21 @@ WITH due AS (
     -- Within a session, runs in number order: late numbers fill the gaps they belong to.
     SELECT *,
            max(run_end) OVER (PARTITION BY host_id, session ORDER BY run_start, run_time
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached,
-           lag(last_id) OVER (PARTITION BY host_id, session ORDER BY run_start, run_time) AS before_id,
-           lag(last_time) OVER (PARTITION BY host_id, session ORDER BY run_start, run_time) AS before_time
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached
     FROM sessions
+), gaps AS (
+    SELECT * FROM ordered
+    WHERE start_due AND reached IS NOT NULL AND run_start - reached - 1 >= ${min_missing}
 )
-SELECT host_id,
-       before_time AS first_seen, run_time AS last_seen,
-       make_array(before_id, first_id) AS evidence,
-       reached + 1 AS missing_from, run_start - 1 AS missing_to,
-       run_start - reached - 1 AS missing
-FROM ordered
-WHERE start_due AND reached IS NOT NULL AND run_start - reached - 1 >= ${min_missing}
+-- The event before a gap: the end of the runs that reach it. A number sent twice can
+-- end two runs until they merge, and the one before the gap in number order need not
+-- be the one reaching furthest; their ends taken together are what the events one at
+-- a time give.
+SELECT g.host_id,
+       max(b.last_time) AS first_seen, g.run_time AS last_seen,
+       make_array(max(b.last_id), g.first_id) AS evidence,
+       g.reached + 1 AS missing_from, g.run_start - 1 AS missing_to,
+       g.run_start - g.reached - 1 AS missing
+FROM gaps g
+JOIN sessions b ON b.host_id = g.host_id AND b.session = g.session AND b.run_end = g.reached
+GROUP BY g.host_id, g.session, g.run_start, g.run_end, g.run_time, g.first_id, g.reached
