@@ -4,6 +4,7 @@
 //! copy of every column for each of hundreds of keys a burst was most of what
 //! inserting cost (allocation and `memmove` in the profile).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -31,38 +32,28 @@ impl KeyGroups {
 /// Groups the rows of `batch` by the text key of `columns` (as `row_keys` shows it).
 /// None when a column is missing or cannot be shown as text.
 pub(crate) fn group_rows(batch: &RecordBatch, columns: &[String]) -> Option<KeyGroups> {
-    let (group_of_row, keys) = match single_text_column(batch, columns) {
+    // One text key per row: borrowed from a single text column, else as `row_keys`
+    // shows it.
+    let keys_of_rows: Vec<Cow<str>> = match single_text_column(batch, columns) {
         Some(column) => {
             let text = column.as_string::<i32>();
-            let mut ids: HashMap<&str, u32> = HashMap::new();
-            let mut keys = Vec::new();
-            let groups = (0..batch.num_rows())
-                .map(|row| {
-                    let key = if text.is_null(row) { NULL_KEY } else { text.value(row) };
-                    *ids.entry(key).or_insert_with(|| {
-                        keys.push(key.to_string());
-                        keys.len() as u32 - 1
-                    })
-                })
-                .collect::<Vec<u32>>();
-            (groups, keys)
+            (0..batch.num_rows())
+                .map(|row| Cow::Borrowed(if text.is_null(row) { NULL_KEY } else { text.value(row) }))
+                .collect()
         }
-        None => {
-            let mut ids: HashMap<String, u32> = HashMap::new();
-            let mut keys = Vec::new();
-            let groups = row_keys(batch, columns)?
-                .into_iter()
-                .map(|key| {
-                    let next = ids.len() as u32;
-                    *ids.entry(key).or_insert_with_key(|key| {
-                        keys.push(key.clone());
-                        next
-                    })
-                })
-                .collect::<Vec<u32>>();
-            (groups, keys)
-        }
+        None => row_keys(batch, columns)?.into_iter().map(Cow::Owned).collect(),
     };
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut keys: Vec<PartitionKey> = Vec::new();
+    let group_of_row: Vec<u32> = keys_of_rows
+        .iter()
+        .map(|key| {
+            *ids.entry(key.as_ref()).or_insert_with(|| {
+                keys.push(key.to_string());
+                keys.len() as u32 - 1
+            })
+        })
+        .collect();
     // A counting sort by group, stable within each.
     let mut starts = vec![0usize; keys.len() + 1];
     for &group in &group_of_row {

@@ -46,7 +46,6 @@ WITH hosts AS (
                lag(event_sequence) OVER (PARTITION BY host_id ORDER BY time, event_sequence) AS previous
         FROM events
         WHERE event_sequence IS NOT NULL
-          AND host_id IN (SELECT host_id FROM hosts)
           AND host_id NOT IN (SELECT host_id FROM unbroken)
     )
 ), numbered AS (
