@@ -13,6 +13,8 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use crate::key_ids::KeyIds;
+
 /// How an event stands against its key's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timing {
@@ -131,27 +133,45 @@ impl KeyClocks {
 
     /// Judges one event and moves its key's clock when it counts.
     pub fn observe(&mut self, policy: &TimePolicy, key: &str, event_time: i64, arrival: i64) -> Timing {
-        let clock = self.clocks.get_mut(key);
-        let verdict = policy.judge(event_time, arrival, clock.as_ref().map(|clock| clock.newest));
-        match clock {
-            Some(clock) => {
-                clock.last_arrival = clock.last_arrival.max(arrival);
-                if verdict == Timing::OnTime {
-                    clock.newest = clock.newest.max(event_time);
-                }
-            }
-            None if verdict == Timing::OnTime => {
-                self.clocks.insert(
-                    key.to_string(),
-                    KeyClock {
-                        newest: event_time,
-                        last_arrival: arrival,
-                    },
-                );
-            }
-            None => {}
+        let mut clock = self.clocks.get(key).copied();
+        let verdict = step(policy, &mut clock, event_time, arrival);
+        if let Some(clock) = clock {
+            self.set(key, clock);
         }
         verdict
+    }
+
+    /// Judges the rows of a burst in `order` (arrival order), each against its key's
+    /// clock: the verdicts of `observe` row by row, with one lookup of each key.
+    pub(crate) fn observe_rows(
+        &mut self,
+        policy: &TimePolicy,
+        ids: &KeyIds,
+        order: &[usize],
+        times: &[i64],
+        arrivals: &[i64],
+    ) -> Vec<Timing> {
+        let mut clocks: Vec<Option<KeyClock>> = ids.keys.iter().map(|key| self.clocks.get(key).copied()).collect();
+        let mut verdicts = vec![Timing::OnTime; ids.rows()];
+        for &row in order {
+            let clock = &mut clocks[ids.of_row[row] as usize];
+            verdicts[row] = step(policy, clock, times[row], arrivals[row]);
+        }
+        for (key, clock) in ids.keys.iter().zip(clocks) {
+            if let Some(clock) = clock {
+                self.set(key, clock);
+            }
+        }
+        verdicts
+    }
+
+    fn set(&mut self, key: &str, clock: KeyClock) {
+        match self.clocks.get_mut(key) {
+            Some(known) => *known = clock,
+            None => {
+                self.clocks.insert(key.to_string(), clock);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -170,6 +190,28 @@ impl KeyClocks {
         self.clocks.retain(|_, clock| clock.newest >= floor);
         before - self.clocks.len()
     }
+}
+
+/// One event against its key's clock (None: the key has none yet): the verdict, and
+/// the clock moved when the event counts; an event that does not starts no clock.
+fn step(policy: &TimePolicy, clock: &mut Option<KeyClock>, event_time: i64, arrival: i64) -> Timing {
+    let verdict = policy.judge(event_time, arrival, clock.map(|clock| clock.newest));
+    match clock {
+        Some(clock) => {
+            clock.last_arrival = clock.last_arrival.max(arrival);
+            if verdict == Timing::OnTime {
+                clock.newest = clock.newest.max(event_time);
+            }
+        }
+        None if verdict == Timing::OnTime => {
+            *clock = Some(KeyClock {
+                newest: event_time,
+                last_arrival: arrival,
+            });
+        }
+        None => {}
+    }
+    verdict
 }
 
 #[cfg(test)]
@@ -216,6 +258,68 @@ mod tests {
         let week = 7 * 24 * 60 * MIN;
         assert_eq!(clocks.observe(&policy, "c", 0, week + MIN), Timing::TooOld);
         assert!(clocks.newest("c").is_none(), "a refused event starts no clock");
+    }
+
+    /// A burst judged at once gets the verdicts and leaves the clocks that judging its
+    /// events one at a time would: keys interleaved, out of order, skewed, too old.
+    #[test]
+    fn a_burst_judged_per_key_is_judged_as_one_event_at_a_time() {
+        use arrow::array::StringArray;
+        use arrow::datatypes::{Field, Schema};
+        use std::sync::Arc;
+
+        let policy = policy();
+        let keys = ["a", "b", "c", "a", "b"];
+        // (key, event time, arrival) in minutes; arrivals out of order on purpose.
+        let mut state = 7u64;
+        let mut next = |below: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % below
+        };
+        let events: Vec<(&str, i64, i64)> = (0..400)
+            .map(|_| {
+                let key = keys[next(keys.len() as u64) as usize];
+                let arrival = 20_000 + next(600) as i64;
+                let time = match next(10) {
+                    // Ahead of its arrival (skewed), past the maximum event age,
+                    // then within or past the lateness behind its key's clock.
+                    0 => arrival + 5,
+                    1 => arrival - 20_000,
+                    _ => arrival - next(30) as i64,
+                };
+                (key, time * MIN, arrival * MIN)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&row| (events[row].2, events[row].1));
+        // "c" has a clock before the burst.
+        let mut one_by_one = KeyClocks::default();
+        let mut at_once = KeyClocks::default();
+        for clocks in [&mut one_by_one, &mut at_once] {
+            clocks.observe(&policy, "c", 19_990 * MIN, 19_990 * MIN);
+        }
+        let mut expected = vec![Timing::OnTime; events.len()];
+        for &row in &order {
+            let (key, time, arrival) = events[row];
+            expected[row] = one_by_one.observe(&policy, key, time, arrival);
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new("host_id", DataType::Utf8, false)]));
+        let hosts = StringArray::from(events.iter().map(|(key, ..)| *key).collect::<Vec<_>>());
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(hosts)]).unwrap();
+        let ids = KeyIds::of(&batch, &["host_id".to_string()]).unwrap();
+        let times: Vec<i64> = events.iter().map(|event| event.1).collect();
+        let arrivals: Vec<i64> = events.iter().map(|event| event.2).collect();
+        let verdicts = at_once.observe_rows(&policy, &ids, &order, &times, &arrivals);
+        assert_eq!(verdicts, expected);
+        for timing in [Timing::Late, Timing::Skewed, Timing::TooOld] {
+            assert!(verdicts.contains(&timing), "the burst has no {timing:?} event");
+        }
+        for key in ["a", "b", "c"] {
+            assert_eq!(at_once.newest(key), one_by_one.newest(key), "{key}");
+        }
+        assert_eq!(at_once.len(), one_by_one.len());
     }
 
     #[test]

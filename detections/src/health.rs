@@ -42,6 +42,52 @@ pub struct HealthBook {
     hosts: HashMap<String, HostHealth>,
 }
 
+/// Some events of one host, counted as `HostHealth` counts them; counts add and
+/// times take the newest, so a burst's tally per host equals its events one by one.
+#[derive(Debug, Clone, Copy)]
+pub struct Tally {
+    late: u64,
+    too_old: u64,
+    skewed: u64,
+    delayed: u64,
+    newest_time: i64,
+    last_arrival: i64,
+    max_delay: i64,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            late: 0,
+            too_old: 0,
+            skewed: 0,
+            delayed: 0,
+            newest_time: i64::MIN,
+            last_arrival: i64::MIN,
+            max_delay: i64::MIN,
+        }
+    }
+}
+
+impl Tally {
+    pub fn add(&mut self, event_time: i64, arrival: i64, standing: Standing) {
+        match standing.verdict {
+            Timing::Late => self.late += 1,
+            Timing::TooOld => self.too_old += 1,
+            Timing::Skewed => self.skewed += 1,
+            Timing::OnTime => {}
+        }
+        if standing.delayed {
+            self.delayed += 1;
+        }
+        if standing.verdict == Timing::OnTime || standing.delayed {
+            self.newest_time = self.newest_time.max(event_time);
+        }
+        self.last_arrival = self.last_arrival.max(arrival);
+        self.max_delay = self.max_delay.max(arrival.saturating_sub(event_time));
+    }
+}
+
 /// How one event stood, across every rule's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
@@ -52,6 +98,13 @@ pub struct Standing {
 
 impl HealthBook {
     pub fn observe(&mut self, host: &str, event_time: i64, arrival: i64, standing: Standing) {
+        let mut tally = Tally::default();
+        tally.add(event_time, arrival, standing);
+        self.absorb(host, &tally);
+    }
+
+    /// Adds what one host's events of a burst came to (`Tally`): one lookup a host.
+    pub fn absorb(&mut self, host: &str, tally: &Tally) {
         let health = match self.hosts.get_mut(host) {
             Some(health) => health,
             None => self.hosts.entry(host.to_string()).or_insert_with(|| HostHealth {
@@ -61,20 +114,13 @@ impl HealthBook {
                 ..HostHealth::default()
             }),
         };
-        match standing.verdict {
-            Timing::Late => health.late += 1,
-            Timing::TooOld => health.too_old += 1,
-            Timing::Skewed => health.skewed += 1,
-            Timing::OnTime => {}
-        }
-        if standing.delayed {
-            health.delayed += 1;
-        }
-        if standing.verdict == Timing::OnTime || standing.delayed {
-            health.newest_time = health.newest_time.max(event_time);
-        }
-        health.last_arrival = health.last_arrival.max(arrival);
-        health.max_delay = health.max_delay.max(arrival.saturating_sub(event_time));
+        health.late += tally.late;
+        health.too_old += tally.too_old;
+        health.skewed += tally.skewed;
+        health.delayed += tally.delayed;
+        health.newest_time = health.newest_time.max(tally.newest_time);
+        health.last_arrival = health.last_arrival.max(tally.last_arrival);
+        health.max_delay = health.max_delay.max(tally.max_delay);
     }
 
     pub fn get(&self, host: &str) -> Option<&HostHealth> {
@@ -155,6 +201,34 @@ mod tests {
 
     fn standing(verdict: Timing, delayed: bool) -> Standing {
         Standing { verdict, delayed }
+    }
+
+    /// A host's events of a burst tallied, then absorbed once, leave what observing
+    /// them one by one leaves, on a host already known and on a new one.
+    #[test]
+    fn a_tally_absorbed_counts_as_its_events_one_by_one() {
+        let events = [
+            (100, 100, standing(Timing::OnTime, false)),
+            (0, 3_600, standing(Timing::OnTime, true)),
+            (9_000, 10, standing(Timing::Skewed, false)),
+            (50, 400, standing(Timing::Late, false)),
+            (1, 900, standing(Timing::TooOld, false)),
+            (30, 500, standing(Timing::Late, true)),
+        ];
+        let mut one_by_one = HealthBook::default();
+        let mut tallied = HealthBook::default();
+        for book in [&mut one_by_one, &mut tallied] {
+            book.observe("known", 5_000, 9_000, standing(Timing::Late, true));
+        }
+        for host in ["known", "new"] {
+            let mut tally = Tally::default();
+            for (time, arrival, stood) in events {
+                one_by_one.observe(host, time, arrival, stood);
+                tally.add(time, arrival, stood);
+            }
+            tallied.absorb(host, &tally);
+            assert_eq!(tallied.get(host), one_by_one.get(host), "{host}");
+        }
     }
 
     #[test]

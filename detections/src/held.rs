@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::key_ids::KeyIds;
 use arrow::array::{
     Array, ArrayData, ArrayRef, BooleanArray, Int64Array, StringArray, UInt32Array, make_array, new_null_array,
 };
@@ -124,9 +125,10 @@ impl Held {
             Some(indexes) => burst.input.project(indexes)?,
             None => burst.input.clone(),
         };
+        let slot_of_key: Vec<usize> = burst.row_keys.keys.iter().map(|key| slot_of(key)).collect();
         let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); count];
-        for (row, key) in burst.row_keys.iter().enumerate() {
-            rows_of[slot_of(key)].push(row as u32);
+        for (row, &key) in burst.row_keys.of_row.iter().enumerate() {
+            rows_of[slot_of_key[key as usize]].push(row as u32);
         }
         for (index, rows) in rows_of.into_iter().enumerate().filter(|(_, rows)| !rows.is_empty()) {
             let part = if rows.len() == kept.num_rows() {
@@ -239,7 +241,7 @@ pub(crate) struct Burst<'a> {
     /// The events on time for the group.
     pub input: &'a RecordBatch,
     /// The clock key of each of them.
-    pub row_keys: &'a [String],
+    pub row_keys: &'a KeyIds,
     /// Every key the burst touched (on time or not).
     pub keys: &'a Arc<HashSet<String>>,
     /// The earliest arrival time among its events (ns).
@@ -343,8 +345,8 @@ mod tests {
 
     fn push(held: &mut Held, events: &[(&str, &str)], now: i64, every: i64, columns: &HeldColumns) {
         let input = burst(events);
-        let row_keys: Vec<String> = events.iter().map(|(_, host)| host.to_string()).collect();
-        let keys: HashSet<String> = row_keys.iter().cloned().collect();
+        let row_keys = KeyIds::of(&input, &[col::HOST_ID.to_string()]).unwrap();
+        let keys: HashSet<String> = row_keys.keys.iter().cloned().collect();
         let keys = Arc::new(keys);
         let burst = Burst {
             input: &input,

@@ -4,15 +4,11 @@
 //! copy of every column for each of hundreds of keys a burst was most of what
 //! inserting cost (allocation and `memmove` in the profile).
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::ops::Range;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 
-use crate::clock::{NULL_KEY, row_keys};
+use crate::key_ids::KeyIds;
 use crate::window::PartitionKey;
 
 pub(crate) struct KeyGroups {
@@ -32,39 +28,18 @@ impl KeyGroups {
 /// Groups the rows of `batch` by the text key of `columns` (as `row_keys` shows it).
 /// None when a column is missing or cannot be shown as text.
 pub(crate) fn group_rows(batch: &RecordBatch, columns: &[String]) -> Option<KeyGroups> {
-    // One text key per row: borrowed from a single text column, else as `row_keys`
-    // shows it.
-    let keys_of_rows: Vec<Cow<str>> = match single_text_column(batch, columns) {
-        Some(column) => {
-            let text = column.as_string::<i32>();
-            (0..batch.num_rows())
-                .map(|row| Cow::Borrowed(if text.is_null(row) { NULL_KEY } else { text.value(row) }))
-                .collect()
-        }
-        None => row_keys(batch, columns)?.into_iter().map(Cow::Owned).collect(),
-    };
-    let mut ids: HashMap<&str, u32> = HashMap::new();
-    let mut keys: Vec<PartitionKey> = Vec::new();
-    let group_of_row: Vec<u32> = keys_of_rows
-        .iter()
-        .map(|key| {
-            *ids.entry(key.as_ref()).or_insert_with(|| {
-                keys.push(key.to_string());
-                keys.len() as u32 - 1
-            })
-        })
-        .collect();
-    // A counting sort by group, stable within each.
+    let KeyIds { keys, of_row } = KeyIds::of(batch, columns)?;
+    // A counting sort by key, stable within each.
     let mut starts = vec![0usize; keys.len() + 1];
-    for &group in &group_of_row {
+    for &group in &of_row {
         starts[group as usize + 1] += 1;
     }
     for group in 0..keys.len() {
         starts[group + 1] += starts[group];
     }
     let mut next = starts.clone();
-    let mut order = vec![0u32; group_of_row.len()];
-    for (row, &group) in group_of_row.iter().enumerate() {
+    let mut order = vec![0u32; of_row.len()];
+    for (row, &group) in of_row.iter().enumerate() {
         order[next[group as usize]] = row as u32;
         next[group as usize] += 1;
     }
@@ -76,22 +51,15 @@ pub(crate) fn group_rows(batch: &RecordBatch, columns: &[String]) -> Option<KeyG
     Some(KeyGroups { order, runs })
 }
 
-fn single_text_column<'a>(batch: &'a RecordBatch, columns: &[String]) -> Option<&'a dyn Array> {
-    let [name] = columns else {
-        return None;
-    };
-    let column = batch.column_by_name(name)?;
-    (column.data_type() == &DataType::Utf8).then_some(column.as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
+    use crate::clock::{NULL_KEY, row_keys};
 
     fn batch(hosts: Vec<Option<&str>>) -> RecordBatch {
         let rows = hosts.len() as i64;

@@ -21,6 +21,7 @@ pub mod health;
 mod held;
 mod isolate;
 mod key_groups;
+mod key_ids;
 pub mod lint;
 mod live_rule;
 pub mod matches;

@@ -9,8 +9,9 @@ use arrow::compute::filter_record_batch;
 use arrow::record_batch::RecordBatch;
 
 use super::{DERIVED_TRANSPORT, Engine};
-use crate::clock::{Timing, row_keys};
-use crate::health::Standing;
+use crate::clock::Timing;
+use crate::health::{Standing, Tally};
+use crate::key_ids::KeyIds;
 use crate::window::timestamp_nanos;
 use cordon_schemas::fields::col;
 
@@ -52,17 +53,16 @@ impl Engine {
         let mut keys_per_group = Vec::with_capacity(self.clocks.len());
         let mut row_keys_per_group = Vec::with_capacity(self.clocks.len());
         let policy = self.policy;
+        let mut host_ids = None;
         for group in &mut self.clocks {
-            let keys = row_keys(batch, &group.columns).unwrap_or_else(|| vec![String::new(); rows]);
-            let keys = if group.columns.is_empty() {
-                vec![String::new(); rows]
-            } else {
-                keys
+            let ids = match group.columns.as_slice() {
+                [] => KeyIds::one("", rows),
+                columns => KeyIds::of(batch, columns).unwrap_or_else(|| KeyIds::one("", rows)),
             };
-            let mut evaluated = vec![false; rows];
             let clocks = Arc::make_mut(&mut group.clocks);
-            for &row in &order {
-                let verdict = clocks.observe(&policy, &keys[row], times[row], arrivals[row]);
+            let verdicts = clocks.observe_rows(&policy, &ids, &order, &times, &arrivals);
+            let mut evaluated = vec![false; rows];
+            for (row, verdict) in verdicts.into_iter().enumerate() {
                 evaluated[row] = verdict.evaluated();
                 evaluated_anywhere[row] |= evaluated[row];
                 let worst = &mut standing[row].verdict;
@@ -70,24 +70,17 @@ impl Engine {
                     *worst = verdict;
                 }
             }
-            let mut touched: HashSet<String> = HashSet::new();
-            for key in &keys {
-                if !touched.contains(key) {
-                    touched.insert(key.clone());
-                }
-            }
+            let touched: HashSet<String> = ids.keys.iter().cloned().collect();
             let (input, input_keys) = if evaluated.iter().all(|on| *on) {
-                (batch.clone(), keys)
+                (batch.clone(), ids.clone())
             } else {
                 let input =
                     filter_record_batch(batch, &BooleanArray::from(evaluated.clone())).expect("mask matches the batch");
-                let input_keys = keys
-                    .into_iter()
-                    .zip(&evaluated)
-                    .filter(|(_, on)| **on)
-                    .map(|(key, _)| key);
-                (input, input_keys.collect())
+                (input, ids.filtered(&evaluated))
             };
+            if group.columns == [col::HOST_ID] {
+                host_ids = Some(ids);
+            }
             inputs.push(input);
             row_keys_per_group.push(input_keys);
             keys_per_group.push(Arc::new(touched));
@@ -95,6 +88,7 @@ impl Engine {
         let hosts = batch
             .column_by_name(col::HOST_ID)
             .and_then(|column| column.as_string_opt::<i32>().cloned());
+        let host_ids = host_ids.or_else(|| KeyIds::of(batch, &[col::HOST_ID.to_string()]));
         // Cordon's own signals and risk carry the event time of what they are about:
         // they say nothing of a host's clock or delivery, so data health skips them.
         let transports = batch
@@ -102,6 +96,8 @@ impl Engine {
             .and_then(|column| column.as_string_opt::<i32>().cloned());
         let mut not_evaluated = 0;
         let (mut too_old, mut skewed, mut delayed) = (0u64, 0u64, 0u64);
+        let mut tallies = vec![Tally::default(); host_ids.as_ref().map_or(0, |ids| ids.keys.len())];
+        let mut tallied = vec![false; tallies.len()];
         for row in 0..rows {
             standing[row].delayed &= evaluated_anywhere[row];
             let stood = standing[row];
@@ -119,10 +115,23 @@ impl Engine {
             }
             too_old += u64::from(stood.verdict == Timing::TooOld);
             delayed += u64::from(stood.delayed);
-            if let Some(hosts) = &hosts
+            if let (Some(hosts), Some(ids)) = (&hosts, &host_ids)
                 && hosts.is_valid(row)
             {
-                self.health.observe(hosts.value(row), times[row], arrivals[row], stood);
+                let host = ids.of_row[row] as usize;
+                tallies[host].add(times[row], arrivals[row], stood);
+                tallied[host] = true;
+            }
+        }
+        if let Some(ids) = &host_ids {
+            for ((host, tally), _) in ids
+                .keys
+                .iter()
+                .zip(&tallies)
+                .zip(&tallied)
+                .filter(|(_, tallied)| **tallied)
+            {
+                self.health.absorb(host, tally);
             }
         }
         if let Some(&newest) = arrivals.iter().max() {
@@ -165,7 +174,7 @@ fn rank(verdict: Timing) -> u8 {
 pub(super) struct Judged {
     pub(super) inputs: Vec<RecordBatch>,
     /// Per group, the clock key of each of its input's rows.
-    pub(super) row_keys: Vec<Vec<String>>,
+    pub(super) row_keys: Vec<KeyIds>,
     pub(super) keys: Vec<Arc<HashSet<String>>>,
     pub(super) arrivals: Vec<i64>,
     pub(super) not_evaluated: usize,
