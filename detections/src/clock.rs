@@ -131,7 +131,9 @@ impl KeyClocks {
         self.clocks.get(key).map(|clock| clock.newest)
     }
 
-    /// Judges one event and moves its key's clock when it counts.
+    /// Judges one event and moves its key's clock when it counts: the one-at-a-time
+    /// path that `observe_rows` must agree with.
+    #[cfg(test)]
     pub fn observe(&mut self, policy: &TimePolicy, key: &str, event_time: i64, arrival: i64) -> Timing {
         let mut clock = self.clocks.get(key).copied();
         let verdict = step(policy, &mut clock, event_time, arrival);

@@ -97,6 +97,8 @@ pub struct Standing {
 }
 
 impl HealthBook {
+    /// One event: the path a burst's tallies must agree with.
+    #[cfg(test)]
     pub fn observe(&mut self, host: &str, event_time: i64, arrival: i64, standing: Standing) {
         let mut tally = Tally::default();
         tally.add(event_time, arrival, standing);

@@ -9,11 +9,9 @@
 //! come up to the interval later.
 
 use std::collections::HashSet;
-
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use crate::key_ids::KeyIds;
 use arrow::array::{
     Array, ArrayData, ArrayRef, BooleanArray, Int64Array, StringArray, UInt32Array, make_array, new_null_array,
 };
@@ -23,6 +21,8 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use cordon_schemas::fields::col;
+
+use crate::key_ids::KeyIds;
 
 /// Held events past which a rule is evaluated at once, whatever its interval: memory
 /// and the one evaluation's length follow the interval only up to here.

@@ -53,29 +53,9 @@ pub(crate) fn group_rows(batch: &RecordBatch, columns: &[String]) -> Option<KeyG
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-
     use super::*;
     use crate::clock::{NULL_KEY, row_keys};
-
-    fn batch(hosts: Vec<Option<&str>>) -> RecordBatch {
-        let rows = hosts.len() as i64;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("host_id", DataType::Utf8, true),
-            Field::new("n", DataType::Int64, false),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(hosts)),
-                Arc::new(Int64Array::from((0..rows).collect::<Vec<_>>())),
-            ],
-        )
-        .unwrap()
-    }
+    use crate::key_ids::tests::batch;
 
     fn runs_of(groups: &KeyGroups) -> Vec<(String, Vec<u32>)> {
         groups

@@ -89,7 +89,7 @@ fn single_text_column<'a>(batch: &'a RecordBatch, columns: &[String]) -> Option<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, StringArray};
@@ -97,7 +97,8 @@ mod tests {
 
     use super::*;
 
-    fn batch(hosts: Vec<Option<&str>>) -> RecordBatch {
+    /// A batch of `host_id` (as given) and `n` (the row number).
+    pub(crate) fn batch(hosts: Vec<Option<&str>>) -> RecordBatch {
         let rows = hosts.len() as i64;
         let schema = Arc::new(Schema::new(vec![
             Field::new("host_id", DataType::Utf8, true),

@@ -96,8 +96,7 @@ impl Engine {
             .and_then(|column| column.as_string_opt::<i32>().cloned());
         let mut not_evaluated = 0;
         let (mut too_old, mut skewed, mut delayed) = (0u64, 0u64, 0u64);
-        let mut tallies = vec![Tally::default(); host_ids.as_ref().map_or(0, |ids| ids.keys.len())];
-        let mut tallied = vec![false; tallies.len()];
+        let mut tallies: Vec<Option<Tally>> = vec![None; host_ids.as_ref().map_or(0, |ids| ids.keys.len())];
         for row in 0..rows {
             standing[row].delayed &= evaluated_anywhere[row];
             let stood = standing[row];
@@ -118,20 +117,16 @@ impl Engine {
             if let (Some(hosts), Some(ids)) = (&hosts, &host_ids)
                 && hosts.is_valid(row)
             {
-                let host = ids.of_row[row] as usize;
-                tallies[host].add(times[row], arrivals[row], stood);
-                tallied[host] = true;
+                tallies[ids.of_row[row] as usize]
+                    .get_or_insert_default()
+                    .add(times[row], arrivals[row], stood);
             }
         }
         if let Some(ids) = &host_ids {
-            for ((host, tally), _) in ids
-                .keys
-                .iter()
-                .zip(&tallies)
-                .zip(&tallied)
-                .filter(|(_, tallied)| **tallied)
-            {
-                self.health.absorb(host, tally);
+            for (host, tally) in ids.keys.iter().zip(&tallies) {
+                if let Some(tally) = tally {
+                    self.health.absorb(host, tally);
+                }
             }
         }
         if let Some(&newest) = arrivals.iter().max() {
