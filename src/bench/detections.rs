@@ -360,7 +360,7 @@ pub async fn run(options: DetectionBenchOptions) -> anyhow::Result<()> {
             rounds.push(latency);
         }
         if rounds.len() > 1 {
-            println!("{}", super::latency::median_line(&rounds));
+            println!("{}", super::latency::median_line(&options, &rounds));
         }
     }
     if !options.skip_idle_keys {

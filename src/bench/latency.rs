@@ -215,7 +215,7 @@ fn errors_text(rule_errors: &[(String, u64)]) -> String {
 /// One round of the latency phase, with its method.
 pub(crate) fn latency_line(options: &DetectionBenchOptions, latency: &LatencyFigures) -> String {
     format!(
-        "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events, full for {:.1} s of the {:.1} s live; {}) (target p99 < 1 s)",
+        "event-to-alert latency at {:.0} events/s achieved, {} windows, attacks after {} of live warm-up: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} of {} attack events alerted; {} events sent; storage refused {} appends, sent again after its wait; engine queue {} events, full for {:.1} s of the {:.1} s live; {}) (target {})",
         latency.achieved_rate,
         humantime::format_duration(options.window),
         humantime::format_duration(options.warmup),
@@ -229,12 +229,23 @@ pub(crate) fn latency_line(options: &DetectionBenchOptions, latency: &LatencyFig
         options.queue_events.unwrap_or(default_detections().queue_events),
         latency.queue_full_seconds,
         latency.live_seconds,
-        errors_text(&latency.rule_errors)
+        errors_text(&latency.rule_errors),
+        latency_target(options.rate)
     )
 }
 
+/// The project's target at a rate (README): p99 < 1 s at 50,000 events/s; issue 19
+/// asks p99 < 250 ms at 200,000 events/s, and a bench at that rate is measured to it.
+pub(crate) fn latency_target(rate: usize) -> &'static str {
+    if rate >= 200_000 {
+        "p99 < 250 ms at 200,000 events/s"
+    } else {
+        "p99 < 1 s"
+    }
+}
+
 /// The median of the rounds' p50 and p99 (the figure to quote), and each round's p99.
-pub(crate) fn median_line(rounds: &[LatencyFigures]) -> String {
+pub(crate) fn median_line(options: &DetectionBenchOptions, rounds: &[LatencyFigures]) -> String {
     let median = |pick: fn(&LatencyFigures) -> f64| {
         let mut values: Vec<f64> = rounds.iter().map(pick).collect();
         values.sort_by(f64::total_cmp);
@@ -247,10 +258,22 @@ pub(crate) fn median_line(rounds: &[LatencyFigures]) -> String {
     };
     let each: Vec<String> = rounds.iter().map(|round| format!("{:.1}", round.p99_ms)).collect();
     format!(
-        "event-to-alert latency, median of {} rounds: p50 {:.1} ms, p99 {:.1} ms (each round's p99: {} ms) (target p99 < 1 s)",
+        "event-to-alert latency, median of {} rounds: p50 {:.1} ms, p99 {:.1} ms (each round's p99: {} ms) (target {})",
         rounds.len(),
         median(|round| round.p50_ms),
         median(|round| round.p99_ms),
-        each.join(", ")
+        each.join(", "),
+        latency_target(options.rate)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latency_target;
+
+    #[test]
+    fn a_run_at_200k_events_a_second_is_measured_against_issue_19s_target() {
+        assert_eq!(latency_target(200_000), "p99 < 250 ms at 200,000 events/s");
+        assert_eq!(latency_target(50_000), "p99 < 1 s");
+    }
 }

@@ -8,42 +8,40 @@
 -- Window functions cost per host, and most evaluated hosts are one of two simple
 -- shapes, merged here without them: one run (nothing to merge), or two where the
 -- second follows on the first in the same producer session (a batch continuing the
--- stretch kept so far). Only the other hosts go through the windows.
+-- stretch kept so far), both told by one aggregate per host. Only the other hosts go
+-- through the windows. DataFusion computes a CTE again for each place that reads it,
+-- so the simple hosts are told in one pass (detections/README.md, "Read a costly CTE
+-- once").
 WITH runs AS (
     SELECT host_id, run_start, run_end, run_time
     FROM kept
     GROUP BY host_id, run_start, run_end, run_time
-), counted AS (
-    SELECT host_id, count(*) AS runs
+), shapes AS (
+    -- A host's first and last run in number order. Two runs with the same start
+    -- never follow one another, whichever of them is taken for which.
+    SELECT host_id, count(*) AS runs,
+           min(run_start) AS first_start, max(run_start) AS second_start,
+           first_value(run_end ORDER BY run_start) AS first_end,
+           last_value(run_end ORDER BY run_start) AS second_end,
+           first_value(run_time ORDER BY run_start) AS first_time,
+           last_value(run_time ORDER BY run_start) AS second_time
     FROM runs
     GROUP BY host_id
-), one_run AS (
-    SELECT r.host_id, r.run_start, r.run_end, r.run_time,
-           r.run_start AS new_start, r.run_end AS new_end, r.run_time AS new_time
-    FROM runs r
-    JOIN counted c ON r.host_id = c.host_id AND c.runs = 1
-), following AS (
-    -- As the windows below would have it: one session when the second run does not
-    -- count again from 0 or 1, and the first does not, or came first in event time.
-    SELECT a.host_id, a.run_start AS first_start, a.run_end AS first_end, a.run_time AS first_time,
-           b.run_start AS second_start, b.run_end AS second_end, b.run_time AS second_time
-    FROM runs a
-    JOIN runs b ON a.host_id = b.host_id AND b.run_start = a.run_end + 1
-    JOIN counted c ON a.host_id = c.host_id AND c.runs = 2
-    WHERE b.run_start > 1 AND (a.run_start > 1 OR a.run_time <= b.run_time)
-), two_runs AS (
-    SELECT host_id, first_start AS run_start, first_end AS run_end, first_time AS run_time,
-           first_start AS new_start, second_end AS new_end, least(first_time, second_time) AS new_time
-    FROM following
-    UNION ALL
-    SELECT host_id, second_start AS run_start, second_end AS run_end, second_time AS run_time,
-           first_start AS new_start, second_end AS new_end, least(first_time, second_time) AS new_time
-    FROM following
+), simple AS (
+    -- As the windows below would have it: two runs are one session when the second
+    -- does not count again from 0 or 1, and the first does not, or came first in
+    -- event time.
+    SELECT host_id, first_start AS new_start,
+           CASE WHEN runs = 1 THEN first_end ELSE second_end END AS new_end,
+           CASE WHEN runs = 1 THEN first_time ELSE least(first_time, second_time) END AS new_time
+    FROM shapes
+    WHERE runs = 1
+       OR (runs = 2 AND second_start = first_end + 1 AND second_start > 1
+           AND (first_start > 1 OR first_time <= second_time))
 ), other AS (
     SELECT r.*
     FROM runs r
-    JOIN counted c ON r.host_id = c.host_id AND c.runs > 1
-    WHERE r.host_id NOT IN (SELECT host_id FROM following)
+    WHERE r.host_id NOT IN (SELECT host_id FROM simple)
 ), sessions AS (
     SELECT *,
            sum(CASE WHEN run_start <= 1 THEN 1 ELSE 0 END)
@@ -65,10 +63,6 @@ WITH runs AS (
            max(run_end) OVER (PARTITION BY host_id, session, island) AS new_end,
            min(run_time) OVER (PARTITION BY host_id, session, island) AS new_time
     FROM islands
-    UNION ALL
-    SELECT * FROM one_run
-    UNION ALL
-    SELECT * FROM two_runs
 )
 SELECT k.time, k.host_id, k.event_id, k.event_name, k.event_sequence,
        m.new_start AS run_start, m.new_end AS run_end, m.new_time AS run_time,
@@ -78,3 +72,12 @@ FROM kept k
 JOIN merged m ON k.host_id = m.host_id AND k.run_start = m.run_start AND k.run_end = m.run_end
     AND k.run_time = m.run_time
 WHERE k.event_sequence = m.new_start OR k.event_sequence = m.new_end
+UNION ALL
+-- A simple host's runs all become the one it merges them into.
+SELECT k.time, k.host_id, k.event_id, k.event_name, k.event_sequence,
+       s.new_start AS run_start, s.new_end AS run_end, s.new_time AS run_time,
+       CASE WHEN k.event_sequence = s.new_start THEN k.due_at END AS due_at,
+       k.keep_until
+FROM kept k
+JOIN simple s ON k.host_id = s.host_id
+WHERE k.event_sequence = s.new_start OR k.event_sequence = s.new_end
