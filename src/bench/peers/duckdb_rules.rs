@@ -17,6 +17,10 @@ const RENAMES: &[(&str, &str)] = &[
     ("regexp_like", "regexp_matches"),
     ("make_array", "list_value"),
     ("to_unixtime", "epoch"),
+    // As an aggregate (`first_value(x ORDER BY y)`): DuckDB's first_value is a window
+    // function only; its `first` / `last` are both.
+    ("first_value", "first"),
+    ("last_value", "last"),
 ];
 
 /// Rules that read events Cordon derives from its own matches (signals, risk): the
@@ -80,6 +84,10 @@ mod tests {
         assert_eq!(
             translate("regexp_like(lower(x), 'a') AND my_regexp_like(y) OR make_array (a, b)"),
             "regexp_matches(lower(x), 'a') AND my_regexp_like(y) OR list_value(a, b)"
+        );
+        assert_eq!(
+            translate("first_value(t ORDER BY n), last_value(t ORDER BY n)"),
+            "first(t ORDER BY n), last(t ORDER BY n)"
         );
     }
 }
