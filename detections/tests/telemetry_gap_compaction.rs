@@ -6,40 +6,17 @@
 //! cuts for the common shapes (one run; two where the second follows on the first), so
 //! random states of every shape check that the cuts agree with the general merge.
 
+mod telemetry_gap_stage;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{Int64Type, TimestampNanosecondType};
-use cordon_detections::compile::{CompiledRule, Limits};
-use cordon_detections::{DetectionMetrics, Engine, EngineConfig};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
 use proptest::prelude::*;
-
-/// One kept row: (host, event id, sequence number, run start, run end, due_at, time,
-/// run time).
-type Row = (String, String, i64, i64, i64, Option<i64>, i64, i64);
+use telemetry_gap_stage::{Row, rule};
 
 /// A run: (start, end, first event time).
 type Run = (i64, i64, i64);
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-}
-
-fn rule() -> &'static CompiledRule {
-    static RULE: OnceLock<CompiledRule> = OnceLock::new();
-    RULE.get_or_init(|| {
-        let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("rules/telemetry-gap");
-        let engine = Engine::new(EngineConfig::default(), Default::default(), DetectionMetrics::default());
-        runtime()
-            .block_on(engine.compile(&dir))
-            .unwrap()
-            .expect("a rule folder")
-    })
-}
 
 /// Runs of one host: (start, length, time of its first row, whether its first row is due).
 /// Starts lean to 0..3, where producer sessions begin, and times to a few values, so that
@@ -168,42 +145,8 @@ fn batch_of(rows: &[Row]) -> RecordBatch {
 }
 
 fn compacted(rows: &[Row]) -> Vec<Row> {
-    // A planned stage reads one slot: the engine never runs it twice at once, nor may
-    // the tests.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _running = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let compact = rule().compact.as_ref().unwrap();
-    let limits = Limits {
-        memory_bytes: 64 << 20,
-        timeout: std::time::Duration::from_secs(30),
-    };
-    let output = runtime()
-        .block_on(compact.run("telemetry-gap", vec![batch_of(rows)], limits))
-        .unwrap();
-    let mut out = Vec::new();
-    for batch in &output {
-        let column = |name: &str| batch.column_by_name(name).unwrap();
-        let text = |name: &str| column(name).as_string::<i32>().clone();
-        let number = |name: &str| column(name).as_primitive::<Int64Type>().clone();
-        let times = |name: &str| column(name).as_primitive::<TimestampNanosecondType>().clone();
-        let (hosts, ids) = (text("host_id"), text("event_id"));
-        let (sequences, starts, ends) = (number("event_sequence"), number("run_start"), number("run_end"));
-        let (due, time, run_time) = (times("due_at"), times("time"), times("run_time"));
-        for row in 0..batch.num_rows() {
-            out.push((
-                hosts.value(row).to_string(),
-                ids.value(row).to_string(),
-                sequences.value(row),
-                starts.value(row),
-                ends.value(row),
-                due.is_valid(row).then(|| due.value(row)),
-                time.value(row),
-                run_time.value(row),
-            ));
-        }
-    }
-    out.sort();
-    out
+    telemetry_gap_stage::run(compact, batch_of(rows), |nanos| nanos)
 }
 
 proptest! {

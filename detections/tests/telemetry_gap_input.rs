@@ -7,43 +7,20 @@
 //! lowest first and highest last in time, is one run (the SQL's short cut, taken without
 //! the sorts). Random batches of every shape check the SQL against these steps.
 
+mod telemetry_gap_stage;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int64Type, TimestampNanosecondType};
-use cordon_detections::compile::{CompiledRule, Limits};
+use arrow::array::RecordBatch;
 use cordon_detections::fixtures::{FixtureEvent, to_batches};
-use cordon_detections::{DetectionMetrics, Engine, EngineConfig};
 use proptest::prelude::*;
-
-/// One output row: (host, event id, sequence number, run start, run end, due_at, time,
-/// run time), times in seconds from the base.
-type Row = (String, String, i64, i64, i64, Option<i64>, i64, i64);
+use telemetry_gap_stage::{Row, rule};
 
 /// One event: (host, id, sequence number, time in seconds from the base).
 type Event = (String, String, i64, i64);
 
 const BASE: i64 = 1_768_471_200; // 2026-01-15T10:00:00Z
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-}
-
-fn rule() -> &'static CompiledRule {
-    static RULE: OnceLock<CompiledRule> = OnceLock::new();
-    RULE.get_or_init(|| {
-        let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("rules/telemetry-gap");
-        let engine = Engine::new(EngineConfig::default(), Default::default(), DetectionMetrics::default());
-        runtime()
-            .block_on(engine.compile(&dir))
-            .unwrap()
-            .expect("a rule folder")
-    })
-}
 
 /// One host's events: mostly a stretch counting on from somewhere (the common shape),
 /// sometimes with numbers from 0 or 1, repeats, holes and times out of order.
@@ -172,44 +149,9 @@ fn batch_of(events: &[Event]) -> RecordBatch {
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
-/// input.sql's output over one batch of `events`.
+/// input.sql's output over one batch of `events`, times in seconds from the base.
 fn kept(events: &[Event]) -> Vec<Row> {
-    // A planned stage reads one slot: the engine never runs it twice at once, nor may
-    // the tests.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _running = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let limits = Limits {
-        memory_bytes: 64 << 20,
-        timeout: std::time::Duration::from_secs(30),
-    };
-    let output = runtime()
-        .block_on(rule().input.run("telemetry-gap", vec![batch_of(events)], limits))
-        .unwrap();
-    let seconds = |nanos: i64| nanos / 1_000_000_000 - BASE;
-    let mut out = Vec::new();
-    for batch in &output {
-        let column = |name: &str| batch.column_by_name(name).unwrap();
-        let text = |name: &str| column(name).as_string::<i32>().clone();
-        let number = |name: &str| column(name).as_primitive::<Int64Type>().clone();
-        let times = |name: &str| column(name).as_primitive::<TimestampNanosecondType>().clone();
-        let (hosts, ids) = (text("host_id"), text("event_id"));
-        let (sequences, starts, ends) = (number("event_sequence"), number("run_start"), number("run_end"));
-        let (due, time, run_time) = (times("due_at"), times("time"), times("run_time"));
-        for row in 0..batch.num_rows() {
-            out.push((
-                hosts.value(row).to_string(),
-                ids.value(row).to_string(),
-                sequences.value(row),
-                starts.value(row),
-                ends.value(row),
-                due.is_valid(row).then(|| seconds(due.value(row))),
-                seconds(time.value(row)),
-                seconds(run_time.value(row)),
-            ));
-        }
-    }
-    out.sort();
-    out
+    telemetry_gap_stage::run(&rule().input, batch_of(events), |nanos| nanos / 1_000_000_000 - BASE)
 }
 
 proptest! {
