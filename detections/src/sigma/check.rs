@@ -5,7 +5,7 @@
 //! moved into place: a rule's files do not name its folder, so the move changes nothing
 //! the check saw.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,19 +49,30 @@ pub async fn check_all(
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let permits = Arc::new(Semaphore::new(cores));
     let mut running = JoinSet::new();
+    // Each task's rule, so that one whose check panicked is reported, not lost.
+    let mut spawned = HashMap::new();
     for (index, files) in rules.into_iter().enumerate() {
         let (root, shared, permits) = (scratch.0.join(index.to_string()), shared.clone(), permits.clone());
-        running.spawn(async move {
+        let task_files = files.clone();
+        let task = running.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-            let checked = check_one(&files, &root, &shared.0, &shared.1).await;
-            (index, files, checked)
+            let checked = check_one(&task_files, &root, &shared.0, &shared.1).await;
+            (index, task_files, checked)
         });
+        spawned.insert(task.id(), (index, files));
     }
     // An error returns early, dropping (so aborting) the checks still running.
     let mut results = Vec::with_capacity(running.len());
-    while let Some(joined) = running.join_next().await {
-        let (index, files, checked) = joined.expect("checks do not panic");
-        results.push((index, files, checked?));
+    while let Some(joined) = running.join_next_with_id().await {
+        match joined {
+            Ok((_, (index, files, checked))) => results.push((index, files, checked?)),
+            Err(error) => {
+                let Some((index, files)) = spawned.remove(&error.id()) else {
+                    continue;
+                };
+                results.push((index, files, Err(stopped(error))));
+            }
+        }
     }
     results.sort_by_key(|(index, _, _)| *index);
     let results = results
@@ -69,6 +80,21 @@ pub async fn check_all(
         .map(|(_, files, checked)| (files, checked))
         .collect();
     Ok((scratch, results))
+}
+
+/// Why a rule's check stopped without a result: the rule is not imported, the others are.
+fn stopped(error: tokio::task::JoinError) -> String {
+    let reason = if error.is_panic() {
+        let payload = error.into_panic();
+        payload
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into())
+    } else {
+        "it was cancelled".into()
+    };
+    format!("its fixture check stopped ({reason}); this is a bug in Cordon: please report it with the Sigma rule")
 }
 
 /// Writes `files` under `root` and runs its generated fixtures, blessing the expected
@@ -92,4 +118,19 @@ async fn check_one(
         Some(failure) => Err(failure),
         None => Ok(dir),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_check_that_panics_is_that_rules_failure_with_its_reason() {
+        let mut running = JoinSet::new();
+        running.spawn(async { panic!("planner lost its way") });
+        let error = running.join_next().await.unwrap().unwrap_err();
+        let message = stopped(error);
+        assert!(message.contains("planner lost its way"), "{message}");
+        assert!(message.contains("report it"), "{message}");
+    }
 }
