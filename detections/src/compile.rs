@@ -290,6 +290,16 @@ pub async fn compile(
             "a partition column",
         )?;
     }
+    if let Some(anchor) = &definition.settings.anchor {
+        require_column(
+            &definition,
+            Stage::Input,
+            &input.output,
+            anchor.column(),
+            |data_type| arrow::compute::can_cast_types(data_type, &DataType::Utf8),
+            "the anchor column (rule.toml's anchor), comparable as text",
+        )?;
+    }
 
     for (column, example) in [(KEEP_UNTIL, "time + ${window}"), (DUE_AT, "time + ${window}")] {
         if let Ok(field) = input.output.field_with_name(column)

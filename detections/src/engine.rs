@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub window_override: Option<Duration>,
     /// Sets every rule's `evaluate_every` (benchmarks, the batching properties).
     pub evaluate_every_override: Option<Duration>,
+    /// Matches every evaluated partition whatever the rules' anchors (`anchor.rs`): how
+    /// the fixtures check an anchor, and a what-if for a benchmark.
+    pub ignore_anchors: bool,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             },
             window_override: None,
             evaluate_every_override: None,
+            ignore_anchors: false,
         }
     }
 }
@@ -210,6 +214,9 @@ impl Engine {
         if let Some(every) = self.config.evaluate_every_override {
             definition.settings.evaluate_every = Some(every);
         }
+        if self.config.ignore_anchors {
+            definition.settings.anchor = None;
+        }
         if definition.settings.disabled {
             return Ok(None);
         }
@@ -245,13 +252,15 @@ impl Engine {
         let settings = &compiled.definition.settings;
         let clock = self.clock_for(&settings.partition_by);
         let fresh = || {
-            KeptRows::new(
+            let mut kept = KeptRows::new(
                 schema.clone(),
                 &settings.partition_by,
                 settings.window,
                 settings.max_rows_per_partition,
             )
-            .expect("checked at compile")
+            .expect("checked at compile");
+            kept.set_anchor(settings.anchor.as_ref()).expect("checked at compile");
+            kept
         };
         let keyed = !self.clocks[clock].columns.is_empty();
         let mut held = Held::new(keyed);
@@ -282,6 +291,11 @@ impl Engine {
             }
             None => (fresh(), RuleStatus::default()),
         };
+        let mut kept = kept;
+        if let Err(error) = kept.set_anchor(settings.anchor.as_ref()) {
+            tracing::error!(rule = %id, %error, "cannot find the anchor rows among a reloaded rule's kept rows: it starts empty");
+            kept = fresh();
+        }
         status.clock_key = self.clocks[clock].columns.clone();
         // Series from zero, so `rate()` and alerting on errors work before the first one.
         let label = rule_label(&id);

@@ -126,7 +126,16 @@ pub(crate) async fn evaluate(
             None
         };
     }
-    let rows = match kept.rows_of(&evaluated, &watermark_of) {
+    // With an anchor, only partitions keeping one can match (`anchor.rs`); the others'
+    // rows are settled and swept all the same.
+    let anchored: BTreeSet<String>;
+    let matched = if kept.has_anchor() {
+        anchored = evaluated.iter().filter(|key| kept.armed(key)).cloned().collect();
+        &anchored
+    } else {
+        &evaluated
+    };
+    let rows = match kept.rows_of(matched, &watermark_of) {
         Ok(rows) => rows,
         Err(error) => {
             kept.rollback();
@@ -136,7 +145,12 @@ pub(crate) async fn evaluate(
             })));
         }
     };
-    let output = match compiled.matcher.run(id, rows.clone(), limits).await {
+    let run = if matched.is_empty() {
+        Ok(Vec::new())
+    } else {
+        compiled.matcher.run(id, rows.clone(), limits).await
+    };
+    let output = match run {
         Ok(output) => output,
         // The events it failed on leave again, so that they can be tried in parts
         // (and those that make it fail left out for good).

@@ -236,8 +236,35 @@ pub async fn run_case(
         Some(first) => vec![arrow::compute::concat_batches(&first.schema(), &events).expect("one schema")],
         None => Vec::new(),
     };
+    let anchor = crate::settings::RuleSettings::load(&rule_dir.join(crate::rule::SETTINGS_FILE))
+        .ok()
+        .and_then(|settings| settings.anchor);
+    // An anchor is the rule's word that every match holds an anchor row: checked by
+    // matching every partition too, one event at a time (where skipping counts most).
+    let unanchored = match &anchor {
+        Some(_) => {
+            let config = EngineConfig {
+                ignore_anchors: true,
+                ..config.clone()
+            };
+            Some(produce(rule_dir, events.clone(), reference, &config).await)
+        }
+        None => None,
+    };
     let one_by_one = produce(rule_dir, events, reference, config).await;
     let in_one_batch = produce(rule_dir, batched, reference, config).await;
+    if let (Some(anchor), Some(Ok(unanchored)), Ok(actual)) = (&anchor, &unanchored, &one_by_one)
+        && unanchored.shape() != actual.shape()
+    {
+        result.failure = Some(format!(
+            "a match holds no row with {} in {:?}, so rule.toml's anchor is wrong (fix it or leave it out): with it {}\n     matching every partition {}",
+            anchor.column(),
+            anchor.values(),
+            serde_json::to_string(&actual.shape()).unwrap_or_default(),
+            serde_json::to_string(&unanchored.shape()).unwrap_or_default()
+        ));
+        return result;
+    }
     match (one_by_one, in_one_batch) {
         (Err(message), _) | (_, Err(message)) => result.failure = Some(message),
         (Ok(actual), Ok(batched)) if actual.shape() != batched.shape() => {

@@ -4,6 +4,7 @@
 //! alerts. See `detections/README.md` for how to write a rule.
 
 pub mod alerts;
+pub mod anchor;
 mod batch_gather;
 pub mod bounded_functions;
 pub mod clock;

@@ -36,6 +36,8 @@ pub(crate) struct Partition {
     pub due_watermark: i64,
     /// The earliest `due_at` not yet fired (i64::MAX: none).
     pub earliest_due: i64,
+    /// How many of its rows are anchors (`anchor.rs`; 0 without an anchor).
+    pub anchor_rows: usize,
     pub rows: usize,
 }
 
@@ -51,6 +53,7 @@ impl Partition {
             newest: i64::MIN,
             due_watermark: i64::MIN,
             earliest_due: i64::MAX,
+            anchor_rows: 0,
             rows: 0,
         }
     }

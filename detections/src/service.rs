@@ -116,6 +116,7 @@ impl DetectionConfig {
             },
             window_override: self.window_override,
             evaluate_every_override: None,
+            ignore_anchors: false,
         }
     }
 

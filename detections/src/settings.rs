@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::anchor::Anchor;
 use crate::error::RuleError;
 
 pub use cordon_schemas::alert::Severity;
@@ -96,6 +97,10 @@ pub struct RuleSettings {
     /// that keep state for every host; the alerts are the same (the batching invariant).
     #[serde(with = "humantime_serde", default)]
     pub evaluate_every: Option<Duration>,
+    /// The rule's word that every match holds a kept row with one of these values in
+    /// this column (`anchor.rs`): partitions keeping none are not matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Anchor>,
     #[serde(default)]
     pub params: BTreeMap<String, Param>,
     #[serde(default)]
@@ -179,6 +184,9 @@ impl RuleSettings {
                     "evaluate_every = {every:?} is out of range: give between 1ms and {MAX_EVALUATE_EVERY:?} (or leave it out to evaluate every burst)"
                 ),
             ));
+        }
+        if let Some(anchor) = &self.anchor {
+            anchor.check(path)?;
         }
         for id in &self.attack {
             if !is_technique_id(id, "T") {

@@ -21,6 +21,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use crate::anchor::AnchorRows;
 use crate::batch_gather::BatchGather;
 use crate::cold_rows::ColdRows;
 use crate::compile::{DUE_AT, KEEP_UNTIL, TIME};
@@ -64,6 +65,8 @@ pub struct KeptRows {
     /// so `rollback` can put back what an evaluation that failed added.
     undo: Vec<(PartitionKey, Option<Partition>)>,
     rows_at_begin: usize,
+    /// The rule's anchor (None: every evaluated partition is matched).
+    anchor: Option<AnchorRows>,
 }
 
 impl KeptRows {
@@ -96,6 +99,7 @@ impl KeptRows {
             cold,
             undo: Vec::new(),
             rows_at_begin: 0,
+            anchor: None,
         })
     }
 
@@ -182,6 +186,7 @@ impl KeptRows {
         let expiries = self.expiries(&batch);
         let times = nanos_of(batch.column(self.time_column).as_ref());
         let all_dues = self.dues(&batch);
+        let anchors = self.anchor.as_ref().map(|anchor| anchor.mask(&batch)).transpose()?;
         let mut touched = BTreeSet::new();
         for (key, run) in groups.runs {
             let earliest = expiries[run.clone()].iter().copied().min().unwrap_or(i64::MIN);
@@ -209,6 +214,9 @@ impl KeptRows {
             }
             partition.earliest_expiry = partition.earliest_expiry.min(earliest);
             partition.newest = partition.newest.max(newest);
+            if let Some(anchors) = &anchors {
+                partition.anchor_rows += anchors[run.clone()].iter().filter(|anchor| **anchor).count();
+            }
             if let Some(dues) = &all_dues {
                 for due in dues[run.clone()].iter().flatten() {
                     if *due >= partition.due_watermark {
@@ -320,6 +328,7 @@ impl KeptRows {
         let merged = concat_batches(&self.schema, &rows)?;
         let count = merged.num_rows();
         let earliest_expiry = self.expiries(&merged).into_iter().min().unwrap_or(i64::MAX);
+        let anchor_rows = self.anchor_rows(&merged)?;
         let earliest_due = self
             .dues(&merged)
             .unwrap_or_default()
@@ -334,6 +343,7 @@ impl KeptRows {
         partition.set_batches(vec![merged]);
         partition.earliest_expiry = earliest_expiry;
         partition.earliest_due = earliest_due;
+        partition.anchor_rows = anchor_rows;
         Ok(())
     }
 
@@ -398,6 +408,7 @@ impl KeptRows {
         newest.sort_unstable();
         let remaining = take_record_batch(&all, &UInt32Array::from(newest))?;
         let earliest = self.expiries(&remaining).into_iter().min().unwrap_or(i64::MAX);
+        let anchor_rows = self.anchor_rows(&remaining)?;
         let dropped = partition.rows - cap;
         self.trimmed += dropped as u64;
         self.rows -= dropped;
@@ -407,10 +418,12 @@ impl KeptRows {
         partition.batches = vec![remaining];
         partition.new_from = 1;
         partition.earliest_expiry = earliest;
+        partition.anchor_rows = anchor_rows;
         Ok(dropped)
     }
 }
 
+mod anchored;
 mod sweep;
 
 #[cfg(test)]

@@ -100,6 +100,7 @@ impl KeptRows {
         let mut kept = Vec::with_capacity(partition.batches.len());
         let mut earliest = i64::MAX;
         let mut new_from = partition.new_from;
+        let mut anchor_rows = 0;
         for (index, batch) in partition.batches.iter().enumerate() {
             let expiries = self.expiries(batch);
             let dues = self.dues(batch);
@@ -114,6 +115,7 @@ impl KeptRows {
                 })
                 .collect();
             let remaining = keep_rows(batch, &keep)?;
+            anchor_rows += self.anchor_rows(&remaining)?;
             dropped += batch.num_rows() - remaining.num_rows();
             earliest = expiries
                 .iter()
@@ -135,6 +137,7 @@ impl KeptRows {
             partition.batches = kept;
             partition.new_from = new_from;
             partition.earliest_expiry = earliest;
+            partition.anchor_rows = anchor_rows;
         }
         self.rows -= dropped;
         Ok(dropped)
