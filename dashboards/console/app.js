@@ -186,7 +186,7 @@ $("f-astate").addEventListener("change", loadActions);
 async function loadRules() {
   const body = await api("/api/v1/rules");
   $("rules").innerHTML = body.rules.map((r) => `<tr><td>${esc(r.id)}<div class="hint">${esc(r.title)}</div></td><td class="sev ${esc(r.severity)}">${esc(r.severity)}</td>
-    <td>${esc((r.attack || []).concat(r.atlas || []).join(", "))}</td><td>${r.evaluations ?? 0}${r.evaluations ? `<div class="hint">${(1000 * (r.evaluation_seconds ?? 0) / r.evaluations).toFixed(1)} ms each</div>` : ""}${r.evaluate_every ? `<div class="hint">every ${esc(r.evaluate_every)}, ${r.held_events ?? 0} events held</div>` : ""}</td><td>${r.matches ?? 0}</td><td>${r.errors ?? 0}</td>
+    <td>${esc((r.attack || []).concat(r.atlas || []).join(", "))}</td><td>${r.evaluations ?? 0}${r.evaluations ? `<div class="hint">${(1000 * (r.evaluation_seconds ?? 0) / r.evaluations).toFixed(1)} ms each</div>` : ""}${r.evaluate_every ? `<div class="hint">every ${esc(r.evaluate_every)}, ${r.held_events ?? 0} events held</div>` : ""}${r.anchor ? `<div class="hint">matched where ${esc(Object.entries(r.anchor).map(([column, values]) => `${column} is ${values.join(" or ")}`).join(", "))}</div>` : ""}</td><td>${r.matches ?? 0}</td><td>${r.errors ?? 0}</td>
     <td>${r.kept_rows ?? 0}</td><td class="mono">${esc(r.last_evaluated || "-")}</td><td class="err">${esc(r.load_error || r.last_error || "")}</td></tr>`).join("");
 }
 

@@ -160,6 +160,8 @@ pub struct RuleView {
     /// Its `evaluate_every`, if it holds its events between evaluations.
     #[serde(with = "humantime_serde")]
     pub evaluate_every: Option<Duration>,
+    /// Its `anchor`: match.sql runs only over the partitions keeping such a row.
+    pub anchor: Option<crate::anchor::Anchor>,
     #[serde(flatten)]
     pub status: RuleStatus,
 }
@@ -488,6 +490,7 @@ impl Running {
                     response: settings.response.clone(),
                     load_error: self.load_errors.get(&definition.id).cloned(),
                     evaluate_every: settings.evaluate_every,
+                    anchor: settings.anchor.clone(),
                     status: statuses.get(&definition.id).cloned().unwrap_or_default(),
                 },
             );
@@ -503,6 +506,7 @@ impl Running {
                 response: Vec::new(),
                 load_error: Some(error.clone()),
                 evaluate_every: None,
+                anchor: None,
                 status: RuleStatus::default(),
             });
         }

@@ -145,6 +145,13 @@ async fn an_analyst_approves_a_pending_isolation_in_the_console_and_the_sink_rec
         "telemetry-gap's row says it is evaluated every 2 s: {summary}"
     );
     assert!(
+        summary["rule_anchor"]
+            .as_str()
+            .unwrap()
+            .contains("matched where step is isolated"),
+        "activity-after-isolation's row shows its anchor: {summary}"
+    );
+    assert!(
         summary["rule_costs"].as_str().unwrap().contains(" ms each"),
         "the rules page says what an evaluation of a rule costs: {summary}"
     );

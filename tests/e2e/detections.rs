@@ -182,7 +182,19 @@ async fn ten_minutes_of_benign_background_raise_nothing() {
     for rule in rules {
         assert_eq!(rule["errors"], 0, "{rule:#}");
         assert!(rule["load_error"].is_null(), "{rule:#}");
+        // The anchor its rule.toml declares, for analysts to see why hosts are skipped.
+        let id = rule["id"].as_str().unwrap();
+        let toml = crate::common::project_dir()
+            .join("detections/rules")
+            .join(id)
+            .join("rule.toml");
+        let settings = cordon_detections::settings::RuleSettings::load(&toml).unwrap();
+        assert_eq!(rule["anchor"], serde_json::to_value(&settings.anchor).unwrap(), "{id}");
     }
+    assert!(
+        rules.iter().any(|rule| rule["anchor"].is_object()),
+        "no built-in rule shows an anchor: {rules:#?}"
+    );
     let evaluated = rules
         .iter()
         .filter(|rule| rule["evaluations"].as_u64().unwrap() > 0)

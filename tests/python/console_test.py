@@ -65,6 +65,10 @@ try:
     summary["rule_cadence"] = driver.execute_script(
         "return [...document.querySelectorAll('#rules tr')].filter((row) => row.cells[0].textContent.startsWith('telemetry-gap'))"
         ".map((row) => row.cells[3].textContent).join('')")
+    # A rule with an anchor says where it is matched.
+    summary["rule_anchor"] = driver.execute_script(
+        "return [...document.querySelectorAll('#rules tr')].filter((row) => row.cells[0].textContent.startsWith('activity-after-isolation'))"
+        ".map((row) => row.cells[3].textContent).join('')")
     # What an evaluation costs, per rule: which rule to look at when the engine lags.
     summary["rule_costs"] = driver.execute_script(
         "return [...document.querySelectorAll('#rules tr')].map((row) => row.cells[3].textContent).join(' | ')")
