@@ -4,7 +4,7 @@
 //! over it: its new rows are still kept, settled and swept, only not gathered and
 //! matched. For rules whose matches hang on a rare event (an isolation, a proof-of-
 //! possession failure, an egress to an unapproved destination) most partitions an
-//! evaluation touches keep none, and gathering them was most of the rule's work.
+//! evaluation touches may keep none, and gathering and matching them found nothing.
 //!
 //! A partition counts its anchor rows as they are kept, evicted, trimmed or rewritten,
 //! so it is matched exactly while match.sql would see one (an anchor row a burst's newer
