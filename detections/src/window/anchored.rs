@@ -16,18 +16,14 @@ impl KeptRows {
             return Ok(());
         }
         self.anchor = anchor.map(|anchor| AnchorRows::new(anchor, &self.schema)).transpose()?;
-        let mut counts = Vec::with_capacity(self.partitions.len());
-        for (key, partition) in &self.partitions {
+        for partition in self.partitions.values_mut() {
             let mut count = 0;
-            for batch in partition.batches(self.cold.as_ref())?.iter() {
-                count += self.anchor_rows(batch)?;
+            if let Some(rows) = &self.anchor {
+                for batch in partition.batches(self.cold.as_ref())?.iter() {
+                    count += rows.count(batch)?;
+                }
             }
-            counts.push((key.clone(), count));
-        }
-        for (key, count) in counts {
-            if let Some(partition) = self.partitions.get_mut(&key) {
-                partition.anchor_rows = count;
-            }
+            partition.anchor_rows = count;
         }
         Ok(())
     }
