@@ -11,11 +11,10 @@
 //! the same however they were batched, merged across hosts or replayed; an event
 //! within the lateness bound of its key's clock is always evaluated.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray};
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
@@ -30,10 +29,10 @@ use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
+use crate::rule_done::{RuleDone, sort_matches, stamp_detection_delay};
 use crate::sweep_pace::PaceClock;
-use crate::window::{KeptRows, timestamp_nanos};
+use crate::window::KeptRows;
 use cordon_schemas::event_schema;
-use cordon_schemas::fields::col;
 
 /// How the engine treats time, and the limits rules run under.
 #[derive(Debug, Clone)]
@@ -140,6 +139,14 @@ pub struct Processed {
     pub earliest_arrival: Option<i64>,
     /// Whether any rule was evaluated.
     pub evaluated: bool,
+}
+
+/// Where an evaluation's events came from: a burst (its batch, for the matches'
+/// detection delay) or what rules held.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    batch: Option<&'a RecordBatch>,
+    earliest_arrival: Option<i64>,
 }
 
 pub struct Engine {
@@ -378,8 +385,22 @@ impl Engine {
     }
 
     /// Runs every rule over `batch` (events in the stored event schema); a rule with
-    /// `evaluate_every` holds them until their key's beat (`held.rs`).
+    /// `evaluate_every` holds them until their key's beat (`held.rs`). The matches come
+    /// back together, in the order they completed.
     pub async fn process(&mut self, batch: &RecordBatch) -> Processed {
+        let mut matches = Vec::new();
+        let mut processed = self
+            .process_each(batch, |done: RuleDone<'_>| matches.extend(done.matches))
+            .await;
+        sort_matches(&mut matches);
+        processed.matches = matches;
+        processed
+    }
+
+    /// As `process`, but each rule's matches go to `on_done` as soon as that rule is
+    /// done (rules finish in any order): a slow rule holds up its own alerts, not the
+    /// others'. `Processed::matches` is left empty.
+    pub async fn process_each<F: FnMut(RuleDone<'_>)>(&mut self, batch: &RecordBatch, mut on_done: F) -> Processed {
         let mut processed = Processed::default();
         if batch.num_rows() == 0 {
             return processed;
@@ -389,10 +410,18 @@ impl Engine {
         processed.earliest_arrival = judged.arrivals.iter().copied().min();
         processed.late_events = judged.not_evaluated;
         let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        self.evaluate_rules(Some(&judged), Due::At(arrival_now), &mut processed)
-            .await;
-        self.stamp_detection_delay(&mut processed.matches, Some(batch), arrival_now);
-        sort_matches(&mut processed.matches);
+        let origin = Origin {
+            batch: Some(batch),
+            earliest_arrival: processed.earliest_arrival,
+        };
+        self.evaluate_rules(
+            Some(&judged),
+            Due::At(arrival_now),
+            origin,
+            &mut processed,
+            &mut on_done,
+        )
+        .await;
         self.forget_silent_keys(arrival_now);
         processed
     }
@@ -401,14 +430,27 @@ impl Engine {
     /// (wall time, ns, while no events arrive to move arrival time on), or, with
     /// `Due::All`, all they hold (after a replay, before a reload, at shutdown).
     pub async fn evaluate_held(&mut self, due: Due) -> Processed {
+        let mut matches = Vec::new();
+        let mut processed = self
+            .evaluate_held_each(due, |done: RuleDone<'_>| matches.extend(done.matches))
+            .await;
+        sort_matches(&mut matches);
+        processed.matches = matches;
+        processed
+    }
+
+    /// As `evaluate_held`, each rule's matches to `on_done` as soon as it is done.
+    pub async fn evaluate_held_each<F: FnMut(RuleDone<'_>)>(&mut self, due: Due, mut on_done: F) -> Processed {
         let mut processed = Processed::default();
         if !self.rules.values().any(|rule| rule.held_ready(due)) {
             return processed;
         }
-        let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        self.evaluate_rules(None, due, &mut processed).await;
-        self.stamp_detection_delay(&mut processed.matches, None, arrival_now);
-        sort_matches(&mut processed.matches);
+        let origin = Origin {
+            batch: None,
+            earliest_arrival: None,
+        };
+        self.evaluate_rules(None, due, origin, &mut processed, &mut on_done)
+            .await;
         processed
     }
 
@@ -420,7 +462,14 @@ impl Engine {
 
     /// Each rule over what it is to evaluate now: a burst's events on time for it
     /// (`fresh`), with what it held if it holds events, or only what it held.
-    async fn evaluate_rules(&mut self, fresh: Option<&Judged>, due: Due, processed: &mut Processed) {
+    async fn evaluate_rules<F: FnMut(RuleDone<'_>)>(
+        &mut self,
+        fresh: Option<&Judged>,
+        due: Due,
+        origin: Origin<'_>,
+        processed: &mut Processed,
+        on_done: &mut F,
+    ) {
         let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
         let pace = Pace {
             newest_arrival: arrival_now,
@@ -467,53 +516,28 @@ impl Engine {
             jobs.push((id, rule, shared));
         }
         processed.evaluated |= !jobs.is_empty();
-        for Done {
+        let mut running = evaluate_all(jobs, pace);
+        while let Some(Done {
             id,
             mut rule,
             outcome,
             took,
             events,
-        } in evaluate_all(jobs, pace).await
+        }) = running.next_done().await
         {
-            rule.record(&id, &self.metrics, outcome, took, events, processed);
+            let mut matches = rule.record(&id, &self.metrics, outcome, took, events, processed);
+            let definition = rule.compiled.definition.clone();
             self.rules.insert(id, rule);
-        }
-    }
-
-    /// Stamps each match with how long after its last event it was detected: the
-    /// arrival of the newest-arriving evidence of this batch (for a match that fell
-    /// due, the batch's newest arrival) minus the match's last seen.
-    fn stamp_detection_delay(&self, matches: &mut [Match], batch: Option<&RecordBatch>, arrival_now: i64) {
-        if matches.is_empty() {
-            return;
-        }
-        let wanted: HashSet<&str> = matches
-            .iter()
-            .flat_map(|found| found.evidence.iter().map(|evidence| evidence.event_id.as_str()))
-            .collect();
-        let mut arrival_of: HashMap<String, i64> = HashMap::new();
-        let ids = batch
-            .and_then(|batch| batch.column_by_name(col::EVENT_ID))
-            .and_then(|column| column.as_string_opt::<i32>().cloned());
-        let received = batch.and_then(|batch| batch.column_by_name(col::RECEIVED_TIME).cloned());
-        if let (Some(ids), Some(received)) = (ids, received) {
-            for row in 0..ids.len() {
-                if ids.is_valid(row)
-                    && wanted.contains(ids.value(row))
-                    && let Some(arrival) = timestamp_nanos(received.as_ref(), row)
-                {
-                    arrival_of.insert(ids.value(row).to_string(), arrival);
-                }
+            if matches.is_empty() {
+                continue;
             }
-        }
-        for found in matches.iter_mut() {
-            let completed = found
-                .evidence
-                .iter()
-                .filter_map(|evidence| arrival_of.get(&evidence.event_id).copied())
-                .max()
-                .unwrap_or(arrival_now);
-            found.detected_after = Some(completed.saturating_sub(found.last_seen).max(0));
+            stamp_detection_delay(&mut matches, origin.batch, arrival_now);
+            sort_matches(&mut matches);
+            on_done(RuleDone {
+                definition: &definition,
+                matches,
+                earliest_arrival: origin.earliest_arrival,
+            });
         }
     }
 
@@ -534,18 +558,6 @@ impl Engine {
         }
         self.health.forget_before(arrival_now.saturating_sub(max_age));
     }
-}
-
-/// In the order they completed: by last seen, then first seen.
-fn sort_matches(matches: &mut [Match]) {
-    matches.sort_by(|a, b| {
-        (a.last_seen, a.first_seen, &a.rule_id, a.entity_key()).cmp(&(
-            b.last_seen,
-            b.first_seen,
-            &b.rule_id,
-            b.entity_key(),
-        ))
-    });
 }
 
 /// When rules holding events are to be evaluated.

@@ -38,6 +38,7 @@ pub mod reference_match;
 pub mod risk;
 mod row_times;
 pub mod rule;
+pub mod rule_done;
 pub mod service;
 pub mod settings;
 pub mod sigma;

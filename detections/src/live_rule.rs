@@ -16,6 +16,7 @@ use crate::engine::{Due, FailedEvaluation, Processed, RuleStatus};
 use crate::error::EvalError;
 use crate::held::{Burst, Held, HeldColumns};
 use crate::isolate::{Failure, Outcome, event_ids};
+use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::sweep_pace::PaceClock;
 use crate::window::{KeptRows, timestamp_nanos};
@@ -96,8 +97,8 @@ impl LiveRule {
             }
     }
 
-    /// Counts one rule's evaluation in its status and the metrics, and its matches and
-    /// error in `processed`.
+    /// Counts one rule's evaluation in its status and the metrics, and its error in
+    /// `processed`; returns its matches.
     pub(crate) fn record(
         &mut self,
         id: &str,
@@ -106,11 +107,11 @@ impl LiveRule {
         took: Duration,
         events: usize,
         processed: &mut Processed,
-    ) {
+    ) -> Vec<Match> {
         let label = rule_label(id);
         metrics.kept_rows.get_or_create(&label).set(self.kept.rows() as i64);
         let Some(Outcome { matches, failure }) = outcome else {
-            return;
+            return Vec::new();
         };
         // Every rule that ran over new events counts, matched or not.
         self.status.evaluations += 1;
@@ -124,14 +125,13 @@ impl LiveRule {
         if took > Duration::from_secs(1) {
             tracing::warn!(
                 rule = %id, took = ?took, events, kept_rows = self.kept.rows(),
-                "slow rule evaluation: alerts wait for it; see detections/README.md on keep_until and selective input.sql"
+                "slow rule evaluation: its alerts and the next burst wait for it; see detections/README.md on keep_until and selective input.sql"
             );
         }
         self.status.matches += matches.len() as u64;
         metrics.matches.get_or_create(&label).inc_by(matches.len() as u64);
-        processed.matches.extend(matches);
         let Some(Failure { error, events }) = failure else {
-            return;
+            return matches;
         };
         let timed_out = matches!(error, EvalError::Timeout { .. });
         let (from, to) = time_range(&events);
@@ -159,6 +159,7 @@ impl LiveRule {
             "rule evaluation failed; those events were not evaluated by it (backtest them); the other rules go on"
         );
         processed.errors.push(error);
+        matches
     }
 }
 

@@ -13,16 +13,31 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::alerts::{Alert, AlertStore, Folded};
+use crate::alerts::{Alert, AlertStore};
 use crate::compile::Limits;
 use crate::engine::{Due, Engine, EngineConfig, RuleStatus};
 use crate::metrics::DetectionMetrics;
+use crate::process::{evaluate_held_and_raise, process_and_raise};
 use crate::queue::{BatchQueue, take_burst};
 use crate::rule::RuleDefinition;
 
+mod raise;
 mod reload;
 
+use raise::Raiser;
 use reload::fingerprint;
+
+/// The service's outlets, borrowed field by field so the engine can be borrowed
+/// mutably beside them.
+macro_rules! raiser {
+    ($running:expr) => {
+        Raiser {
+            listeners: &$running.listeners,
+            signals: $running.signals.as_ref(),
+            metrics: &$running.metrics,
+        }
+    };
+}
 
 /// The `[detections]` settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,89 +403,22 @@ struct Running {
 }
 
 impl Running {
+    /// Evaluates a burst; each rule's alerts are raised as soon as it is done.
     async fn process(&mut self, batch: RecordBatch) {
         let started = std::time::Instant::now();
         let rows = batch.num_rows();
-        let burst = crate::process::process_and_fold(&mut self.engine, &self.alerts, &batch).await;
-        self.raise(burst, rows, started);
+        let raiser = raiser!(self);
+        let burst = process_and_raise(&mut self.engine, &self.alerts, &batch, |part| raiser.raise(&part)).await;
+        raiser.log_burst(&burst, rows, started);
     }
 
     /// Evaluates the rules whose held events are `due`; whether any was.
     async fn evaluate_held(&mut self, due: Due) -> bool {
         let started = std::time::Instant::now();
-        let burst = crate::process::evaluate_held_and_fold(&mut self.engine, &self.alerts, due).await;
-        let evaluated = burst.evaluated;
-        self.raise(burst, 0, started);
-        evaluated
-    }
-
-    /// Raises what a burst's evaluation folded into alerts, and sends its signals.
-    fn raise(&self, burst: crate::process::Burst, rows: usize, started: std::time::Instant) {
-        for (folded, definition) in &burst.raised {
-            match folded {
-                Folded::Created(alert) => self.raised(alert, definition, true, burst.earliest_arrival),
-                Folded::Updated(alert) => self.raised(alert, definition, false, burst.earliest_arrival),
-                Folded::Unchanged => {}
-            }
-        }
-        for (rule, error) in &burst.store_errors {
-            tracing::error!(%rule, %error, "cannot store an alert");
-        }
-        for (found, definition) in &burst.signals {
-            self.metrics
-                .signals
-                .get_or_create(&vec![("rule", found.rule_id.clone())])
-                .inc();
-            if let Some(sink) = &self.signals {
-                // Closed only at shutdown; a signal then is found again on replay.
-                self.derived(sink, crate::signals::event_of(found, definition));
-            }
-        }
-        tracing::debug!(
-            events = rows,
-            matches = burst.matches,
-            took_ms = started.elapsed().as_millis() as u64,
-            "detections processed a burst"
-        );
-    }
-
-    /// Sends a derived event (a signal, a risk event) to be stored, counted as queued
-    /// until the sink's reader has stored it (and so queued it in turn): "nothing
-    /// queued" then also means no rule is still to see what the rules derived.
-    fn derived(&self, sink: &EventSink, event: serde_json::Value) {
-        self.metrics.queued_events.inc();
-        if sink.send(event).is_err() {
-            self.metrics.queued_events.dec();
-        }
-    }
-
-    fn raised(&self, alert: &Alert, definition: &RuleDefinition, created: bool, arrival: Option<i64>) {
-        let outcome = if created { "created" } else { "folded" };
-        self.metrics
-            .alerts
-            .get_or_create(&vec![("rule", alert.rule_id.clone()), ("outcome", outcome.to_string())])
-            .inc();
-        if let Some(arrival) = arrival {
-            let now = cordon_schemas::time::now_nanos();
-            self.metrics
-                .event_to_alert_seconds
-                .observe((now - arrival).max(0) as f64 / 1e9);
-        }
-        if created {
-            tracing::warn!(
-                alert = %alert.id, rule = %alert.rule_id, severity = alert.severity.as_str(),
-                host = alert.host_id.as_deref().unwrap_or("-"), user = alert.user_name.as_deref().unwrap_or("-"),
-                "alert raised"
-            );
-        }
-        if created && let Some(sink) = &self.signals {
-            for event in crate::risk::events_of(alert) {
-                self.derived(sink, event);
-            }
-        }
-        for listener in &self.listeners {
-            listener(alert, definition, created);
-        }
+        let raiser = raiser!(self);
+        let burst = evaluate_held_and_raise(&mut self.engine, &self.alerts, due, |part| raiser.raise(&part)).await;
+        raiser.log_burst(&burst, 0, started);
+        burst.evaluated
     }
 
     fn publish(&self) {
