@@ -21,15 +21,13 @@ use serde::Serialize;
 use crate::clock::{KeyClocks, TimePolicy};
 use crate::compile::{CompiledRule, Limits, compile};
 use crate::error::{EvalError, RuleError};
-use crate::fan_out::{Done, Pace, Shared, evaluate_all};
 use crate::health::{HealthBook, HealthReport};
-use crate::held::{Burst, Held, HeldColumns};
+use crate::held::{Held, HeldColumns};
 use crate::live_rule::LiveRule;
 use crate::matches::Match;
 use crate::metrics::{DetectionMetrics, rule_label};
 use crate::reference::ReferenceTable;
 use crate::rule::{RuleDefinition, rule_dirs};
-use crate::rule_done::{RuleDone, sort_matches, stamp_detection_delay};
 use crate::sweep_pace::PaceClock;
 use crate::window::KeptRows;
 use cordon_schemas::event_schema;
@@ -141,14 +139,6 @@ pub struct Processed {
     pub evaluated: bool,
 }
 
-/// Where an evaluation's events came from: a burst (its batch, for the matches'
-/// detection delay) or what rules held.
-#[derive(Clone, Copy)]
-struct Origin<'a> {
-    batch: Option<&'a RecordBatch>,
-    earliest_arrival: Option<i64>,
-}
-
 pub struct Engine {
     config: EngineConfig,
     policy: TimePolicy,
@@ -164,9 +154,10 @@ pub struct Engine {
     metrics: DetectionMetrics,
 }
 
+mod each_rule;
 mod judge;
 
-use judge::Judged;
+pub use each_rule::Step;
 
 /// The transport of the events the detections write themselves (signals, risk).
 const DERIVED_TRANSPORT: &str = "detections";
@@ -388,157 +379,20 @@ impl Engine {
     /// `evaluate_every` holds them until their key's beat (`held.rs`). The matches come
     /// back together, in the order they completed.
     pub async fn process(&mut self, batch: &RecordBatch) -> Processed {
-        let mut matches = Vec::new();
-        let mut processed = self
-            .process_each(batch, |done: RuleDone<'_>| matches.extend(done.matches))
-            .await;
-        sort_matches(&mut matches);
-        processed.matches = matches;
-        processed
-    }
-
-    /// As `process`, but each rule's matches go to `on_done` as soon as that rule is
-    /// done (rules finish in any order): a slow rule holds up its own alerts, not the
-    /// others'. `Processed::matches` is left empty.
-    pub async fn process_each<F: FnMut(RuleDone<'_>)>(&mut self, batch: &RecordBatch, mut on_done: F) -> Processed {
-        let mut processed = Processed::default();
-        if batch.num_rows() == 0 {
-            return processed;
-        }
-        self.metrics.events_in.inc_by(batch.num_rows() as u64);
-        let judged = self.judge(batch);
-        processed.earliest_arrival = judged.arrivals.iter().copied().min();
-        processed.late_events = judged.not_evaluated;
-        let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        let origin = Origin {
-            batch: Some(batch),
-            earliest_arrival: processed.earliest_arrival,
-        };
-        self.evaluate_rules(
-            Some(&judged),
-            Due::At(arrival_now),
-            origin,
-            &mut processed,
-            &mut on_done,
-        )
-        .await;
-        self.forget_silent_keys(arrival_now);
-        processed
+        self.evaluate(Step::Events(batch)).await
     }
 
     /// Evaluates the events rules hold (`evaluate_every`) whose beat has come by `now`
     /// (wall time, ns, while no events arrive to move arrival time on), or, with
     /// `Due::All`, all they hold (after a replay, before a reload, at shutdown).
     pub async fn evaluate_held(&mut self, due: Due) -> Processed {
-        let mut matches = Vec::new();
-        let mut processed = self
-            .evaluate_held_each(due, |done: RuleDone<'_>| matches.extend(done.matches))
-            .await;
-        sort_matches(&mut matches);
-        processed.matches = matches;
-        processed
-    }
-
-    /// As `evaluate_held`, each rule's matches to `on_done` as soon as it is done.
-    pub async fn evaluate_held_each<F: FnMut(RuleDone<'_>)>(&mut self, due: Due, mut on_done: F) -> Processed {
-        let mut processed = Processed::default();
-        if !self.rules.values().any(|rule| rule.held_ready(due)) {
-            return processed;
-        }
-        let origin = Origin {
-            batch: None,
-            earliest_arrival: None,
-        };
-        self.evaluate_rules(None, due, origin, &mut processed, &mut on_done)
-            .await;
-        processed
+        self.evaluate(Step::Held(due)).await
     }
 
     /// The events the engine was given that some rule still holds for a later
     /// evaluation: "queued" until then (`service.rs`).
     pub fn held_events(&self) -> usize {
         self.rules.values().map(|rule| rule.held.events()).max().unwrap_or(0)
-    }
-
-    /// Each rule over what it is to evaluate now: a burst's events on time for it
-    /// (`fresh`), with what it held if it holds events, or only what it held.
-    async fn evaluate_rules<F: FnMut(RuleDone<'_>)>(
-        &mut self,
-        fresh: Option<&Judged>,
-        due: Due,
-        origin: Origin<'_>,
-        processed: &mut Processed,
-        on_done: &mut F,
-    ) {
-        let arrival_now = self.newest_arrival.unwrap_or(i64::MIN);
-        let pace = Pace {
-            newest_arrival: arrival_now,
-            lateness: self.policy.lateness_nanos(),
-            max_event_age: TimePolicy::nanos(self.config.max_event_age),
-            limits: self.config.limits,
-        };
-        let schema = event_schema();
-        let earliest_arrival = fresh
-            .and_then(|judged| judged.arrivals.iter().copied().min())
-            .unwrap_or(arrival_now);
-        let mut jobs = Vec::new();
-        for (id, mut rule) in std::mem::take(&mut self.rules) {
-            let group = &self.clocks[rule.clock];
-            let burst = fresh.map(|judged| Burst {
-                input: &judged.inputs[rule.clock],
-                row_keys: &judged.row_keys[rule.clock],
-                keys: &judged.keys[rule.clock],
-                earliest_arrival,
-            });
-            let work = match rule.take_work(burst, due, arrival_now, &schema) {
-                Ok(Some(work)) => work,
-                Ok(None) => {
-                    self.rules.insert(id, rule);
-                    continue;
-                }
-                Err(error) => {
-                    tracing::error!(rule = %id, %error, "cannot gather the events held for a rule: they are not evaluated by it");
-                    processed.errors.push(EvalError::Output {
-                        rule: id.clone(),
-                        message: format!("held events the engine could not gather: {error}"),
-                    });
-                    self.rules.insert(id, rule);
-                    continue;
-                }
-            };
-            let shared = Shared {
-                clocks: group.clocks.clone(),
-                keyed: !group.columns.is_empty(),
-                input: work.0,
-                keys: work.1,
-                sweep: rule.pace.next(arrival_now),
-            };
-            jobs.push((id, rule, shared));
-        }
-        processed.evaluated |= !jobs.is_empty();
-        let mut running = evaluate_all(jobs, pace);
-        while let Some(Done {
-            id,
-            mut rule,
-            outcome,
-            took,
-            events,
-        }) = running.next_done().await
-        {
-            let mut matches = rule.record(&id, &self.metrics, outcome, took, events, processed);
-            let definition = rule.compiled.definition.clone();
-            self.rules.insert(id, rule);
-            if matches.is_empty() {
-                continue;
-            }
-            stamp_detection_delay(&mut matches, origin.batch, arrival_now);
-            sort_matches(&mut matches);
-            on_done(RuleDone {
-                definition: &definition,
-                matches,
-                earliest_arrival: origin.earliest_arrival,
-            });
-        }
     }
 
     /// Forgets clocks and health of keys silent for longer than the maximum event age:

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 
 use crate::alerts::{AlertStore, Folded, RuleMeta};
-use crate::engine::{Due, Engine, Processed};
+use crate::engine::{Due, Engine, Processed, Step};
 use crate::error::{AlertStoreError, EvalError};
 use crate::matches::Match;
 use crate::rule::RuleDefinition;
@@ -48,39 +48,19 @@ impl Burst {
     }
 }
 
-/// Evaluates `batch`, folding each rule's matches into `alerts` as soon as that rule
+/// Evaluates `step`, folding each rule's matches into `alerts` as soon as that rule
 /// is done and handing what they raised to `raise` then (the running service: a slow
 /// rule delays its own alerts, not the other rules'). The returned burst has the rest:
 /// errors, whether anything ran, the match count.
-pub async fn process_and_raise(
+pub async fn evaluate_and_raise(
     engine: &mut Engine,
     alerts: &AlertStore,
-    batch: &RecordBatch,
+    step: Step<'_>,
     mut raise: impl FnMut(Burst),
 ) -> Burst {
     let mut matches = 0;
     let processed = engine
-        .process_each(batch, |done| {
-            matches += done.matches.len();
-            raise(fold_rule(alerts, done));
-        })
-        .await;
-    Burst {
-        matches,
-        ..summary(processed)
-    }
-}
-
-/// As `process_and_raise`, for the events rules hold that are `due`.
-pub async fn evaluate_held_and_raise(
-    engine: &mut Engine,
-    alerts: &AlertStore,
-    due: Due,
-    mut raise: impl FnMut(Burst),
-) -> Burst {
-    let mut matches = 0;
-    let processed = engine
-        .evaluate_held_each(due, |done| {
+        .evaluate_each(step, |done| {
             matches += done.matches.len();
             raise(fold_rule(alerts, done));
         })

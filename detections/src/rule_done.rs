@@ -1,5 +1,5 @@
 //! One rule's matches of one evaluation, handed on as soon as that rule is done
-//! (`Engine::process_each`): stamped with how late they were detected and in the order
+//! (`Engine::evaluate_each`): stamped with how late they were detected and in the order
 //! they completed.
 
 use std::collections::{HashMap, HashSet};

@@ -15,9 +15,9 @@ use tokio::sync::watch;
 
 use crate::alerts::{Alert, AlertStore};
 use crate::compile::Limits;
-use crate::engine::{Due, Engine, EngineConfig, RuleStatus};
+use crate::engine::{Due, Engine, EngineConfig, RuleStatus, Step};
 use crate::metrics::DetectionMetrics;
-use crate::process::{evaluate_held_and_raise, process_and_raise};
+use crate::process::{Burst, evaluate_and_raise};
 use crate::queue::{BatchQueue, take_burst};
 use crate::rule::RuleDefinition;
 
@@ -405,20 +405,20 @@ struct Running {
 impl Running {
     /// Evaluates a burst; each rule's alerts are raised as soon as it is done.
     async fn process(&mut self, batch: RecordBatch) {
-        let started = std::time::Instant::now();
-        let rows = batch.num_rows();
-        let raiser = raiser!(self);
-        let burst = process_and_raise(&mut self.engine, &self.alerts, &batch, |part| raiser.raise(&part)).await;
-        raiser.log_burst(&burst, rows, started);
+        self.evaluate(Step::Events(&batch), batch.num_rows()).await;
     }
 
     /// Evaluates the rules whose held events are `due`; whether any was.
     async fn evaluate_held(&mut self, due: Due) -> bool {
+        self.evaluate(Step::Held(due), 0).await.evaluated
+    }
+
+    async fn evaluate(&mut self, step: Step<'_>, rows: usize) -> Burst {
         let started = std::time::Instant::now();
         let raiser = raiser!(self);
-        let burst = evaluate_held_and_raise(&mut self.engine, &self.alerts, due, |part| raiser.raise(&part)).await;
-        raiser.log_burst(&burst, 0, started);
-        burst.evaluated
+        let burst = evaluate_and_raise(&mut self.engine, &self.alerts, step, |part| raiser.raise(&part)).await;
+        raiser.log_burst(&burst, rows, started);
+        burst
     }
 
     fn publish(&self) {
