@@ -1,13 +1,14 @@
 //! A slow rule holds up its own alerts, not the other rules': in the running service
 //! each rule's alerts are raised as soon as that rule is done with a burst.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use cordon_detections::DetectionMetrics;
-use cordon_detections::alerts::AlertStore;
 use cordon_detections::fixtures::{self, FixtureEvent};
 use cordon_detections::service::{AlertListener, DetectionConfig, DetectionService};
 
@@ -85,20 +86,7 @@ async fn start(
         threads: Some(threads),
         ..DetectionConfig::default()
     };
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let metrics = DetectionMetrics::default();
-    let (service, _engine) = DetectionService::start(
-        config,
-        Arc::new(AlertStore::in_memory()),
-        metrics.clone(),
-        Vec::new(),
-        vec![listener],
-        None,
-        shutdown,
-    )
-    .await
-    .unwrap();
-    (service, metrics, stop)
+    common::start_service(config, vec![listener]).await
 }
 
 type Raised = Arc<Mutex<Vec<(String, String, Instant)>>>;

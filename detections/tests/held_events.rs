@@ -2,13 +2,14 @@
 //! counted as queued (so "nothing queued" keeps meaning every alert is stored), and
 //! they are evaluated once the interval has passed although nothing else arrives.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use cordon_detections::DetectionMetrics;
-use cordon_detections::alerts::AlertStore;
 use cordon_detections::fixtures::{self, FixtureEvent};
 use cordon_detections::service::{AlertListener, DetectionConfig, DetectionService};
 
@@ -73,20 +74,7 @@ async fn start(
         reload_interval: Duration::from_millis(100),
         ..DetectionConfig::default()
     };
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let metrics = DetectionMetrics::default();
-    let (service, _engine) = DetectionService::start(
-        config,
-        Arc::new(AlertStore::in_memory()),
-        metrics.clone(),
-        Vec::new(),
-        vec![listener],
-        None,
-        shutdown,
-    )
-    .await
-    .unwrap();
-    (service, metrics, stop)
+    common::start_service(config, vec![listener]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

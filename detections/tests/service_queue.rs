@@ -2,15 +2,14 @@
 //! `detections.queue_events` events are queued or being evaluated, and goes on as the
 //! engine gives them back. Many more events than the bound go through.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use cordon_detections::DetectionMetrics;
-use cordon_detections::alerts::AlertStore;
 use cordon_detections::fixtures::{self, FixtureEvent};
-use cordon_detections::service::{DetectionConfig, DetectionService};
+use cordon_detections::service::DetectionConfig;
 
 /// `count` network flows from now, one host, as one batch.
 fn flows(batch: usize, count: usize) -> RecordBatch {
@@ -44,19 +43,7 @@ async fn storage_goes_on_as_the_engine_evaluates_what_the_bound_holds() {
         queue_events: 50,
         ..DetectionConfig::default()
     };
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let metrics = DetectionMetrics::default();
-    let (service, _engine) = DetectionService::start(
-        config,
-        Arc::new(AlertStore::in_memory()),
-        metrics.clone(),
-        Vec::new(),
-        Vec::new(),
-        None,
-        shutdown,
-    )
-    .await
-    .unwrap();
+    let (service, metrics, _stop) = common::start_service(config, Vec::new()).await;
     assert_eq!(metrics.queue_capacity_events.get(), 50);
     // 40 batches of 20 events: 800 events through a queue of 50, submitted as storage
     // does, from a thread of its own that waits while the queue is full.

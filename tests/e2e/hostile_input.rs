@@ -178,7 +178,7 @@ fn text_attribute(key: String, value: String) -> opentelemetry_proto::tonic::com
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crowded_and_oversized_records_are_refused_in_bounded_time_beside_good_ones() {
+async fn crowded_and_oversized_records_are_refused_beside_good_ones() {
     let test = TestServer::start().await;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
     // One record with 100,000 attributes (took 101 s before), one with a 1 MiB value,
@@ -223,10 +223,10 @@ async fn crowded_and_oversized_records_are_refused_in_bounded_time_beside_good_o
         .unwrap();
     let resource_took = started.elapsed();
     assert_eq!(response.partial_success.unwrap().rejected_log_records, 2000);
+    // Printed, not asserted (timings belong in benchmarks): what kept these requests
+    // from taking 100 s is that a record past the bounds applies nothing more, which
+    // schemas/src/record.rs and otlp_wire.rs check by what was kept, not by the clock.
     eprintln!("crowded request answered in {crowded_took:?}, crowded resource in {resource_took:?}");
-    // Bounds, not targets: a debug build, beside the other suites, minutes before.
-    assert!(crowded_took < Duration::from_secs(20), "{crowded_took:?}");
-    assert!(resource_took < Duration::from_secs(20), "{resource_took:?}");
     assert_eq!(
         count(
             &test.storage(),

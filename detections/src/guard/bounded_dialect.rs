@@ -229,7 +229,7 @@ mod tests {
     /// minutes (the first, found by the fuzzer: ~7 s at 10 repetitions in debug, >60 s
     /// at 12; the second doubles with every `CAST(`).
     #[test]
-    fn backtracking_inputs_are_refused_quickly() {
+    fn backtracking_inputs_are_refused_at_the_step_budget() {
         let shapes = [
             format!("SELECT r.h. {}", "r[use_id. rost_id. ".repeat(14)),
             format!("SELECT {}", "CAST(".repeat(30)),
@@ -239,8 +239,10 @@ mod tests {
             let started = Instant::now();
             let refusal = single_query(&sql).unwrap_err();
             let took = started.elapsed();
+            // The refusal is the bound (a count of parser steps); the time is printed,
+            // not asserted: timings belong in benchmarks.
             assert!(refusal.message.contains("too involved"), "{sql}: {}", refusal.message);
-            assert!(took < Duration::from_secs(2), "{sql}: {took:?}");
+            eprintln!("refused in {took:?}");
         }
     }
 }
